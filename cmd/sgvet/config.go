@@ -1,0 +1,206 @@
+package main
+
+import (
+	"bytes"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"regexp"
+	"slices"
+	"strings"
+
+	"go.yaml.in/yaml/v3"
+
+	"github.com/sgvet/sgvet/collector"
+)
+
+// config is sgvet's configuration: the defaults, then the file given with --config, then
+// the flags. config.example.yaml documents every key.
+type config struct {
+	// Profile is the AWS shared-config profile; empty means the SDK's default chain.
+	Profile string `yaml:"profile"`
+	// Regions to collect; empty or ["all"] means every region enabled for the account.
+	Regions []string `yaml:"regions"`
+	// RegionConcurrency bounds how many regions are collected at once.
+	RegionConcurrency int `yaml:"region_concurrency"`
+	// MaxHostsPerCIDR is the largest public prefix, in addresses, expanded into addresses.
+	MaxHostsPerCIDR int `yaml:"max_hosts_per_cidr"`
+	// Log configures the log lines written to stderr.
+	Log logConfig `yaml:"log"`
+
+	// Inputs are files of aws CLI output to read instead of the AWS API; flag only.
+	Inputs []string `yaml:"-"`
+}
+
+type logConfig struct {
+	// Format is "text" or "json".
+	Format string `yaml:"format"`
+	// Level is "debug", "info", "warn" or "error".
+	Level string `yaml:"level"`
+}
+
+func defaultConfig() config {
+	return config{
+		RegionConcurrency: collector.DefaultRegionConcurrency,
+		MaxHostsPerCIDR:   collector.DefaultMaxHostsPerCIDR,
+		Log:               logConfig{Format: "text", Level: "info"},
+	}
+}
+
+// unknownField matches the yaml package's message for a key the struct lacks.
+var unknownField = regexp.MustCompile(`line (\d+): field (\S+) not found in type \S+`)
+
+// loadConfigFile decodes the YAML file at path over cfg. Unknown keys are an error that
+// names the key and its line.
+func loadConfigFile(path string, cfg *config) error {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return usageErrorf("--config: %v", err)
+	}
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	dec.KnownFields(true)
+	if err := dec.Decode(cfg); err != nil {
+		if errors.Is(err, io.EOF) {
+			return nil // an empty file sets nothing
+		}
+		msg := strings.TrimPrefix(err.Error(), "yaml: ")
+		msg = strings.TrimPrefix(msg, "unmarshal errors:\n")
+		msg = unknownField.ReplaceAllString(msg, `line $1: unknown key "$2"`)
+		msg = strings.Join(strings.Fields(msg), " ")
+		return usageErrorf("%s: %s", path, msg)
+	}
+	return nil
+}
+
+// validate checks the values a file or flags may have set wrongly. Messages name the key
+// as it is written in the file, which is also the flag's name where there is one.
+func (c *config) validate() error {
+	if c.RegionConcurrency < 1 {
+		return usageErrorf("region_concurrency must be at least 1, not %d", c.RegionConcurrency)
+	}
+	if c.MaxHostsPerCIDR < 1 || c.MaxHostsPerCIDR > 1<<16 {
+		return usageErrorf("max_hosts_per_cidr must be between 1 and 65536, not %d", c.MaxHostsPerCIDR)
+	}
+	if !slices.Contains([]string{"text", "json"}, c.Log.Format) {
+		return usageErrorf("log format must be text or json, not %q", c.Log.Format)
+	}
+	if _, err := parseLevel(c.Log.Level); err != nil {
+		return err
+	}
+	for _, r := range c.Regions {
+		if r != "all" && !regionName.MatchString(r) {
+			return usageErrorf("--regions: %q is not a region name (like us-east-1) or all", r)
+		}
+	}
+	if slices.Contains(c.Regions, "all") && len(c.Regions) > 1 {
+		return usageErrorf("--regions: all cannot be combined with region names")
+	}
+	return nil
+}
+
+var regionName = regexp.MustCompile(`^[a-z]{2}(-[a-z]+)+-\d+$`)
+
+func parseLevel(s string) (slog.Level, error) {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(s)); err != nil {
+		return l, usageErrorf("log level must be debug, info, warn or error, not %q", s)
+	}
+	return l, nil
+}
+
+// newLogger returns the logger that writes to stderr as the configuration says.
+func (c *config) newLogger(stderr io.Writer) *slog.Logger {
+	level, _ := parseLevel(c.Log.Level)
+	opts := &slog.HandlerOptions{Level: level}
+	if c.Log.Format == "json" {
+		return slog.New(slog.NewJSONHandler(stderr, opts))
+	}
+	return slog.New(slog.NewTextHandler(stderr, opts))
+}
+
+// stringList is a flag that may be repeated.
+type stringList []string
+
+func (s *stringList) String() string { return strings.Join(*s, ",") }
+func (s *stringList) Set(v string) error {
+	*s = append(*s, v)
+	return nil
+}
+
+// commonFlags are the flags every collecting command shares.
+type commonFlags struct {
+	configFile string
+	inputs     stringList
+	profile    string
+	regions    string
+	logFormat  string
+	logLevel   string
+}
+
+func (f *commonFlags) register(fs *flag.FlagSet) {
+	fs.StringVar(&f.configFile, "config", "", "load configuration from the YAML `FILE` (see config.example.yaml)")
+	fs.Var(&f.inputs, "input", "read the JSON output of aws ec2 describe-security-groups, describe-security-group-rules\nor describe-network-interfaces from `FILE` instead of the AWS API (repeatable; - is stdin)")
+	fs.StringVar(&f.profile, "profile", "", "use the AWS shared-config profile `NAME`")
+	fs.StringVar(&f.regions, "regions", "", "collect the comma-separated `LIST` of regions, or all (default: every region enabled for the account)")
+	fs.StringVar(&f.logFormat, "log-format", "", "write log lines as text or json (default text)")
+	fs.StringVar(&f.logLevel, "log-level", "", "log debug, info, warn or error and above (default info)")
+}
+
+// load builds the configuration: defaults, then the file, then the flags that were set.
+func (f *commonFlags) load(fs *flag.FlagSet) (config, error) {
+	cfg := defaultConfig()
+	if f.configFile != "" {
+		if err := loadConfigFile(f.configFile, &cfg); err != nil {
+			return cfg, err
+		}
+	}
+	fs.Visit(func(fl *flag.Flag) {
+		switch fl.Name {
+		case "profile":
+			cfg.Profile = f.profile
+		case "regions":
+			cfg.Regions = splitList(f.regions)
+		case "log-format":
+			cfg.Log.Format = f.logFormat
+		case "log-level":
+			cfg.Log.Level = f.logLevel
+		}
+	})
+	cfg.Inputs = f.inputs
+	return cfg, cfg.validate()
+}
+
+func splitList(s string) []string {
+	var out []string
+	for _, part := range strings.Split(s, ",") {
+		if part = strings.TrimSpace(part); part != "" {
+			out = append(out, part)
+		}
+	}
+	return out
+}
+
+// parseFlags parses args into fs. --help prints about and the flags to stdout and returns
+// flag.ErrHelp; a bad flag or a stray argument is a usage error.
+func parseFlags(fs *flag.FlagSet, about string, args []string, stdout io.Writer) error {
+	fs.SetOutput(io.Discard)
+	fs.Usage = func() {}
+	err := fs.Parse(args)
+	if errors.Is(err, flag.ErrHelp) {
+		fmt.Fprint(stdout, about)
+		fmt.Fprintln(stdout, "\nFlags:")
+		fs.SetOutput(stdout)
+		fs.PrintDefaults()
+		return err
+	}
+	if err != nil {
+		return usageErrorf("%v (see '%s --help')", err, fs.Name())
+	}
+	if fs.NArg() > 0 {
+		return usageErrorf("unexpected argument %q (see '%s --help')", fs.Arg(0), fs.Name())
+	}
+	return nil
+}

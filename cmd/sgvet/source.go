@@ -1,0 +1,170 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	awsconfig "github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/service/ec2"
+	"github.com/aws/aws-sdk-go-v2/service/sts"
+
+	"github.com/sgvet/sgvet/collector"
+)
+
+// collect reads the estate from the input files, or from the AWS API when there are none,
+// and assembles the inventory. Progress goes to progress, which is nil unless stderr is a
+// terminal.
+func collect(ctx context.Context, cfg config, stdin io.Reader, log *slog.Logger, progress io.Writer) (*collector.Inventory, error) {
+	var (
+		c   collector.Collection
+		err error
+	)
+	if len(cfg.Inputs) > 0 {
+		c, err = collectFiles(cfg.Inputs, stdin)
+	} else {
+		c, err = collectAWS(ctx, cfg, log, progress)
+	}
+	if err != nil {
+		return nil, err
+	}
+	inv := c.Inventory(time.Now(), collector.Options{MaxHostsPerCIDR: cfg.MaxHostsPerCIDR})
+	for _, r := range inv.Invalid() {
+		log.Warn("invalid CIDR in rule", "group", r.GroupID, "rule", r.ID, "cidr", r.Invalid.Text, "reason", r.Invalid.Reason)
+	}
+	return inv, nil
+}
+
+// collectFiles parses the input files; - is stdin.
+func collectFiles(names []string, stdin io.Reader) (collector.Collection, error) {
+	var (
+		files     []*collector.File
+		readStdin bool
+	)
+	for _, name := range names {
+		var (
+			data []byte
+			err  error
+		)
+		if name == "-" {
+			if readStdin {
+				return collector.Collection{}, usageErrorf("--input -: standard input can be read only once")
+			}
+			readStdin = true
+			name = "stdin"
+			data, err = io.ReadAll(stdin)
+		} else {
+			data, err = os.ReadFile(name)
+		}
+		if err != nil {
+			return collector.Collection{}, usageErrorf("--input: %v", err)
+		}
+		f, err := collector.ParseFile(name, data)
+		if err != nil {
+			return collector.Collection{}, &exitError{code: exitUsage, err: err}
+		}
+		files = append(files, f)
+	}
+	return collector.FromFiles(files), nil
+}
+
+// credentialsTimeout bounds the search for credentials, so that a machine without any
+// does not wait long on the instance metadata service.
+const credentialsTimeout = 5 * time.Second
+
+// defaultRegion is where sgvet asks for the account's regions when no region is configured.
+const defaultRegion = "us-east-1"
+
+const credentialsHelp = `no AWS credentials found. Provide them in one of these ways:
+  - set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (and AWS_SESSION_TOKEN for temporary ones)
+  - name a profile from ~/.aws/config or ~/.aws/credentials with --profile or AWS_PROFILE
+  - sign in with 'aws sso login --profile NAME' and pass --profile NAME
+  - run where an IAM role is available (EC2 instance profile, ECS task role, EKS pod identity)
+or read saved output instead: sgvet groups --input FILE`
+
+// collectAWS reads the estate from the AWS API of the account the credentials belong to.
+func collectAWS(ctx context.Context, cfg config, log *slog.Logger, progress io.Writer) (collector.Collection, error) {
+	var opts []func(*awsconfig.LoadOptions) error
+	if cfg.Profile != "" {
+		opts = append(opts, awsconfig.WithSharedConfigProfile(cfg.Profile))
+	}
+	awsCfg, err := awsconfig.LoadDefaultConfig(ctx, opts...)
+	if err != nil {
+		var noProfile awsconfig.SharedConfigProfileNotExistError
+		if errors.As(err, &noProfile) {
+			return collector.Collection{}, usageErrorf("--profile %s: no such profile in the AWS config or credentials file", cfg.Profile)
+		}
+		return collector.Collection{}, usageErrorf("load AWS configuration: %v", err)
+	}
+	if awsCfg.Region == "" {
+		awsCfg.Region = defaultRegion
+	}
+
+	credCtx, cancel := context.WithTimeout(ctx, credentialsTimeout)
+	_, err = awsCfg.Credentials.Retrieve(credCtx)
+	cancel()
+	if err != nil {
+		if ctx.Err() != nil {
+			return collector.Collection{}, ctx.Err()
+		}
+		log.Debug("credential chain", "error", err)
+		return collector.Collection{}, usageErrorf("%s", credentialsHelp)
+	}
+	id, err := sts.NewFromConfig(awsCfg).GetCallerIdentity(ctx, &sts.GetCallerIdentityInput{})
+	if err != nil {
+		if ctx.Err() != nil {
+			return collector.Collection{}, ctx.Err()
+		}
+		return collector.Collection{}, usageErrorf("AWS credentials were not accepted: %s", collector.DescribeError(err))
+	}
+	account := aws.ToString(id.Account)
+
+	regions := cfg.Regions
+	if len(regions) == 0 || regions[0] == "all" {
+		regions, err = collector.EnabledRegions(ctx, ec2.NewFromConfig(awsCfg))
+		if err != nil {
+			if ctx.Err() != nil {
+				return collector.Collection{}, ctx.Err()
+			}
+			return collector.Collection{}, usageErrorf("list the account's regions in %s: %s (grant ec2:DescribeRegions, or name regions with --regions)", awsCfg.Region, collector.DescribeError(err))
+		}
+	}
+	log.Debug("collecting", "account", account, "regions", regions)
+
+	src := collector.AWSSource{
+		Account:     account,
+		Regions:     regions,
+		Concurrency: cfg.RegionConcurrency,
+		Log:         log,
+		Client: func(region string) collector.EC2API {
+			return ec2.NewFromConfig(awsCfg, func(o *ec2.Options) { o.Region = region })
+		},
+	}
+	if progress != nil {
+		src.Progress = func(done, total int) {
+			fmt.Fprintf(progress, "\rcollecting: %d/%d regions", done, total)
+			if done == total {
+				fmt.Fprintln(progress)
+			}
+		}
+	}
+	return src.Collect(ctx)
+}
+
+// terminal returns w when it is a terminal, for progress lines, and nil otherwise.
+func terminal(w io.Writer) io.Writer {
+	f, ok := w.(*os.File)
+	if !ok {
+		return nil
+	}
+	info, err := f.Stat()
+	if err != nil || info.Mode()&os.ModeCharDevice == 0 {
+		return nil
+	}
+	return w
+}

@@ -1,0 +1,392 @@
+package collector
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"sync"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/ec2"
+	"github.com/aws/aws-sdk-go-v2/service/ec2/types"
+	"github.com/aws/smithy-go"
+	"golang.org/x/sync/errgroup"
+)
+
+// EC2API is the part of the EC2 API that collection from one region uses.
+type EC2API interface {
+	ec2.DescribeSecurityGroupsAPIClient
+	ec2.DescribeSecurityGroupRulesAPIClient
+	ec2.DescribeNetworkInterfacesAPIClient
+	ec2.DescribeManagedPrefixListsAPIClient
+	ec2.GetManagedPrefixListEntriesAPIClient
+}
+
+// RegionsAPI lists the regions of an account.
+type RegionsAPI interface {
+	DescribeRegions(ctx context.Context, in *ec2.DescribeRegionsInput, optFns ...func(*ec2.Options)) (*ec2.DescribeRegionsOutput, error)
+}
+
+// EnabledRegions returns the regions enabled for the account (opted in, or not needing it),
+// sorted.
+func EnabledRegions(ctx context.Context, api RegionsAPI) ([]string, error) {
+	out, err := api.DescribeRegions(ctx, &ec2.DescribeRegionsInput{})
+	if err != nil {
+		return nil, fmt.Errorf("describe regions: %w", err)
+	}
+	var regions []string
+	for _, r := range out.Regions {
+		status := aws.ToString(r.OptInStatus)
+		if status == "not-opted-in" {
+			continue
+		}
+		regions = append(regions, aws.ToString(r.RegionName))
+	}
+	slices.Sort(regions)
+	return regions, nil
+}
+
+// DefaultRegionConcurrency is how many regions AWSSource collects at once by default.
+const DefaultRegionConcurrency = 4
+
+// AWSSource collects security groups from the EC2 API of one account, region by region.
+type AWSSource struct {
+	// Account is the account id the credentials belong to, recorded on skipped regions.
+	Account string
+	// Regions are the regions to collect.
+	Regions []string
+	// Client returns the EC2 client for a region. It is called once per region.
+	Client func(region string) EC2API
+	// Concurrency bounds how many regions are collected at once; zero means
+	// DefaultRegionConcurrency.
+	Concurrency int
+	// Log receives a line per region collected or skipped; nil discards them.
+	Log *slog.Logger
+	// Progress, when not nil, is called after each region with the number of regions done
+	// and the total. Calls are serialised.
+	Progress func(done, total int)
+}
+
+// Collect reads every region. A region that fails (not enabled, access denied, or any other
+// error of the API) is recorded in Collection.Skipped with the reason, and the others carry
+// on. Collect returns an error only when ctx ends.
+func (s AWSSource) Collect(ctx context.Context) (Collection, error) {
+	log := s.Log
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	limit := s.Concurrency
+	if limit <= 0 {
+		limit = DefaultRegionConcurrency
+	}
+	results := make([]regionResult, len(s.Regions))
+	var (
+		mu   sync.Mutex
+		done int
+	)
+	progress := func() {
+		if s.Progress == nil {
+			return
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		done++
+		s.Progress(done, len(s.Regions))
+	}
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(limit)
+	for i, region := range s.Regions {
+		g.Go(func() error {
+			res, err := collectRegion(gctx, s.Client(region), region)
+			if err != nil {
+				if ctxErr := gctx.Err(); ctxErr != nil {
+					return ctxErr
+				}
+				reason := DescribeError(err)
+				log.Warn("region skipped", "region", region, "reason", reason)
+				results[i] = regionResult{skipped: []Skipped{{Account: s.Account, Region: region, Reason: reason}}}
+				progress()
+				return nil
+			}
+			for _, sk := range res.skipped {
+				log.Warn("resource skipped", "region", region, "resource", sk.Resource, "reason", sk.Reason)
+			}
+			log.Debug("region collected", "region", region, "groups", len(res.groups), "rules", len(res.rules))
+			res.collected = true
+			results[i] = res
+			progress()
+			return nil
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return Collection{}, err
+	}
+	c := Collection{Sources: []string{"aws"}}
+	for i, res := range results {
+		if res.collected {
+			c.Regions = append(c.Regions, s.Regions[i])
+		}
+		c.Groups = append(c.Groups, res.groups...)
+		c.Rules = append(c.Rules, res.rules...)
+		c.Skipped = append(c.Skipped, res.skipped...)
+	}
+	return c, nil
+}
+
+type regionResult struct {
+	collected bool
+	groups    []Group
+	rules     []Rule
+	skipped   []Skipped
+}
+
+// collectRegion reads the groups, rules and network interfaces of one region at once, then
+// the prefix lists its rules name.
+func collectRegion(ctx context.Context, api EC2API, region string) (regionResult, error) {
+	var (
+		res      regionResult
+		sgs      []types.SecurityGroup
+		sgRules  []types.SecurityGroupRule
+		attached = map[string]bool{}
+	)
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error {
+		p := ec2.NewDescribeSecurityGroupsPaginator(api, &ec2.DescribeSecurityGroupsInput{MaxResults: aws.Int32(1000)})
+		for p.HasMorePages() {
+			page, err := p.NextPage(gctx)
+			if err != nil {
+				return fmt.Errorf("describe security groups: %w", err)
+			}
+			sgs = append(sgs, page.SecurityGroups...)
+		}
+		return nil
+	})
+	g.Go(func() error {
+		p := ec2.NewDescribeSecurityGroupRulesPaginator(api, &ec2.DescribeSecurityGroupRulesInput{MaxResults: aws.Int32(1000)})
+		for p.HasMorePages() {
+			page, err := p.NextPage(gctx)
+			if err != nil {
+				return fmt.Errorf("describe security group rules: %w", err)
+			}
+			sgRules = append(sgRules, page.SecurityGroupRules...)
+		}
+		return nil
+	})
+	g.Go(func() error {
+		p := ec2.NewDescribeNetworkInterfacesPaginator(api, &ec2.DescribeNetworkInterfacesInput{MaxResults: aws.Int32(1000)})
+		for p.HasMorePages() {
+			page, err := p.NextPage(gctx)
+			if err != nil {
+				return fmt.Errorf("describe network interfaces: %w", err)
+			}
+			for _, eni := range page.NetworkInterfaces {
+				for _, gi := range eni.Groups {
+					attached[aws.ToString(gi.GroupId)] = true
+				}
+			}
+		}
+		return nil
+	})
+	if err := g.Wait(); err != nil {
+		return res, err
+	}
+
+	byID := make(map[string]Group, len(sgs))
+	for _, sg := range sgs {
+		grp := Group{
+			ID:          aws.ToString(sg.GroupId),
+			Name:        aws.ToString(sg.GroupName),
+			Description: aws.ToString(sg.Description),
+			VPC:         aws.ToString(sg.VpcId),
+			Account:     aws.ToString(sg.OwnerId),
+			Region:      region,
+			Attached:    Unattached,
+		}
+		if attached[grp.ID] {
+			grp.Attached = Attached
+		}
+		byID[grp.ID] = grp
+		res.groups = append(res.groups, grp)
+	}
+
+	lists := map[string]*prefixList{}
+	for _, sr := range sgRules {
+		r := ruleFromAPI(sr, region)
+		if grp, ok := byID[r.GroupID]; ok {
+			r.GroupName, r.VPC = grp.Name, grp.VPC
+			r.Account = cmp.Or(r.Account, grp.Account)
+		}
+		if r.PrefixList != nil {
+			lists[r.PrefixList.ID] = nil
+		}
+		res.rules = append(res.rules, r)
+	}
+	if len(lists) == 0 {
+		return res, nil
+	}
+	if err := readPrefixLists(ctx, api, lists); err != nil {
+		return res, err
+	}
+	res.rules = expandPrefixLists(res.rules, lists)
+	for id, pl := range lists {
+		if pl.unresolved != "" {
+			res.skipped = append(res.skipped, Skipped{Region: region, Resource: "prefix list " + id, Reason: pl.unresolved})
+		}
+	}
+	slices.SortFunc(res.skipped, func(a, b Skipped) int { return cmp.Compare(a.Resource, b.Resource) })
+	return res, nil
+}
+
+// prefixList is a managed prefix list with its entries.
+type prefixList struct {
+	name       string
+	owner      string
+	awsManaged bool
+	entries    []types.PrefixListEntry
+	unresolved string
+}
+
+// readPrefixLists fills lists (keyed by id) with the lists' owners and, for
+// customer-managed lists, their entries. A list that cannot be read is marked unresolved.
+func readPrefixLists(ctx context.Context, api EC2API, lists map[string]*prefixList) error {
+	p := ec2.NewDescribeManagedPrefixListsPaginator(api, &ec2.DescribeManagedPrefixListsInput{MaxResults: aws.Int32(100)})
+	for p.HasMorePages() {
+		page, err := p.NextPage(ctx)
+		if err != nil {
+			return fmt.Errorf("describe managed prefix lists: %w", err)
+		}
+		for _, m := range page.PrefixLists {
+			id := aws.ToString(m.PrefixListId)
+			if _, wanted := lists[id]; !wanted {
+				continue
+			}
+			owner := aws.ToString(m.OwnerId)
+			lists[id] = &prefixList{name: aws.ToString(m.PrefixListName), owner: owner, awsManaged: owner == "AWS"}
+		}
+	}
+	var mu sync.Mutex
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(4)
+	for id, pl := range lists {
+		if pl == nil {
+			lists[id] = &prefixList{unresolved: "not found: the list is not visible to this account"}
+			continue
+		}
+		if pl.awsManaged {
+			continue
+		}
+		g.Go(func() error {
+			var entries []types.PrefixListEntry
+			ep := ec2.NewGetManagedPrefixListEntriesPaginator(api, &ec2.GetManagedPrefixListEntriesInput{PrefixListId: aws.String(id), MaxResults: aws.Int32(100)})
+			for ep.HasMorePages() {
+				page, err := ep.NextPage(gctx)
+				if err != nil {
+					if gctx.Err() != nil {
+						return gctx.Err()
+					}
+					mu.Lock()
+					pl.unresolved = "get entries: " + DescribeError(err)
+					mu.Unlock()
+					return nil
+				}
+				entries = append(entries, page.Entries...)
+			}
+			mu.Lock()
+			pl.entries = entries
+			mu.Unlock()
+			return nil
+		})
+	}
+	return g.Wait()
+}
+
+// expandPrefixLists replaces each rule naming a customer-managed prefix list with one rule
+// per entry of the list.
+func expandPrefixLists(rules []Rule, lists map[string]*prefixList) []Rule {
+	out := make([]Rule, 0, len(rules))
+	for _, r := range rules {
+		if r.PrefixList == nil {
+			out = append(out, r)
+			continue
+		}
+		pl := lists[r.PrefixList.ID]
+		ref := *r.PrefixList
+		ref.Name, ref.Owner, ref.AWSManaged, ref.Unresolved = pl.name, pl.owner, pl.awsManaged, pl.unresolved
+		if pl.awsManaged || pl.unresolved != "" || len(pl.entries) == 0 {
+			r.PrefixList = &ref
+			out = append(out, r)
+			continue
+		}
+		for _, e := range pl.entries {
+			er := r
+			entry := ref
+			entry.EntryDescription = aws.ToString(e.Description)
+			er.PrefixList = &entry
+			er.CIDR, er.Invalid = parseCIDR(aws.ToString(e.Cidr))
+			out = append(out, er)
+		}
+	}
+	return out
+}
+
+// ruleFromAPI converts a rule of DescribeSecurityGroupRules.
+func ruleFromAPI(sr types.SecurityGroupRule, region string) Rule {
+	r := Rule{
+		Account:     aws.ToString(sr.GroupOwnerId),
+		Region:      region,
+		GroupID:     aws.ToString(sr.GroupId),
+		ID:          aws.ToString(sr.SecurityGroupRuleId),
+		Direction:   Ingress,
+		Protocol:    normalizeProtocol(aws.ToString(sr.IpProtocol)),
+		FromPort:    portOrAny(sr.FromPort),
+		ToPort:      portOrAny(sr.ToPort),
+		Description: aws.ToString(sr.Description),
+	}
+	if aws.ToBool(sr.IsEgress) {
+		r.Direction = Egress
+	}
+	switch {
+	case sr.CidrIpv4 != nil:
+		r.CIDR, r.Invalid = parseCIDR(*sr.CidrIpv4)
+	case sr.CidrIpv6 != nil:
+		r.CIDR, r.Invalid = parseCIDR(*sr.CidrIpv6)
+	case sr.PrefixListId != nil:
+		r.PrefixList = &PrefixListRef{ID: *sr.PrefixListId}
+	case sr.ReferencedGroupInfo != nil:
+		ref := sr.ReferencedGroupInfo
+		r.ReferencedGroup = &GroupRef{
+			GroupID:       aws.ToString(ref.GroupId),
+			Account:       aws.ToString(ref.UserId),
+			VPC:           aws.ToString(ref.VpcId),
+			PeeringID:     aws.ToString(ref.VpcPeeringConnectionId),
+			PeeringStatus: aws.ToString(ref.PeeringStatus),
+		}
+	}
+	return r
+}
+
+func portOrAny(p *int32) int32 {
+	if p == nil {
+		return -1
+	}
+	return *p
+}
+
+// DescribeError shortens an AWS SDK error to the operation, the error code and the
+// message, e.g. "DescribeSecurityGroups: UnauthorizedOperation: You are not authorized...".
+// Other errors are returned as they are.
+func DescribeError(err error) string {
+	var apiErr smithy.APIError
+	if errors.As(err, &apiErr) {
+		op := ""
+		var opErr *smithy.OperationError
+		if errors.As(err, &opErr) {
+			op = opErr.Operation() + ": "
+		}
+		return op + apiErr.ErrorCode() + ": " + apiErr.ErrorMessage()
+	}
+	return err.Error()
+}
