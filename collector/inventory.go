@@ -185,28 +185,52 @@ func mergeGroup(a, b Group) Group {
 
 // ruleKey identifies a Rule: its id and its target (a customer-managed prefix list rule
 // stands for several Rules with one id).
-func ruleKey(r *Rule) string {
-	return r.Account + "/" + r.Region + "/" + r.GroupID + "/" + r.ID + "/" + r.Target()
+type ruleKey struct {
+	account, region, group, id string
+	cidr                       netip.Prefix
+	target                     string // for rules without a CIDR
+}
+
+func keyOf(r *Rule) ruleKey {
+	k := ruleKey{account: r.Account, region: r.Region, group: r.GroupID, id: r.ID, cidr: r.CIDR}
+	if !r.CIDR.IsValid() {
+		k.target = r.Target()
+	}
+	return k
 }
 
 func dedupRules(rules []Rule) []Rule {
 	out := make([]Rule, 0, len(rules))
-	seen := make(map[string]bool, len(rules))
+	seen := make(map[ruleKey]struct{}, len(rules))
 	for i := range rules {
-		k := ruleKey(&rules[i])
-		if seen[k] {
+		k := keyOf(&rules[i])
+		if _, dup := seen[k]; dup {
 			continue
 		}
-		seen[k] = true
+		seen[k] = struct{}{}
 		out = append(out, rules[i])
 	}
-	slices.SortStableFunc(out, func(a, b Rule) int {
+	slices.SortFunc(out, func(a, b Rule) int {
 		return cmp.Or(
 			cmp.Compare(a.Account, b.Account), cmp.Compare(a.Region, b.Region),
 			cmp.Compare(a.GroupID, b.GroupID), cmp.Compare(a.Direction, b.Direction),
-			cmp.Compare(a.ID, b.ID), cmp.Compare(a.Target(), b.Target()))
+			cmp.Compare(a.ID, b.ID), comparePrefix(a.CIDR, b.CIDR),
+			cmp.Compare(a.Target(), b.Target()))
 	})
 	return out
+}
+
+// comparePrefix orders prefixes by family and address, then length.
+func comparePrefix(a, b netip.Prefix) int {
+	return cmp.Or(a.Addr().Compare(b.Addr()), cmp.Compare(a.Bits(), b.Bits()))
+}
+
+// sourceKey identifies a public source other than an address while PublicSources gathers
+// them.
+type sourceKey struct {
+	kind   SourceKind
+	prefix netip.Prefix // KindPrefix, KindWorld
+	list   string       // KindAWSService
 }
 
 // PublicSources finds the public sources among rules and deduplicates them across rules,
@@ -215,86 +239,134 @@ func dedupRules(rules []Rule) []Rule {
 // world, then prefixes, then addresses (each in address order), then AWS service lists.
 func PublicSources(rules []Rule, opts Options) []PublicSource {
 	maxHosts := opts.maxHosts()
+	// Each source's rules are a linked list in refs, so that gathering allocates nothing
+	// per source.
+	type ref struct{ rule, next int32 }
+	type gathered struct {
+		head, tail int32
+	}
 	var (
-		addrs    = make(map[netip.Addr][]int32)
-		prefixes = make(map[netip.Prefix][]int32)
-		services = make(map[string][]int32)
-		names    = make(map[string]string)
+		addrIndex = make(map[netip.Addr]int32, len(rules))
+		index     = map[sourceKey]int32{}
+		found     []gathered
+		addrs     []netip.Addr // for sources from addrIndex, in the order found
+		keys      []sourceKey  // for the others
+		refs      = make([]ref, 0, len(rules))
+		listing   = map[string]string{}
 	)
-	add := func(refs []int32, i int32) []int32 {
-		if n := len(refs); n > 0 && refs[n-1] == i {
-			return refs
+	link := func(i, rule int32) {
+		g := &found[i]
+		if g.tail >= 0 && refs[g.tail].rule == rule {
+			return // an expanded prefix list can name one address twice for one rule
 		}
-		return append(refs, i)
+		refs = append(refs, ref{rule: rule, next: -1})
+		n := int32(len(refs) - 1)
+		if g.tail >= 0 {
+			refs[g.tail].next = n
+		} else {
+			g.head = n
+		}
+		g.tail = n
+	}
+	addAddr := func(a netip.Addr, rule int32) {
+		i, ok := addrIndex[a]
+		if !ok {
+			i = int32(len(found))
+			addrIndex[a] = i
+			found = append(found, gathered{head: -1, tail: -1})
+			addrs = append(addrs, a)
+			keys = append(keys, sourceKey{kind: KindAddress})
+		}
+		link(i, rule)
+	}
+	add := func(k sourceKey, rule int32) {
+		i, ok := index[k]
+		if !ok {
+			i = int32(len(found))
+			index[k] = i
+			found = append(found, gathered{head: -1, tail: -1})
+			addrs = append(addrs, netip.Addr{})
+			keys = append(keys, k)
+		}
+		link(i, rule)
 	}
 	for i := range rules {
 		r := &rules[i]
 		ri := int32(i)
 		if pl := r.PrefixList; pl != nil && pl.AWSManaged {
-			services[pl.ID] = add(services[pl.ID], ri)
-			names[pl.ID] = pl.Name
+			listing[pl.ID] = pl.Name
+			add(sourceKey{kind: KindAWSService, list: pl.ID}, ri)
 			continue
 		}
 		p := r.CIDR
-		if !p.IsValid() {
-			continue
-		}
-		if IsWorld(p) {
-			prefixes[p] = add(prefixes[p], ri)
-			continue
-		}
-		if _, special := Special(p); special {
-			continue
-		}
-		size := Size(p)
-		if size > maxHosts {
-			prefixes[p] = add(prefixes[p], ri)
-			continue
-		}
-		a := p.Addr()
-		for n := uint64(0); n < size; n++ {
-			if _, special := SpecialAddr(a); !special {
-				addrs[a] = add(addrs[a], ri)
+		switch {
+		case !p.IsValid():
+		case IsWorld(p):
+			add(sourceKey{kind: KindWorld, prefix: p}, ri)
+		default:
+			if _, special := Special(p); special {
+				continue
 			}
-			a = a.Next()
+			size := Size(p)
+			if size > maxHosts {
+				add(sourceKey{kind: KindPrefix, prefix: p}, ri)
+				continue
+			}
+			a := p.Addr()
+			for range size {
+				if _, special := SpecialAddr(a); !special {
+					addAddr(a, ri)
+				}
+				a = a.Next()
+			}
 		}
 	}
 
-	out := make([]PublicSource, 0, len(addrs)+len(prefixes)+len(services))
-	ids := func(refs []int32) []string {
-		s := make([]string, 0, len(refs))
-		for _, i := range refs {
-			s = append(s, rules[i].ID)
+	rank := func(k SourceKind) int {
+		switch k {
+		case KindWorld:
+			return 0
+		case KindPrefix:
+			return 1
+		case KindAddress:
+			return 2
 		}
-		slices.Sort(s)
-		return slices.Compact(s)
+		return 3
 	}
-	for p, refs := range prefixes {
-		kind := KindPrefix
-		if IsWorld(p) {
-			kind = KindWorld
-		}
-		out = append(out, PublicSource{Kind: kind, CIDR: p, Rules: ids(refs)})
+	order := make([]int32, len(found))
+	for i := range order {
+		order[i] = int32(i)
 	}
-	for a, refs := range addrs {
-		out = append(out, PublicSource{Kind: KindAddress, Address: a, Rules: ids(refs)})
-	}
-	for id, refs := range services {
-		out = append(out, PublicSource{Kind: KindAWSService, PrefixListID: id, PrefixListName: names[id], Rules: ids(refs)})
-	}
-	rank := map[SourceKind]int{KindWorld: 0, KindPrefix: 1, KindAddress: 2, KindAWSService: 3}
-	slices.SortFunc(out, func(a, b PublicSource) int {
-		if c := cmp.Compare(rank[a.Kind], rank[b.Kind]); c != 0 {
+	slices.SortFunc(order, func(i, j int32) int {
+		a, b := &keys[i], &keys[j]
+		if c := cmp.Compare(rank(a.kind), rank(b.kind)); c != 0 {
 			return c
 		}
-		switch a.Kind {
+		switch a.kind {
 		case KindAddress:
-			return a.Address.Compare(b.Address)
+			return addrs[i].Compare(addrs[j])
 		case KindAWSService:
-			return cmp.Compare(a.PrefixListID, b.PrefixListID)
+			return cmp.Compare(a.list, b.list)
 		}
-		return cmp.Or(a.CIDR.Addr().Compare(b.CIDR.Addr()), cmp.Compare(a.CIDR.Bits(), b.CIDR.Bits()))
+		return comparePrefix(a.prefix, b.prefix)
 	})
+
+	// One backing array holds every source's rule ids.
+	ids := make([]string, 0, len(refs))
+	out := make([]PublicSource, len(found))
+	for o, i := range order {
+		start := len(ids)
+		for n := found[i].head; n >= 0; n = refs[n].next {
+			ids = append(ids, rules[refs[n].rule].ID)
+		}
+		own := ids[start:len(ids):len(ids)]
+		if len(own) > 1 {
+			slices.Sort(own)
+			own = slices.Compact(own)
+		}
+		k := keys[i]
+		out[o] = PublicSource{Kind: k.kind, Address: addrs[i], CIDR: k.prefix, PrefixListID: k.list, PrefixListName: listing[k.list], Rules: own}
+	}
 	return out
 }
 

@@ -13,6 +13,7 @@ import (
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	"github.com/aws/aws-sdk-go-v2/service/sts"
+	"github.com/aws/smithy-go/logging"
 
 	"github.com/sgvet/sgvet/collector"
 )
@@ -42,20 +43,22 @@ func collect(ctx context.Context, cfg config, stdin io.Reader, log *slog.Logger,
 
 // collectFiles parses the input files; - is stdin.
 func collectFiles(names []string, stdin io.Reader) (collector.Collection, error) {
-	var (
-		files     []*collector.File
-		readStdin bool
-	)
+	stdins := 0
+	for _, name := range names {
+		if name == "-" {
+			stdins++
+		}
+	}
+	if stdins > 1 {
+		return collector.Collection{}, usageErrorf("--input -: standard input can be read only once")
+	}
+	var files []*collector.File
 	for _, name := range names {
 		var (
 			data []byte
 			err  error
 		)
 		if name == "-" {
-			if readStdin {
-				return collector.Collection{}, usageErrorf("--input -: standard input can be read only once")
-			}
-			readStdin = true
 			name = "stdin"
 			data, err = io.ReadAll(stdin)
 		} else {
@@ -89,7 +92,11 @@ or read saved output instead: sgvet groups --input FILE`
 
 // collectAWS reads the estate from the AWS API of the account the credentials belong to.
 func collectAWS(ctx context.Context, cfg config, log *slog.Logger, progress io.Writer) (collector.Collection, error) {
-	var opts []func(*awsconfig.LoadOptions) error
+	// The SDK's own log lines (such as its fall-back from IMDSv2) become debug lines.
+	sdkLog := logging.LoggerFunc(func(_ logging.Classification, format string, v ...any) {
+		log.Debug(fmt.Sprintf(format, v...), "from", "aws-sdk")
+	})
+	opts := []func(*awsconfig.LoadOptions) error{awsconfig.WithLogger(sdkLog)}
 	if cfg.Profile != "" {
 		opts = append(opts, awsconfig.WithSharedConfigProfile(cfg.Profile))
 	}
