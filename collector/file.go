@@ -57,10 +57,10 @@ type (
 		IPPermissionsEgress []cliPermission `json:"IpPermissionsEgress"`
 	}
 	cliPermission struct {
-		IPProtocol    string `json:"IpProtocol"`
-		FromPort      *int32 `json:"FromPort"`
-		ToPort        *int32 `json:"ToPort"`
-		IPRanges      []struct {
+		IPProtocol string `json:"IpProtocol"`
+		FromPort   *int32 `json:"FromPort"`
+		ToPort     *int32 `json:"ToPort"`
+		IPRanges   []struct {
 			CidrIP      string `json:"CidrIp"`
 			Description string `json:"Description"`
 		} `json:"IpRanges"`
