@@ -6,6 +6,9 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/ec2/types"
 )
 
 // InputError is an input file that could not be read as aws CLI output. Line and Column
@@ -27,90 +30,33 @@ func (e *InputError) Error() string {
 func (e *InputError) Unwrap() error { return e.Err }
 
 // File is one parsed input file: the JSON that `aws ec2 describe-security-groups`,
-// `aws ec2 describe-security-group-rules` or `aws ec2 describe-network-interfaces` prints.
+// `describe-security-group-rules`, `describe-network-interfaces` or
+// `describe-managed-prefix-lists` prints.
 type File struct {
 	Name string
 	// groups and groupRules come from describe-security-groups; rules from
 	// describe-security-group-rules; attached and interfaces from
-	// describe-network-interfaces.
+	// describe-network-interfaces; lists from describe-managed-prefix-lists.
 	groups     []Group
 	groupRules []Rule
 	rules      []Rule
 	attached   map[string]bool
 	interfaces bool
+	lists      map[string]prefixList
 }
 
-// The aws CLI's JSON, as far as sgvet reads it.
-type (
-	cliOutput struct {
-		SecurityGroups     []cliGroup `json:"SecurityGroups"`
-		SecurityGroupRules []cliRule  `json:"SecurityGroupRules"`
-		NetworkInterfaces  []cliENI   `json:"NetworkInterfaces"`
-	}
-	cliGroup struct {
-		GroupID             string          `json:"GroupId"`
-		GroupName           string          `json:"GroupName"`
-		Description         string          `json:"Description"`
-		OwnerID             string          `json:"OwnerId"`
-		VpcID               string          `json:"VpcId"`
-		IPPermissions       []cliPermission `json:"IpPermissions"`
-		IPPermissionsEgress []cliPermission `json:"IpPermissionsEgress"`
-	}
-	cliPermission struct {
-		IPProtocol string `json:"IpProtocol"`
-		FromPort   *int32 `json:"FromPort"`
-		ToPort     *int32 `json:"ToPort"`
-		IPRanges   []struct {
-			CidrIP      string `json:"CidrIp"`
-			Description string `json:"Description"`
-		} `json:"IpRanges"`
-		IPv6Ranges []struct {
-			CidrIPv6    string `json:"CidrIpv6"`
-			Description string `json:"Description"`
-		} `json:"Ipv6Ranges"`
-		PrefixListIDs []struct {
-			PrefixListID string `json:"PrefixListId"`
-			Description  string `json:"Description"`
-		} `json:"PrefixListIds"`
-		UserIDGroupPairs []struct {
-			GroupID                string `json:"GroupId"`
-			UserID                 string `json:"UserId"`
-			VpcID                  string `json:"VpcId"`
-			VpcPeeringConnectionID string `json:"VpcPeeringConnectionId"`
-			PeeringStatus          string `json:"PeeringStatus"`
-			Description            string `json:"Description"`
-		} `json:"UserIdGroupPairs"`
-	}
-	cliRule struct {
-		SecurityGroupRuleID string  `json:"SecurityGroupRuleId"`
-		GroupID             string  `json:"GroupId"`
-		GroupOwnerID        string  `json:"GroupOwnerId"`
-		IsEgress            bool    `json:"IsEgress"`
-		IPProtocol          string  `json:"IpProtocol"`
-		FromPort            *int32  `json:"FromPort"`
-		ToPort              *int32  `json:"ToPort"`
-		CidrIPv4            *string `json:"CidrIpv4"`
-		CidrIPv6            *string `json:"CidrIpv6"`
-		PrefixListID        *string `json:"PrefixListId"`
-		ReferencedGroupInfo *struct {
-			GroupID                string `json:"GroupId"`
-			UserID                 string `json:"UserId"`
-			VpcID                  string `json:"VpcId"`
-			VpcPeeringConnectionID string `json:"VpcPeeringConnectionId"`
-			PeeringStatus          string `json:"PeeringStatus"`
-		} `json:"ReferencedGroupInfo"`
-		Description string `json:"Description"`
-	}
-	cliENI struct {
-		Groups []struct {
-			GroupID string `json:"GroupId"`
-		} `json:"Groups"`
-	}
-)
+// cliOutput is the JSON the aws CLI prints. The CLI names fields as the EC2 API does, so
+// the SDK's own types decode it.
+type cliOutput struct {
+	SecurityGroups     []types.SecurityGroup     `json:"SecurityGroups"`
+	SecurityGroupRules []types.SecurityGroupRule `json:"SecurityGroupRules"`
+	NetworkInterfaces  []types.NetworkInterface  `json:"NetworkInterfaces"`
+	PrefixLists        []types.ManagedPrefixList `json:"PrefixLists"`
+}
 
 // ParseFile parses one input file. It fails, with an *InputError, when data is not JSON or
-// holds none of SecurityGroups, SecurityGroupRules and NetworkInterfaces. A rule with an
-// invalid CIDR is kept, marked Invalid.
+// holds none of SecurityGroups, SecurityGroupRules, NetworkInterfaces and PrefixLists. A
+// rule with an invalid CIDR is kept, marked Invalid.
 func ParseFile(name string, data []byte) (*File, error) {
 	if len(bytes.TrimSpace(data)) == 0 {
 		return nil, &InputError{File: name, Err: errors.New("file is empty")}
@@ -119,30 +65,51 @@ func ParseFile(name string, data []byte) (*File, error) {
 	if err := json.Unmarshal(data, &out); err != nil {
 		return nil, jsonError(name, data, err)
 	}
-	if out.SecurityGroups == nil && out.SecurityGroupRules == nil && out.NetworkInterfaces == nil {
-		return nil, &InputError{File: name, Err: errors.New("no SecurityGroups, SecurityGroupRules or NetworkInterfaces: expected the JSON output of aws ec2 describe-security-groups, describe-security-group-rules or describe-network-interfaces")}
+	if out.SecurityGroups == nil && out.SecurityGroupRules == nil && out.NetworkInterfaces == nil && out.PrefixLists == nil {
+		return nil, &InputError{File: name, Err: errors.New("no SecurityGroups, SecurityGroupRules, NetworkInterfaces or PrefixLists: expected the JSON output of aws ec2 describe-security-groups, describe-security-group-rules, describe-network-interfaces or describe-managed-prefix-lists")}
 	}
 	f := &File{Name: name}
 	for _, g := range out.SecurityGroups {
-		if g.GroupID == "" {
+		grp := Group{
+			ID:          aws.ToString(g.GroupId),
+			Name:        aws.ToString(g.GroupName),
+			Description: aws.ToString(g.Description),
+			VPC:         aws.ToString(g.VpcId),
+			Account:     aws.ToString(g.OwnerId),
+		}
+		if grp.ID == "" {
 			continue
 		}
-		f.groups = append(f.groups, Group{ID: g.GroupID, Name: g.GroupName, Description: g.Description, VPC: g.VpcID, Account: g.OwnerID})
-		base := Rule{Account: g.OwnerID, VPC: g.VpcID, GroupID: g.GroupID, GroupName: g.GroupName}
-		f.groupRules = permissionRules(f.groupRules, base, Ingress, g.IPPermissions)
-		f.groupRules = permissionRules(f.groupRules, base, Egress, g.IPPermissionsEgress)
+		f.groups = append(f.groups, grp)
+		base := Rule{Account: grp.Account, VPC: grp.VPC, GroupID: grp.ID, GroupName: grp.Name}
+		f.groupRules = permissionRules(f.groupRules, base, Ingress, g.IpPermissions)
+		f.groupRules = permissionRules(f.groupRules, base, Egress, g.IpPermissionsEgress)
 	}
-	for _, cr := range out.SecurityGroupRules {
-		f.rules = append(f.rules, ruleFromCLI(cr))
+	for _, sr := range out.SecurityGroupRules {
+		r := ruleFromAPI(sr, "")
+		if r.PrefixList != nil {
+			r.PrefixList.Unresolved = unresolvedInFiles
+		}
+		if r.ID == "" {
+			r.ID = syntheticID(r, r.Target())
+		}
+		f.rules = append(f.rules, r)
 	}
 	if out.NetworkInterfaces != nil {
 		f.interfaces = true
 		f.attached = map[string]bool{}
 		for _, eni := range out.NetworkInterfaces {
 			for _, g := range eni.Groups {
-				f.attached[g.GroupID] = true
+				f.attached[aws.ToString(g.GroupId)] = true
 			}
 		}
+	}
+	for _, pl := range out.PrefixLists {
+		if f.lists == nil {
+			f.lists = map[string]prefixList{}
+		}
+		owner := aws.ToString(pl.OwnerId)
+		f.lists[aws.ToString(pl.PrefixListId)] = prefixList{name: aws.ToString(pl.PrefixListName), owner: owner, awsManaged: owner == "AWS"}
 	}
 	return f, nil
 }
@@ -150,37 +117,43 @@ func ParseFile(name string, data []byte) (*File, error) {
 // permissionRules appends one Rule per range, prefix list and group pair of perms. Rules
 // from describe-security-groups have no ids; each gets one made of its group, direction,
 // protocol, ports and target, which is stable across runs.
-func permissionRules(rules []Rule, base Rule, dir Direction, perms []cliPermission) []Rule {
+func permissionRules(rules []Rule, base Rule, dir Direction, perms []types.IpPermission) []Rule {
 	for _, p := range perms {
 		r := base
 		r.Direction = dir
-		r.Protocol = normalizeProtocol(p.IPProtocol)
+		r.Protocol = normalizeProtocol(aws.ToString(p.IpProtocol))
 		r.FromPort, r.ToPort = portOrAny(p.FromPort), portOrAny(p.ToPort)
-		for _, ip := range p.IPRanges {
+		for _, ip := range p.IpRanges {
 			cr := r
-			cr.Description = ip.Description
-			cr.CIDR, cr.Invalid = parseCIDR(ip.CidrIP)
-			cr.ID = syntheticID(cr, ip.CidrIP)
+			cr.Description = aws.ToString(ip.Description)
+			cr.CIDR, cr.Invalid = parseCIDR(aws.ToString(ip.CidrIp))
+			cr.ID = syntheticID(cr, aws.ToString(ip.CidrIp))
 			rules = append(rules, cr)
 		}
-		for _, ip := range p.IPv6Ranges {
+		for _, ip := range p.Ipv6Ranges {
 			cr := r
-			cr.Description = ip.Description
-			cr.CIDR, cr.Invalid = parseCIDR(ip.CidrIPv6)
-			cr.ID = syntheticID(cr, ip.CidrIPv6)
+			cr.Description = aws.ToString(ip.Description)
+			cr.CIDR, cr.Invalid = parseCIDR(aws.ToString(ip.CidrIpv6))
+			cr.ID = syntheticID(cr, aws.ToString(ip.CidrIpv6))
 			rules = append(rules, cr)
 		}
-		for _, pl := range p.PrefixListIDs {
+		for _, pl := range p.PrefixListIds {
 			cr := r
-			cr.Description = pl.Description
-			cr.PrefixList = &PrefixListRef{ID: pl.PrefixListID, Unresolved: unresolvedInFiles}
-			cr.ID = syntheticID(cr, pl.PrefixListID)
+			cr.Description = aws.ToString(pl.Description)
+			cr.PrefixList = &PrefixListRef{ID: aws.ToString(pl.PrefixListId), Unresolved: unresolvedInFiles}
+			cr.ID = syntheticID(cr, cr.PrefixList.ID)
 			rules = append(rules, cr)
 		}
-		for _, gp := range p.UserIDGroupPairs {
+		for _, gp := range p.UserIdGroupPairs {
 			cr := r
-			cr.Description = gp.Description
-			cr.ReferencedGroup = &GroupRef{GroupID: gp.GroupID, Account: gp.UserID, VPC: gp.VpcID, PeeringID: gp.VpcPeeringConnectionID, PeeringStatus: gp.PeeringStatus}
+			cr.Description = aws.ToString(gp.Description)
+			cr.ReferencedGroup = &GroupRef{
+				GroupID:       aws.ToString(gp.GroupId),
+				Account:       aws.ToString(gp.UserId),
+				VPC:           aws.ToString(gp.VpcId),
+				PeeringID:     aws.ToString(gp.VpcPeeringConnectionId),
+				PeeringStatus: aws.ToString(gp.PeeringStatus),
+			}
 			cr.ID = syntheticID(cr, cr.Target())
 			rules = append(rules, cr)
 		}
@@ -195,46 +168,17 @@ func syntheticID(r Rule, target string) string {
 	return r.GroupID + ":" + string(r.Direction) + ":" + r.Protocol + ":" + r.PortRange() + ":" + target
 }
 
-func ruleFromCLI(cr cliRule) Rule {
-	r := Rule{
-		Account:     cr.GroupOwnerID,
-		GroupID:     cr.GroupID,
-		ID:          cr.SecurityGroupRuleID,
-		Direction:   Ingress,
-		Protocol:    normalizeProtocol(cr.IPProtocol),
-		FromPort:    portOrAny(cr.FromPort),
-		ToPort:      portOrAny(cr.ToPort),
-		Description: cr.Description,
-	}
-	if cr.IsEgress {
-		r.Direction = Egress
-	}
-	switch {
-	case cr.CidrIPv4 != nil:
-		r.CIDR, r.Invalid = parseCIDR(*cr.CidrIPv4)
-	case cr.CidrIPv6 != nil:
-		r.CIDR, r.Invalid = parseCIDR(*cr.CidrIPv6)
-	case cr.PrefixListID != nil:
-		r.PrefixList = &PrefixListRef{ID: *cr.PrefixListID, Unresolved: unresolvedInFiles}
-	case cr.ReferencedGroupInfo != nil:
-		ref := cr.ReferencedGroupInfo
-		r.ReferencedGroup = &GroupRef{GroupID: ref.GroupID, Account: ref.UserID, VPC: ref.VpcID, PeeringID: ref.VpcPeeringConnectionID, PeeringStatus: ref.PeeringStatus}
-	}
-	if r.ID == "" {
-		r.ID = syntheticID(r, r.Target())
-	}
-	return r
-}
-
 // FromFiles joins parsed files into one Collection. Where a group's rules come both from
 // describe-security-group-rules and from describe-security-groups, the former are kept,
 // for their rule ids. When any describe-network-interfaces output is given, groups that no
-// interface uses are Unattached; otherwise attachment is unknown. Prefix lists cannot be
-// expanded from files: each one named is listed in Skipped.
+// interface uses are Unattached; otherwise attachment is unknown. A prefix list that
+// describe-managed-prefix-lists output shows to be AWS-managed is an AWS service list; any
+// other prefix list cannot be expanded from files and is listed in Skipped.
 func FromFiles(files []*File) Collection {
 	var c Collection
 	withRuleIDs := map[string]bool{}
 	attached := map[string]bool{}
+	lists := map[string]prefixList{}
 	interfaces := false
 	for _, f := range files {
 		c.Sources = append(c.Sources, f.Name)
@@ -244,13 +188,26 @@ func FromFiles(files []*File) Collection {
 		for id := range f.attached {
 			attached[id] = true
 		}
+		for id, pl := range f.lists {
+			lists[id] = pl
+		}
 		interfaces = interfaces || f.interfaces
 	}
-	lists := map[string]bool{}
+	skippedList := map[string]bool{}
 	addRule := func(r Rule) {
-		if r.PrefixList != nil && !lists[r.PrefixList.ID] {
-			lists[r.PrefixList.ID] = true
-			c.Skipped = append(c.Skipped, Skipped{Account: r.Account, Resource: "prefix list " + r.PrefixList.ID, Reason: unresolvedInFiles})
+		if r.PrefixList != nil {
+			ref := *r.PrefixList
+			if pl, ok := lists[ref.ID]; ok {
+				ref.Name, ref.Owner, ref.AWSManaged = pl.name, pl.owner, pl.awsManaged
+				if pl.awsManaged {
+					ref.Unresolved = ""
+				}
+			}
+			r.PrefixList = &ref
+			if ref.Unresolved != "" && !skippedList[ref.ID] {
+				skippedList[ref.ID] = true
+				c.Skipped = append(c.Skipped, Skipped{Account: r.Account, Resource: "prefix list " + ref.ID, Reason: ref.Unresolved})
+			}
 		}
 		c.Rules = append(c.Rules, r)
 	}

@@ -189,7 +189,7 @@ func TestParseFileErrors(t *testing.T) {
 		{"missing comma", "{\n  \"SecurityGroups\": [\n    {\"GroupId\": \"sg-1\"\n     \"GroupName\": \"x\"}\n  ]\n}", 4, 6, "invalid character '\"' after object key:value pair"},
 		{"truncated", "{\"SecurityGroups\": [", 1, 20, "unexpected end of JSON input"},
 		{"wrong type", "{\n\"SecurityGroups\": [{\"GroupId\": \"sg-1\", \"IpPermissions\": [{\"FromPort\": \"22\"}]}]}", 2, 74, "SecurityGroups.IpPermissions.FromPort: want int32, got string"},
-		{"other output", `{"Vpcs": []}`, 0, 0, "no SecurityGroups, SecurityGroupRules or NetworkInterfaces"},
+		{"other output", `{"Vpcs": []}`, 0, 0, "no SecurityGroups, SecurityGroupRules, NetworkInterfaces or PrefixLists"},
 		{"array", `[]`, 1, 1, "want collector.cliOutput, got array"},
 	}
 	for _, tt := range tests {
@@ -310,4 +310,25 @@ func FuzzParseFile(f *testing.F) {
 			t.Errorf("inventory does not encode: %v", err)
 		}
 	})
+}
+
+func TestParseFilePrefixLists(t *testing.T) {
+	for _, tt := range []struct {
+		owner       string
+		wantService bool
+	}{{"AWS", true}, {"111122223333", false}} {
+		t.Run(tt.owner, func(t *testing.T) {
+			lists := `{"PrefixLists": [{"PrefixListId": "pl-0abc", "AddressFamily": "IPv4", "PrefixListName": "com.amazonaws.us-east-1.s3", "OwnerId": "` + tt.owner + `"}]}`
+			inv := inventoryOf(t, parse(t, "groups.json", groupsJSON), parse(t, "lists.json", lists))
+			service := countKind(inv, collector.KindAWSService) == 1
+			if service != tt.wantService || (len(inv.Skipped) == 0) != tt.wantService {
+				t.Errorf("owner %s: AWS service source %v, skipped %+v; want service %v and skipped only otherwise", tt.owner, service, inv.Skipped, tt.wantService)
+			}
+			for _, r := range inv.Rules {
+				if r.PrefixList != nil && (r.PrefixList.Name != "com.amazonaws.us-east-1.s3" || r.PrefixList.Owner != tt.owner) {
+					t.Errorf("prefix list = %+v, want its name and owner from lists.json", *r.PrefixList)
+				}
+			}
+		})
+	}
 }

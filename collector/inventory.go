@@ -210,14 +210,31 @@ func dedupRules(rules []Rule) []Rule {
 		seen[k] = struct{}{}
 		out = append(out, rules[i])
 	}
-	slices.SortFunc(out, func(a, b Rule) int {
-		return cmp.Or(
-			cmp.Compare(a.Account, b.Account), cmp.Compare(a.Region, b.Region),
-			cmp.Compare(a.GroupID, b.GroupID), cmp.Compare(a.Direction, b.Direction),
-			cmp.Compare(a.ID, b.ID), comparePrefix(a.CIDR, b.CIDR),
-			cmp.Compare(a.Target(), b.Target()))
-	})
+	slices.SortFunc(out, compareRules)
 	return out
+}
+
+// compareRules orders rules by account, region, group, direction, id and target.
+func compareRules(a, b Rule) int {
+	if c := cmp.Compare(a.Account, b.Account); c != 0 {
+		return c
+	}
+	if c := cmp.Compare(a.Region, b.Region); c != 0 {
+		return c
+	}
+	if c := cmp.Compare(a.GroupID, b.GroupID); c != 0 {
+		return c
+	}
+	if c := cmp.Compare(a.Direction, b.Direction); c != 0 {
+		return c
+	}
+	if c := cmp.Compare(a.ID, b.ID); c != 0 {
+		return c
+	}
+	if c := comparePrefix(a.CIDR, b.CIDR); c != 0 || a.CIDR.IsValid() {
+		return c
+	}
+	return cmp.Compare(a.Target(), b.Target())
 }
 
 // comparePrefix orders prefixes by family and address, then length.
@@ -248,9 +265,9 @@ func PublicSources(rules []Rule, opts Options) []PublicSource {
 	var (
 		addrIndex = make(map[netip.Addr]int32, len(rules))
 		index     = map[sourceKey]int32{}
-		found     []gathered
-		addrs     []netip.Addr // for sources from addrIndex, in the order found
-		keys      []sourceKey  // for the others
+		found     = make([]gathered, 0, len(rules))
+		addrs     = make([]netip.Addr, 0, len(rules)) // of KindAddress sources, in the order found
+		keys      = make([]sourceKey, 0, len(rules))  // of the others
 		refs      = make([]ref, 0, len(rules))
 		listing   = map[string]string{}
 	)

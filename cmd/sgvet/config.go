@@ -142,7 +142,7 @@ type commonFlags struct {
 
 func (f *commonFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.configFile, "config", "", "load configuration from the YAML `FILE` (see config.example.yaml)")
-	fs.Var(&f.inputs, "input", "read the JSON output of aws ec2 describe-security-groups, describe-security-group-rules\nor describe-network-interfaces from `FILE` instead of the AWS API (repeatable; - is stdin)")
+	fs.Var(&f.inputs, "input", "read the JSON output of aws ec2 describe-security-groups, describe-security-group-rules,\ndescribe-network-interfaces or describe-managed-prefix-lists from `FILE` instead of the\nAWS API (repeatable; - is stdin)")
 	fs.StringVar(&f.profile, "profile", "", "use the AWS shared-config profile `NAME`")
 	fs.StringVar(&f.regions, "regions", "", "collect the comma-separated `LIST` of regions, or all (default: every region enabled for the account)")
 	fs.StringVar(&f.logFormat, "log-format", "", "write log lines as text or json (default text)")
