@@ -277,3 +277,39 @@ func TestConfigExample(t *testing.T) {
 		t.Errorf("config.example.yaml = %+v, want the defaults %+v", got, want)
 	}
 }
+
+func TestGroupsInputFixtures(t *testing.T) {
+	isolateAWS(t)
+	const dir = "../../collector/testdata/aws-cli/"
+
+	res := sgvet(t, "", "groups", "--input", dir+"invalid-json.json")
+	if want := dir + `invalid-json.json:8:13: invalid character '"' after object key:value pair`; res.code != exitUsage || !strings.Contains(res.stderr, want) {
+		t.Errorf("invalid JSON: exit %d, stderr %q; want 2 and %q", res.code, res.stderr, want)
+	}
+
+	// A rule with an invalid CIDR is reported with its group and rule; the rest is collected.
+	res = sgvet(t, "", "groups", "--input", dir+"invalid-cidr.json")
+	if res.code != 0 {
+		t.Fatalf("invalid CIDR: exit %d, stderr %s", res.code, res.stderr)
+	}
+	wantLine := `invalid CIDR "300.1.2.3/32" in group sg-0a1b2c3d4e5f60718 rule sg-0a1b2c3d4e5f60718:ingress:tcp:22:300.1.2.3/32`
+	if !strings.Contains(res.stdout, wantLine) || !strings.Contains(res.stdout, "public: 2 addresses, 0 prefixes, 1 whole-internet range") {
+		t.Errorf("table does not report the invalid rule and the other sources:\n%s", res.stdout)
+	}
+	if !strings.Contains(res.stderr, "invalid CIDR") || !strings.Contains(res.stderr, "300.1.2.3/32") {
+		t.Errorf("stderr has no warning for the invalid rule: %s", res.stderr)
+	}
+}
+
+// TestGroupsExample runs the README's first command.
+func TestGroupsExample(t *testing.T) {
+	isolateAWS(t)
+	res := sgvet(t, "", "groups", "--input", "../../examples/security-groups.json", "--input", "../../examples/network-interfaces.json", "--input", "../../examples/prefix-lists.json")
+	// The example's customer-managed prefix list cannot be expanded from files.
+	if res.code != exitIncomplete || !strings.Contains(res.stdout, "skipped prefix list") {
+		t.Fatalf("exit %d, stdout:\n%s\nstderr: %s", res.code, res.stdout, res.stderr)
+	}
+	if !strings.Contains(res.stdout, "33 groups") || !strings.Contains(res.stdout, "1 AWS service list") {
+		t.Errorf("summary does not count the example's groups and its AWS service list:\n%s", res.stdout)
+	}
+}

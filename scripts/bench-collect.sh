@@ -1,0 +1,60 @@
+#!/usr/bin/env bash
+# Times collection of a large estate: sgvet groups against the aws CLI's
+# describe-security-group-rules, both reading the same moto_server on loopback.
+#
+#   bash scripts/bench-collect.sh [GROUPS] [RULES_PER_GROUP] [RUNS]
+#
+# Defaults: 2,000 groups with 4 ingress rules each plus their default egress rule
+# (10,000 rules), 5 runs of each command. Needs moto_server and the aws CLI on PATH.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+groups=${1:-2000}
+rules=${2:-4}
+runs=${3:-5}
+
+work=$(mktemp -d)
+moto_pid=""
+cleanup() {
+  if [ -n "$moto_pid" ]; then kill "$moto_pid" 2>/dev/null || true; wait "$moto_pid" 2>/dev/null || true; fi
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+moto_server -H 127.0.0.1 -p 0 >"$work/moto.log" 2>&1 &
+moto_pid=$!
+url=""
+for _ in $(seq 100); do
+  url=$(grep -o 'http://127\.0\.0\.1:[0-9]*' "$work/moto.log" | head -n1 || true)
+  if [ -n "$url" ] && curl -fsS "$url/moto-api/" >/dev/null 2>&1; then break; fi
+  sleep 0.1
+done
+[ -n "$url" ] || { echo "moto_server did not start:"; cat "$work/moto.log"; exit 1; }
+
+export AWS_ENDPOINT_URL=$url AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test \
+  AWS_DEFAULT_REGION=us-east-1 AWS_REGION=us-east-1 AWS_EC2_METADATA_DISABLED=true AWS_MAX_ATTEMPTS=1
+
+echo "seeding $groups groups with $rules ingress rules each..."
+go run ./internal/motoseed -endpoint "$url" -groups "$groups" -rules "$rules"
+go build -o "$work/sgvet" ./cmd/sgvet
+
+total=$(aws ec2 describe-security-group-rules --query 'length(SecurityGroupRules)' --output text)
+counted=$("$work/sgvet" groups --regions us-east-1 --format json | python3 -c 'import json,sys; d=json.load(sys.stdin); print(len(d["groups"]), len(d["rules"]), len(d["public"]))')
+echo "aws CLI sees $total rules; sgvet sees groups, rules, public sources: $counted"
+
+# time_runs NAME CMD...: runs CMD $runs times, prints each wall time and the median.
+time_runs() {
+  local name=$1; shift
+  local times=()
+  for _ in $(seq "$runs"); do
+    local start end
+    start=$(date +%s.%N)
+    "$@" >/dev/null
+    end=$(date +%s.%N)
+    times+=("$(echo "$end - $start" | bc)")
+  done
+  printf '%s\n' "${times[@]}" | sort -n | awk -v name="$name" '{a[NR]=$1} END {printf "%-45s median %.2fs (min %.2fs, max %.2fs, %d runs)\n", name, a[int((NR+1)/2)], a[1], a[NR], NR}'
+}
+
+time_runs "sgvet groups --format json" "$work/sgvet" groups --regions us-east-1 --format json
+time_runs "aws ec2 describe-security-group-rules" aws ec2 describe-security-group-rules --output json
