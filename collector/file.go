@@ -226,10 +226,20 @@ func FromFiles(files []*File) Collection {
 			addRule(r)
 		}
 	}
-	// Groups known only from a rules file.
-	for _, r := range c.Rules {
+	// Rules files may lack GroupOwnerId: take the account from the group. Groups known
+	// only from a rules file are added.
+	account := map[string]string{}
+	for _, g := range c.Groups {
+		account[g.ID] = g.Account
+	}
+	for i := range c.Rules {
+		r := &c.Rules[i]
+		if r.Account == "" {
+			r.Account = account[r.GroupID]
+		}
 		if !groupSeen[r.GroupID] {
 			groupSeen[r.GroupID] = true
+			account[r.GroupID] = r.Account
 			c.Groups = append(c.Groups, Group{ID: r.GroupID, Account: r.Account})
 		}
 	}

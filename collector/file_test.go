@@ -245,8 +245,8 @@ func TestParseAWSCLIOutput(t *testing.T) {
 		t.Errorf("public sources = %v, want %v", got, want)
 	}
 	for _, r := range inv.Rules {
-		if !strings.HasPrefix(r.ID, "sgr-") {
-			t.Errorf("rule %+v has no id from the rules file", r)
+		if !strings.HasPrefix(r.ID, "sgr-") || r.GroupName == "" || r.Account != "123456789012" {
+			t.Errorf("rule %+v lacks the id from the rules file, or the group name and account from the groups file", r)
 		}
 	}
 	attached := 0

@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
 # Times collection of a large estate: sgvet groups against the aws CLI's
-# describe-security-group-rules, both reading the same moto_server on loopback.
+# describe-security-group-rules alone, and against the four aws CLI calls that read what
+# sgvet reads (groups, rules, network interfaces, prefix lists), all from the same
+# moto_server on loopback. moto serves one request at a time in Python, so its own work
+# bounds every figure.
 #
 #   bash scripts/bench-collect.sh [GROUPS] [RULES_PER_GROUP] [RUNS]
 #
@@ -56,5 +59,13 @@ time_runs() {
   printf '%s\n' "${times[@]}" | sort -n | awk -v name="$name" '{a[NR]=$1} END {printf "%-45s median %.2fs (min %.2fs, max %.2fs, %d runs)\n", name, a[int((NR+1)/2)], a[1], a[NR], NR}'
 }
 
+aws_same_data() {
+  aws ec2 describe-security-groups --output json
+  aws ec2 describe-security-group-rules --output json
+  aws ec2 describe-network-interfaces --output json
+  aws ec2 describe-managed-prefix-lists --output json
+}
+
 time_runs "sgvet groups --format json" "$work/sgvet" groups --regions us-east-1 --format json
 time_runs "aws ec2 describe-security-group-rules" aws ec2 describe-security-group-rules --output json
+time_runs "aws CLI, the same data (4 describe calls)" aws_same_data
