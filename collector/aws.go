@@ -111,8 +111,9 @@ func (s AWSSource) Collect(ctx context.Context) (Collection, error) {
 				progress()
 				return nil
 			}
-			for _, sk := range res.skipped {
-				log.Warn("resource skipped", "region", region, "resource", sk.Resource, "reason", sk.Reason)
+			for i := range res.skipped {
+				res.skipped[i].Account = s.Account
+				log.Warn("resource skipped", "region", region, "resource", res.skipped[i].Resource, "reason", res.skipped[i].Reason)
 			}
 			log.Debug("region collected", "region", region, "groups", len(res.groups), "rules", len(res.rules))
 			res.collected = true

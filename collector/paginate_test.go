@@ -101,6 +101,8 @@ func TestCollectReadsEveryPage(t *testing.T) {
 	f.rules = append(f.rules,
 		types.SecurityGroupRule{SecurityGroupRuleId: aws.String("sgr-office"), GroupId: aws.String("sg-00"), IsEgress: aws.Bool(false), IpProtocol: aws.String("-1"), PrefixListId: aws.String("pl-office")},
 		types.SecurityGroupRule{SecurityGroupRuleId: aws.String("sgr-s3"), GroupId: aws.String("sg-00"), IsEgress: aws.Bool(true), IpProtocol: aws.String("-1"), PrefixListId: aws.String("pl-aws1")},
+		// A list shared by another account and no longer visible.
+		types.SecurityGroupRule{SecurityGroupRuleId: aws.String("sgr-gone"), GroupId: aws.String("sg-01"), IsEgress: aws.Bool(false), IpProtocol: aws.String("-1"), PrefixListId: aws.String("pl-gone")},
 	)
 
 	src := collector.AWSSource{Regions: []string{"us-east-1"}, Client: func(string) collector.EC2API { return f }}
@@ -113,7 +115,7 @@ func TestCollectReadsEveryPage(t *testing.T) {
 		t.Errorf("collected %d groups, want %d", len(inv.Groups), groups)
 	}
 	// Every rule of every page, with the office list expanded into its entries.
-	if want := groups*rulesPerGroup + entries + 1; len(inv.Rules) != want {
+	if want := groups*rulesPerGroup + entries + 2; len(inv.Rules) != want {
 		t.Errorf("collected %d rules, want %d", len(inv.Rules), want)
 	}
 	if want := groups*rulesPerGroup + entries; countKind(inv, collector.KindAddress) != want {
@@ -125,9 +127,12 @@ func TestCollectReadsEveryPage(t *testing.T) {
 			t.Errorf("group %s Attached = %v, want %v (its interface is on a later page)", g.ID, g.Attached, want)
 		}
 	}
+	if len(inv.Skipped) != 1 || inv.Skipped[0].Resource != "prefix list pl-gone" || inv.Skipped[0].Region != "us-east-1" {
+		t.Errorf("Skipped = %+v, want the invisible prefix list pl-gone", inv.Skipped)
+	}
 	wantCalls := map[string]int{
 		"DescribeSecurityGroups":      4, // 7 groups, 2 a page
-		"DescribeSecurityGroupRules":  12,
+		"DescribeSecurityGroupRules":  12, // 24 rules
 		"DescribeNetworkInterfaces":   2,
 		"DescribeManagedPrefixLists":  2,
 		"GetManagedPrefixListEntries": 3,

@@ -101,7 +101,7 @@ func (c *config) validate() error {
 	return nil
 }
 
-var regionName = regexp.MustCompile(`^[a-z]{2}(-[a-z]+)+-\d+$`)
+var regionName = regexp.MustCompile(`^[a-z]{2,4}(-[a-z]+)+-\d+$`)
 
 func parseLevel(s string) (slog.Level, error) {
 	var l slog.Level
