@@ -131,7 +131,7 @@ func TestCollectReadsEveryPage(t *testing.T) {
 		t.Errorf("Skipped = %+v, want the invisible prefix list pl-gone", inv.Skipped)
 	}
 	wantCalls := map[string]int{
-		"DescribeSecurityGroups":      4, // 7 groups, 2 a page
+		"DescribeSecurityGroups":      4,  // 7 groups, 2 a page
 		"DescribeSecurityGroupRules":  12, // 24 rules
 		"DescribeNetworkInterfaces":   2,
 		"DescribeManagedPrefixLists":  2,
