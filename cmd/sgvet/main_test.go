@@ -313,3 +313,21 @@ func TestGroupsExample(t *testing.T) {
 		t.Errorf("summary does not count the example's groups and its AWS service list:\n%s", res.stdout)
 	}
 }
+
+// TestNoSecretInOutput runs with canary credentials and debug logging, through a region that
+// fails, and looks for the secrets in everything sgvet printed.
+func TestNoSecretInOutput(t *testing.T) {
+	useMoto(t)
+	const secret, token = "canarySecretKey0123456789abcdefSECRET", "canarySessionToken0123456789TOKEN"
+	t.Setenv("AWS_SECRET_ACCESS_KEY", secret)
+	t.Setenv("AWS_SESSION_TOKEN", token)
+	res := sgvet(t, "", "groups", "--regions", "us-east-1,xx-nowhere-1", "--log-level", "debug", "--format", "json")
+	if res.code != exitIncomplete {
+		t.Fatalf("exit %d, want %d; stderr: %s", res.code, exitIncomplete, res.stderr)
+	}
+	for _, s := range []string{secret, token} {
+		if strings.Contains(res.stdout+res.stderr, s) {
+			t.Errorf("output contains the secret %q", s)
+		}
+	}
+}
