@@ -268,7 +268,7 @@ func readPrefixLists(ctx context.Context, api EC2API, lists map[string]*prefixLi
 			lists[id] = &prefixList{name: aws.ToString(m.PrefixListName), owner: owner, awsManaged: owner == "AWS"}
 		}
 	}
-	var mu sync.Mutex
+	// Each goroutine writes only to its own list; Wait orders those writes before the reads.
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(4)
 	for id, pl := range lists {
@@ -288,16 +288,12 @@ func readPrefixLists(ctx context.Context, api EC2API, lists map[string]*prefixLi
 					if gctx.Err() != nil {
 						return gctx.Err()
 					}
-					mu.Lock()
 					pl.unresolved = "get entries: " + DescribeError(err)
-					mu.Unlock()
 					return nil
 				}
 				entries = append(entries, page.Entries...)
 			}
-			mu.Lock()
 			pl.entries = entries
-			mu.Unlock()
 			return nil
 		})
 	}
