@@ -111,9 +111,10 @@ func (s AWSSource) Collect(ctx context.Context) (Collection, error) {
 				progress()
 				return nil
 			}
-			for i := range res.skipped {
-				res.skipped[i].Account = s.Account
-				log.Warn("resource skipped", "region", region, "resource", res.skipped[i].Resource, "reason", res.skipped[i].Reason)
+			for j := range res.skipped {
+				sk := &res.skipped[j]
+				sk.Account = s.Account
+				log.Warn("resource skipped", "region", region, "resource", sk.Resource, "reason", sk.Reason)
 			}
 			log.Debug("region collected", "region", region, "groups", len(res.groups), "rules", len(res.rules))
 			res.collected = true
@@ -183,11 +184,7 @@ func collectRegion(ctx context.Context, api EC2API, region string) (regionResult
 			if err != nil {
 				return fmt.Errorf("describe network interfaces: %w", err)
 			}
-			for _, eni := range page.NetworkInterfaces {
-				for _, gi := range eni.Groups {
-					attached[aws.ToString(gi.GroupId)] = true
-				}
-			}
+			addAttached(attached, page.NetworkInterfaces)
 		}
 		return nil
 	})
@@ -197,15 +194,8 @@ func collectRegion(ctx context.Context, api EC2API, region string) (regionResult
 
 	byID := make(map[string]Group, len(sgs))
 	for _, sg := range sgs {
-		grp := Group{
-			ID:          aws.ToString(sg.GroupId),
-			Name:        aws.ToString(sg.GroupName),
-			Description: aws.ToString(sg.Description),
-			VPC:         aws.ToString(sg.VpcId),
-			Account:     aws.ToString(sg.OwnerId),
-			Region:      region,
-			Attached:    Unattached,
-		}
+		grp := groupFromAPI(sg, region)
+		grp.Attached = Unattached
 		if attached[grp.ID] {
 			grp.Attached = Attached
 		}
@@ -264,8 +254,8 @@ func readPrefixLists(ctx context.Context, api EC2API, lists map[string]*prefixLi
 			if _, wanted := lists[id]; !wanted {
 				continue
 			}
-			owner := aws.ToString(m.OwnerId)
-			lists[id] = &prefixList{name: aws.ToString(m.PrefixListName), owner: owner, awsManaged: owner == "AWS"}
+			pl := prefixListFromAPI(m)
+			lists[id] = &pl
 		}
 	}
 	// Each goroutine writes only to its own list; Wait orders those writes before the reads.
@@ -327,6 +317,33 @@ func expandPrefixLists(rules []Rule, lists map[string]*prefixList) []Rule {
 		}
 	}
 	return out
+}
+
+// groupFromAPI converts a group of DescribeSecurityGroups; its attachment is unknown.
+func groupFromAPI(sg types.SecurityGroup, region string) Group {
+	return Group{
+		ID:          aws.ToString(sg.GroupId),
+		Name:        aws.ToString(sg.GroupName),
+		Description: aws.ToString(sg.Description),
+		VPC:         aws.ToString(sg.VpcId),
+		Account:     aws.ToString(sg.OwnerId),
+		Region:      region,
+	}
+}
+
+// addAttached records in attached the groups that the network interfaces use.
+func addAttached(attached map[string]bool, enis []types.NetworkInterface) {
+	for _, eni := range enis {
+		for _, g := range eni.Groups {
+			attached[aws.ToString(g.GroupId)] = true
+		}
+	}
+}
+
+// prefixListFromAPI converts a list of DescribeManagedPrefixLists, without its entries.
+func prefixListFromAPI(m types.ManagedPrefixList) prefixList {
+	owner := aws.ToString(m.OwnerId)
+	return prefixList{name: aws.ToString(m.PrefixListName), owner: owner, awsManaged: owner == "AWS"}
 }
 
 // ruleFromAPI converts a rule of DescribeSecurityGroupRules.

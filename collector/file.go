@@ -70,13 +70,7 @@ func ParseFile(name string, data []byte) (*File, error) {
 	}
 	f := &File{Name: name}
 	for _, g := range out.SecurityGroups {
-		grp := Group{
-			ID:          aws.ToString(g.GroupId),
-			Name:        aws.ToString(g.GroupName),
-			Description: aws.ToString(g.Description),
-			VPC:         aws.ToString(g.VpcId),
-			Account:     aws.ToString(g.OwnerId),
-		}
+		grp := groupFromAPI(g, "")
 		if grp.ID == "" {
 			continue
 		}
@@ -98,18 +92,13 @@ func ParseFile(name string, data []byte) (*File, error) {
 	if out.NetworkInterfaces != nil {
 		f.interfaces = true
 		f.attached = map[string]bool{}
-		for _, eni := range out.NetworkInterfaces {
-			for _, g := range eni.Groups {
-				f.attached[aws.ToString(g.GroupId)] = true
-			}
-		}
+		addAttached(f.attached, out.NetworkInterfaces)
 	}
 	for _, pl := range out.PrefixLists {
 		if f.lists == nil {
 			f.lists = map[string]prefixList{}
 		}
-		owner := aws.ToString(pl.OwnerId)
-		f.lists[aws.ToString(pl.PrefixListId)] = prefixList{name: aws.ToString(pl.PrefixListName), owner: owner, awsManaged: owner == "AWS"}
+		f.lists[aws.ToString(pl.PrefixListId)] = prefixListFromAPI(pl)
 	}
 	return f, nil
 }

@@ -317,13 +317,10 @@ func PublicSources(rules []Rule, opts Options) []PublicSource {
 		}
 		p := r.CIDR
 		switch {
-		case !p.IsValid():
+		case !r.IsPublic():
 		case IsWorld(p):
 			add(sourceKey{kind: KindWorld, prefix: p}, ri)
 		default:
-			if _, special := Special(p); special {
-				continue
-			}
 			size := Size(p)
 			if size > maxHosts {
 				add(sourceKey{kind: KindPrefix, prefix: p}, ri)
