@@ -9,6 +9,7 @@ import (
 	"os"
 	"strings"
 	"text/tabwriter"
+	"unicode"
 
 	"github.com/sgvet/sgvet/collector"
 )
@@ -137,10 +138,10 @@ func writeGroupsTable(w io.Writer, inv *collector.Inventory) error {
 		plural(kinds[collector.KindWorld], "whole-internet range"), plural(kinds[collector.KindAWSService], "AWS service list"))
 	for _, s := range inv.Skipped {
 		where := strings.TrimSpace(s.Region + " " + s.Resource)
-		fmt.Fprintf(w, "skipped %s: %s\n", where, s.Reason)
+		fmt.Fprintf(w, "skipped %s: %s\n", cell(where), cell(s.Reason))
 	}
 	for _, r := range inv.Invalid() {
-		fmt.Fprintf(w, "invalid CIDR %q in group %s rule %s: %s\n", r.Invalid.Text, r.GroupID, r.ID, r.Invalid.Reason)
+		fmt.Fprintf(w, "invalid CIDR %q in group %s rule %s: %s\n", r.Invalid.Text, cell(r.GroupID), cell(r.ID), cell(r.Invalid.Reason))
 	}
 	return nil
 }
@@ -149,9 +150,10 @@ func cell(s string) string {
 	if s == "" {
 		return "-"
 	}
-	// Tabs and line breaks in names from files would break the table's columns.
+	// Control characters in names (tabs, line breaks, terminal escapes) would break the
+	// table's columns or reach the terminal: they print as spaces.
 	return strings.Map(func(r rune) rune {
-		if r == '\t' || r == '\n' || r == '\r' {
+		if unicode.IsControl(r) {
 			return ' '
 		}
 		return r

@@ -331,3 +331,14 @@ func TestNoSecretInOutput(t *testing.T) {
 		}
 	}
 }
+
+func TestGroupsTableEscapesControlCharacters(t *testing.T) {
+	isolateAWS(t)
+	res := sgvet(t, `{"SecurityGroups":[{"GroupId":"sg-1","GroupName":"evil\u001b[2J\tname\nline","VpcId":"vpc-1"}]}`, "groups", "--input", "-")
+	if res.code != 0 {
+		t.Fatalf("exit %d: %s", res.code, res.stderr)
+	}
+	if strings.ContainsAny(res.stdout, "\x1b\t") || !strings.Contains(res.stdout, "evil [2J name line") {
+		t.Errorf("table passes control characters through:\n%q", res.stdout)
+	}
+}
