@@ -35,13 +35,12 @@ func (e *InputError) Unwrap() error { return e.Err }
 type File struct {
 	Name string
 	// groups and groupRules come from describe-security-groups; rules from
-	// describe-security-group-rules; attached and interfaces from
+	// describe-security-group-rules; attached (nil when the file holds no interfaces) from
 	// describe-network-interfaces; lists from describe-managed-prefix-lists.
 	groups     []Group
 	groupRules []Rule
 	rules      []Rule
 	attached   map[string]bool
-	interfaces bool
 	lists      map[string]prefixList
 }
 
@@ -90,7 +89,6 @@ func ParseFile(name string, data []byte) (*File, error) {
 		f.rules = append(f.rules, r)
 	}
 	if out.NetworkInterfaces != nil {
-		f.interfaces = true
 		f.attached = map[string]bool{}
 		addAttached(f.attached, out.NetworkInterfaces)
 	}
@@ -180,7 +178,7 @@ func FromFiles(files []*File) Collection {
 		for id, pl := range f.lists {
 			lists[id] = pl
 		}
-		interfaces = interfaces || f.interfaces
+		interfaces = interfaces || f.attached != nil
 	}
 	skippedList := map[string]bool{}
 	addRule := func(r Rule) {
