@@ -1,0 +1,372 @@
+package reputation
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/netip"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// scripted is a Provider whose answers the test decides, counting its lookups.
+type scripted struct {
+	name  string
+	batch int
+	// answer returns the verdicts for one lookup, or an error; nil answers clean.
+	answer func(call int, targets []Target) (Answer, error)
+
+	mu    sync.Mutex
+	calls [][]Target
+}
+
+func (s *scripted) Name() string   { return s.name }
+func (s *scripted) BatchSize() int { return s.batch }
+func (s *scripted) Supports(t Target) error {
+	if t.Addr().Is6() {
+		return fmt.Errorf("%s: IPv4 only: %w", t, ErrUnsupported)
+	}
+	return nil
+}
+
+func (s *scripted) Lookup(ctx context.Context, targets []Target) (Answer, error) {
+	s.mu.Lock()
+	call := len(s.calls)
+	s.calls = append(s.calls, slices.Clone(targets))
+	s.mu.Unlock()
+	if s.answer != nil {
+		return s.answer(call, targets)
+	}
+	return cleanAnswer(s.name, targets), nil
+}
+
+func (s *scripted) lookups() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.calls)
+}
+
+func cleanAnswer(name string, targets []Target) Answer {
+	var a Answer
+	for _, t := range targets {
+		a.Verdicts = append(a.Verdicts, Verdict{Provider: name, Target: t, Status: Clean, CheckedAt: time.Now()})
+	}
+	return a
+}
+
+func addrs(n int) []Target {
+	out := make([]Target, n)
+	for i := range out {
+		out[i] = AddressTarget(netip.AddrFrom4([4]byte{85, 25, byte(i >> 8), byte(i)}))
+	}
+	return out
+}
+
+func statuses(results []Result, provider int) map[Status]int {
+	out := map[Status]int{}
+	for _, r := range results {
+		out[r.Verdicts[provider].Status]++
+	}
+	return out
+}
+
+func TestVetBatchesDeduplicatesAndKeepsOrder(t *testing.T) {
+	p := &scripted{name: "bulk", batch: 50}
+	targets := addrs(120)
+	targets = append(targets, targets[:10]...) // repeats are asked once
+	v := NewVetter([]Provider{p}, Options{Workers: 3})
+	results, err := v.Vet(t.Context(), targets)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(results) != 120 {
+		t.Fatalf("Vet returned %d results, want 120", len(results))
+	}
+	for i, r := range results {
+		if r.Target != targets[i] {
+			t.Fatalf("result %d is for %s, want %s", i, r.Target, targets[i])
+		}
+		if got := r.Verdicts[0]; got.Status != Clean || got.Provider != "bulk" || got.Target != r.Target {
+			t.Fatalf("verdict %d = %+v, want clean from bulk for %s", i, got, r.Target)
+		}
+	}
+	if got := p.lookups(); got != 3 {
+		t.Errorf("lookups = %d, want 3 (ceil(120/50))", got)
+	}
+	if st := v.Stats()[0]; st.Lookups != 3 || st.Answered != 120 || st.Unknown != 0 {
+		t.Errorf("Stats = %+v, want 3 lookups, 120 answered", st)
+	}
+}
+
+func TestVetUnsupportedAndMissingAreUnknown(t *testing.T) {
+	p := &scripted{name: "v4", batch: 10, answer: func(_ int, targets []Target) (Answer, error) {
+		return cleanAnswer("v4", targets[1:]), nil // the first target is left out of the reply
+	}}
+	six := AddressTarget(netip.MustParseAddr("2a03:2880:f10c:83:face:b00c::25de"))
+	targets := append(addrs(3), six)
+	results, err := NewVetter([]Provider{p}, Options{}).Vet(t.Context(), targets)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []Status{Unknown, Clean, Clean, Unknown}
+	for i, r := range results {
+		if got := r.Verdicts[0]; got.Status != want[i] || (got.Status == Unknown && got.Reason == "") {
+			t.Errorf("verdict for %s = %s (%q), want %s with a reason", r.Target, got.Status, got.Reason, want[i])
+		}
+	}
+	if p.lookups() != 1 {
+		t.Errorf("lookups = %d, want 1: the IPv6 address is never sent", p.lookups())
+	}
+}
+
+func TestVetAuthErrorStopsTheProvider(t *testing.T) {
+	p := &scripted{name: "keyed", batch: 1, answer: func(int, []Target) (Answer, error) {
+		return Answer{}, &AuthError{Provider: "keyed", KeyEnv: "KEYED_API_KEY", Status: 401, Message: "Invalid API key"}
+	}}
+	other := &scripted{name: "other", batch: 1}
+	v := NewVetter([]Provider{p, other}, Options{Workers: 1})
+	results, err := v.Vet(t.Context(), addrs(20))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := statuses(results, 0); got[Unknown] != 20 {
+		t.Errorf("keyed statuses = %v, want 20 unknown", got)
+	}
+	if got := statuses(results, 1); got[Clean] != 20 {
+		t.Errorf("other statuses = %v, want 20 clean: one provider's failure is not another's", got)
+	}
+	if p.lookups() != 1 {
+		t.Errorf("keyed was asked %d times after a 401, want 1", p.lookups())
+	}
+	st := v.Stats()[0]
+	if st.Stopped == "" || !contains(st.Stopped, "KEYED_API_KEY") {
+		t.Errorf("Stopped = %q, want the reason naming KEYED_API_KEY", st.Stopped)
+	}
+	if r := results[5].Verdicts[0].Reason; !contains(r, "KEYED_API_KEY") {
+		t.Errorf("Reason = %q, want it to name the key variable", r)
+	}
+}
+
+func TestVetQuota(t *testing.T) {
+	tests := []struct {
+		name     string
+		patience time.Duration
+		reset    time.Duration
+		want     map[Status]int
+		lookups  int
+	}{
+		// The quota resets within the patience: the provider waits, then answers everything.
+		{"pause", time.Minute, 50 * time.Millisecond, map[Status]int{Clean: 10}, 11},
+		// It resets later than the run will wait: the rest is unknown, asked no more.
+		{"stop", time.Minute, time.Hour, map[Status]int{Clean: 4, Unknown: 6}, 5},
+		{"no reset given", time.Minute, 0, map[Status]int{Clean: 4, Unknown: 6}, 5},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			var once sync.Once
+			p := &scripted{name: "q", batch: 1}
+			p.answer = func(call int, targets []Target) (Answer, error) {
+				if call == 4 {
+					err := error(nil)
+					once.Do(func() {
+						var reset time.Time
+						if tc.reset > 0 {
+							reset = time.Now().Add(tc.reset)
+						}
+						err = &QuotaError{Provider: "q", Reset: reset}
+					})
+					if err != nil {
+						return Answer{}, err
+					}
+				}
+				return cleanAnswer("q", targets), nil
+			}
+			v := NewVetter([]Provider{p}, Options{Workers: 1, Patience: tc.patience, Now: time.Now})
+			results, err := v.Vet(t.Context(), addrs(10))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := statuses(results, 0); !equalCounts(got, tc.want) {
+				t.Errorf("statuses = %v, want %v", got, tc.want)
+			}
+			if p.lookups() != tc.lookups {
+				t.Errorf("lookups = %d, want %d", p.lookups(), tc.lookups)
+			}
+		})
+	}
+}
+
+func TestVetRemainingZeroPausesBeforeThe429(t *testing.T) {
+	p := &scripted{name: "hdr", batch: 1}
+	p.answer = func(call int, targets []Target) (Answer, error) {
+		a := cleanAnswer("hdr", targets)
+		a.Quota = Quota{Known: true, Remaining: 2 - call, Reset: time.Now().Add(time.Hour)}
+		return a, nil
+	}
+	results, err := NewVetter([]Provider{p}, Options{Workers: 1, Patience: time.Second}).Vet(t.Context(), addrs(5))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := statuses(results, 0); got[Clean] != 3 || got[Unknown] != 2 {
+		t.Errorf("statuses = %v, want 3 clean then 2 unknown once the service says 0 remain", got)
+	}
+	if p.lookups() != 3 {
+		t.Errorf("lookups = %d, want 3", p.lookups())
+	}
+}
+
+func TestVetDailyQuotaIsNeverExceeded(t *testing.T) {
+	for _, withCache := range []bool{false, true} {
+		t.Run(fmt.Sprintf("cache=%v", withCache), func(t *testing.T) {
+			opts := Options{Workers: 4, Policies: map[string]Policy{"bulk": {DailyQuota: 120}}}
+			if withCache {
+				c, err := OpenCache(t.Context(), filepath.Join(t.TempDir(), "v.db"))
+				if err != nil {
+					t.Fatal(err)
+				}
+				t.Cleanup(func() { c.Close() })
+				opts.Cache = c
+			}
+			p := &scripted{name: "bulk", batch: 50}
+			v := NewVetter([]Provider{p}, opts)
+			results, err := v.Vet(t.Context(), addrs(200))
+			if err != nil {
+				t.Fatal(err)
+			}
+			asked := 0
+			for _, c := range p.calls {
+				asked += len(c)
+			}
+			if asked != 120 {
+				t.Errorf("asked about %d addresses, want exactly the quota of 120", asked)
+			}
+			if got := statuses(results, 0); got[Clean] != 120 || got[Unknown] != 80 {
+				t.Errorf("statuses = %v, want 120 clean, 80 unknown", got)
+			}
+			// A second run on the same day asks nothing more.
+			if _, err := v.Vet(t.Context(), addrs(300)[200:]); err != nil {
+				t.Fatal(err)
+			}
+			if countTargets(p.calls) != 120 {
+				t.Errorf("a second run asked about %d addresses in all, want still 120", countTargets(p.calls))
+			}
+		})
+	}
+}
+
+func countTargets(calls [][]Target) int {
+	n := 0
+	for _, c := range calls {
+		n += len(c)
+	}
+	return n
+}
+
+func TestVetCache(t *testing.T) {
+	c, err := OpenCache(t.Context(), filepath.Join(t.TempDir(), "v.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	p := &scripted{name: "bulk", batch: 50}
+	failing := &scripted{name: "down", batch: 50, answer: func(int, []Target) (Answer, error) {
+		return Answer{}, &StatusError{Provider: "down", Status: 503}
+	}}
+	opts := Options{Cache: c, Policies: map[string]Policy{"bulk": {CacheTTL: time.Hour}, "down": {CacheTTL: time.Hour}}}
+	targets := addrs(100)
+	if _, err := NewVetter([]Provider{p, failing}, opts).Vet(t.Context(), targets); err != nil {
+		t.Fatal(err)
+	}
+	first, firstDown := p.lookups(), failing.lookups()
+	v := NewVetter([]Provider{p, failing}, opts)
+	results, err := v.Vet(t.Context(), targets)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.lookups() != first {
+		t.Errorf("a warm cache still made %d lookups", p.lookups()-first)
+	}
+	if failing.lookups() == firstDown {
+		t.Errorf("unknown verdicts were cached: the failing provider was not asked again")
+	}
+	for _, r := range results {
+		if !r.Verdicts[0].Cached || r.Verdicts[0].Status != Clean {
+			t.Fatalf("verdict = %+v, want a cached clean one", r.Verdicts[0])
+		}
+	}
+	if st := v.Stats()[0]; st.CacheHits != 100 || st.Lookups != 0 {
+		t.Errorf("Stats = %+v, want 100 cache hits and no lookups", st)
+	}
+}
+
+func TestVetStopsWhenCancelled(t *testing.T) {
+	release := make(chan struct{})
+	p := &scripted{name: "slow", batch: 1}
+	p.answer = func(_ int, targets []Target) (Answer, error) {
+		<-release
+		return cleanAnswer("slow", targets), nil
+	}
+	blocking := &blockingProvider{scripted: p}
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	go func() {
+		_, err := NewVetter([]Provider{blocking}, Options{Workers: 2}).Vet(ctx, addrs(1000))
+		done <- err
+	}()
+	time.AfterFunc(20*time.Millisecond, cancel)
+	select {
+	case err := <-done:
+		if !errors.Is(err, context.Canceled) {
+			t.Errorf("Vet = %v, want context.Canceled", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("Vet did not return after its context was cancelled")
+	}
+	close(release)
+}
+
+// blockingProvider answers only when its context ends or the test releases it.
+type blockingProvider struct{ *scripted }
+
+func (b *blockingProvider) Lookup(ctx context.Context, targets []Target) (Answer, error) {
+	select {
+	case <-ctx.Done():
+		return Answer{}, ctx.Err()
+	default:
+	}
+	type res struct {
+		a   Answer
+		err error
+	}
+	ch := make(chan res, 1)
+	go func() {
+		a, err := b.scripted.Lookup(ctx, targets)
+		ch <- res{a, err}
+	}()
+	select {
+	case <-ctx.Done():
+		return Answer{}, ctx.Err()
+	case r := <-ch:
+		return r.a, r.err
+	}
+}
+
+func equalCounts(a, b map[Status]int) bool {
+	for k, v := range a {
+		if b[k] != v {
+			return false
+		}
+	}
+	for k, v := range b {
+		if a[k] != v {
+			return false
+		}
+	}
+	return true
+}
+
+func contains(s, sub string) bool { return strings.Contains(s, sub) }
