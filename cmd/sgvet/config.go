@@ -30,6 +30,8 @@ type config struct {
 	MaxHostsPerCIDR int `yaml:"max_hosts_per_cidr"`
 	// Log configures the log lines written to stderr.
 	Log logConfig `yaml:"log"`
+	// Reputation configures the providers, their limits and the verdict cache.
+	Reputation reputationConfig `yaml:",inline"`
 
 	// Inputs are files of aws CLI output to read instead of the AWS API; flag only.
 	Inputs []string `yaml:"-"`
@@ -47,6 +49,7 @@ func defaultConfig() config {
 		RegionConcurrency: collector.DefaultRegionConcurrency,
 		MaxHostsPerCIDR:   collector.DefaultMaxHostsPerCIDR,
 		Log:               logConfig{Format: "text", Level: "info"},
+		Reputation:        defaultReputationConfig(),
 	}
 }
 
@@ -98,7 +101,7 @@ func (c *config) validate() error {
 	if slices.Contains(c.Regions, "all") && len(c.Regions) > 1 {
 		return usageErrorf("--regions: all cannot be combined with region names")
 	}
-	return nil
+	return c.Reputation.validate()
 }
 
 var regionName = regexp.MustCompile(`^[a-z]{2,4}(-[a-z]+)+-\d+$`)
@@ -130,7 +133,8 @@ func (s *stringList) Set(v string) error {
 	return nil
 }
 
-// commonFlags are the flags every collecting command shares.
+// commonFlags are the flags the commands share. Each command registers the groups it
+// takes; load applies those that were set.
 type commonFlags struct {
 	configFile string
 	inputs     stringList
@@ -138,15 +142,39 @@ type commonFlags struct {
 	regions    string
 	logFormat  string
 	logLevel   string
+
+	providers  string
+	blocklists stringList
+	cacheFile  string
+	noCache    bool
 }
 
+// register adds the configuration, log and source flags.
 func (f *commonFlags) register(fs *flag.FlagSet) {
+	f.registerConfig(fs)
+	f.registerSource(fs)
+}
+
+// registerConfig adds --config and the log flags.
+func (f *commonFlags) registerConfig(fs *flag.FlagSet) {
 	fs.StringVar(&f.configFile, "config", "", "load configuration from the YAML `FILE` (see config.example.yaml)")
+	fs.StringVar(&f.logFormat, "log-format", "", "write log lines as text or json (default text)")
+	fs.StringVar(&f.logLevel, "log-level", "", "log debug, info, warn or error and above (default info)")
+}
+
+// registerProviders adds the provider flags.
+func (f *commonFlags) registerProviders(fs *flag.FlagSet) {
+	fs.StringVar(&f.providers, "providers", "", "ask only the comma-separated `LIST` of providers: metadefender, abuseipdb, virustotal,\ngreynoise, blocklist (default: every enabled provider whose key is set, and blocklist\nwhen a list is given)")
+	fs.Var(&f.blocklists, "blocklist", "match against the offline list in `FILE`: FireHOL .netset or .ipset, Spamhaus DROP\ntext or JSON, or one address or CIDR per line (repeatable)")
+	fs.StringVar(&f.cacheFile, "cache", "", "keep verdicts in the SQLite `FILE` (default: sgvet/verdicts.db in the user's cache\ndirectory)")
+	fs.BoolVar(&f.noCache, "no-cache", false, "neither read nor write cached verdicts")
+}
+
+// registerSource adds the flags that say where security groups are read from.
+func (f *commonFlags) registerSource(fs *flag.FlagSet) {
 	fs.Var(&f.inputs, "input", "read the JSON output of aws ec2 describe-security-groups, describe-security-group-rules,\ndescribe-network-interfaces or describe-managed-prefix-lists from `FILE` instead of the\nAWS API (repeatable; - is stdin)")
 	fs.StringVar(&f.profile, "profile", "", "use the AWS shared-config profile `NAME`")
 	fs.StringVar(&f.regions, "regions", "", "collect the comma-separated `LIST` of regions, or all (default: every region enabled for the account)")
-	fs.StringVar(&f.logFormat, "log-format", "", "write log lines as text or json (default text)")
-	fs.StringVar(&f.logLevel, "log-level", "", "log debug, info, warn or error and above (default info)")
 }
 
 // load builds the configuration: defaults, then the file, then the flags that were set.
@@ -157,6 +185,7 @@ func (f *commonFlags) load(fs *flag.FlagSet) (config, error) {
 			return cfg, err
 		}
 	}
+	var err error
 	fs.Visit(func(fl *flag.Flag) {
 		switch fl.Name {
 		case "profile":
@@ -167,8 +196,25 @@ func (f *commonFlags) load(fs *flag.FlagSet) (config, error) {
 			cfg.Log.Format = f.logFormat
 		case "log-level":
 			cfg.Log.Level = f.logLevel
+		case "providers":
+			cfg.Reputation.Only = splitList(f.providers)
+			if len(cfg.Reputation.Only) == 0 {
+				err = usageErrorf("--providers needs at least one provider name")
+			}
+		case "cache":
+			cfg.Reputation.Cache.File = f.cacheFile
+			cfg.Reputation.Cache.Enabled = true
+		case "no-cache":
+			cfg.Reputation.Cache.Enabled = !f.noCache
 		}
 	})
+	if err != nil {
+		return cfg, err
+	}
+	if f.noCache && f.cacheFile != "" {
+		return cfg, usageErrorf("--cache and --no-cache cannot be used together")
+	}
+	cfg.Reputation.Providers.Blocklist.Files = append(cfg.Reputation.Providers.Blocklist.Files, f.blocklists...)
 	cfg.Inputs = f.inputs
 	return cfg, cfg.validate()
 }
@@ -186,6 +232,17 @@ func splitList(s string) []string {
 // parseFlags parses args into fs. --help prints about and the flags to stdout and returns
 // flag.ErrHelp; a bad flag or a stray argument is a usage error.
 func parseFlags(fs *flag.FlagSet, about string, args []string, stdout io.Writer) error {
+	if err := parseFlagsAllowingArgs(fs, about, args, stdout); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return usageErrorf("unexpected argument %q (see '%s --help')", fs.Arg(0), fs.Name())
+	}
+	return nil
+}
+
+// parseFlagsAllowingArgs is parseFlags for commands that take operands after the flags.
+func parseFlagsAllowingArgs(fs *flag.FlagSet, about string, args []string, stdout io.Writer) error {
 	fs.SetOutput(io.Discard)
 	fs.Usage = func() {}
 	err := fs.Parse(args)
@@ -198,9 +255,6 @@ func parseFlags(fs *flag.FlagSet, about string, args []string, stdout io.Writer)
 	}
 	if err != nil {
 		return usageErrorf("%v (see '%s --help')", err, fs.Name())
-	}
-	if fs.NArg() > 0 {
-		return usageErrorf("unexpected argument %q (see '%s --help')", fs.Arg(0), fs.Name())
 	}
 	return nil
 }

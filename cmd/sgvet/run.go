@@ -71,6 +71,7 @@ Usage:
 
 Commands:
   groups    collect security groups and list their public sources (no lookups)
+  lookup    ask the reputation providers about addresses and prefixes
   version   print the version
   help      print this help, or a command's help: sgvet help groups
 
@@ -90,6 +91,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	switch cmd {
 	case "groups":
 		return runGroups(ctx, rest, stdin, stdout, stderr)
+	case "lookup":
+		return runLookup(ctx, rest, stdout, stderr)
 	case "version", "--version":
 		fmt.Fprintln(stdout, "sgvet", version)
 		return nil

@@ -1,0 +1,184 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/sgvet/sgvet/reputation"
+)
+
+const lookupAbout = `Usage: sgvet lookup [flags] ADDRESS|CIDR ...
+
+Ask the reputation providers about addresses and prefixes directly, and print every
+provider's verdict: malicious, suspicious, clean, or unknown when the provider could not
+answer (no key, quota spent, an error, or an address family or prefix it does not check).
+Addresses are looked up one by one; a CIDR is checked by the providers that take prefixes
+(the offline blocklists, AbuseIPDB's check-block) and is unknown to the others.
+
+Providers are asked when their API key is set: MDCLOUD_APIKEY (metadefender),
+ABUSEIPDB_API_KEY (abuseipdb), VT_API_KEY (virustotal), GREYNOISE_API_KEY (greynoise); the
+offline blocklist when --blocklist gives a list. Verdicts are cached for a day per provider
+(see --cache and config.example.yaml).
+
+Exit status: 0 when nothing is malicious or suspicious; 1 when something is; 3 when no
+provider could answer for some target; 2 for a usage or configuration error.
+
+Examples:
+  MDCLOUD_APIKEY=... sgvet lookup 85.25.199.246 2a03:2880:f10c:83:face:b00c::25de
+  sgvet lookup --blocklist firehol_level1.netset --providers blocklist 185.50.196.0/22
+  sgvet lookup --format json 94.73.144.9
+`
+
+func runLookup(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("sgvet lookup", flag.ContinueOnError)
+	var (
+		common commonFlags
+		format string
+		output string
+	)
+	common.registerConfig(fs)
+	common.registerProviders(fs)
+	fs.StringVar(&format, "format", "table", "print a table or json")
+	fs.StringVar(&output, "output", "", "write to `FILE` instead of standard output")
+	operands, err := parseInterspersed(fs, lookupAbout, args, stdout)
+	if err != nil {
+		return err
+	}
+	if format != "table" && format != "json" {
+		return usageErrorf("--format must be table or json, not %q", format)
+	}
+	if len(operands) == 0 {
+		return usageErrorf("lookup needs at least one address or CIDR (see 'sgvet lookup --help')")
+	}
+	targets := make([]reputation.Target, 0, len(operands))
+	for _, op := range operands {
+		t, err := reputation.ParseTarget(op)
+		if err != nil {
+			return usageErrorf("%v", err)
+		}
+		targets = append(targets, t)
+	}
+	cfg, err := common.load(fs)
+	if err != nil {
+		return err
+	}
+	log := cfg.newLogger(stderr)
+	vetter, closeCache, err := newVetter(ctx, cfg, log)
+	if err != nil {
+		return err
+	}
+	defer closeCache()
+
+	started := time.Now().UTC()
+	results, err := vetter.Vet(ctx, targets)
+	if err != nil {
+		return err
+	}
+
+	w := stdout
+	var file *os.File
+	if output != "" {
+		if file, err = os.Create(output); err != nil {
+			return usageErrorf("--output: %v", err)
+		}
+		w = file
+	}
+	if format == "json" {
+		err = writeLookupJSON(w, started, vetter.Stats(), results)
+	} else {
+		err = writeLookupTable(w, results)
+	}
+	if file != nil {
+		if cerr := file.Close(); err == nil {
+			err = cerr
+		}
+	}
+	if err != nil {
+		return fmt.Errorf("write output: %w", err)
+	}
+
+	bad, unvetted := false, false
+	for _, r := range results {
+		switch reputation.Worst(r.Verdicts) {
+		case reputation.Malicious, reputation.Suspicious:
+			bad = true
+		case reputation.Unknown:
+			unvetted = true
+		}
+	}
+	switch {
+	case bad:
+		return &exitError{code: exitFindings}
+	case unvetted:
+		return errIncomplete
+	}
+	return nil
+}
+
+// lookupSchema is the value of the JSON output's schema field.
+const lookupSchema = "sgvet.lookup/v1"
+
+func writeLookupJSON(w io.Writer, started time.Time, stats []reputation.ProviderStats, results []reputation.Result) error {
+	out := struct {
+		Schema    string                     `json:"schema"`
+		CheckedAt time.Time                  `json:"checked_at"`
+		Providers []reputation.ProviderStats `json:"providers"`
+		Results   []reputation.Result        `json:"results"`
+	}{lookupSchema, started, stats, results}
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(out)
+}
+
+// maxEvidenceWidth keeps a long evidence string from wrapping the table.
+const maxEvidenceWidth = 100
+
+func writeLookupTable(w io.Writer, results []reputation.Result) error {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "TARGET\tPROVIDER\tVERDICT\tSCORE\tCATEGORIES\tEVIDENCE")
+	for _, r := range results {
+		for _, v := range r.Verdicts {
+			sc := "-"
+			if v.Score != nil {
+				sc = fmt.Sprint(*v.Score)
+			}
+			detail := v.Evidence
+			if v.Status == reputation.Unknown {
+				detail = strings.TrimPrefix(v.Reason, v.Provider+": ")
+			}
+			if v.Cached {
+				detail += " (cached)"
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", r.Target, v.Provider, v.Status, sc,
+				cell(strings.Join(v.Categories, ",")), cell(truncate(detail, maxEvidenceWidth)))
+		}
+	}
+	return tw.Flush()
+}
+
+// parseInterspersed parses flags that may come before, between or after the operands, and
+// returns the operands. "--" ends the flags.
+func parseInterspersed(fs *flag.FlagSet, about string, args []string, stdout io.Writer) ([]string, error) {
+	var operands []string
+	for {
+		if err := parseFlagsAllowingArgs(fs, about, args, stdout); err != nil {
+			return nil, err
+		}
+		rest := fs.Args()
+		if len(rest) == 0 {
+			return operands, nil
+		}
+		if len(args) > len(rest) && args[len(args)-len(rest)-1] == "--" {
+			return append(operands, rest...), nil
+		}
+		operands = append(operands, rest[0])
+		args = rest[1:]
+	}
+}

@@ -1,0 +1,379 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net/url"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+
+	"github.com/sgvet/sgvet/reputation"
+)
+
+// providerNames lists the providers in the order their verdicts are shown.
+var providerNames = []string{"metadefender", "abuseipdb", "virustotal", "greynoise", "blocklist"}
+
+// reputationConfig is the part of config about the reputation providers.
+type reputationConfig struct {
+	// Workers is the number of concurrent requests to each provider.
+	Workers int `yaml:"workers"`
+	// Patience is the longest a provider whose quota is spent waits for the quota to reset.
+	Patience time.Duration `yaml:"patience"`
+	Cache    cacheConfig   `yaml:"cache"`
+	// Providers holds each provider's settings.
+	Providers providersConfig `yaml:"providers"`
+	// Only lists the providers named with --providers; flag only.
+	Only []string `yaml:"-"`
+}
+
+type cacheConfig struct {
+	// Enabled turns the verdict cache on (--no-cache turns it off).
+	Enabled bool `yaml:"enabled"`
+	// File is the SQLite file; empty means verdicts.db in the user's cache directory.
+	File string `yaml:"file"`
+}
+
+type providersConfig struct {
+	MetaDefender serviceConfig    `yaml:"metadefender"`
+	AbuseIPDB    abuseIPDBConfig  `yaml:"abuseipdb"`
+	VirusTotal   virusTotalConfig `yaml:"virustotal"`
+	GreyNoise    serviceConfig    `yaml:"greynoise"`
+	Blocklist    blocklistConfig  `yaml:"blocklist"`
+}
+
+// serviceConfig is what every online provider has.
+type serviceConfig struct {
+	// Enabled: the provider is asked when its key is set. --providers overrides it.
+	Enabled bool `yaml:"enabled"`
+	// BaseURL is the API root, for proxies and self-hosted deployments.
+	BaseURL string `yaml:"base_url"`
+	// KeyEnv is the environment variable holding the API key.
+	KeyEnv string `yaml:"key_env"`
+	// Rate is requests per second, a number or "N/s", "N/m", "N/h".
+	Rate rateValue `yaml:"rate"`
+	// Burst is how many requests may go at once before Rate applies.
+	Burst int `yaml:"burst"`
+	// BatchSize is the most addresses per request, for providers with a bulk endpoint.
+	BatchSize int `yaml:"batch_size"`
+	// DailyQuota is the most lookups per UTC day; 0 means no limit.
+	DailyQuota int `yaml:"daily_quota"`
+	// CacheTTL is how long verdicts are reused; 0 disables caching for the provider.
+	CacheTTL time.Duration `yaml:"cache_ttl"`
+	// Timeout bounds each HTTP attempt.
+	Timeout time.Duration `yaml:"timeout"`
+	// Retries is how many times a connection error, 5xx or 429 is retried.
+	Retries int `yaml:"retries"`
+	// MaxRetryWait is the longest one retry waits, also for Retry-After.
+	MaxRetryWait time.Duration `yaml:"max_retry_wait"`
+}
+
+type thresholdsConfig struct {
+	Malicious  int `yaml:"malicious"`
+	Suspicious int `yaml:"suspicious"`
+}
+
+type abuseIPDBConfig struct {
+	serviceConfig `yaml:",inline"`
+	// Thresholds are confidence scores from 0 to 100.
+	Thresholds thresholdsConfig `yaml:"thresholds"`
+	// MaxAgeDays is how far back reports count, 1 to 365.
+	MaxAgeDays int `yaml:"max_age_days"`
+	// BlockPrefix is the shortest prefix length /check-block is asked about; 0 disables it.
+	BlockPrefix int `yaml:"block_prefix"`
+}
+
+type virusTotalConfig struct {
+	serviceConfig `yaml:",inline"`
+	// Thresholds are counts of engines.
+	Thresholds thresholdsConfig `yaml:"thresholds"`
+}
+
+type blocklistConfig struct {
+	// Enabled: the lists are used when there are any.
+	Enabled bool `yaml:"enabled"`
+	// Files are the lists to load; --blocklist adds to them.
+	Files []string `yaml:"files"`
+}
+
+func defaultReputationConfig() reputationConfig {
+	day := 24 * time.Hour
+	service := func(base, env string, rate rateValue, quota int) serviceConfig {
+		return serviceConfig{Enabled: true, BaseURL: base, KeyEnv: env, Rate: rate, Burst: 1,
+			DailyQuota: quota, CacheTTL: day, Timeout: 30 * time.Second, Retries: 3, MaxRetryWait: 30 * time.Second}
+	}
+	md := service("https://api.metadefender.com/v4", "MDCLOUD_APIKEY", 10.0/60, 4000)
+	md.BatchSize = reputation.MetaDefenderMaxBatch
+	return reputationConfig{
+		Workers:  4,
+		Patience: 2 * time.Minute,
+		Cache:    cacheConfig{Enabled: true},
+		Providers: providersConfig{
+			MetaDefender: md,
+			AbuseIPDB: abuseIPDBConfig{
+				serviceConfig: service("https://api.abuseipdb.com/api/v2", "ABUSEIPDB_API_KEY", 1, 1000),
+				Thresholds:    thresholdsConfig{Malicious: 75, Suspicious: 25},
+				MaxAgeDays:    30,
+				BlockPrefix:   24,
+			},
+			VirusTotal: virusTotalConfig{
+				serviceConfig: service("https://www.virustotal.com/api/v3", "VT_API_KEY", 4.0/60, 500),
+				Thresholds:    thresholdsConfig{Malicious: 2, Suspicious: 1},
+			},
+			GreyNoise: service("https://api.greynoise.io", "GREYNOISE_API_KEY", 1, 0),
+			Blocklist: blocklistConfig{Enabled: true},
+		},
+	}
+}
+
+// validate checks the reputation settings; messages name the key as written in the file.
+func (c *reputationConfig) validate() error {
+	if c.Workers < 1 || c.Workers > 256 {
+		return usageErrorf("workers must be between 1 and 256, not %d", c.Workers)
+	}
+	if c.Patience < 0 {
+		return usageErrorf("patience must not be negative, not %s", c.Patience)
+	}
+	p := &c.Providers
+	for name, s := range map[string]*serviceConfig{
+		"metadefender": &p.MetaDefender, "abuseipdb": &p.AbuseIPDB.serviceConfig,
+		"virustotal": &p.VirusTotal.serviceConfig, "greynoise": &p.GreyNoise,
+	} {
+		if err := s.validate("providers." + name); err != nil {
+			return err
+		}
+	}
+	if b := p.MetaDefender.BatchSize; b < 1 || b > reputation.MetaDefenderMaxBatch {
+		return usageErrorf("providers.metadefender.batch_size must be between 1 and %d, not %d", reputation.MetaDefenderMaxBatch, b)
+	}
+	for name, th := range map[string]thresholdsConfig{"abuseipdb": p.AbuseIPDB.Thresholds, "virustotal": p.VirusTotal.Thresholds} {
+		if th.Malicious < 1 || th.Suspicious < 1 || th.Suspicious > th.Malicious {
+			return usageErrorf("providers.%s.thresholds: need 1 <= suspicious <= malicious, not suspicious %d and malicious %d", name, th.Suspicious, th.Malicious)
+		}
+	}
+	if th := p.AbuseIPDB.Thresholds; th.Malicious > 100 {
+		return usageErrorf("providers.abuseipdb.thresholds.malicious must be at most 100, not %d", th.Malicious)
+	}
+	if d := p.AbuseIPDB.MaxAgeDays; d < 1 || d > 365 {
+		return usageErrorf("providers.abuseipdb.max_age_days must be between 1 and 365, not %d", d)
+	}
+	if b := p.AbuseIPDB.BlockPrefix; b != 0 && (b < 8 || b > 32) {
+		return usageErrorf("providers.abuseipdb.block_prefix must be 0 (off) or between 8 and 32, not %d", b)
+	}
+	for _, name := range c.Only {
+		if !slices.Contains(providerNames, name) {
+			return usageErrorf("--providers: unknown provider %q (known: %s)", name, strings.Join(providerNames, ", "))
+		}
+	}
+	return nil
+}
+
+func (s *serviceConfig) validate(key string) error {
+	u, err := url.Parse(s.BaseURL)
+	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+		return usageErrorf("%s.base_url must be an http or https URL, not %q", key, s.BaseURL)
+	}
+	if u.User != nil || u.RawQuery != "" {
+		return usageErrorf("%s.base_url must not carry credentials or a query; keys are read from %s.key_env", key, key)
+	}
+	if s.KeyEnv == "" {
+		return usageErrorf("%s.key_env must name an environment variable", key)
+	}
+	switch {
+	case s.Rate <= 0:
+		return usageErrorf("%s.rate must be more than 0", key)
+	case s.Burst < 1:
+		return usageErrorf("%s.burst must be at least 1, not %d", key, s.Burst)
+	case s.DailyQuota < 0:
+		return usageErrorf("%s.daily_quota must not be negative (0 means no limit), not %d", key, s.DailyQuota)
+	case s.CacheTTL < 0:
+		return usageErrorf("%s.cache_ttl must not be negative (0 disables caching), not %s", key, s.CacheTTL)
+	case s.Timeout <= 0:
+		return usageErrorf("%s.timeout must be more than 0", key)
+	case s.Retries < 0 || s.Retries > 10:
+		return usageErrorf("%s.retries must be between 0 and 10, not %d", key, s.Retries)
+	case s.MaxRetryWait <= 0:
+		return usageErrorf("%s.max_retry_wait must be more than 0", key)
+	}
+	return nil
+}
+
+// rateValue is a rate in requests per second. YAML gives it as a number of requests per
+// second, or as "N/s", "N/m" or "N/h".
+type rateValue float64
+
+func (r *rateValue) UnmarshalYAML(n *yaml.Node) error {
+	v, err := parseRate(n.Value)
+	if err != nil {
+		return fmt.Errorf("line %d: %w", n.Line, err)
+	}
+	*r = v
+	return nil
+}
+
+func parseRate(s string) (rateValue, error) {
+	num, unit, hasUnit := strings.Cut(strings.TrimSpace(s), "/")
+	per := 1.0
+	if hasUnit {
+		switch strings.TrimSpace(unit) {
+		case "s", "sec", "second":
+		case "m", "min", "minute":
+			per = 60
+		case "h", "hour":
+			per = 3600
+		default:
+			return 0, fmt.Errorf("rate %q: the unit must be s, m or h", s)
+		}
+	}
+	f, err := strconv.ParseFloat(strings.TrimSpace(num), 64)
+	if err != nil || f <= 0 || f > 1e6 {
+		return 0, fmt.Errorf("rate %q must be a positive number of requests per second, or N/s, N/m or N/h", s)
+	}
+	return rateValue(f / per), nil
+}
+
+// providerSetup is one provider ready to use, with the policy the Vetter keeps for it.
+type providerSetup struct {
+	provider reputation.Provider
+	policy   reputation.Policy
+}
+
+// newVetter builds the providers the configuration enables and a Vetter over them. A
+// provider whose key is not set is skipped with one log line, unless --providers named it,
+// which is an error. The returned function closes the cache.
+func newVetter(ctx context.Context, cfg config, log *slog.Logger) (*reputation.Vetter, func() error, error) {
+	rc := cfg.Reputation
+	named := func(name string) bool { return slices.Contains(rc.Only, name) }
+	wanted := func(name string, enabled bool) bool {
+		if len(rc.Only) > 0 {
+			return named(name)
+		}
+		return enabled
+	}
+	var (
+		setups  []providerSetup
+		skipped []string
+	)
+	serviceFor := func(name string, s serviceConfig, keyOptional bool) (reputation.ServiceConfig, bool, error) {
+		if !wanted(name, s.Enabled) {
+			return reputation.ServiceConfig{}, false, nil
+		}
+		key := strings.TrimSpace(os.Getenv(s.KeyEnv))
+		if key == "" && !(keyOptional && named(name)) {
+			if named(name) {
+				return reputation.ServiceConfig{}, false, usageErrorf("--providers names %s, but %s is not set", name, s.KeyEnv)
+			}
+			skipped = append(skipped, fmt.Sprintf("%s (%s)", name, s.KeyEnv))
+			return reputation.ServiceConfig{}, false, nil
+		}
+		return reputation.ServiceConfig{
+			BaseURL: s.BaseURL, Key: key, KeyEnv: s.KeyEnv, Rate: float64(s.Rate), Burst: s.Burst,
+			BatchSize: s.BatchSize, Timeout: s.Timeout, Retries: s.Retries, MaxRetryWait: s.MaxRetryWait,
+			Log: log,
+		}, true, nil
+	}
+	policy := func(s serviceConfig) reputation.Policy {
+		return reputation.Policy{DailyQuota: s.DailyQuota, CacheTTL: s.CacheTTL}
+	}
+	p := rc.Providers
+	if sc, ok, err := serviceFor("metadefender", p.MetaDefender, false); err != nil {
+		return nil, nil, err
+	} else if ok {
+		setups = append(setups, providerSetup{reputation.NewMetaDefender(sc), policy(p.MetaDefender)})
+	}
+	if sc, ok, err := serviceFor("abuseipdb", p.AbuseIPDB.serviceConfig, false); err != nil {
+		return nil, nil, err
+	} else if ok {
+		block := p.AbuseIPDB.BlockPrefix
+		if block == 0 {
+			block = -1
+		}
+		a := reputation.NewAbuseIPDB(sc, reputation.AbuseIPDBConfig{
+			Thresholds:  reputation.AbuseIPDBThresholds(p.AbuseIPDB.Thresholds),
+			MaxAgeDays:  p.AbuseIPDB.MaxAgeDays,
+			BlockPrefix: block,
+		})
+		setups = append(setups, providerSetup{a, policy(p.AbuseIPDB.serviceConfig)})
+	}
+	if sc, ok, err := serviceFor("virustotal", p.VirusTotal.serviceConfig, false); err != nil {
+		return nil, nil, err
+	} else if ok {
+		vt := reputation.NewVirusTotal(sc, reputation.VirusTotalThresholds(p.VirusTotal.Thresholds))
+		setups = append(setups, providerSetup{vt, policy(p.VirusTotal.serviceConfig)})
+	}
+	// GreyNoise answers without a key, at a lower limit: it is asked keyless only when
+	// --providers names it.
+	if sc, ok, err := serviceFor("greynoise", p.GreyNoise, true); err != nil {
+		return nil, nil, err
+	} else if ok {
+		setups = append(setups, providerSetup{reputation.NewGreyNoise(sc), policy(p.GreyNoise)})
+	}
+	if wanted("blocklist", p.Blocklist.Enabled) {
+		files := p.Blocklist.Files
+		if len(files) == 0 && named("blocklist") {
+			return nil, nil, usageErrorf("--providers names blocklist, but no list is given: use --blocklist FILE")
+		}
+		if len(files) > 0 {
+			bp, err := loadBlocklists(files)
+			if err != nil {
+				return nil, nil, err
+			}
+			setups = append(setups, providerSetup{provider: bp})
+		}
+	}
+	if len(skipped) > 0 && len(setups) > 0 {
+		log.Info("providers skipped, their API keys are not set: " + strings.Join(skipped, ", "))
+	}
+	if len(setups) == 0 {
+		return nil, nil, usageErrorf("no reputation provider to ask: set MDCLOUD_APIKEY (or ABUSEIPDB_API_KEY, VT_API_KEY, GREYNOISE_API_KEY), or give --blocklist FILE")
+	}
+
+	opts := reputation.Options{Workers: rc.Workers, Patience: rc.Patience, Log: log, Policies: map[string]reputation.Policy{}}
+	providers := make([]reputation.Provider, len(setups))
+	for i, s := range setups {
+		providers[i] = s.provider
+		opts.Policies[s.provider.Name()] = s.policy
+	}
+	closeCache := func() error { return nil }
+	if rc.Cache.Enabled {
+		path, err := cachePath(rc.Cache.File)
+		if err != nil {
+			return nil, nil, err
+		}
+		cache, err := reputation.OpenCache(ctx, path)
+		if err != nil {
+			return nil, nil, usageErrorf("--cache: %v", err)
+		}
+		opts.Cache = cache
+		closeCache = cache.Close
+	}
+	return reputation.NewVetter(providers, opts), closeCache, nil
+}
+
+// cachePath returns the cache file: the one configured, or verdicts.db in the user's cache
+// directory.
+func cachePath(file string) (string, error) {
+	if file != "" {
+		return file, nil
+	}
+	dir, err := os.UserCacheDir()
+	if err != nil {
+		return "", usageErrorf("no cache directory (%v): give --cache FILE or --no-cache", err)
+	}
+	return filepath.Join(dir, "sgvet", "verdicts.db"), nil
+}
+
+// loadBlocklists loads the list files into one provider. Errors name the file and line.
+func loadBlocklists(files []string) (*reputation.BlocklistProvider, error) {
+	lists, err := reputation.LoadBlocklists(files...)
+	if err != nil {
+		return nil, usageErrorf("--blocklist: %v", err)
+	}
+	return reputation.NewBlocklistProvider(lists...), nil
+}
