@@ -452,7 +452,7 @@ func (p *BlocklistProvider) Lookup(ctx context.Context, targets []Target) (Answe
 	if p.Now != nil {
 		now = p.Now
 	}
-	at := now()
+	at := now().UTC()
 	verdicts := make([]Verdict, len(targets))
 	var s blocklistScratch
 	for i, t := range targets {

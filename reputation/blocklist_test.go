@@ -20,8 +20,39 @@ import (
 // blocklistTestdata is the folder of the small blocklist fixtures.
 var blocklistTestdata = filepath.Join("testdata", "blocklists")
 
-// blocklistFireHOLPath is the real FireHOL level 1 list, kept outside the repository.
-var blocklistFireHOLPath = filepath.Join("..", "..", "shared", "testdata", "firehol_level1.netset")
+// blocklistFireHOLName is where the real FireHOL level 1 list lives, outside the
+// repository: shared/testdata beside the clone (or beside any folder above it), or in the
+// folder SGVET_SHARED_TESTDATA names.
+var blocklistFireHOLName = filepath.Join("shared", "testdata", "firehol_level1.netset")
+
+// blocklistFireHOLPath is the real list's path, or the first place it was looked for.
+var blocklistFireHOLPath = findFireHOL()
+
+func findFireHOL() string {
+	if dir := os.Getenv("SGVET_SHARED_TESTDATA"); dir != "" {
+		return filepath.Join(dir, filepath.Base(blocklistFireHOLName))
+	}
+	first := filepath.Join("..", "..", blocklistFireHOLName)
+	dir, err := filepath.Abs(".")
+	if err != nil {
+		return first
+	}
+	for {
+		if p := filepath.Join(dir, blocklistFireHOLName); fileExists(p) {
+			return p
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			return first
+		}
+		dir = parent
+	}
+}
+
+func fileExists(p string) bool {
+	_, err := os.Stat(p)
+	return err == nil
+}
 
 // blocklistFixtures are the fixtures NewBlocklistProvider gets in the tests, in order.
 var blocklistFixtures = []string{
@@ -57,9 +88,9 @@ func loadBlocklistFireHOL(t testing.TB) *Blocklist {
 	t.Helper()
 	if _, err := os.Stat(blocklistFireHOLPath); errors.Is(err, fs.ErrNotExist) {
 		if os.Getenv("CI") == "true" {
-			t.Fatalf("%s is missing", blocklistFireHOLPath)
+			t.Fatalf("%s is missing (looked beside the repository and above it; SGVET_SHARED_TESTDATA names another folder)", blocklistFireHOLPath)
 		}
-		t.Skipf("%s is missing", blocklistFireHOLPath)
+		t.Skipf("%s is missing (looked beside the repository and above it; SGVET_SHARED_TESTDATA names another folder)", blocklistFireHOLPath)
 	}
 	l, err := LoadBlocklist(blocklistFireHOLPath)
 	if err != nil {
