@@ -1,12 +1,14 @@
 package main
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
 	"flag"
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -19,6 +21,7 @@ const lookupAbout = `Usage: sgvet lookup [flags] ADDRESS|CIDR ...
 Ask the reputation providers about addresses and prefixes directly, and print every
 provider's verdict: malicious, suspicious, clean, or unknown when the provider could not
 answer (no key, quota spent, an error, or an address family or prefix it does not check).
+An operand - reads more of them from standard input, one per line (# starts a comment).
 Addresses are looked up one by one; a CIDR is checked by the providers that take prefixes
 (the offline blocklists, AbuseIPDB's check-block) and is unknown to the others.
 
@@ -34,9 +37,10 @@ Examples:
   MDCLOUD_APIKEY=... sgvet lookup 85.25.199.246 2a03:2880:f10c:83:face:b00c::25de
   sgvet lookup --blocklist firehol_level1.netset --providers blocklist 185.50.196.0/22
   sgvet lookup --format json 94.73.144.9
+  grep -v '^#' contractors.txt | sgvet lookup -
 `
 
-func runLookup(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+func runLookup(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("sgvet lookup", flag.ContinueOnError)
 	var (
 		common commonFlags
@@ -57,8 +61,19 @@ func runLookup(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if len(operands) == 0 {
 		return usageErrorf("lookup needs at least one address or CIDR (see 'sgvet lookup --help')")
 	}
-	targets := make([]reputation.Target, 0, len(operands))
+	if i := slices.Index(operands, "-"); i >= 0 && slices.Contains(operands[i+1:], "-") {
+		return usageErrorf("- (standard input) can be given only once")
+	}
+	var targets []reputation.Target
 	for _, op := range operands {
+		if op == "-" {
+			read, err := readTargets(stdin, "stdin")
+			if err != nil {
+				return err
+			}
+			targets = append(targets, read...)
+			continue
+		}
 		t, err := reputation.ParseTarget(op)
 		if err != nil {
 			return usageErrorf("%v", err)
@@ -77,7 +92,9 @@ func runLookup(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	defer closeCache()
 
 	started := time.Now().UTC()
+	stopProgress := startVetProgress(terminal(stderr), vetter, len(targets))
 	results, err := vetter.Vet(ctx, targets)
+	stopProgress()
 	if err != nil {
 		return err
 	}
@@ -181,4 +198,26 @@ func parseInterspersed(fs *flag.FlagSet, about string, args []string, stdout io.
 		operands = append(operands, rest[0])
 		args = rest[1:]
 	}
+}
+
+// readTargets reads one address or CIDR per line; blank lines and text after # are ignored.
+// Errors name the source and the line.
+func readTargets(r io.Reader, name string) ([]reputation.Target, error) {
+	var out []reputation.Target
+	sc := bufio.NewScanner(r)
+	for line := 1; sc.Scan(); line++ {
+		text, _, _ := strings.Cut(sc.Text(), "#")
+		if text = strings.TrimSpace(text); text == "" {
+			continue
+		}
+		t, err := reputation.ParseTarget(text)
+		if err != nil {
+			return nil, usageErrorf("%s: line %d: %v", name, line, err)
+		}
+		out = append(out, t)
+	}
+	if err := sc.Err(); err != nil {
+		return nil, usageErrorf("%s: %v", name, err)
+	}
+	return out, nil
 }

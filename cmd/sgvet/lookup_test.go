@@ -72,11 +72,12 @@ func TestLookup(t *testing.T) {
 		{"listed", []string{"--blocklist", list, "94.73.144.9"}, exitFindings, []string{"listed in home as 94.73.144.0/24"}},
 		{"prefix", []string{"--blocklist", list, "94.73.0.0/16"}, exitFindings, []string{"94.73.0.0/16  metadefender  unknown", "94.73.0.0/16  blocklist     malicious"}},
 		{"unvetted", []string{"--providers", "metadefender", "94.73.0.0/16"}, exitIncomplete, []string{"single addresses only"}},
+		{"stdin", []string{"1.1.1.1", "-"}, exitFindings, []string{"1.1.1.1        metadefender  clean", "85.25.199.246  metadefender  malicious"}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			args := append([]string{"lookup", "--config", cfg, "--cache", cache}, tc.args...)
-			res := sgvet(t, "", args...)
+			res := sgvet(t, "85.25.199.246 # from a ticket\n\n", args...)
 			if res.code != tc.code {
 				t.Fatalf("sgvet %q exited %d, want %d; stderr: %s", args, res.code, tc.code, res.stderr)
 			}
@@ -134,10 +135,12 @@ func TestLookupErrors(t *testing.T) {
 		{"bad list", []string{"lookup", "--blocklist", bad, "1.1.1.1"}, nil, bad + ": line 2"},
 		{"cache and no-cache", []string{"lookup", "--cache", "x.db", "--no-cache", "1.1.1.1"}, nil, "cannot be used together"},
 		{"bad format", []string{"lookup", "--format", "xml", "1.1.1.1"}, nil, "--format"},
+		{"bad stdin line", []string{"lookup", "-"}, nil, "stdin: line 3: \"10.0.0.300\" is neither"},
+		{"stdin twice", []string{"lookup", "-", "-"}, nil, "only once"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			res := sgvet(t, "", tc.args...)
+			res := sgvet(t, "85.25.199.246\n# ok\n10.0.0.300\n", tc.args...)
 			if res.code != exitUsage || !strings.Contains(res.stderr, tc.want) {
 				t.Errorf("sgvet %q: exit %d, stderr %q; want %d and %q", tc.args, res.code, res.stderr, exitUsage, tc.want)
 			}
@@ -204,5 +207,30 @@ func TestLookupNeverPrintsTheKey(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+func TestVetProgress(t *testing.T) {
+	list, err := reputation.LoadBlocklists(writeFile(t, "l.txt", "85.25.0.0/16\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	v := reputation.NewVetter([]reputation.Provider{reputation.NewBlocklistProvider(list...)}, reputation.Options{})
+	var buf strings.Builder
+	targets := []reputation.Target{}
+	for _, s := range []string{"85.25.199.246", "1.1.1.1", "94.73.144.9"} {
+		tg, _ := reputation.ParseTarget(s)
+		targets = append(targets, tg)
+	}
+	stop := startVetProgress(&buf, v, len(targets))
+	if _, err := v.Vet(t.Context(), targets); err != nil {
+		t.Fatal(err)
+	}
+	stop()
+	if !strings.Contains(buf.String(), "vetting: 3/3 verdicts; blocklist") || !strings.HasSuffix(buf.String(), "\n") {
+		t.Errorf("progress = %q, want the final count and a line end", buf.String())
+	}
+	if stop := startVetProgress(nil, v, 3); stop == nil {
+		t.Error("startVetProgress(nil) returned nil")
 	}
 }

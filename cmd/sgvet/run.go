@@ -92,7 +92,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	case "groups":
 		return runGroups(ctx, rest, stdin, stdout, stderr)
 	case "lookup":
-		return runLookup(ctx, rest, stdout, stderr)
+		return runLookup(ctx, rest, stdin, stdout, stderr)
 	case "version", "--version":
 		fmt.Fprintln(stdout, "sgvet", version)
 		return nil
