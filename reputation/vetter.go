@@ -272,7 +272,7 @@ func (v *Vetter) lookup(ctx context.Context, m *member, batch []Target) ([]Verdi
 		return out, nil
 	}
 
-	for {
+	for pauses := 0; ; pauses++ {
 		if err := v.waitPause(ctx, m); err != nil {
 			return nil, err
 		}
@@ -296,7 +296,9 @@ func (v *Vetter) lookup(ctx context.Context, m *member, batch []Target) ([]Verdi
 			fill(0, auth.Error())
 			return out, nil
 		case errors.As(err, &quota):
-			if v.pause(m, quota.Reset, quota.Error()) {
+			if pauses >= maxPauses {
+				v.stop(m, fmt.Sprintf("%s; still refused after %d waits for the reset", quota.Error(), maxPauses))
+			} else if v.pause(m, quota.Reset, quota.Error()) {
 				continue
 			}
 			m.count(func(s *ProviderStats) { s.Errors++ })
@@ -343,6 +345,9 @@ func (v *Vetter) lookup(ctx context.Context, m *member, batch []Target) ([]Verdi
 		return out, nil
 	}
 }
+
+// maxPauses is how many times one batch waits for a quota reset before the provider stops.
+const maxPauses = 3
 
 // reserve takes n lookups from the provider's daily quota and returns how many it got.
 func (v *Vetter) reserve(ctx context.Context, m *member, n int) (int, error) {

@@ -164,12 +164,17 @@ func TestVetQuota(t *testing.T) {
 		// It resets later than the run will wait: the rest is unknown, asked no more.
 		{"stop", time.Minute, time.Hour, map[Status]int{Clean: 4, Unknown: 6}, 5},
 		{"no reset given", time.Minute, 0, map[Status]int{Clean: 4, Unknown: 6}, 5},
+		// It keeps refusing after each short reset: the batch waits a few times, then stops.
+		{"refused after resets", time.Minute, -10 * time.Millisecond, map[Status]int{Clean: 4, Unknown: 6}, 5 + maxPauses},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			var once sync.Once
 			p := &scripted{name: "q", batch: 1}
 			p.answer = func(call int, targets []Target) (Answer, error) {
+				if tc.reset < 0 && call >= 4 {
+					return Answer{}, &QuotaError{Provider: "q", Reset: time.Now().Add(-tc.reset)}
+				}
 				if call == 4 {
 					err := error(nil)
 					once.Do(func() {

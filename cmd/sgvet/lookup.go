@@ -13,6 +13,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/sgvet/sgvet/collector"
 	"github.com/sgvet/sgvet/reputation"
 )
 
@@ -23,7 +24,8 @@ provider's verdict: malicious, suspicious, clean, or unknown when the provider c
 answer (no key, quota spent, an error, or an address family or prefix it does not check).
 An operand - reads more of them from standard input, one per line (# starts a comment).
 Addresses are looked up one by one; a CIDR is checked by the providers that take prefixes
-(the offline blocklists, AbuseIPDB's check-block) and is unknown to the others.
+(the offline blocklists, AbuseIPDB's check-block) and is unknown to the others. Private,
+documentation and other special-purpose addresses are refused: only public ones are asked.
 
 Providers are asked when their API key is set: MDCLOUD_APIKEY (metadefender),
 ABUSEIPDB_API_KEY (abuseipdb), VT_API_KEY (virustotal), GREYNOISE_API_KEY (greynoise); the
@@ -75,6 +77,9 @@ func runLookup(ctx context.Context, args []string, stdin io.Reader, stdout, stde
 			continue
 		}
 		t, err := reputation.ParseTarget(op)
+		if err == nil {
+			err = public(t)
+		}
 		if err != nil {
 			return usageErrorf("%v", err)
 		}
@@ -211,6 +216,9 @@ func readTargets(r io.Reader, name string) ([]reputation.Target, error) {
 			continue
 		}
 		t, err := reputation.ParseTarget(text)
+		if err == nil {
+			err = public(t)
+		}
 		if err != nil {
 			return nil, usageErrorf("%s: line %d: %v", name, line, err)
 		}
@@ -220,4 +228,16 @@ func readTargets(r io.Reader, name string) ([]reputation.Target, error) {
 		return nil, usageErrorf("%s: %v", name, err)
 	}
 	return out, nil
+}
+
+// public refuses targets no provider should be asked about: the whole internet, and
+// addresses of the special-purpose registries (private, loopback, documentation ...).
+func public(t reputation.Target) error {
+	if collector.IsWorld(t.Prefix) {
+		return fmt.Errorf("%s is the whole internet: nothing to look up", t)
+	}
+	if r, ok := collector.Special(t.Prefix); ok {
+		return fmt.Errorf("%s is not a public address (%s, %s): only public addresses are looked up", t, r.Name, r.RFC)
+	}
+	return nil
 }

@@ -135,6 +135,9 @@ func TestLookupErrors(t *testing.T) {
 		{"bad list", []string{"lookup", "--blocklist", bad, "1.1.1.1"}, nil, bad + ": line 2"},
 		{"cache and no-cache", []string{"lookup", "--cache", "x.db", "--no-cache", "1.1.1.1"}, nil, "cannot be used together"},
 		{"bad format", []string{"lookup", "--format", "xml", "1.1.1.1"}, nil, "--format"},
+		{"private", []string{"lookup", "10.1.2.3"}, nil, "10.1.2.3 is not a public address (Private-Use, RFC 1918)"},
+		{"documentation", []string{"lookup", "2001:db8::/48"}, nil, "2001:db8::/48 is not a public address (Documentation"},
+		{"world", []string{"lookup", "::/0"}, nil, "::/0 is the whole internet"},
 		{"bad stdin line", []string{"lookup", "-"}, nil, "stdin: line 3: \"10.0.0.300\" is neither"},
 		{"stdin twice", []string{"lookup", "-", "-"}, nil, "only once"},
 	}
