@@ -3,6 +3,7 @@ package reputation
 import (
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"net/netip"
 	"strings"
@@ -389,5 +390,47 @@ func TestErrorsNeverCarryTheKey(t *testing.T) {
 	}
 	if got := oneLine("bad key "+testKey+"\n\x1b[31m", testKey); strings.Contains(got, testKey) || strings.ContainsAny(got, "\n\x1b") {
 		t.Errorf("oneLine = %q, want no key and no control characters", got)
+	}
+}
+
+func TestRetryPolicy(t *testing.T) {
+	now := time.Date(2026, 11, 21, 12, 0, 0, 0, time.UTC)
+	vt := NewVirusTotal(ServiceConfig{BaseURL: "http://127.0.0.1:1", Now: func() time.Time { return now }}, VirusTotalThresholds{})
+	policy := vt.svc.retryPolicy(30 * time.Second)
+	tests := []struct {
+		status int
+		header map[string]string
+		body   string
+		retry  bool
+	}{
+		{400, nil, "", false},
+		{401, nil, "", false},
+		{403, nil, "", false},
+		{404, nil, "", false},
+		{422, nil, "", false},
+		{501, nil, "", false},
+		{500, nil, "", true},
+		{502, nil, "", true},
+		{503, nil, "", true},
+		{429, map[string]string{"Retry-After": "5"}, "", true},
+		{429, map[string]string{"Retry-After": "3600"}, "", false},
+		{429, map[string]string{"X-RateLimit-Remaining": "0", "X-RateLimit-Reset-In": "86400s"}, "", false},
+		{429, nil, `{"error":{"code":"TooManyRequestsError","message":"Too many requests"}}`, true},
+		{429, nil, `{"error":{"code":"QuotaExceededError","message":"Quota exceeded"}}`, false},
+	}
+	for _, tc := range tests {
+		t.Run(fmt.Sprintf("%d %v %s", tc.status, tc.header, tc.body), func(t *testing.T) {
+			resp := &http.Response{StatusCode: tc.status, Header: http.Header{}, Body: io.NopCloser(strings.NewReader(tc.body))}
+			for k, v := range tc.header {
+				resp.Header.Set(k, v)
+			}
+			got, err := policy(t.Context(), resp, nil)
+			if err != nil || got != tc.retry {
+				t.Errorf("retry(%d) = %v, %v; want %v", tc.status, got, err, tc.retry)
+			}
+			if body, _ := io.ReadAll(resp.Body); string(body) != tc.body {
+				t.Errorf("the policy consumed the body: %q left", body)
+			}
+		})
 	}
 }

@@ -233,7 +233,7 @@ func TestUsageErrors(t *testing.T) {
 }
 
 func TestHelp(t *testing.T) {
-	for _, args := range [][]string{{"help"}, {"--help"}, {"groups", "--help"}, {"help", "groups"}} {
+	for _, args := range [][]string{{"help"}, {"--help"}, {"groups", "--help"}, {"help", "groups"}, {"lookup", "--help"}, {"help", "lookup"}} {
 		res := sgvet(t, "", args...)
 		if res.code != 0 || !strings.Contains(res.stdout, "Usage:") || res.stderr != "" {
 			t.Errorf("sgvet %q: exit %d, stdout %q, stderr %q", args, res.code, res.stdout, res.stderr)
@@ -243,6 +243,12 @@ func TestHelp(t *testing.T) {
 	for _, flag := range []string{"-input", "-profile", "-regions", "-config", "-format", "-output"} {
 		if !strings.Contains(res.stdout, flag) {
 			t.Errorf("groups --help does not explain %s:\n%s", flag, res.stdout)
+		}
+	}
+	res = sgvet(t, "", "lookup", "--help")
+	for _, want := range []string{"-providers", "-blocklist", "-cache", "-no-cache", "-format", "MDCLOUD_APIKEY", "VT_API_KEY", "Exit status"} {
+		if !strings.Contains(res.stdout, want) {
+			t.Errorf("lookup --help does not explain %s:\n%s", want, res.stdout)
 		}
 	}
 }
