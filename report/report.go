@@ -1,0 +1,238 @@
+// Package report turns an inventory of security group rules and the reputation verdicts on
+// their addresses into findings: suspicious sources, stale sources and risky exposure. It
+// keeps the history of runs in a SQLite file, and writes reports as a table, JSON, CSV,
+// Markdown or a self-contained HTML page.
+package report
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/sgvet/sgvet/collector"
+	"github.com/sgvet/sgvet/reputation"
+)
+
+// Schema is the value of Report.Schema.
+const Schema = "sgvet.report/v1"
+
+// Kind is the kind of a finding.
+type Kind string
+
+// The kinds of finding, as the design contract defines them.
+const (
+	SuspiciousSource  Kind = "suspicious-source"
+	StaleSource       Kind = "stale-source"
+	OpenToWorld       Kind = "open-to-world"
+	WideRange         Kind = "wide-range"
+	OpenEgress        Kind = "open-egress"
+	ICMPOpen          Kind = "icmp-open"
+	DefaultGroupInUse Kind = "default-group-in-use"
+	Unvetted          Kind = "unvetted"
+)
+
+// Kinds lists every kind, in the order reports show them.
+var Kinds = []Kind{SuspiciousSource, StaleSource, OpenToWorld, WideRange, OpenEgress, ICMPOpen, DefaultGroupInUse, Unvetted}
+
+// Severity is how serious a finding is.
+type Severity string
+
+// The severities, from the most serious.
+const (
+	Critical Severity = "critical"
+	High     Severity = "high"
+	Medium   Severity = "medium"
+	Low      Severity = "low"
+	Info     Severity = "info"
+)
+
+// Severities lists every severity, the most serious first.
+var Severities = []Severity{Critical, High, Medium, Low, Info}
+
+// Rank orders severities: 0 for Critical, up to 4 for Info, 5 for anything else.
+func (s Severity) Rank() int {
+	for i, v := range Severities {
+		if v == s {
+			return i
+		}
+	}
+	return len(Severities)
+}
+
+// AtLeast reports whether s is as serious as t or more.
+func (s Severity) AtLeast(t Severity) bool { return s.Rank() <= t.Rank() }
+
+// ParseSeverity parses a severity name.
+func ParseSeverity(s string) (Severity, error) {
+	for _, v := range Severities {
+		if string(v) == s {
+			return v, nil
+		}
+	}
+	return "", fmt.Errorf("%q is not a severity (critical, high, medium, low, info)", s)
+}
+
+// Change says how a rule differs from the previous run in the history.
+type Change string
+
+// The changes a finding may carry. A rule seen before carries none.
+const (
+	// New: the rule was not in the previous run.
+	New Change = "new"
+	// Gone: the rule was in the previous run and is no longer.
+	Gone Change = "gone"
+)
+
+// Finding is one thing wrong with one rule (or, for default-group-in-use, one group).
+type Finding struct {
+	Kind      Kind     `json:"kind"`
+	Severity  Severity `json:"severity"`
+	Account   string   `json:"account"`
+	Region    string   `json:"region"`
+	GroupID   string   `json:"group_id"`
+	GroupName string   `json:"group_name"`
+	// RuleID is empty for a finding about a whole group.
+	RuleID    string `json:"rule_id"`
+	Direction string `json:"direction"`
+	Protocol  string `json:"protocol"`
+	PortRange string `json:"port_range"`
+	// CIDR is the rule's CIDR, or its target (a prefix list) when it has no CIDR.
+	CIDR        string `json:"cidr"`
+	Description string `json:"description"`
+	// Reasons are human sentences saying why this is a finding.
+	Reasons []string `json:"reasons"`
+	// Verdicts are the providers' verdicts behind a suspicious-source or unvetted finding.
+	Verdicts []reputation.Verdict `json:"verdicts,omitempty"`
+	// FirstSeen is the day the history first saw the rule, when it knows.
+	FirstSeen *time.Time `json:"first_seen,omitempty"`
+	// Change marks a rule new since the previous run in the history.
+	Change Change `json:"change,omitempty"`
+}
+
+// ProviderRun is what one provider did during the run.
+type ProviderRun = reputation.ProviderStats
+
+// Run describes the audit that produced a report.
+type Run struct {
+	ID        string              `json:"id"`
+	Started   time.Time           `json:"started"`
+	Finished  time.Time           `json:"finished"`
+	Sources   []string            `json:"sources"`
+	Regions   []string            `json:"regions"`
+	Accounts  []string            `json:"accounts"`
+	Providers []ProviderRun       `json:"providers"`
+	Skipped   []collector.Skipped `json:"skipped"`
+	// Previous is the id of the previous run in the history, if there is one.
+	Previous string `json:"previous_run,omitempty"`
+}
+
+// Summary counts the findings and the addresses.
+type Summary struct {
+	ByKind     map[Kind]int     `json:"by_kind"`
+	BySeverity map[Severity]int `json:"by_severity"`
+	// AddressesTotal is the number of distinct public addresses and prefixes to vet.
+	AddressesTotal int `json:"addresses_total"`
+	// AddressesVetted have at least one provider's known verdict.
+	AddressesVetted int `json:"addresses_vetted"`
+	// AddressesUnvetted have none.
+	AddressesUnvetted int `json:"addresses_unvetted"`
+	// RulesNew and RulesGone count the changes since the previous run in the history.
+	RulesNew  int `json:"rules_new"`
+	RulesGone int `json:"rules_gone"`
+}
+
+// GoneRule is a rule the previous run saw that this one did not.
+type GoneRule struct {
+	Account     string    `json:"account"`
+	Region      string    `json:"region"`
+	GroupID     string    `json:"group_id"`
+	GroupName   string    `json:"group_name"`
+	RuleID      string    `json:"rule_id"`
+	Direction   string    `json:"direction"`
+	Protocol    string    `json:"protocol"`
+	PortRange   string    `json:"port_range"`
+	CIDR        string    `json:"cidr"`
+	Description string    `json:"description"`
+	FirstSeen   time.Time `json:"first_seen"`
+	LastSeen    time.Time `json:"last_seen"`
+}
+
+// Report is the result of an audit.
+type Report struct {
+	Schema   string     `json:"schema"`
+	Run      Run        `json:"run"`
+	Summary  Summary    `json:"summary"`
+	Findings []Finding  `json:"findings"`
+	Gone     []GoneRule `json:"gone"`
+}
+
+// Incomplete reports whether some address could not be vetted or some part of the estate
+// could not be collected.
+func (r *Report) Incomplete() bool {
+	return r.Summary.AddressesUnvetted > 0 || len(r.Run.Skipped) > 0
+}
+
+// Worst returns the most serious severity among the findings, and false if there are none.
+func (r *Report) Worst() (Severity, bool) {
+	worst, any := Info, false
+	for _, f := range r.Findings {
+		if !any || f.Severity.Rank() < worst.Rank() {
+			worst, any = f.Severity, true
+		}
+	}
+	return worst, any
+}
+
+// RuleKey identifies a rule across runs: account, region, group, rule id and target (a
+// rule naming a prefix list stands for one Rule per entry).
+func RuleKey(r collector.Rule) string {
+	return r.Account + "|" + r.Region + "|" + r.GroupID + "|" + r.ID + "|" + r.Target()
+}
+
+// HistoryView is what the history knows that a report shows: when each rule was first
+// seen, which are new since the previous run, and which are gone.
+type HistoryView struct {
+	// Previous is the id of the previous run, empty on the first run.
+	Previous string
+	// FirstSeen is the first sighting of every rule of this run, by RuleKey (this run's
+	// start for a rule never seen before).
+	FirstSeen map[string]time.Time
+	// New holds the RuleKey of every rule the previous run did not have; empty on the
+	// first run, when nothing can be called new.
+	New map[string]bool
+	// Gone are the rules the previous run had and this one does not.
+	Gone []GoneRule
+}
+
+// Options tune how findings are built. The zero value means the defaults.
+type Options struct {
+	// StaleAfter is the age from which a rule with a temporary or personal marker is
+	// stale; 0 means DefaultStaleAfter.
+	StaleAfter time.Duration
+	// Markers are the words that mark a rule as temporary or personal, matched as whole
+	// words, case-insensitively; nil means DefaultMarkers.
+	Markers []string
+	// MaxHostsPerCIDR is the largest prefix vetted address by address; larger public
+	// prefixes are wide ranges. 0 means collector.DefaultMaxHostsPerCIDR.
+	MaxHostsPerCIDR int
+}
+
+// DefaultStaleAfter is the default Options.StaleAfter: 90 days.
+const DefaultStaleAfter = 90 * 24 * time.Hour
+
+// DefaultMarkers is the default Options.Markers. Besides these words, a possessive name
+// such as "John's" marks a rule as personal.
+var DefaultMarkers = []string{"temp", "temporary", "test", "testing", "tmp", "home", "contractor", "vendor", "hotel", "personal", "debug", "trial", "poc", "demo"}
+
+// Input is what Build needs.
+type Input struct {
+	Inventory *collector.Inventory
+	// Results are the verdicts on the inventory's public addresses and prefixes: a
+	// collector.KindAddress source as reputation.AddressTarget(Address), a KindPrefix
+	// source as reputation.PrefixTarget(CIDR). A source with no Result was not vetted.
+	Results []reputation.Result
+	// History is nil when no history is kept.
+	History *HistoryView
+	Options Options
+	// Now is the time staleness is judged at (expiry dates, rule ages).
+	Now time.Time
+}
