@@ -1,0 +1,536 @@
+package report
+
+import (
+	"cmp"
+	"fmt"
+	"net/netip"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/sgvet/sgvet/collector"
+	"github.com/sgvet/sgvet/reputation"
+)
+
+// maxAddressesShown is how many addresses of one rule a suspicious-source or unvetted
+// finding names one by one (and how many extra rules a default-group-in-use finding
+// names); the rest are counted in a last reason.
+const maxAddressesShown = 10
+
+// Build returns the report of in: every finding, sorted, with the summary. It fills the
+// run's sources, regions, accounts and skipped parts from the inventory and its previous run
+// from the history; the rest of Run (ID, Started, Finished, Providers) is left to the
+// caller. A nil Inventory is an empty estate.
+//
+// Findings are sorted by severity, then kind (in the order of Kinds), account, region, group
+// id, rule id and CIDR.
+func Build(in Input) *Report {
+	inv := in.Inventory
+	if inv == nil {
+		inv = &collector.Inventory{}
+	}
+	b := newBuilder(in, inv)
+	b.addressFindings()
+	b.groupFindings()
+	b.ruleFindings()
+	sortFindings(b.findings)
+
+	r := &Report{
+		Schema: Schema,
+		Run: Run{
+			Sources:   emptyIfNil(slices.Clone(inv.Sources)),
+			Regions:   emptyIfNil(slices.Clone(inv.Regions)),
+			Accounts:  emptyIfNil(slices.Clone(inv.Accounts)),
+			Providers: []ProviderRun{},
+			Skipped:   emptyIfNil(slices.Clone(inv.Skipped)),
+		},
+		Summary:  b.summary(),
+		Findings: emptyIfNil(b.findings),
+		Gone:     []GoneRule{},
+	}
+	if h := in.History; h != nil {
+		r.Run.Previous = h.Previous
+		r.Gone = emptyIfNil(slices.Clone(h.Gone))
+	}
+	return r
+}
+
+// builder holds the indexes Build computes once, and the findings as they are found.
+type builder struct {
+	in     Input
+	inv    *collector.Inventory
+	rules  []collector.Rule
+	public []collector.PublicSource
+
+	staleAfter time.Duration
+	markers    []string // lower case
+	maxHosts   uint64
+	today      time.Time // in.Now's day, UTC
+
+	// verdicts holds every provider's verdicts by target.
+	verdicts map[reputation.Target][]reputation.Verdict
+	// sources holds what the public sources say about the rules that reference them, for
+	// rules with at least one bad or unvetted source, by rule index.
+	sources map[int32]*ruleSources
+	// redundant holds, for each redundant rule, the index of the broader rule in its group.
+	redundant map[int32]int32
+	// addresses counts the public addresses and prefixes, and those with a known verdict.
+	addresses, vetted int
+
+	findings []Finding
+	// keyBuf holds the RuleKey of the rule whose history is looked up.
+	keyBuf []byte
+	// hist caches the history of the rule whose findings are being built.
+	hist struct {
+		rule      int32
+		firstSeen *time.Time
+		change    Change
+	}
+}
+
+// ruleSources lists, by index in the inventory's public sources, a rule's sources that a provider called
+// malicious or suspicious, and those no provider could answer for.
+type ruleSources struct {
+	bad       []int32
+	unvetted  []int32
+	malicious bool
+}
+
+func newBuilder(in Input, inv *collector.Inventory) *builder {
+	b := &builder{
+		in:         in,
+		inv:        inv,
+		rules:      inv.Rules,
+		staleAfter: cmp.Or(in.Options.StaleAfter, DefaultStaleAfter),
+		maxHosts:   collector.DefaultMaxHostsPerCIDR,
+		redundant:  map[int32]int32{},
+		// Room for one finding per two rules spares most of the copying of large
+		// findings as the slice grows.
+		findings: make([]Finding, 0, len(inv.Rules)/2+8),
+	}
+	if in.Options.MaxHostsPerCIDR > 0 {
+		b.maxHosts = uint64(in.Options.MaxHostsPerCIDR)
+	}
+	markers := in.Options.Markers
+	if markers == nil {
+		markers = DefaultMarkers
+	}
+	for _, m := range markers {
+		if m = strings.ToLower(strings.TrimSpace(m)); m != "" {
+			b.markers = append(b.markers, m)
+		}
+	}
+	now := in.Now.UTC()
+	b.today = time.Date(now.Year(), now.Month(), now.Day(), 0, 0, 0, 0, time.UTC)
+	b.hist.rule = -1
+
+	b.verdicts = make(map[reputation.Target][]reputation.Verdict, len(in.Results))
+	for _, res := range in.Results {
+		if prev, ok := b.verdicts[res.Target]; ok {
+			b.verdicts[res.Target] = append(slices.Clip(prev), res.Verdicts...)
+			continue
+		}
+		b.verdicts[res.Target] = res.Verdicts
+	}
+	return b
+}
+
+// vettable reports whether r's CIDR is a public address or prefix that providers are asked
+// about: public, and not the whole internet.
+func vettable(r *collector.Rule) bool {
+	return r.CIDR.IsValid() && !collector.IsWorld(r.CIDR) && r.IsPublic()
+}
+
+// addressFindings counts the public addresses and prefixes and finds, for each rule, those
+// that providers call bad and those they could not answer for; it then adds the
+// suspicious-source and unvetted findings.
+func (b *builder) addressFindings() {
+	public := b.inv.Public
+	if public == nil && len(b.rules) > 0 {
+		// An inventory made by hand may lack its public sources.
+		public = collector.PublicSources(b.rules, collector.Options{MaxHostsPerCIDR: int(min(b.maxHosts, 1<<31-1))})
+	}
+	b.public = public
+
+	// PublicSource.Rules holds bare rule ids. A rule id names several Rules when the rule
+	// names a customer-managed prefix list, so the Rules of one id are chained.
+	first := make(map[string]int32, len(b.rules)/2)
+	next := make([]int32, len(b.rules))
+	for i := len(b.rules) - 1; i >= 0; i-- {
+		r := &b.rules[i]
+		if !vettable(r) {
+			continue
+		}
+		next[i] = -1
+		if h, ok := first[r.ID]; ok {
+			next[i] = h
+		}
+		first[r.ID] = int32(i)
+	}
+	// A prefix kept whole was not expanded into addresses.
+	whole := map[netip.Prefix]bool{}
+	for i := range public {
+		if public[i].Kind == collector.KindPrefix {
+			whole[public[i].CIDR] = true
+		}
+	}
+
+	b.sources = map[int32]*ruleSources{}
+	for si := range public {
+		s := &public[si]
+		t, ok := sourceTarget(s)
+		if !ok {
+			continue
+		}
+		b.addresses++
+		known, bad, malicious := judge(b.verdicts[t])
+		if known {
+			b.vetted++
+			if !bad {
+				continue
+			}
+		}
+		for _, id := range s.Rules {
+			ri, ok := first[id]
+			for ; ok && ri >= 0; ri = next[ri] {
+				r := &b.rules[ri]
+				if s.Kind == collector.KindPrefix && r.CIDR != s.CIDR ||
+					s.Kind == collector.KindAddress && (!r.CIDR.Contains(s.Address) || !r.CIDR.IsSingleIP() && whole[r.CIDR]) {
+					continue
+				}
+				acc := b.sources[ri]
+				if acc == nil {
+					acc = &ruleSources{}
+					b.sources[ri] = acc
+				}
+				if bad {
+					acc.bad = append(acc.bad, int32(si))
+					acc.malicious = acc.malicious || malicious
+				} else {
+					acc.unvetted = append(acc.unvetted, int32(si))
+				}
+			}
+		}
+	}
+}
+
+// sourceTarget returns the target that providers were asked about for s, and false for a
+// source that is never looked up.
+func sourceTarget(s *collector.PublicSource) (reputation.Target, bool) {
+	switch s.Kind {
+	case collector.KindAddress:
+		return reputation.AddressTarget(s.Address), true
+	case collector.KindPrefix:
+		return reputation.PrefixTarget(s.CIDR), true
+	}
+	return reputation.Target{}, false
+}
+
+// judge reports whether some verdict is known, whether some is malicious or suspicious,
+// and whether some is malicious.
+func judge(vs []reputation.Verdict) (known, bad, malicious bool) {
+	for i := range vs {
+		switch vs[i].Status {
+		case reputation.Malicious:
+			return true, true, true
+		case reputation.Suspicious:
+			known, bad = true, true
+		default:
+			known = known || vs[i].Known()
+		}
+	}
+	return known, bad, false
+}
+
+// isBad reports whether v says malicious or suspicious.
+func isBad(v *reputation.Verdict) bool {
+	return v.Status == reputation.Malicious || v.Status == reputation.Suspicious
+}
+
+// suspicious returns the suspicious-source finding of rule i, whose bad sources are in acc.
+func (b *builder) suspicious(i int32, acc *ruleSources) {
+	r := &b.rules[i]
+	// Malicious sources first, so that the cap never hides what made the severity.
+	bad := slices.Clone(acc.bad)
+	slices.SortStableFunc(bad, func(x, y int32) int {
+		return cmp.Compare(b.worstRank(x), b.worstRank(y))
+	})
+	shown := bad[:min(len(bad), maxAddressesShown)]
+	var (
+		verdicts []reputation.Verdict
+		reasons  []string
+	)
+	for _, si := range shown {
+		t, _ := sourceTarget(&b.public[si])
+		for _, v := range b.verdicts[t] {
+			if isBad(&v) {
+				verdicts = append(verdicts, v)
+				reasons = append(reasons, verdictReason(t, &v))
+			}
+		}
+	}
+	if n := len(bad) - len(shown); n > 0 {
+		reasons = append(reasons, fmt.Sprintf("and %d more %s in the rule are listed as malicious or suspicious", n, countNoun(n, "address", "addresses")))
+	}
+	sev := Medium
+	if acc.malicious {
+		sev = High
+		if r.Direction == collector.Egress || adminPortIn(r) {
+			sev = Critical
+		}
+	}
+	f := b.ruleFinding(i, SuspiciousSource, sev, reasons)
+	f.Verdicts = verdicts
+	b.findings = append(b.findings, f)
+}
+
+// worstRank is 0 when some provider calls the source si malicious, 1 otherwise.
+func (b *builder) worstRank(si int32) int {
+	t, _ := sourceTarget(&b.public[si])
+	if reputation.Worst(b.verdicts[t]) == reputation.Malicious {
+		return 0
+	}
+	return 1
+}
+
+// verdictReason says what one provider found about t.
+func verdictReason(t reputation.Target, v *reputation.Verdict) string {
+	s := fmt.Sprintf("%s is %s according to %s", t, v.Status, v.Provider)
+	switch {
+	case v.Evidence != "":
+		s += ": " + v.Evidence
+	case len(v.Categories) > 0:
+		s += " (" + strings.Join(v.Categories, ", ") + ")"
+	}
+	return s
+}
+
+// unvetted returns the unvetted finding of rule i, whose unvetted sources are in acc.
+func (b *builder) unvetted(i int32, acc *ruleSources) {
+	shown := acc.unvetted[:min(len(acc.unvetted), maxAddressesShown)]
+	var (
+		verdicts []reputation.Verdict
+		reasons  []string
+	)
+	for _, si := range shown {
+		t, _ := sourceTarget(&b.public[si])
+		vs := b.verdicts[t]
+		if len(vs) == 0 {
+			reasons = append(reasons, fmt.Sprintf("%s was not looked up by any provider", t))
+			continue
+		}
+		var why strings.Builder
+		for j, v := range vs {
+			verdicts = append(verdicts, v)
+			if j > 0 {
+				why.WriteString("; ")
+			}
+			why.WriteString(v.Provider)
+			if v.Reason != "" {
+				why.WriteString(": ")
+				why.WriteString(v.Reason)
+			} else {
+				why.WriteString(": no answer")
+			}
+		}
+		reasons = append(reasons, fmt.Sprintf("no provider could vet %s (%s)", t, why.String()))
+	}
+	if n := len(acc.unvetted) - len(shown); n > 0 {
+		reasons = append(reasons, fmt.Sprintf("and %d more %s in the rule could not be vetted", n, countNoun(n, "address", "addresses")))
+	}
+	f := b.ruleFinding(i, Unvetted, Info, reasons)
+	f.Verdicts = verdicts
+	b.findings = append(b.findings, f)
+}
+
+// ruleFindings adds the findings about single rules other than redundancy, which
+// groupFindings has already found.
+func (b *builder) ruleFindings() {
+	for i := range b.rules {
+		ri := int32(i)
+		r := &b.rules[i]
+		if r.CIDR.IsValid() && collector.IsWorld(r.CIDR) {
+			b.worldFindings(ri)
+			continue
+		}
+		if !vettable(r) {
+			continue
+		}
+		if acc := b.sources[ri]; acc != nil {
+			if len(acc.bad) > 0 {
+				b.suspicious(ri, acc)
+			}
+			if len(acc.unvetted) > 0 {
+				b.unvetted(ri, acc)
+			}
+		}
+		b.wideRange(ri)
+		b.stale(ri)
+	}
+}
+
+// ruleFinding returns a finding of kind k about rule i, with what the history knows of it.
+func (b *builder) ruleFinding(i int32, k Kind, s Severity, reasons []string) Finding {
+	r := &b.rules[i]
+	f := Finding{
+		Kind:        k,
+		Severity:    s,
+		Account:     r.Account,
+		Region:      r.Region,
+		GroupID:     r.GroupID,
+		GroupName:   r.GroupName,
+		RuleID:      r.ID,
+		Direction:   string(r.Direction),
+		Protocol:    r.Protocol,
+		PortRange:   r.PortRange(),
+		CIDR:        r.Target(),
+		Description: r.Description,
+		Reasons:     reasons,
+	}
+	f.FirstSeen, f.Change = b.history(i)
+	return f
+}
+
+// history returns when the history first saw rule i and whether it is new, caching the
+// answer for the rule whose findings are being built.
+func (b *builder) history(i int32) (*time.Time, Change) {
+	h := b.in.History
+	if h == nil {
+		return nil, ""
+	}
+	if b.hist.rule != i {
+		b.hist.rule, b.hist.firstSeen, b.hist.change = i, nil, ""
+		b.keyBuf = appendRuleKey(b.keyBuf[:0], &b.rules[i])
+		if t, ok := h.FirstSeen[string(b.keyBuf)]; ok {
+			b.hist.firstSeen = &t
+		}
+		if h.New[string(b.keyBuf)] {
+			b.hist.change = New
+		}
+	}
+	// Each finding gets its own copy, so that no two share a pointer.
+	if b.hist.firstSeen == nil {
+		return nil, b.hist.change
+	}
+	t := *b.hist.firstSeen
+	return &t, b.hist.change
+}
+
+// appendRuleKey appends RuleKey(*r) to dst, without making a string of it.
+func appendRuleKey(dst []byte, r *collector.Rule) []byte {
+	for _, part := range [...]string{r.Account, r.Region, r.GroupID, r.ID} {
+		dst = append(dst, part...)
+		dst = append(dst, '|')
+	}
+	if r.CIDR.IsValid() {
+		return r.CIDR.AppendTo(dst)
+	}
+	return append(dst, r.Target()...)
+}
+
+// summary counts the findings, the addresses and the changes since the previous run.
+func (b *builder) summary() Summary {
+	s := Summary{
+		ByKind:            make(map[Kind]int, len(Kinds)),
+		BySeverity:        make(map[Severity]int, len(Severities)),
+		AddressesTotal:    b.addresses,
+		AddressesVetted:   b.vetted,
+		AddressesUnvetted: b.addresses - b.vetted,
+	}
+	for _, k := range Kinds {
+		s.ByKind[k] = 0
+	}
+	for _, v := range Severities {
+		s.BySeverity[v] = 0
+	}
+	for i := range b.findings {
+		s.ByKind[b.findings[i].Kind]++
+		s.BySeverity[b.findings[i].Severity]++
+	}
+	if h := b.in.History; h != nil {
+		for _, isNew := range h.New {
+			if isNew {
+				s.RulesNew++
+			}
+		}
+		s.RulesGone = len(h.Gone)
+	}
+	return s
+}
+
+// sortFindings sorts findings by compareFindings, keeping the order of equal ones. Findings
+// are large, so it sorts their indexes and then moves each finding once.
+func sortFindings(findings []Finding) {
+	order := make([]int32, len(findings))
+	rank := make([]int16, len(findings)) // severity and kind, the first keys
+	for i := range order {
+		order[i] = int32(i)
+		f := &findings[i]
+		rank[i] = int16(f.Severity.Rank()*(len(Kinds)+1) + kindRank(f.Kind))
+	}
+	slices.SortFunc(order, func(i, j int32) int {
+		return cmp.Or(cmp.Compare(rank[i], rank[j]), comparePlace(&findings[i], &findings[j]), cmp.Compare(i, j))
+	})
+	// Apply the permutation in place, cycle by cycle: position i takes findings[order[i]].
+	// A visited position is marked by turning its entry negative.
+	for start := range order {
+		if order[start] < 0 {
+			continue
+		}
+		saved := findings[start]
+		i := start
+		for {
+			from := order[i]
+			order[i] = -1 - from
+			if int(from) == start {
+				findings[i] = saved
+				break
+			}
+			findings[i] = findings[from]
+			i = int(from)
+		}
+	}
+}
+
+// compareFindings orders findings by severity, kind, account, region, group, rule and CIDR.
+func compareFindings(a, b *Finding) int {
+	return cmp.Or(
+		cmp.Compare(a.Severity.Rank(), b.Severity.Rank()),
+		cmp.Compare(kindRank(a.Kind), kindRank(b.Kind)),
+		comparePlace(a, b),
+	)
+}
+
+// comparePlace orders findings by account, region, group, rule and CIDR.
+func comparePlace(a, b *Finding) int {
+	return cmp.Or(
+		cmp.Compare(a.Account, b.Account),
+		cmp.Compare(a.Region, b.Region),
+		cmp.Compare(a.GroupID, b.GroupID),
+		cmp.Compare(a.RuleID, b.RuleID),
+		cmp.Compare(a.CIDR, b.CIDR),
+	)
+}
+
+// kindRank is the position of k in Kinds, or len(Kinds) for an unknown kind.
+func kindRank(k Kind) int {
+	if i := slices.Index(Kinds, k); i >= 0 {
+		return i
+	}
+	return len(Kinds)
+}
+
+// countNoun returns one when n is 1, many otherwise.
+func countNoun(n int, one, many string) string {
+	if n == 1 {
+		return one
+	}
+	return many
+}
+
+func emptyIfNil[T any](s []T) []T {
+	if s == nil {
+		return []T{}
+	}
+	return s
+}
