@@ -1,0 +1,644 @@
+package report
+
+import (
+	"bufio"
+	"context"
+	"database/sql"
+	"fmt"
+	"io"
+	"net/netip"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"reflect"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/sgvet/sgvet/collector"
+	"github.com/sgvet/sgvet/reputation"
+)
+
+// historyT0 is the start of the first run in the history tests.
+var historyT0 = time.Date(2025, 3, 1, 2, 0, 0, 0, time.UTC)
+
+// historyRuleFor returns an ingress rule on port 22 from cidr, with id n.
+func historyRuleFor(n int, cidr string) collector.Rule {
+	return collector.Rule{
+		Account:     "111122223333",
+		Region:      "eu-west-1",
+		VPC:         "vpc-1",
+		GroupID:     "sg-1",
+		GroupName:   "admin",
+		ID:          fmt.Sprintf("sgr-%04d", n),
+		Direction:   collector.Ingress,
+		Protocol:    "tcp",
+		FromPort:    22,
+		ToPort:      22,
+		CIDR:        netip.MustParsePrefix(cidr),
+		Description: fmt.Sprintf("rule %d", n),
+		Attached:    collector.Attached,
+	}
+}
+
+func openTestHistory(t testing.TB, path string) *History {
+	t.Helper()
+	h, err := OpenHistory(t.Context(), path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := h.Close(); err != nil {
+			t.Error(err)
+		}
+	})
+	return h
+}
+
+func historyKeys(rules ...collector.Rule) []string {
+	keys := make([]string, len(rules))
+	for i, r := range rules {
+		keys[i] = RuleKey(r)
+	}
+	return keys
+}
+
+func sortedKeys(m map[string]bool) []string {
+	var keys []string
+	for k, v := range m {
+		if v {
+			keys = append(keys, k)
+		}
+	}
+	slices.Sort(keys)
+	return keys
+}
+
+func TestHistoryRecord(t *testing.T) {
+	a := historyRuleFor(1, "203.0.113.0/24")
+	b := historyRuleFor(2, "198.51.100.7/32")
+	c := historyRuleFor(3, "2001:db8::/64")
+	c.Direction, c.Protocol, c.FromPort, c.ToPort, c.GroupName = collector.Egress, "udp", 5000, 5100, ""
+	t1, t2, t3 := historyT0, historyT0.Add(24*time.Hour), historyT0.Add(48*time.Hour)
+
+	goneB := GoneRule{
+		Account: "111122223333", Region: "eu-west-1", GroupID: "sg-1", GroupName: "admin",
+		RuleID: "sgr-0002", Direction: "ingress", Protocol: "tcp", PortRange: "22",
+		CIDR: "198.51.100.7/32", Description: "rule 2", FirstSeen: t1, LastSeen: t1,
+	}
+
+	// The runs are recorded in order, on one file.
+	runs := []struct {
+		name      string
+		id        string
+		started   time.Time
+		rules     []collector.Rule
+		previous  string
+		new       []string
+		firstSeen map[string]time.Time
+		gone      []GoneRule
+	}{
+		{
+			name:      "first run",
+			id:        "run-1",
+			started:   t1,
+			rules:     []collector.Rule{a, b},
+			firstSeen: map[string]time.Time{RuleKey(a): t1, RuleKey(b): t1},
+		},
+		{
+			name:      "one added, one removed, one kept",
+			id:        "run-2",
+			started:   t2,
+			rules:     []collector.Rule{a, c},
+			previous:  "run-1",
+			new:       historyKeys(c),
+			firstSeen: map[string]time.Time{RuleKey(a): t1, RuleKey(c): t2},
+			gone:      []GoneRule{goneB},
+		},
+		{
+			name:      "gone and back keeps its first sighting",
+			id:        "run-3",
+			started:   t3,
+			rules:     []collector.Rule{a, b, c},
+			previous:  "run-2",
+			new:       historyKeys(b),
+			firstSeen: map[string]time.Time{RuleKey(a): t1, RuleKey(b): t1, RuleKey(c): t2},
+		},
+		{
+			name:      "everything removed",
+			id:        "run-4",
+			started:   t3.Add(time.Hour),
+			previous:  "run-3",
+			firstSeen: map[string]time.Time{},
+			gone: []GoneRule{
+				{Account: "111122223333", Region: "eu-west-1", GroupID: "sg-1", GroupName: "admin",
+					RuleID: "sgr-0001", Direction: "ingress", Protocol: "tcp", PortRange: "22",
+					CIDR: "203.0.113.0/24", Description: "rule 1", FirstSeen: t1, LastSeen: t3},
+				{Account: "111122223333", Region: "eu-west-1", GroupID: "sg-1", GroupName: "admin",
+					RuleID: "sgr-0002", Direction: "ingress", Protocol: "tcp", PortRange: "22",
+					CIDR: "198.51.100.7/32", Description: "rule 2", FirstSeen: t1, LastSeen: t3},
+				{Account: "111122223333", Region: "eu-west-1", GroupID: "sg-1",
+					RuleID: "sgr-0003", Direction: "egress", Protocol: "udp", PortRange: "5000-5100",
+					CIDR: "2001:db8::/64", Description: "rule 3", FirstSeen: t2, LastSeen: t3},
+			},
+		},
+	}
+
+	h := openTestHistory(t, filepath.Join(t.TempDir(), "state.db"))
+	for _, run := range runs {
+		t.Run(run.name, func(t *testing.T) {
+			// The start is given in another zone; what comes back is UTC.
+			started := run.started.In(time.FixedZone("UTC+2", 2*60*60))
+			view, err := h.Record(t.Context(), run.id, started, run.rules, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if view.Previous != run.previous {
+				t.Errorf("Previous = %q, want %q", view.Previous, run.previous)
+			}
+			if got := sortedKeys(view.New); !slices.Equal(got, run.new) {
+				t.Errorf("New = %q, want %q", got, run.new)
+			}
+			if !reflect.DeepEqual(view.FirstSeen, run.firstSeen) {
+				t.Errorf("FirstSeen = %v, want %v", view.FirstSeen, run.firstSeen)
+			}
+			if !reflect.DeepEqual(view.Gone, run.gone) {
+				t.Errorf("Gone = %+v, want %+v", view.Gone, run.gone)
+			}
+			if err := h.Finish(t.Context(), run.id, run.started.Add(time.Minute)); err != nil {
+				t.Fatal(err)
+			}
+		})
+	}
+}
+
+// historyCounts returns the number of rows in each table.
+func historyCounts(t *testing.T, h *History) map[string]int {
+	t.Helper()
+	counts := make(map[string]int)
+	for _, table := range []string{"runs", "rules", "verdicts"} {
+		var n int
+		if err := h.db.QueryRowContext(t.Context(), "SELECT count(*) FROM "+table).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		counts[table] = n
+	}
+	return counts
+}
+
+func historyResults(at time.Time, targets ...string) []reputation.Result {
+	var results []reputation.Result
+	for i, s := range targets {
+		target, err := reputation.ParseTarget(s)
+		if err != nil {
+			panic(err)
+		}
+		score := i
+		results = append(results, reputation.Result{Target: target, Verdicts: []reputation.Verdict{
+			{Provider: "blocklist", Target: target, Status: reputation.Malicious, Score: &score, Evidence: "listed", CheckedAt: at},
+			{Provider: "metadefender", Target: target, Status: reputation.Unknown, Reason: "quota", CheckedAt: at},
+			{}, // a provider that did not answer at all is not stored
+		}})
+	}
+	return results
+}
+
+func TestHistoryRecordAgain(t *testing.T) {
+	a := historyRuleFor(1, "203.0.113.0/24")
+	b := historyRuleFor(2, "198.51.100.7/32")
+	c := historyRuleFor(3, "192.0.2.0/28")
+	t1, t2 := historyT0, historyT0.Add(time.Hour)
+
+	h := openTestHistory(t, filepath.Join(t.TempDir(), "state.db"))
+	ctx := t.Context()
+	if _, err := h.Record(ctx, "run-1", t1, []collector.Rule{a, b}, historyResults(t1, "203.0.113.1")); err != nil {
+		t.Fatal(err)
+	}
+	rules := []collector.Rule{a, c, c} // a duplicate counts once
+	results := historyResults(t2, "203.0.113.1", "2001:db8::1")
+	want, err := h.Record(ctx, "run-2", t2, rules, results)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantCounts := map[string]int{"runs": 2, "rules": 3, "verdicts": 6}
+	if got := historyCounts(t, h); !reflect.DeepEqual(got, wantCounts) {
+		t.Fatalf("rows = %v, want %v", got, wantCounts)
+	}
+	for i := range 2 {
+		got, err := h.Record(ctx, "run-2", t2, rules, results)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !reflect.DeepEqual(got, want) {
+			t.Errorf("Record again (%d) = %+v, want %+v", i+1, got, want)
+		}
+		if got := historyCounts(t, h); !reflect.DeepEqual(got, wantCounts) {
+			t.Errorf("rows after recording again = %v, want %v", got, wantCounts)
+		}
+	}
+
+	var status string
+	var score sql.NullInt64
+	err = h.db.QueryRowContext(ctx, "SELECT status, score FROM verdicts WHERE run = ? AND provider = ? AND target = ?",
+		"run-2", "blocklist", "2001:db8::1").Scan(&status, &score)
+	if err != nil || status != "malicious" || score != (sql.NullInt64{Int64: 1, Valid: true}) {
+		t.Errorf("stored verdict = %q, %v, %v; want malicious, 1", status, score, err)
+	}
+
+	// A later run sees run-2 as recorded the last time.
+	got, err := h.Record(ctx, "run-3", t2.Add(time.Hour), []collector.Rule{a}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Previous != "run-2" || len(got.New) != 0 || len(got.Gone) != 1 || got.Gone[0].RuleID != c.ID {
+		t.Errorf("run after = %+v, want previous run-2, nothing new, %s gone", got, c.ID)
+	}
+
+	// The same id with another start is another run: an error.
+	if _, err := h.Record(ctx, "run-2", t2.Add(time.Second), rules, results); err == nil || !strings.Contains(err.Error(), "run-2") {
+		t.Errorf("Record with another start: error %v, want one naming run-2", err)
+	}
+}
+
+func TestHistoryRecordAgainOtherRules(t *testing.T) {
+	a := historyRuleFor(1, "203.0.113.0/24")
+	b := historyRuleFor(2, "198.51.100.7/32")
+	c := historyRuleFor(3, "192.0.2.0/28")
+	t1, t2 := historyT0, historyT0.Add(time.Hour)
+	h := openTestHistory(t, filepath.Join(t.TempDir(), "state.db"))
+	ctx := t.Context()
+	if _, err := h.Record(ctx, "run-1", t1, []collector.Rule{a, b}, nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := h.Record(ctx, "run-2", t2, []collector.Rule{a, b, c}, nil); err != nil {
+		t.Fatal(err)
+	}
+	// Recorded again without b and c: b is gone again, c was never seen.
+	view, err := h.Record(ctx, "run-2", t2, []collector.Rule{a}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(view.Gone) != 1 || view.Gone[0].RuleID != b.ID || !view.Gone[0].LastSeen.Equal(t1) {
+		t.Errorf("Gone = %+v, want %s last seen %v", view.Gone, b.ID, t1)
+	}
+	if got := historyCounts(t, h)["rules"]; got != 2 {
+		t.Errorf("%d rules stored, want 2", got)
+	}
+}
+
+func TestHistoryRecordLate(t *testing.T) {
+	a := historyRuleFor(1, "203.0.113.0/24")
+	t1, t2, t3 := historyT0, historyT0.Add(time.Hour), historyT0.Add(2*time.Hour)
+	h := openTestHistory(t, filepath.Join(t.TempDir(), "state.db"))
+	ctx := t.Context()
+	// The run that started second is recorded first.
+	if _, err := h.Record(ctx, "run-2", t2, []collector.Rule{a}, nil); err != nil {
+		t.Fatal(err)
+	}
+	view, err := h.Record(ctx, "run-1", t1, []collector.Rule{a}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if view.Previous != "" || len(view.New) != 0 || !view.FirstSeen[RuleKey(a)].Equal(t1) {
+		t.Errorf("late first run = %+v, want no previous, nothing new, first seen %v", view, t1)
+	}
+	view, err = h.Record(ctx, "run-3", t3, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if view.Previous != "run-2" || len(view.Gone) != 1 || !view.Gone[0].FirstSeen.Equal(t1) || !view.Gone[0].LastSeen.Equal(t2) {
+		t.Errorf("third run = %+v, want previous run-2, %s gone, seen from %v to %v", view, a.ID, t1, t2)
+	}
+}
+
+func TestHistoryPreviousTie(t *testing.T) {
+	h := openTestHistory(t, filepath.Join(t.TempDir(), "state.db"))
+	ctx := t.Context()
+	for _, id := range []string{"b", "a", "c"} {
+		if _, err := h.Record(ctx, id, historyT0, nil, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for id, want := range map[string]string{"a": "", "b": "a", "c": "b"} {
+		view, err := h.Record(ctx, id, historyT0, nil, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if view.Previous != want {
+			t.Errorf("previous of %s = %q, want %q", id, view.Previous, want)
+		}
+	}
+}
+
+func TestHistoryFinish(t *testing.T) {
+	h := openTestHistory(t, filepath.Join(t.TempDir(), "state.db"))
+	ctx := t.Context()
+	if err := h.Finish(ctx, "nope", historyT0); err == nil || !strings.Contains(err.Error(), "nope") {
+		t.Errorf("Finish of an unrecorded run: error %v, want one naming it", err)
+	}
+	if _, err := h.Record(ctx, "run-1", historyT0, nil, nil); err != nil {
+		t.Fatal(err)
+	}
+	end := historyT0.Add(90 * time.Second)
+	if err := h.Finish(ctx, "run-1", end); err != nil {
+		t.Fatal(err)
+	}
+	var finished int64
+	if err := h.db.QueryRowContext(ctx, "SELECT finished FROM runs WHERE id = 'run-1'").Scan(&finished); err != nil {
+		t.Fatal(err)
+	}
+	if got := time.Unix(0, finished).UTC(); !got.Equal(end) {
+		t.Errorf("finished = %v, want %v", got, end)
+	}
+}
+
+func TestOpenHistory(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "sub", "state.db")
+	openTestHistory(t, path)
+	for _, p := range []string{path, filepath.Dir(path)} {
+		fi, err := os.Stat(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := os.FileMode(0o600)
+		if fi.IsDir() {
+			want = 0o700 | os.ModeDir
+		}
+		if fi.Mode() != want {
+			t.Errorf("mode of %s = %v, want %v", p, fi.Mode(), want)
+		}
+	}
+	// A second handle on the same file finds the schema in place.
+	h2, err := OpenHistory(t.Context(), path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h2.Close()
+}
+
+func TestOpenHistoryErrors(t *testing.T) {
+	dir := t.TempDir()
+	notDir := filepath.Join(dir, "file")
+	if err := os.WriteFile(notDir, []byte("x"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	newer := filepath.Join(dir, "newer.db")
+	db, err := sql.Open("sqlite", newer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.Exec(fmt.Sprintf("PRAGMA user_version = %d", historySchemaVersion+1)); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	garbage := filepath.Join(dir, "garbage.db")
+	if err := os.WriteFile(garbage, []byte(strings.Repeat("not a database\n", 100)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+
+	tests := []struct {
+		name, path, want string
+	}{
+		{"directory cannot be created", filepath.Join(notDir, "sub", "state.db"), ""},
+		{"path is a directory", dir, ""},
+		{"newer schema", newer, "newer"},
+		{"not a database", garbage, ""},
+		{"empty path", "", "empty path"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			h, err := OpenHistory(t.Context(), tt.path)
+			if err == nil {
+				h.Close()
+				t.Fatalf("OpenHistory(%q) succeeded, want an error", tt.path)
+			}
+			if !strings.Contains(err.Error(), "history "+tt.path) || !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("OpenHistory(%q) = %q, want an error naming the path and saying %q", tt.path, err, tt.want)
+			}
+		})
+	}
+}
+
+// The environment variables that make the test binary a history helper process.
+const (
+	historyHelperPathEnv  = "SGVET_HISTORY_HELPER_PATH"
+	historyHelperIndexEnv = "SGVET_HISTORY_HELPER_INDEX"
+)
+
+// The parameters of the multi-process test: each helper records historyHelperRuns runs
+// of historyHelperRules rules, half of them shared by every helper.
+const (
+	historyHelpers     = 3
+	historyHelperRuns  = 4
+	historyHelperRules = 1000
+)
+
+// TestHistoryHelperProcess is not a test: it is the process TestHistoryProcesses starts.
+// It says it is ready and waits for its standard input to close, so that all the helpers
+// start at once, then records its runs.
+func TestHistoryHelperProcess(t *testing.T) {
+	path := os.Getenv(historyHelperPathEnv)
+	if path == "" {
+		t.Skip("run by TestHistoryProcesses")
+	}
+	if err := historyHelper(path, os.Getenv(historyHelperIndexEnv)); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	os.Exit(0)
+}
+
+func historyHelper(path, index string) error {
+	i, err := strconv.Atoi(index)
+	if err != nil {
+		return err
+	}
+	fmt.Println("ready")
+	if _, err := io.Copy(io.Discard, os.Stdin); err != nil {
+		return err
+	}
+	ctx := context.Background()
+	h, err := OpenHistory(ctx, path)
+	if err != nil {
+		return err
+	}
+	defer h.Close()
+	for run := range historyHelperRuns {
+		id := fmt.Sprintf("run-%d-%d", i, run)
+		started := historyT0.Add(time.Duration(run*historyHelpers+i) * time.Minute)
+		rules := make([]collector.Rule, historyHelperRules)
+		var targets []string
+		for j := range rules {
+			owner := i
+			if j%2 == 0 {
+				owner = 9 // shared
+			}
+			cidr := fmt.Sprintf("10.%d.%d.%d/32", owner, j/256, j%256)
+			rules[j] = historyRuleFor(j, cidr)
+			if j < 100 {
+				targets = append(targets, strings.TrimSuffix(cidr, "/32"))
+			}
+		}
+		if _, err := h.Record(ctx, id, started, rules, historyResults(started, targets...)); err != nil {
+			return err
+		}
+		if err := h.Finish(ctx, id, started.Add(time.Second)); err != nil {
+			return err
+		}
+	}
+	fmt.Println("done")
+	return nil
+}
+
+func TestHistoryProcesses(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts processes")
+	}
+	path := filepath.Join(t.TempDir(), "sub", "state.db")
+	type helper struct {
+		cmd    *exec.Cmd
+		stdin  io.WriteCloser
+		stdout *bufio.Reader
+		stderr strings.Builder
+	}
+	helpers := make([]*helper, historyHelpers)
+	for i := range helpers {
+		h := &helper{cmd: exec.CommandContext(t.Context(), os.Args[0], "-test.run=^TestHistoryHelperProcess$")}
+		h.cmd.Env = append(os.Environ(), historyHelperPathEnv+"="+path, historyHelperIndexEnv+"="+strconv.Itoa(i))
+		h.cmd.Stderr = &h.stderr
+		var err error
+		if h.stdin, err = h.cmd.StdinPipe(); err != nil {
+			t.Fatal(err)
+		}
+		stdout, err := h.cmd.StdoutPipe()
+		if err != nil {
+			t.Fatal(err)
+		}
+		h.stdout = bufio.NewReader(stdout)
+		if err := h.cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		helpers[i] = h
+	}
+	// Wait until every helper is ready, then let them all go.
+	for i, h := range helpers {
+		if line, err := h.stdout.ReadString('\n'); line != "ready\n" {
+			h.stdin.Close()
+			h.cmd.Wait()
+			t.Fatalf("helper %d said %q, %v: %s", i, line, err, h.stderr.String())
+		}
+	}
+	for _, h := range helpers {
+		h.stdin.Close()
+	}
+	for i, h := range helpers {
+		rest, err := io.ReadAll(h.stdout)
+		if err != nil {
+			t.Errorf("helper %d: %v", i, err)
+		}
+		if err := h.cmd.Wait(); err != nil {
+			t.Errorf("helper %d: %v\n%s", i, err, h.stderr.String())
+		}
+		if got := strings.TrimSpace(string(rest)); got != "done" {
+			t.Errorf("helper %d printed %q, want done", i, got)
+		}
+	}
+	if t.Failed() {
+		return
+	}
+
+	h := openTestHistory(t, path)
+	rows, err := h.db.QueryContext(t.Context(), "SELECT id FROM runs WHERE finished IS NOT NULL AND verdicts = 200 ORDER BY started, id")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	var got []string
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, id)
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	var want []string
+	for run := range historyHelperRuns {
+		for i := range historyHelpers {
+			want = append(want, fmt.Sprintf("run-%d-%d", i, run))
+		}
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("finished runs = %q, want %q", got, want)
+	}
+	// Each helper has half its rules to itself; the other half is shared.
+	wantRules := historyHelpers*historyHelperRules/2 + historyHelperRules/2
+	if got := historyCounts(t, h)["rules"]; got != wantRules {
+		t.Errorf("%d rules stored, want %d", got, wantRules)
+	}
+}
+
+// BenchmarkHistoryRecord records a run of 100,000 rules and 50,000 verdicts: into a new
+// file, and into a file whose previous run saw the same estate but for one rule.
+func BenchmarkHistoryRecord(b *testing.B) {
+	const nrules, nverdicts = 100_000, 50_000
+	rules := make([]collector.Rule, nrules)
+	for i := range rules {
+		rules[i] = historyRuleFor(i, netip.PrefixFrom(netip.AddrFrom4([4]byte{11, byte(i >> 16), byte(i >> 8), byte(i)}), 32).String())
+		rules[i].Account = strconv.Itoa(100000000000 + i%50)
+	}
+	results := make([]reputation.Result, nverdicts)
+	for i := range results {
+		target := reputation.AddressTarget(rules[i].CIDR.Addr())
+		score := i % 100
+		results[i] = reputation.Result{Target: target, Verdicts: []reputation.Verdict{
+			{Provider: "metadefender", Target: target, Status: reputation.Clean, Score: &score, CheckedAt: historyT0},
+		}}
+	}
+
+	b.Run("new", func(b *testing.B) {
+		dir := b.TempDir()
+		n := 0
+		for b.Loop() {
+			b.StopTimer()
+			n++
+			h, err := OpenHistory(b.Context(), filepath.Join(dir, strconv.Itoa(n)+".db"))
+			if err != nil {
+				b.Fatal(err)
+			}
+			b.StartTimer()
+			if _, err := h.Record(b.Context(), "run-1", historyT0, rules, results); err != nil {
+				b.Fatal(err)
+			}
+			b.StopTimer()
+			if err := h.Close(); err != nil {
+				b.Fatal(err)
+			}
+			b.StartTimer()
+		}
+	})
+	b.Run("next", func(b *testing.B) {
+		h := openTestHistory(b, filepath.Join(b.TempDir(), "state.db"))
+		ctx := b.Context()
+		if _, err := h.Record(ctx, "run-0", historyT0, rules, results); err != nil {
+			b.Fatal(err)
+		}
+		n := 0
+		for b.Loop() {
+			n++
+			// Each run drops one rule and adds one.
+			rules[n%nrules].ID = fmt.Sprintf("sgr-new-%d", n)
+			view, err := h.Record(ctx, "run-"+strconv.Itoa(n), historyT0.Add(time.Duration(n)*time.Hour), rules, results)
+			if err != nil {
+				b.Fatal(err)
+			}
+			if len(view.New) != 1 || len(view.Gone) != 1 {
+				b.Fatalf("run %d: %d new, %d gone; want 1 and 1", n, len(view.New), len(view.Gone))
+			}
+		}
+	})
+}
