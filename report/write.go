@@ -1,0 +1,290 @@
+package report
+
+import (
+	"fmt"
+	"io"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+	"unicode"
+	"unicode/utf8"
+
+	"github.com/sgvet/sgvet/reputation"
+)
+
+// Writer writes a report in one format.
+type Writer interface {
+	Write(w io.Writer, r *Report) error
+}
+
+// Formats lists the format names NewWriter accepts: table, json, csv, markdown, html.
+var Formats = []string{"table", "json", "csv", "markdown", "html"}
+
+// WriterOptions tune the writers; the zero value is usable.
+type WriterOptions struct {
+	// Width is the terminal width for the table; 0 means 120.
+	Width int
+}
+
+// defaultTableWidth is the table's width when WriterOptions.Width is 0.
+const defaultTableWidth = 120
+
+// NewWriter returns the Writer for format, one of Formats. The writers keep no state
+// between calls to Write and may be used by several goroutines at once.
+func NewWriter(format string, opts WriterOptions) (Writer, error) {
+	switch format {
+	case "table":
+		width := opts.Width
+		if width <= 0 {
+			width = defaultTableWidth
+		}
+		return tableWriter{width: width}, nil
+	case "json":
+		return jsonWriter{}, nil
+	case "csv":
+		return csvWriter{}, nil
+	case "markdown":
+		return markdownWriter{}, nil
+	case "html":
+		return htmlWriter{}, nil
+	}
+	return nil, fmt.Errorf("unknown report format %q (formats: %s)", format, strings.Join(Formats, ", "))
+}
+
+// severityGroup is the findings of one severity, in report order.
+type severityGroup struct {
+	Severity Severity
+	Findings []Finding
+}
+
+// groupBySeverity groups findings by severity, the most serious first; severities outside
+// Severities come last, in name order.
+func groupBySeverity(findings []Finding) []severityGroup {
+	by := map[Severity][]Finding{}
+	for _, f := range findings {
+		by[f.Severity] = append(by[f.Severity], f)
+	}
+	var groups []severityGroup
+	for _, s := range Severities {
+		if fs := by[s]; len(fs) > 0 {
+			groups = append(groups, severityGroup{s, fs})
+			delete(by, s)
+		}
+	}
+	others := make([]Severity, 0, len(by))
+	for s := range by {
+		others = append(others, s)
+	}
+	sort.Slice(others, func(i, j int) bool { return others[i] < others[j] })
+	for _, s := range others {
+		groups = append(groups, severityGroup{s, by[s]})
+	}
+	return groups
+}
+
+// namedCount is the number of findings of one kind, or of one severity.
+type namedCount struct {
+	Name  string
+	Count int
+}
+
+// kindCounts returns the summary's count for every kind, in the order of Kinds, then for
+// any other kind the summary names, in name order.
+func kindCounts(s Summary) []namedCount {
+	out := make([]namedCount, 0, len(Kinds))
+	for _, k := range Kinds {
+		out = append(out, namedCount{string(k), s.ByKind[k]})
+	}
+	var others []string
+	for k := range s.ByKind {
+		if !knownKind(k) {
+			others = append(others, string(k))
+		}
+	}
+	sort.Strings(others)
+	for _, k := range others {
+		out = append(out, namedCount{k, s.ByKind[Kind(k)]})
+	}
+	return out
+}
+
+// severityCounts returns the summary's count for every severity, the most serious first,
+// then for any other severity the summary names, in name order.
+func severityCounts(s Summary) []namedCount {
+	out := make([]namedCount, 0, len(Severities))
+	for _, v := range Severities {
+		out = append(out, namedCount{string(v), s.BySeverity[v]})
+	}
+	var others []string
+	for v := range s.BySeverity {
+		if v.Rank() == len(Severities) {
+			others = append(others, string(v))
+		}
+	}
+	sort.Strings(others)
+	for _, v := range others {
+		out = append(out, namedCount{v, s.BySeverity[Severity(v)]})
+	}
+	return out
+}
+
+func knownKind(k Kind) bool {
+	for _, v := range Kinds {
+		if v == k {
+			return true
+		}
+	}
+	return false
+}
+
+// protoPorts returns a finding's protocol and ports as one short text: "tcp/22",
+// "udp/8000-8080", "icmp type 8", "all".
+func protoPorts(protocol, ports string) string {
+	switch {
+	case protocol == "all" || (protocol == "" && ports == "all"):
+		return "all"
+	case ports == "":
+		return protocol
+	case protocol == "":
+		return ports
+	case strings.HasPrefix(ports, "type "):
+		return protocol + " " + ports
+	}
+	return protocol + "/" + ports
+}
+
+// groupLabel returns a group's id followed by its name in parentheses, when it has one.
+func groupLabel(id, name string) string {
+	switch {
+	case name == "":
+		return id
+	case id == "":
+		return name
+	}
+	return id + " (" + name + ")"
+}
+
+// dateOf returns the day of t in UTC as YYYY-MM-DD, or "" for nil.
+func dateOf(t *time.Time) string {
+	if t == nil {
+		return ""
+	}
+	return t.UTC().Format(time.DateOnly)
+}
+
+// timeText returns t in UTC to the second, or "" for the zero time.
+func timeText(t time.Time) string {
+	if t.IsZero() {
+		return ""
+	}
+	return t.UTC().Format("2006-01-02 15:04:05 UTC")
+}
+
+// runDuration returns how long the run took, or "" when either end is unknown.
+func runDuration(run Run) string {
+	if run.Started.IsZero() || run.Finished.IsZero() || run.Finished.Before(run.Started) {
+		return ""
+	}
+	return run.Finished.Sub(run.Started).Round(time.Second).String()
+}
+
+// seenText says whether a finding's rule is new and when it was first seen:
+// "new", "new, first seen 2026-11-21", "first seen 2026-03-02" or "".
+func seenText(f Finding) string {
+	day := dateOf(f.FirstSeen)
+	switch {
+	case f.Change == New && day != "":
+		return "new, first seen " + day
+	case f.Change == New:
+		return "new"
+	case day != "":
+		return "first seen " + day
+	}
+	return string(f.Change)
+}
+
+// verdictText returns one verdict as "metadefender: malicious (score 2)", with the
+// reason of an unknown verdict in place of the score.
+func verdictText(v reputation.Verdict) string {
+	status := string(v.Status)
+	if status == "" {
+		status = string(reputation.Unknown)
+	}
+	s := v.Provider + ": " + status
+	var detail []string
+	if v.Score != nil {
+		detail = append(detail, "score "+strconv.Itoa(*v.Score))
+	}
+	if !v.Known() && v.Reason != "" {
+		detail = append(detail, v.Reason)
+	}
+	if len(detail) > 0 {
+		s += " (" + strings.Join(detail, ", ") + ")"
+	}
+	return s
+}
+
+// verdictsText joins the verdicts' texts with "; ".
+func verdictsText(vs []reputation.Verdict) string {
+	texts := make([]string, len(vs))
+	for i, v := range vs {
+		texts[i] = verdictText(v)
+	}
+	return strings.Join(texts, "; ")
+}
+
+// skippedWhere names the part of the estate a Skipped entry is about.
+func skippedWhere(account, region, resource string) string {
+	var parts []string
+	if account != "" {
+		parts = append(parts, "account "+account)
+	}
+	if region != "" {
+		parts = append(parts, "region "+region)
+	}
+	if resource != "" {
+		parts = append(parts, resource)
+	}
+	if len(parts) == 0 {
+		return "unknown part"
+	}
+	return strings.Join(parts, ", ")
+}
+
+// pluralize returns "1 finding", "2 findings", "2 addresses".
+func pluralize(n int, noun string) string {
+	if n == 1 {
+		return "1 " + noun
+	}
+	if strings.HasSuffix(noun, "s") {
+		return strconv.Itoa(n) + " " + noun + "es"
+	}
+	return strconv.Itoa(n) + " " + noun + "s"
+}
+
+// oneLine replaces every control character of s (line breaks, tabs, terminal escapes),
+// line and paragraph separator and bidirectional formatting character with a space, so
+// that untrusted text can neither break a line-based layout, reach a terminal as a
+// command, nor reorder what is shown. Invalid UTF-8 becomes U+FFFD.
+func oneLine(s string) string {
+	if utf8.ValidString(s) && strings.IndexFunc(s, unprintable) < 0 {
+		return s
+	}
+	return strings.Map(func(r rune) rune {
+		if unprintable(r) {
+			return ' '
+		}
+		return r
+	}, s)
+}
+
+func unprintable(r rune) bool {
+	switch {
+	case unicode.IsControl(r), unicode.In(r, unicode.Zl, unicode.Zp):
+		return true
+	case r >= '\u202a' && r <= '\u202e', r >= '\u2066' && r <= '\u2069', r == '\u200e', r == '\u200f', r == '\u061c':
+		return true
+	}
+	return false
+}

@@ -1,0 +1,294 @@
+package report
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"embed"
+	"encoding/base64"
+	"fmt"
+	"html/template"
+	"io"
+	"sort"
+	"strings"
+
+	"github.com/sgvet/sgvet/reputation"
+)
+
+// htmlWriter writes a report as one self-contained HTML page: no external style sheet,
+// script, font or image, and a Content-Security-Policy that lets only the page's own
+// style and script run. Every text from the report is escaped by html/template.
+type htmlWriter struct{}
+
+//go:embed html/report.html.tmpl
+var htmlFiles embed.FS
+
+// htmlTemplate is the page; its style sheet and script are added as they are.
+var htmlTemplate = template.Must(template.ParseFS(htmlFiles, "html/report.html.tmpl"))
+
+// htmlStyle is the page's style sheet.
+//
+//go:embed html/report.css
+var htmlStyle string
+
+// htmlScript is the page's script: it sorts the findings table by a click on a column
+// header and filters it by text, severity and kind.
+//
+//go:embed html/report.js
+var htmlScript string
+
+// The chart's geometry, in pixels.
+const (
+	chartLabelWidth = 72  // room for the severity names
+	chartBarMax     = 320 // the longest bar
+	chartCountWidth = 48  // room for the count after the longest bar
+	chartBarHeight  = 20
+	chartRowHeight  = 28
+)
+
+// htmlPage is what the page template is executed with. Every text in it comes through
+// oneLine, so that no control or bidirectional formatting character reaches the page.
+type htmlPage struct {
+	RunID, Previous             string
+	Started, Finished, Duration string
+	Sources, Regions, Accounts  []string
+	Providers                   []ProviderRun
+	Summary                     Summary
+	Incomplete                  bool
+	Chart                       htmlChart
+	Severities, Kinds           []namedCount
+	Rows                        []htmlRow
+	SeverityOptions             []string
+	KindOptions                 []string
+	Gone                        []htmlGone
+	Skipped                     []htmlSkipped
+	// CSP is the page's Content-Security-Policy, naming the style sheet and the script
+	// by their hashes.
+	CSP    string
+	Style  template.CSS
+	Script template.JS
+}
+
+// htmlChart is an SVG bar chart of the findings by severity.
+type htmlChart struct {
+	Width, Height int
+	Bars          []htmlBar
+}
+
+// htmlBar is one bar of the chart, with its label and count.
+type htmlBar struct {
+	Name, Class         string
+	Count               int
+	X, Y, Width, Height int
+	CountX, TextY       int
+}
+
+// htmlRow is one finding as the page shows it.
+type htmlRow struct {
+	Severity, Kind, Class string
+	Rank                  int
+	Account, Region       string
+	GroupID, GroupName    string
+	RuleID, Direction     string
+	Ports, CIDR           string
+	Description           string
+	Reasons               []string
+	Verdicts              []htmlVerdict
+	New                   bool
+	FirstSeen             string
+}
+
+// htmlVerdict is one provider's verdict on a finding's address.
+type htmlVerdict struct {
+	Summary, Class string
+	Categories     string
+	Evidence       string
+	Checked        string
+}
+
+// htmlGone is a gone rule as the page shows it.
+type htmlGone struct {
+	Account, Region, GroupID, GroupName, RuleID, Direction, Ports, CIDR, Description string
+	FirstSeen, LastSeen                                                              string
+}
+
+// htmlSkipped is a part of the estate that was not collected.
+type htmlSkipped struct {
+	Where, Account, Region, Resource, Reason string
+}
+
+func (htmlWriter) Write(w io.Writer, r *Report) error {
+	var b bytes.Buffer
+	if err := htmlTemplate.Execute(&b, newHTMLPage(r)); err != nil {
+		return fmt.Errorf("render html report: %w", err)
+	}
+	_, err := w.Write(b.Bytes())
+	return err
+}
+
+// newHTMLPage returns what the page shows of r.
+func newHTMLPage(r *Report) *htmlPage {
+	p := &htmlPage{
+		RunID:      oneLine(r.Run.ID),
+		Previous:   oneLine(r.Run.Previous),
+		Started:    timeText(r.Run.Started),
+		Finished:   timeText(r.Run.Finished),
+		Duration:   runDuration(r.Run),
+		Sources:    oneLines(r.Run.Sources),
+		Regions:    oneLines(r.Run.Regions),
+		Accounts:   oneLines(r.Run.Accounts),
+		Summary:    r.Summary,
+		Incomplete: r.Incomplete(),
+		Severities: severityCounts(r.Summary),
+		Kinds:      kindCounts(r.Summary),
+		CSP: "default-src 'none'; style-src " + cspHash(htmlStyle) + "; script-src " + cspHash(htmlScript) +
+			"; base-uri 'none'; form-action 'none'",
+		Style:  template.CSS(htmlStyle),
+		Script: template.JS(htmlScript),
+	}
+	for _, pr := range r.Run.Providers {
+		pr.Provider, pr.Stopped = oneLine(pr.Provider), oneLine(pr.Stopped)
+		p.Providers = append(p.Providers, pr)
+	}
+	for i, c := range p.Severities {
+		p.Severities[i].Name = oneLine(c.Name)
+	}
+	for i, c := range p.Kinds {
+		p.Kinds[i].Name = oneLine(c.Name)
+	}
+	p.Chart = newHTMLChart(p.Severities)
+
+	present := map[Kind]bool{}
+	for _, g := range groupBySeverity(r.Findings) {
+		p.SeverityOptions = append(p.SeverityOptions, oneLine(string(g.Severity)))
+		for _, f := range g.Findings {
+			present[f.Kind] = true
+			p.Rows = append(p.Rows, newHTMLRow(f))
+		}
+	}
+	var others []string
+	for k := range present {
+		if !knownKind(k) {
+			others = append(others, oneLine(string(k)))
+		}
+	}
+	for _, k := range Kinds {
+		if present[k] {
+			p.KindOptions = append(p.KindOptions, string(k))
+		}
+	}
+	sort.Strings(others)
+	p.KindOptions = append(p.KindOptions, others...)
+	for _, g := range r.Gone {
+		p.Gone = append(p.Gone, htmlGone{
+			Account: oneLine(g.Account), Region: oneLine(g.Region),
+			GroupID: oneLine(g.GroupID), GroupName: oneLine(g.GroupName),
+			RuleID: oneLine(g.RuleID), Direction: oneLine(g.Direction),
+			Ports: oneLine(protoPorts(g.Protocol, g.PortRange)), CIDR: oneLine(g.CIDR),
+			Description: oneLine(g.Description),
+			FirstSeen:   dateOf(&g.FirstSeen), LastSeen: dateOf(&g.LastSeen),
+		})
+	}
+	for _, s := range r.Run.Skipped {
+		p.Skipped = append(p.Skipped, htmlSkipped{
+			Where:   oneLine(skippedWhere(s.Account, s.Region, s.Resource)),
+			Account: oneLine(s.Account), Region: oneLine(s.Region),
+			Resource: oneLine(s.Resource), Reason: oneLine(s.Reason),
+		})
+	}
+	return p
+}
+
+// cspHash returns the Content-Security-Policy source that allows the inline element
+// whose content is s.
+func cspHash(s string) string {
+	sum := sha256.Sum256([]byte(s))
+	return "'sha256-" + base64.StdEncoding.EncodeToString(sum[:]) + "'"
+}
+
+// newHTMLChart lays out a bar per severity, the longest for the largest count.
+func newHTMLChart(counts []namedCount) htmlChart {
+	c := htmlChart{
+		Width:  chartLabelWidth + chartBarMax + chartCountWidth,
+		Height: len(counts)*chartRowHeight + (chartRowHeight - chartBarHeight),
+	}
+	most := 0
+	for _, n := range counts {
+		most = max(most, n.Count)
+	}
+	for i, n := range counts {
+		width := 0
+		if most > 0 && n.Count > 0 {
+			width = max(2, n.Count*chartBarMax/most)
+		}
+		y := i*chartRowHeight + (chartRowHeight - chartBarHeight)
+		c.Bars = append(c.Bars, htmlBar{
+			Name: n.Name, Class: severityClass(Severity(n.Name)), Count: n.Count,
+			X: chartLabelWidth, Y: y, Width: width, Height: chartBarHeight,
+			CountX: chartLabelWidth + width + 6, TextY: y + chartBarHeight/2,
+		})
+	}
+	return c
+}
+
+// severityClass returns the name that the style sheet knows a severity by.
+func severityClass(s Severity) string {
+	if s.Rank() < len(Severities) {
+		return string(s)
+	}
+	return "other"
+}
+
+// newHTMLRow returns what the page shows of f.
+func newHTMLRow(f Finding) htmlRow {
+	row := htmlRow{
+		Severity: oneLine(string(f.Severity)), Kind: oneLine(string(f.Kind)),
+		Class: severityClass(f.Severity), Rank: f.Severity.Rank(),
+		Account: oneLine(f.Account), Region: oneLine(f.Region),
+		GroupID: oneLine(f.GroupID), GroupName: oneLine(f.GroupName),
+		RuleID: oneLine(f.RuleID), Direction: oneLine(f.Direction),
+		Ports: oneLine(protoPorts(f.Protocol, f.PortRange)), CIDR: oneLine(f.CIDR),
+		Description: oneLine(f.Description), Reasons: oneLines(f.Reasons),
+		New: f.Change == New, FirstSeen: dateOf(f.FirstSeen),
+	}
+	for _, v := range f.Verdicts {
+		hv := htmlVerdict{
+			Summary:  oneLine(verdictText(v)),
+			Class:    verdictClass(v.Status),
+			Evidence: oneLine(v.Evidence),
+		}
+		var detail []string
+		if len(v.Categories) > 0 {
+			detail = append(detail, strings.Join(v.Categories, ", "))
+		}
+		if v.Country != "" {
+			detail = append(detail, v.Country)
+		}
+		hv.Categories = oneLine(strings.Join(detail, "; "))
+		if s := timeText(v.CheckedAt); s != "" {
+			hv.Checked = "checked " + s
+			if v.Cached {
+				hv.Checked += ", from the cache"
+			}
+		}
+		row.Verdicts = append(row.Verdicts, hv)
+	}
+	return row
+}
+
+// oneLines applies oneLine to every string of ss.
+func oneLines(ss []string) []string {
+	out := make([]string, len(ss))
+	for i, s := range ss {
+		out[i] = oneLine(s)
+	}
+	return out
+}
+
+// verdictClass returns the name that the style sheet knows a verdict status by.
+func verdictClass(s reputation.Status) string {
+	switch s {
+	case reputation.Malicious, reputation.Suspicious, reputation.Clean:
+		return string(s)
+	}
+	return "unknown"
+}

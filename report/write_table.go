@@ -1,0 +1,395 @@
+package report
+
+import (
+	"bytes"
+	"fmt"
+	"io"
+	"strings"
+	"unicode/utf8"
+)
+
+// tableWriter writes a report for a terminal: findings grouped by severity, one line
+// each, every line at most width characters.
+type tableWriter struct{ width int }
+
+// The columns of a finding's line, in order.
+const (
+	colKind = iota
+	colGroup
+	colRule
+	colDir
+	colPorts
+	colCIDR
+	colSeen
+	colDescription
+	colReason
+	numColumns
+)
+
+// columnMin is a column and the width it may shrink to.
+type columnMin struct{ col, min int }
+
+// columnGap separates the columns.
+const columnGap = "  "
+
+// minDetailWidth is the room further reasons need to be aligned under the REASON
+// column rather than indented from the left margin.
+const minDetailWidth = 40
+
+// detailIndent indents the lines under a finding's line.
+const detailIndent = 4
+
+func (t tableWriter) Write(w io.Writer, r *Report) error {
+	p := &termPrinter{width: t.width}
+	p.header(r)
+	p.findings(r.Findings)
+	p.summary(r)
+	_, err := w.Write(p.buf.Bytes())
+	return err
+}
+
+// termPrinter builds the table's lines, each at most width characters and free of
+// control characters.
+type termPrinter struct {
+	buf   bytes.Buffer
+	width int
+}
+
+// line writes s as one line, control characters as spaces, cut to the width.
+func (p *termPrinter) line(s string) {
+	p.buf.WriteString(strings.TrimRight(fit(oneLine(s), p.width), " "))
+	p.buf.WriteByte('\n')
+}
+
+// blank writes an empty line.
+func (p *termPrinter) blank() { p.buf.WriteByte('\n') }
+
+// wrap writes s over as many lines as it needs, breaking between words; the first line
+// is indented by lead spaces, the others by indent spaces.
+func (p *termPrinter) wrap(lead, indent int, s string) {
+	words := strings.Fields(oneLine(s))
+	var cur strings.Builder
+	cur.WriteString(strings.Repeat(" ", lead))
+	n := lead // characters in cur
+	for _, w := range words {
+		wn := utf8.RuneCountInString(w)
+		if n > lead && n+1+wn > p.width {
+			p.line(cur.String())
+			cur.Reset()
+			cur.WriteString(strings.Repeat(" ", indent))
+			n = indent
+		} else if n > lead {
+			cur.WriteByte(' ')
+			n++
+		}
+		cur.WriteString(w)
+		n += wn
+	}
+	p.line(cur.String())
+}
+
+func (p *termPrinter) header(r *Report) {
+	run := r.Run
+	head := "sgvet report"
+	if run.ID != "" {
+		head += ", run " + run.ID
+	}
+	if s := timeText(run.Started); s != "" {
+		head += ", started " + s
+	}
+	if d := runDuration(run); d != "" {
+		head += ", took " + d
+	}
+	p.wrap(0, 4, head)
+	counts := fmt.Sprintf("%s, %s, %s", pluralize(len(run.Sources), "source"),
+		pluralize(len(run.Regions), "region"), pluralize(len(run.Accounts), "account"))
+	if run.Previous != "" {
+		counts += "; previous run " + run.Previous
+	}
+	p.wrap(0, 4, counts)
+	providers := make([]string, 0, len(run.Providers))
+	for _, pr := range run.Providers {
+		s := fmt.Sprintf("%s (%s, %s, %s", pr.Provider, pluralize(pr.Lookups, "lookup"),
+			pluralize(pr.CacheHits, "cache hit"), pluralize(pr.Errors, "error"))
+		if pr.Stopped != "" {
+			s += ", stopped: " + pr.Stopped
+		}
+		providers = append(providers, s+")")
+	}
+	if len(providers) == 0 {
+		providers = append(providers, "none")
+	}
+	p.wrap(0, 4, "providers: "+strings.Join(providers, "; "))
+}
+
+func (p *termPrinter) findings(findings []Finding) {
+	p.blank()
+	if len(findings) == 0 {
+		p.line("no findings")
+		return
+	}
+
+	titles := [numColumns]string{"KIND", "GROUP", "RULE", "DIR", "PORTS", "CIDR", "SEEN", "DESCRIPTION", "REASON"}
+	groups := groupBySeverity(findings)
+	cells := make([][][numColumns]string, len(groups))
+	var widths [numColumns]int
+	for i, title := range titles {
+		widths[i] = utf8.RuneCountInString(title)
+	}
+	seen := false
+	for gi, g := range groups {
+		for i := range g.Findings {
+			row := tableCells(&g.Findings[i])
+			for c, s := range row {
+				widths[c] = max(widths[c], utf8.RuneCountInString(s))
+			}
+			seen = seen || row[colSeen] != "-"
+			cells[gi] = append(cells[gi], row)
+		}
+	}
+	if !seen {
+		widths[colSeen] = 0 // no history: the column is left out
+	}
+	widths = fitColumns(widths, p.width)
+	descBelow, reasonBelow := widths[colDescription] == 0, widths[colReason] == 0
+	seenBelow := seen && widths[colSeen] == 0
+
+	indent := detailIndent
+	if !reasonBelow {
+		start := 0
+		for c := range colReason {
+			if widths[c] > 0 {
+				start += widths[c] + len(columnGap)
+			}
+		}
+		if p.width-start >= minDetailWidth {
+			indent = start
+		}
+	}
+
+	for gi, g := range groups {
+		if gi > 0 {
+			p.blank()
+		}
+		p.line(fmt.Sprintf("%s: %s", strings.ToUpper(oneLine(string(g.Severity))), pluralize(len(g.Findings), "finding")))
+		p.line(joinColumns(titles, widths))
+		for i := range g.Findings {
+			f := &g.Findings[i]
+			p.line(joinColumns(cells[gi][i], widths))
+			var details []string
+			if descBelow && strings.TrimSpace(f.Description) != "" {
+				details = append(details, "“"+strings.TrimSpace(oneLine(f.Description))+"”")
+			}
+			if s := seenText(*f); seenBelow && s != "" {
+				details = append(details, s)
+			}
+			reasons := f.Reasons
+			if !reasonBelow && len(reasons) > 0 {
+				reasons = reasons[1:]
+			}
+			details = append(details, reasons...)
+			for _, v := range f.Verdicts {
+				s := verdictText(v)
+				if v.Evidence != "" {
+					s += " — " + v.Evidence
+				}
+				details = append(details, s)
+			}
+			for _, d := range details {
+				p.wrap(indent, indent+2, d)
+			}
+		}
+	}
+}
+
+// tableCells returns the cells of a finding's line, control characters as spaces and "-"
+// for an empty cell.
+func tableCells(f *Finding) [numColumns]string {
+	var reason string
+	if len(f.Reasons) > 0 {
+		reason = f.Reasons[0]
+	}
+	seen := string(f.Change)
+	if day := dateOf(f.FirstSeen); day != "" {
+		seen = strings.TrimSpace(seen + " " + day)
+	}
+	dir := f.Direction
+	switch dir {
+	case "ingress":
+		dir = "in"
+	case "egress":
+		dir = "out"
+	}
+	cells := [numColumns]string{
+		colKind:        string(f.Kind),
+		colGroup:       groupLabel(f.GroupID, f.GroupName),
+		colRule:        f.RuleID,
+		colDir:         dir,
+		colPorts:       protoPorts(f.Protocol, f.PortRange),
+		colCIDR:        f.CIDR,
+		colSeen:        seen,
+		colDescription: f.Description,
+		colReason:      reason,
+	}
+	for i, s := range cells {
+		s = strings.TrimSpace(oneLine(s))
+		if s == "" {
+			s = "-"
+		}
+		cells[i] = s
+	}
+	return cells
+}
+
+// fitColumns returns the widths of the columns for a line of at most width characters;
+// a column of width 0 is left out. DESCRIPTION and REASON, the long free texts, shrink
+// first, each to a width that still reads; when that is not enough they move to the
+// lines under the finding's line, whole, rather than be cut to a few characters: REASON
+// first, then DESCRIPTION, and on a narrow terminal SEEN too. Then the other columns
+// shrink to their own minimums, and at last down to one character.
+func fitColumns(natural [numColumns]int, width int) [numColumns]int {
+	shrinkFreeText := []columnMin{{colDescription, 16}, {colReason, 32}, {colGroup, 21}}
+	shrinkAll := []columnMin{{colGroup, 21}, {colKind, 13}, {colCIDR, 15}, {colPorts, 9}, {colGroup, 12}, {colRule, 12}, {colDir, 3}}
+	for _, below := range [][]int{nil, {colReason}, {colReason, colDescription}} {
+		w := natural
+		for _, c := range below {
+			w[c] = 0
+		}
+		if shrink(&w, width, shrinkFreeText, false) {
+			return w
+		}
+	}
+	w := natural
+	w[colDescription], w[colReason], w[colSeen] = 0, 0, 0
+	if !shrink(&w, width, shrinkAll, false) {
+		shrink(&w, width, shrinkAll, true)
+	}
+	return w
+}
+
+// shrink narrows the columns in order, each down to its minimum, or down to one
+// character if floor is set, until a line fits width; it reports whether it does.
+func shrink(w *[numColumns]int, width int, order []columnMin, floor bool) bool {
+	total, shown := 0, 0
+	for _, n := range w {
+		if n > 0 {
+			total += n
+			shown++
+		}
+	}
+	excess := total + len(columnGap)*(shown-1) - width
+	for _, c := range order {
+		if excess <= 0 {
+			break
+		}
+		lowest := c.min
+		if floor {
+			lowest = 1
+		}
+		if w[c.col] <= lowest {
+			continue
+		}
+		d := min(excess, w[c.col]-lowest)
+		w[c.col] -= d
+		excess -= d
+	}
+	return excess <= 0
+}
+
+// joinColumns lays cells out in columns of the given widths, cutting long cells with
+// "…"; a column of width 0 is left out.
+func joinColumns(cells [numColumns]string, widths [numColumns]int) string {
+	var b strings.Builder
+	for i, s := range cells {
+		if widths[i] == 0 {
+			continue
+		}
+		if b.Len() > 0 {
+			b.WriteString(columnGap)
+		}
+		s = fit(s, widths[i])
+		b.WriteString(s)
+		b.WriteString(strings.Repeat(" ", widths[i]-utf8.RuneCountInString(s)))
+	}
+	return b.String()
+}
+
+// fit cuts s to n characters, ending it with "…" when it was longer.
+func fit(s string, n int) string {
+	if utf8.RuneCountInString(s) <= n {
+		return s
+	}
+	if n <= 0 {
+		return ""
+	}
+	r := []rune(s)
+	return string(r[:n-1]) + "…"
+}
+
+func (p *termPrinter) summary(r *Report) {
+	s := r.Summary
+	p.blank()
+	p.line("SUMMARY")
+	var sev []string
+	total := 0
+	for _, c := range severityCounts(s) {
+		total += c.Count
+		sev = append(sev, fmt.Sprintf("%s %d", c.Name, c.Count))
+	}
+	p.wrap(0, 4, fmt.Sprintf("findings: %d (%s)", total, strings.Join(sev, ", ")))
+	var kinds []string
+	for _, c := range kindCounts(s) {
+		if c.Count > 0 {
+			kinds = append(kinds, fmt.Sprintf("%s %d", c.Name, c.Count))
+		}
+	}
+	if len(kinds) == 0 {
+		kinds = append(kinds, "none")
+	}
+	p.wrap(0, 4, "by kind: "+strings.Join(kinds, ", "))
+	p.wrap(0, 4, fmt.Sprintf("addresses: %d total, %d vetted, %d unvetted", s.AddressesTotal, s.AddressesVetted, s.AddressesUnvetted))
+	rules := fmt.Sprintf("rules: %d new, %d gone", s.RulesNew, s.RulesGone)
+	if r.Run.Previous != "" {
+		rules += " since run " + r.Run.Previous
+	}
+	p.wrap(0, 4, rules)
+
+	if len(r.Gone) > 0 {
+		p.blank()
+		p.line(fmt.Sprintf("GONE: %s the previous run had", pluralize(len(r.Gone), "rule")))
+		for _, g := range r.Gone {
+			parts := []string{groupLabel(g.GroupID, g.GroupName), g.RuleID, g.Direction,
+				protoPorts(g.Protocol, g.PortRange), g.CIDR}
+			if d := strings.TrimSpace(oneLine(g.Description)); d != "" {
+				parts = append(parts, "“"+d+"”")
+			}
+			line := strings.Join(nonEmpty(parts), " ")
+			if !g.FirstSeen.IsZero() || !g.LastSeen.IsZero() {
+				line += fmt.Sprintf(", seen %s to %s", dateOf(&g.FirstSeen), dateOf(&g.LastSeen))
+			}
+			p.wrap(2, 4, line)
+		}
+	}
+
+	if r.Incomplete() {
+		p.blank()
+		p.line("INCOMPLETE: the audit did not cover everything")
+		if n := s.AddressesUnvetted; n > 0 {
+			p.wrap(2, 4, fmt.Sprintf("%s could not be vetted by any provider", pluralize(n, "address")))
+		}
+		for _, sk := range r.Run.Skipped {
+			p.wrap(2, 4, fmt.Sprintf("skipped %s: %s", skippedWhere(sk.Account, sk.Region, sk.Resource), sk.Reason))
+		}
+	}
+}
+
+// nonEmpty returns the strings of ss that are not empty.
+func nonEmpty(ss []string) []string {
+	out := ss[:0:0]
+	for _, s := range ss {
+		if s != "" {
+			out = append(out, s)
+		}
+	}
+	return out
+}

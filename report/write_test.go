@@ -1,0 +1,639 @@
+package report
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/csv"
+	"encoding/json"
+	"flag"
+	"html"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"reflect"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+	"unicode"
+	"unicode/utf8"
+
+	"github.com/sgvet/sgvet/collector"
+	"github.com/sgvet/sgvet/reputation"
+)
+
+var update = flag.Bool("update", false, "rewrite the golden files")
+
+// fixtureDay returns a time on the day of the fixture's run, in UTC.
+func fixtureDay(hour, minute, second int) time.Time {
+	return time.Date(2026, 11, 21, hour, minute, second, 0, time.UTC)
+}
+
+func fixtureDate(year int, month time.Month, d int) *time.Time {
+	t := time.Date(year, month, d, 0, 0, 0, 0, time.UTC)
+	return &t
+}
+
+func fixtureScore(n int) *int { return &n }
+
+func fixtureVerdict(provider, target string, status reputation.Status) reputation.Verdict {
+	return reputation.Verdict{
+		Provider:  provider,
+		Target:    reputation.PrefixTarget(netip.MustParsePrefix(target)),
+		Status:    status,
+		CheckedAt: fixtureDay(9, 1, 0),
+	}
+}
+
+// reportFixture returns a report with a finding of every kind and severity, verdicts from two
+// providers, a new rule, gone rules, skipped regions and hostile text.
+func reportFixture() *Report {
+	md := fixtureVerdict("metadefender", "203.0.113.7/32", reputation.Malicious)
+	md.Score = fixtureScore(2)
+	md.Categories = []string{"botnet", "scanner"}
+	md.Country = "NL"
+	md.Evidence = "listed by 2 of 21 sources (webroot, firehol); see https://metadefender.com/results/ip/203.0.113.7"
+	bl := fixtureVerdict("blocklist", "203.0.113.7/32", reputation.Malicious)
+	bl.Evidence = "listed in firehol_level1.netset"
+	bl.Cached = true
+
+	md2 := fixtureVerdict("metadefender", "198.51.100.23/32", reputation.Malicious)
+	md2.Score = fixtureScore(1)
+	md2.Evidence = "listed by 1 of 21 sources (spamhaus)"
+	bl2 := fixtureVerdict("blocklist", "198.51.100.23/32", reputation.Clean)
+
+	md3 := fixtureVerdict("metadefender", "192.0.2.80/32", reputation.Suspicious)
+	md3.Score = fixtureScore(0)
+	md3.Evidence = "seen scanning by 1 source"
+	bl3 := fixtureVerdict("blocklist", "192.0.2.80/32", reputation.Clean)
+
+	md4 := fixtureVerdict("metadefender", "203.0.113.99/32", reputation.Unknown)
+	md4.Reason = "daily quota reached"
+	bl4 := fixtureVerdict("blocklist", "203.0.113.99/32", reputation.Unknown)
+	bl4.Reason = "blocklist not loaded"
+
+	base := Finding{Account: "111111111111", Region: "eu-west-1", GroupID: "sg-0a1b2c3d4e5f60718", GroupName: "bastion", Direction: "ingress", Protocol: "tcp"}
+	f := func(kind Kind, sev Severity, edit func(*Finding)) Finding {
+		x := base
+		x.Kind, x.Severity = kind, sev
+		edit(&x)
+		return x
+	}
+	findings := []Finding{
+		f(SuspiciousSource, Critical, func(x *Finding) {
+			x.RuleID, x.PortRange, x.CIDR, x.Description = "sgr-0aa11bb22cc33dd44", "22", "203.0.113.7/32", "office vpn"
+			x.Reasons = []string{"metadefender and blocklist say 203.0.113.7 is malicious", "the rule allows ingress to an administration port (22)"}
+			x.Verdicts = []reputation.Verdict{md, bl}
+			x.FirstSeen = fixtureDate(2025, 1, 14)
+		}),
+		f(OpenToWorld, Critical, func(x *Finding) {
+			x.RuleID, x.PortRange, x.CIDR, x.Description = "sgr-0aa11bb22cc33dd45", "3389", "0.0.0.0/0", "<script>alert(1)</script>"
+			x.Reasons = []string{"ingress from the whole internet to an administration port (3389)"}
+			x.FirstSeen = fixtureDate(2026, 2, 3)
+		}),
+		f(SuspiciousSource, High, func(x *Finding) {
+			x.GroupID, x.GroupName = "sg-0f9e8d7c6b5a49382", "web"
+			x.RuleID, x.Direction, x.PortRange, x.CIDR, x.Description = "sgr-0ee55ff66aa77bb88", "egress", "443", "198.51.100.23/32", `=HYPERLINK("http://x")`
+			x.Reasons = []string{"metadefender says 198.51.100.23 is malicious"}
+			x.Verdicts = []reputation.Verdict{md2, bl2}
+			x.FirstSeen = fixtureDate(2026, 11, 21)
+			x.Change = New
+		}),
+		f(OpenToWorld, High, func(x *Finding) {
+			x.GroupID, x.GroupName = "sg-0f9e8d7c6b5a49382", "web"
+			x.RuleID, x.Protocol, x.PortRange, x.CIDR, x.Description = "sgr-0ee55ff66aa77bb89", "all", "all", "::/0", "everything, for now"
+			x.Reasons = []string{"ingress from the whole internet on all ports"}
+		}),
+		f(StaleSource, Medium, func(x *Finding) {
+			x.RuleID, x.PortRange, x.CIDR, x.Description = "sgr-0aa11bb22cc33dd46", "5432", "198.51.100.0/28", "temp access | until 2025-06-30\nask Bob"
+			x.Reasons = []string{"the description says until 2025-06-30, which has passed", "the description has a temporary marker (temp) and the rule was first seen 656 days ago"}
+			x.FirstSeen = fixtureDate(2025, 2, 3)
+		}),
+		f(SuspiciousSource, Medium, func(x *Finding) {
+			x.Account, x.Region = "222222222222", "us-east-1"
+			x.GroupID, x.GroupName = "sg-01234567890abcdef", "partners"
+			x.RuleID, x.PortRange, x.CIDR, x.Description = "sgr-01234567890abcdef", "8000-8080", "192.0.2.80/32", "-partner api"
+			x.Reasons = []string{"metadefender says 192.0.2.80 is suspicious"}
+			x.Verdicts = []reputation.Verdict{md3, bl3}
+		}),
+		f(WideRange, Medium, func(x *Finding) {
+			x.Account, x.Region = "222222222222", "us-east-1"
+			x.GroupID, x.GroupName = "sg-01234567890abcdef", "partners"
+			x.RuleID, x.PortRange, x.CIDR, x.Description = "sgr-01234567890abcdf0", "443", "45.0.0.0/12", "+cdn ranges"
+			x.Reasons = []string{"45.0.0.0/12 holds 1048576 addresses, more than 256"}
+		}),
+		f(ICMPOpen, Medium, func(x *Finding) {
+			x.RuleID, x.Protocol, x.PortRange, x.CIDR, x.Description = "sgr-0aa11bb22cc33dd47", "icmp", "type 8", "0.0.0.0/0", "@ping"
+			x.Reasons = []string{"ICMP echo from the whole internet"}
+		}),
+		f(DefaultGroupInUse, Medium, func(x *Finding) {
+			x.GroupID, x.GroupName, x.Direction, x.Protocol = "sg-0d0d0d0d0d0d0d0d0", "default", "", ""
+			x.Reasons = []string{"the default group of vpc-0123456789abcdef0 has 2 rules", "it is attached to 3 network interfaces"}
+		}),
+		f(StaleSource, Low, func(x *Finding) {
+			x.RuleID, x.PortRange, x.CIDR, x.Description = "sgr-0aa11bb22cc33dd48", "22", "203.0.113.50/32", "John's home \x1b[2J"
+			x.Reasons = []string{"the description has a personal marker (John's, home) and the rule was first seen 300 days ago"}
+			x.FirstSeen = fixtureDate(2026, 1, 25)
+		}),
+		f(StaleSource, Low, func(x *Finding) {
+			x.RuleID, x.PortRange, x.CIDR = "sgr-0aa11bb22cc33dd49", "443", "203.0.113.51/32"
+			x.Reasons = []string{"the rule has no description"}
+		}),
+		f(OpenEgress, Low, func(x *Finding) {
+			x.RuleID, x.Direction, x.Protocol, x.PortRange, x.CIDR = "sgr-0aa11bb22cc33dd4a", "egress", "all", "all", "0.0.0.0/0"
+			x.Reasons = []string{"egress to the whole internet on all ports"}
+		}),
+		f(OpenToWorld, Low, func(x *Finding) {
+			x.GroupID, x.GroupName = "sg-0f9e8d7c6b5a49382", "web"
+			x.RuleID, x.PortRange, x.CIDR, x.Description = "sgr-0ee55ff66aa77bb8a", "80", "0.0.0.0/0", "http"
+			x.Reasons = []string{"ingress from the whole internet to a web port (80)"}
+		}),
+		f(Unvetted, Info, func(x *Finding) {
+			x.RuleID, x.PortRange, x.CIDR, x.Description = "sgr-0aa11bb22cc33dd4b", "443", "203.0.113.99/32", "monitoring"
+			x.Reasons = []string{"no provider could answer for 203.0.113.99"}
+			x.Verdicts = []reputation.Verdict{md4, bl4}
+		}),
+	}
+
+	r := &Report{
+		Schema: Schema,
+		Run: Run{
+			ID:       "20261121T090000Z-4f2a",
+			Started:  fixtureDay(9, 0, 0),
+			Finished: fixtureDay(9, 3, 12),
+			Sources:  []string{"aws", "examples/security-groups.json"},
+			Regions:  []string{"eu-west-1", "us-east-1"},
+			Accounts: []string{"111111111111", "222222222222"},
+			Providers: []ProviderRun{
+				{Provider: "metadefender", Lookups: 9, Answered: 8, CacheHits: 3, Unknown: 1, Errors: 1, Stopped: "daily quota reached (4000 lookups)"},
+				{Provider: "blocklist", Lookups: 0, Answered: 12},
+			},
+			Skipped: []collector.Skipped{
+				{Account: "222222222222", Region: "ap-south-1", Reason: "UnauthorizedOperation: You are not authorized to perform this operation."},
+				{Account: "111111111111", Region: "me-central-1", Reason: "the region is not enabled (OptInRequired)"},
+			},
+			Previous: "20261114T090000Z-9c1d",
+		},
+		Summary: Summary{
+			ByKind:            map[Kind]int{},
+			BySeverity:        map[Severity]int{},
+			AddressesTotal:    12,
+			AddressesVetted:   11,
+			AddressesUnvetted: 1,
+			RulesNew:          1,
+			RulesGone:         2,
+		},
+		Findings: findings,
+		Gone: []GoneRule{
+			{Account: "111111111111", Region: "eu-west-1", GroupID: "sg-0a1b2c3d4e5f60718", GroupName: "bastion", RuleID: "sgr-0aa11bb22cc33dd40",
+				Direction: "ingress", Protocol: "tcp", PortRange: "22", CIDR: "198.51.100.77/32", Description: "contractor laptop",
+				FirstSeen: fixtureDay(0, 0, 0).AddDate(0, -7, 0), LastSeen: fixtureDay(0, 0, 0).AddDate(0, 0, -7)},
+			{Account: "222222222222", Region: "us-east-1", GroupID: "sg-01234567890abcdef", GroupName: "partners", RuleID: "sgr-01234567890abcde0",
+				Direction: "ingress", Protocol: "udp", PortRange: "500", CIDR: "192.0.2.0/24",
+				FirstSeen: fixtureDay(0, 0, 0).AddDate(-1, 0, 0), LastSeen: fixtureDay(0, 0, 0).AddDate(0, 0, -7)},
+		},
+	}
+	for _, f := range findings {
+		r.Summary.ByKind[f.Kind]++
+		r.Summary.BySeverity[f.Severity]++
+	}
+	return r
+}
+
+// emptyReportFixture returns a report of a complete run that found nothing.
+func emptyReportFixture() *Report {
+	return &Report{
+		Schema: Schema,
+		Run:    Run{ID: "20261121T100000Z-0000", Started: fixtureDay(10, 0, 0), Finished: fixtureDay(10, 0, 4)},
+	}
+}
+
+// renderFormat writes r in format and returns the output.
+func renderFormat(t *testing.T, format string, opts WriterOptions, r *Report) []byte {
+	t.Helper()
+	w, err := NewWriter(format, opts)
+	if err != nil {
+		t.Fatalf("NewWriter(%q) error: %v", format, err)
+	}
+	var b bytes.Buffer
+	if err := w.Write(&b, r); err != nil {
+		t.Fatalf("Write(%s) error: %v", format, err)
+	}
+	return b.Bytes()
+}
+
+func TestGolden(t *testing.T) {
+	for _, tt := range []struct{ format, file string }{
+		{"table", "report.txt"},
+		{"json", "report.json"},
+		{"csv", "report.csv"},
+		{"markdown", "report.md"},
+		{"html", "report.html"},
+	} {
+		t.Run(tt.format, func(t *testing.T) {
+			r := reportFixture()
+			got := renderFormat(t, tt.format, WriterOptions{}, r)
+			if !reflect.DeepEqual(r, reportFixture()) {
+				t.Errorf("Write(%s) modified the report", tt.format)
+			}
+			path := filepath.Join("testdata", "golden", tt.file)
+			if *update {
+				if err := os.WriteFile(path, got, 0o644); err != nil {
+					t.Fatal(err)
+				}
+				return
+			}
+			want, err := os.ReadFile(path)
+			if err != nil {
+				t.Fatalf("%v (run go test -run Golden -update to create it)", err)
+			}
+			if !bytes.Equal(got, want) {
+				t.Errorf("Write(%s) differs from %s (run go test -run Golden -update if the change is intended):\n%s",
+					tt.format, path, goldenDifference(got, want))
+			}
+		})
+	}
+}
+
+// goldenDifference describes the first line where got and want differ.
+func goldenDifference(got, want []byte) string {
+	g := strings.Split(string(got), "\n")
+	w := strings.Split(string(want), "\n")
+	for i := 0; i < len(g) || i < len(w); i++ {
+		var gl, wl string
+		if i < len(g) {
+			gl = g[i]
+		}
+		if i < len(w) {
+			wl = w[i]
+		}
+		if gl != wl || i >= len(g) || i >= len(w) {
+			return "line " + strconv.Itoa(i+1) + ":\n got: " + gl + "\nwant: " + wl
+		}
+	}
+	return "(no line differs)"
+}
+
+func TestNewWriterUnknownFormat(t *testing.T) {
+	w, err := NewWriter("xml", WriterOptions{})
+	if err == nil {
+		t.Fatalf("NewWriter(%q) = %v, want an error", "xml", w)
+	}
+	msg := err.Error()
+	for _, want := range append([]string{`"xml"`}, Formats...) {
+		if !strings.Contains(msg, want) {
+			t.Errorf("NewWriter(%q) error = %q, want it to name %s", "xml", msg, want)
+		}
+	}
+}
+
+func TestWriteEveryFormat(t *testing.T) {
+	for _, format := range Formats {
+		if _, err := NewWriter(format, WriterOptions{}); err != nil {
+			t.Errorf("NewWriter(%q) error: %v", format, err)
+		}
+	}
+}
+
+func TestWriteEmptyReport(t *testing.T) {
+	for _, format := range Formats {
+		t.Run(format, func(t *testing.T) {
+			out := string(renderFormat(t, format, WriterOptions{}, emptyReportFixture()))
+			switch format {
+			case "table", "markdown", "html":
+				if !strings.Contains(strings.ToLower(out), "no findings") {
+					t.Errorf("Write(%s) of an empty report = %q, want it to say no findings", format, out)
+				}
+			case "json":
+				if strings.Contains(out, "null") {
+					t.Errorf("Write(json) of an empty report has a null:\n%s", out)
+				}
+				for _, want := range []string{`"findings": []`, `"gone": []`, `"skipped": []`, `"providers": []`, `"by_kind": {}`} {
+					if !strings.Contains(out, want) {
+						t.Errorf("Write(json) of an empty report lacks %s:\n%s", want, out)
+					}
+				}
+			case "csv":
+				rows, err := csv.NewReader(strings.NewReader(out)).ReadAll()
+				if err != nil || len(rows) != 1 {
+					t.Errorf("Write(csv) of an empty report = %q (%v), want the header row only", out, err)
+				}
+			}
+		})
+	}
+}
+
+func TestWriteJSONRoundTrip(t *testing.T) {
+	for name, r := range map[string]*Report{"fixture": reportFixture(), "empty": emptyReportFixture()} {
+		t.Run(name, func(t *testing.T) {
+			out := renderFormat(t, "json", WriterOptions{}, r)
+			var top map[string]any
+			if err := json.Unmarshal(out, &top); err != nil {
+				t.Fatal(err)
+			}
+			if top["schema"] != "sgvet.report/v1" {
+				t.Errorf(`schema = %v, want "sgvet.report/v1"`, top["schema"])
+			}
+			var got Report
+			if err := json.Unmarshal(out, &got); err != nil {
+				t.Fatal(err)
+			}
+			want := withEmptyLists(r)
+			if !reflect.DeepEqual(&got, want) {
+				g, _ := json.Marshal(&got)
+				w, _ := json.Marshal(want)
+				t.Errorf("JSON round trip:\n got %s\nwant %s", g, w)
+			}
+		})
+	}
+}
+
+// withEmptyLists returns a copy of r whose nil lists and maps are empty.
+func withEmptyLists(r *Report) *Report {
+	c := *r
+	if c.Run.Sources == nil {
+		c.Run.Sources = []string{}
+	}
+	if c.Run.Regions == nil {
+		c.Run.Regions = []string{}
+	}
+	if c.Run.Accounts == nil {
+		c.Run.Accounts = []string{}
+	}
+	if c.Run.Providers == nil {
+		c.Run.Providers = []ProviderRun{}
+	}
+	if c.Run.Skipped == nil {
+		c.Run.Skipped = []collector.Skipped{}
+	}
+	if c.Summary.ByKind == nil {
+		c.Summary.ByKind = map[Kind]int{}
+	}
+	if c.Summary.BySeverity == nil {
+		c.Summary.BySeverity = map[Severity]int{}
+	}
+	if c.Findings == nil {
+		c.Findings = []Finding{}
+	}
+	if c.Gone == nil {
+		c.Gone = []GoneRule{}
+	}
+	c.Findings = append([]Finding{}, c.Findings...)
+	for i := range c.Findings {
+		if c.Findings[i].Reasons == nil {
+			c.Findings[i].Reasons = []string{}
+		}
+	}
+	return &c
+}
+
+func TestWriteJSONNoNull(t *testing.T) {
+	r := reportFixture()
+	r.Run.Sources, r.Run.Skipped, r.Gone = nil, nil, nil
+	r.Findings[0].Reasons = nil
+	out := string(renderFormat(t, "json", WriterOptions{}, r))
+	if strings.Contains(out, "null") {
+		t.Errorf("Write(json) has a null:\n%s", out)
+	}
+	if r.Run.Sources != nil || r.Findings[0].Reasons != nil {
+		t.Error("Write(json) modified the report")
+	}
+}
+
+func TestWriteTableWidth(t *testing.T) {
+	for _, width := range []int{80, 120, 160} {
+		for name, r := range map[string]*Report{"fixture": reportFixture(), "empty": emptyReportFixture()} {
+			t.Run(name+"/"+strconv.Itoa(width), func(t *testing.T) {
+				out := string(renderFormat(t, "table", WriterOptions{Width: width}, r))
+				for i, line := range strings.Split(strings.TrimSuffix(out, "\n"), "\n") {
+					if n := utf8.RuneCountInString(line); n > width {
+						t.Errorf("line %d is %d characters wide, more than %d: %q", i+1, n, width, line)
+					}
+					if strings.IndexFunc(line, unicode.IsControl) >= 0 {
+						t.Errorf("line %d has a control character: %q", i+1, line)
+					}
+				}
+				if name == "fixture" {
+					for _, want := range []string{"CRITICAL: 2 findings", "INFO: 1 finding", "new", "INCOMPLETE", "ap-south-1"} {
+						if !strings.Contains(out, want) {
+							t.Errorf("table at width %d lacks %q:\n%s", width, want, out)
+						}
+					}
+				}
+			})
+		}
+	}
+}
+
+func TestWriteTableOrder(t *testing.T) {
+	out := string(renderFormat(t, "table", WriterOptions{Width: 160}, reportFixture()))
+	last := -1
+	for _, s := range Severities {
+		i := strings.Index(out, strings.ToUpper(string(s))+":")
+		if i < 0 || i < last {
+			t.Fatalf("severity headings out of order at %s:\n%s", s, out)
+		}
+		last = i
+	}
+}
+
+func TestWriteCSV(t *testing.T) {
+	r := reportFixture()
+	rows, err := csv.NewReader(bytes.NewReader(renderFormat(t, "csv", WriterOptions{}, r))).ReadAll()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rows) != len(r.Findings)+1 {
+		t.Fatalf("CSV has %d rows, want %d", len(rows), len(r.Findings)+1)
+	}
+	if !reflect.DeepEqual(rows[0], csvHeader) {
+		t.Errorf("header = %q, want %q", rows[0], csvHeader)
+	}
+	col := map[string]int{}
+	for i, name := range rows[0] {
+		col[name] = i
+	}
+	descriptions := map[string]bool{}
+	for _, row := range rows[1:] {
+		descriptions[row[col["description"]]] = true
+		for i, cell := range row {
+			if i != col["port_range"] && cell != "" && strings.ContainsRune("=+-@\t\r", rune(cell[0])) {
+				t.Errorf("cell %s = %q starts a formula", rows[0][i], cell)
+			}
+		}
+	}
+	for _, want := range []string{`'=HYPERLINK("http://x")`, "'-partner api", "'+cdn ranges", "'@ping"} {
+		if !descriptions[want] {
+			t.Errorf("no description cell %q in %v", want, descriptions)
+		}
+	}
+	for _, row := range rows {
+		for _, cell := range row {
+			if strings.ContainsRune(cell, 0x1b) {
+				t.Errorf("cell %q has a terminal escape", cell)
+			}
+		}
+	}
+	first := rows[1]
+	if got, want := first[col["verdicts"]], "metadefender: malicious (score 2); blocklist: malicious"; got != want {
+		t.Errorf("verdicts = %q, want %q", got, want)
+	}
+	if got, want := first[col["reasons"]], strings.Join(r.Findings[0].Reasons, " | "); got != want {
+		t.Errorf("reasons = %q, want %q", got, want)
+	}
+	if got, want := first[col["first_seen"]], "2025-01-14"; got != want {
+		t.Errorf("first_seen = %q, want %q", got, want)
+	}
+}
+
+func TestWriteCSVNoFormula(t *testing.T) {
+	for _, tt := range []struct{ in, want string }{
+		{"", ""},
+		{"office", "office"},
+		{"=1+1", "'=1+1"},
+		{"+1", "'+1"},
+		{"-2", "'-2"},
+		{"@SUM(A1)", "'@SUM(A1)"},
+		{"\tx", "'\tx"},
+		{"\rx", "'\rx"},
+		{"a=b", "a=b"},
+	} {
+		if got := noFormula(tt.in); got != tt.want {
+			t.Errorf("noFormula(%q) = %q, want %q", tt.in, got, tt.want)
+		}
+	}
+}
+
+func TestWriteMarkdown(t *testing.T) {
+	out := string(renderFormat(t, "markdown", WriterOptions{}, reportFixture()))
+	for _, want := range []string{
+		`temp access \| until 2025-06-30 ask Bob`,
+		`&lt;script&gt;alert(1)&lt;/script&gt;`,
+		"# sgvet report",
+		"## Critical (2)",
+		"## Gone (2)",
+		"## Skipped",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("markdown lacks %q", want)
+		}
+	}
+	if strings.Contains(out, "<script>") || strings.Contains(out, "\x1b") {
+		t.Error("markdown has raw <script> or a terminal escape")
+	}
+	// Every row of a table has as many cells as its header.
+	cells := 0
+	for i, line := range strings.Split(out, "\n") {
+		if !strings.HasPrefix(line, "|") {
+			cells = 0
+			continue
+		}
+		n := unescapedPipes(line)
+		if cells == 0 {
+			cells = n
+		} else if n != cells {
+			t.Errorf("line %d has %d cell separators, want %d: %q", i+1, n, cells, line)
+		}
+	}
+}
+
+// unescapedPipes counts the pipes of line not escaped by a backslash.
+func unescapedPipes(line string) int {
+	n, backslashes := 0, 0
+	for _, r := range line {
+		switch {
+		case r == '\\':
+			backslashes++
+			continue
+		case r == '|' && backslashes%2 == 0:
+			n++
+		}
+		backslashes = 0
+	}
+	return n
+}
+
+func TestWriteMarkdownEscape(t *testing.T) {
+	for _, tt := range []struct{ in, want string }{
+		{"a | b", `a \| b`},
+		{"line\nbreak", "line break"},
+		{"<b>&", "&lt;b&gt;&amp;"},
+		{"`code`", "\\`code\\`"},
+		{`back\`, `back\\`},
+		{"[x](http://e)", `\[x\](http://e)`},
+		{"*bold* _it_", `\*bold\* \_it\_`},
+	} {
+		if got := mdEscape(tt.in); got != tt.want {
+			t.Errorf("mdEscape(%q) = %q, want %q", tt.in, got, tt.want)
+		}
+	}
+}
+
+func TestWriteHTML(t *testing.T) {
+	r := reportFixture()
+	out := string(renderFormat(t, "html", WriterOptions{}, r))
+	if strings.Contains(out, "<script>alert(1)</script>") {
+		t.Error("HTML has the description's script unescaped")
+	}
+	if !strings.Contains(out, "&lt;script&gt;alert(1)&lt;/script&gt;") {
+		t.Error("HTML lacks the description's script, escaped")
+	}
+	if strings.Contains(out, "\x1b") {
+		t.Error("HTML has a terminal escape")
+	}
+	external := regexp.MustCompile(`(?i)\b(src|href|action|formaction|srcset|poster|data|xlink:href|background)\s*=\s*["']?\s*(https?:|//)`)
+	if m := external.FindString(out); m != "" {
+		t.Errorf("HTML refers to an external resource: %s", m)
+	}
+	for _, bad := range []string{"@import", "url(", "<link", "<img", "<iframe", "<object", "<embed", "<base", "eval("} {
+		if strings.Contains(strings.ToLower(out), bad) {
+			t.Errorf("HTML has %q", bad)
+		}
+	}
+	if !strings.Contains(out, "https://metadefender.com/results/ip/203.0.113.7") {
+		t.Error("HTML lacks the evidence's address as text")
+	}
+
+	// All findings are in the page, none hidden, so that it reads without a script.
+	if n := strings.Count(out, "<tr data-severity="); n != len(r.Findings) {
+		t.Errorf("HTML has %d finding rows, want %d", n, len(r.Findings))
+	}
+	if regexp.MustCompile(`<tr[^>]*\bhidden\b`).MatchString(out) {
+		t.Error("HTML hides a finding row")
+	}
+	if !regexp.MustCompile(`<form class="controls" id="controls" hidden>`).MatchString(out) {
+		t.Error("the filter controls are not hidden until the script shows them")
+	}
+
+	// The policy allows exactly the page's style sheet and script.
+	csp := regexp.MustCompile(`<meta http-equiv="Content-Security-Policy" content="([^"]*)">`).FindStringSubmatch(out)
+	if csp == nil {
+		t.Fatal("HTML has no Content-Security-Policy")
+	}
+	policy := html.UnescapeString(csp[1])
+	if !strings.Contains(policy, "default-src 'none'") {
+		t.Errorf("policy %q does not default to none", policy)
+	}
+	for _, el := range []struct{ tag, directive string }{{"style", "style-src"}, {"script", "script-src"}} {
+		blocks := regexp.MustCompile(`(?s)<`+el.tag+`>(.*?)</`+el.tag+`>`).FindAllStringSubmatch(out, -1)
+		if len(blocks) != 1 {
+			t.Fatalf("HTML has %d <%s> elements, want 1", len(blocks), el.tag)
+		}
+		sum := sha256.Sum256([]byte(blocks[0][1]))
+		want := el.directive + " 'sha256-" + base64.StdEncoding.EncodeToString(sum[:]) + "'"
+		if !strings.Contains(policy, want) {
+			t.Errorf("policy %q lacks %q", policy, want)
+		}
+	}
+
+	// The chart has a bar per severity, the longest for the most findings.
+	bars := regexp.MustCompile(`<rect class="bar sev-(\w+)" x="\d+" y="\d+" width="(\d+)"`).FindAllStringSubmatch(out, -1)
+	if len(bars) != len(Severities) {
+		t.Fatalf("chart has %d bars, want %d", len(bars), len(Severities))
+	}
+	if bars[2][1] != "medium" || bars[2][2] != strconv.Itoa(chartBarMax) {
+		t.Errorf("medium bar = %q, want the longest (%d)", bars[2][0], chartBarMax)
+	}
+}
