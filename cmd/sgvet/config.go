@@ -11,10 +11,12 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"time"
 
 	"go.yaml.in/yaml/v3"
 
 	"github.com/sgvet/sgvet/collector"
+	"github.com/sgvet/sgvet/report"
 )
 
 // config is sgvet's configuration: the defaults, then the file given with --config, then
@@ -32,6 +34,8 @@ type config struct {
 	Log logConfig `yaml:"log"`
 	// Reputation configures the providers, their limits and the verdict cache.
 	Reputation reputationConfig `yaml:",inline"`
+	// Audit configures findings, history and the exit status of sgvet audit.
+	Audit auditConfig `yaml:"audit"`
 
 	// Inputs are files of aws CLI output to read instead of the AWS API; flag only.
 	Inputs []string `yaml:"-"`
@@ -50,6 +54,11 @@ func defaultConfig() config {
 		MaxHostsPerCIDR:   collector.DefaultMaxHostsPerCIDR,
 		Log:               logConfig{Format: "text", Level: "info"},
 		Reputation:        defaultReputationConfig(),
+		Audit: auditConfig{
+			FailOn:     "high",
+			StaleAfter: days(report.DefaultStaleAfter),
+			Markers:    slices.Clone(report.DefaultMarkers),
+		},
 	}
 }
 
@@ -100,6 +109,9 @@ func (c *config) validate() error {
 	}
 	if slices.Contains(c.Regions, "all") && len(c.Regions) > 1 {
 		return usageErrorf("--regions: all cannot be combined with region names")
+	}
+	if err := c.Audit.validate(); err != nil {
+		return err
 	}
 	return c.Reputation.validate()
 }
@@ -256,5 +268,54 @@ func parseFlagsAllowingArgs(fs *flag.FlagSet, about string, args []string, stdou
 	if err != nil {
 		return usageErrorf("%v (see '%s --help')", err, fs.Name())
 	}
+	return nil
+}
+
+// auditConfig is the part of config about sgvet audit.
+type auditConfig struct {
+	// FailOn is the least severity that makes the audit exit 1, or "none".
+	FailOn string `yaml:"fail_on"`
+	// State is the history database; empty keeps no history.
+	State string `yaml:"state"`
+	// StaleAfter is the age from which a rule with a temporary or personal marker is stale.
+	StaleAfter days `yaml:"stale_after"`
+	// Markers are the words that mark a rule as temporary or personal.
+	Markers []string `yaml:"markers"`
+}
+
+func (a *auditConfig) validate() error {
+	if a.FailOn != "none" {
+		if s, err := report.ParseSeverity(a.FailOn); err != nil || s == report.Info {
+			return usageErrorf("fail_on (--fail-on) must be critical, high, medium, low or none, not %q", a.FailOn)
+		}
+	}
+	if a.StaleAfter <= 0 {
+		return usageErrorf("audit.stale_after must be more than 0")
+	}
+	for _, m := range a.Markers {
+		if strings.TrimSpace(m) == "" {
+			return usageErrorf("audit.markers must not hold an empty word")
+		}
+	}
+	return nil
+}
+
+// days is a duration that YAML may give in days, "90d", or as a Go duration, "36h".
+type days time.Duration
+
+func (d *days) UnmarshalYAML(n *yaml.Node) error {
+	v := strings.TrimSpace(n.Value)
+	if num, ok := strings.CutSuffix(v, "d"); ok {
+		var k int
+		if _, err := fmt.Sscan(num, &k); err == nil && k > 0 && k < 100000 {
+			*d = days(time.Duration(k) * 24 * time.Hour)
+			return nil
+		}
+	}
+	dur, err := time.ParseDuration(v)
+	if err != nil {
+		return fmt.Errorf("line %d: %q is not a number of days (90d) or a duration (36h)", n.Line, v)
+	}
+	*d = days(dur)
 	return nil
 }

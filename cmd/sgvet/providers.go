@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/url"
@@ -331,7 +332,7 @@ func newVetter(ctx context.Context, cfg config, log *slog.Logger) (*reputation.V
 		log.Info("providers skipped, their API keys are not set: " + strings.Join(skipped, ", "))
 	}
 	if len(setups) == 0 {
-		return nil, nil, usageErrorf("no reputation provider to ask: set MDCLOUD_APIKEY (or ABUSEIPDB_API_KEY, VT_API_KEY, GREYNOISE_API_KEY), or give --blocklist FILE")
+		return nil, nil, &exitError{code: exitUsage, err: errNoProvider}
 	}
 
 	opts := reputation.Options{Workers: rc.Workers, Patience: rc.Patience, Log: log, Policies: map[string]reputation.Policy{}}
@@ -377,3 +378,8 @@ func loadBlocklists(files []string) (*reputation.BlocklistProvider, error) {
 	}
 	return reputation.NewBlocklistProvider(lists...), nil
 }
+
+// errNoProvider is newVetter's error when no provider can be asked.
+var errNoProvider = errors.New("no reputation provider to ask: set MDCLOUD_APIKEY (or ABUSEIPDB_API_KEY, VT_API_KEY, GREYNOISE_API_KEY), or give --blocklist FILE")
+
+func isNoProvider(err error) bool { return errors.Is(err, errNoProvider) }

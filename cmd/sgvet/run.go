@@ -70,6 +70,7 @@ Usage:
   sgvet <command> [flags]
 
 Commands:
+  audit     collect, vet every public address, and report what is suspicious, stale or exposed
   groups    collect security groups and list their public sources (no lookups)
   lookup    ask the reputation providers about addresses and prefixes
   version   print the version
@@ -89,6 +90,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	}
 	cmd, rest := args[0], args[1:]
 	switch cmd {
+	case "audit":
+		return runAudit(ctx, rest, stdin, stdout, stderr)
 	case "groups":
 		return runGroups(ctx, rest, stdin, stdout, stderr)
 	case "lookup":

@@ -1,0 +1,219 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/sgvet/sgvet/collector"
+	"github.com/sgvet/sgvet/report"
+	"github.com/sgvet/sgvet/reputation"
+)
+
+const auditAbout = `Usage: sgvet audit [flags]
+
+Collect the security groups (from the AWS API, or from files of aws CLI output with
+--input), ask the reputation providers about every public address in their rules, and
+report what is suspicious, stale or exposed: addresses that providers list as malicious,
+rules whose description says they expired or were temporary, open administration ports,
+wide ranges, and what could not be vetted.
+
+Providers are asked when their API key is set: MDCLOUD_APIKEY (metadefender),
+ABUSEIPDB_API_KEY (abuseipdb), VT_API_KEY (virustotal), GREYNOISE_API_KEY (greynoise); the
+offline blocklist when --blocklist gives a list. With no provider at all, the audit still
+reports exposure and staleness, and every address as unvetted.
+
+Exit status: 0 when no finding reaches --fail-on; 1 when one does; 3 when none does but the
+audit is incomplete (some address could not be vetted, or some region could not be
+collected); 2 for a usage, configuration, credentials or input error.
+
+Examples:
+  go run ./cmd/sgvet audit --input examples/security-groups.json \
+    --input examples/network-interfaces.json --input examples/prefix-lists.json \
+    --blocklist examples/blocklist.netset
+  MDCLOUD_APIKEY=... sgvet audit --regions all --state audit.db --format html --output report.html
+  sgvet audit --profile prod --format json --fail-on critical > report.json
+`
+
+func runAudit(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("sgvet audit", flag.ContinueOnError)
+	var (
+		common  commonFlags
+		format  string
+		output  string
+		failOn  string
+		state   string
+		workers int
+	)
+	common.register(fs)
+	common.registerProviders(fs)
+	fs.StringVar(&format, "format", "table", "write the report as "+strings.Join(report.Formats, ", "))
+	fs.StringVar(&output, "output", "", "write the report to `FILE` instead of standard output")
+	fs.StringVar(&failOn, "fail-on", "", "exit 1 when a finding is at least this severe: critical, high, medium, low or none (default high)")
+	fs.StringVar(&state, "state", "", "keep the history of runs in the SQLite `FILE`, to mark rules new or gone and age them")
+	fs.IntVar(&workers, "workers", 0, "vet with `N` workers (default: workers in the configuration, 4)")
+	if err := parseFlags(fs, auditAbout, args, stdout); err != nil {
+		return err
+	}
+	cfg, err := common.load(fs)
+	if err != nil {
+		return err
+	}
+	fs.Visit(func(f *flag.Flag) {
+		switch f.Name {
+		case "fail-on":
+			cfg.Audit.FailOn = failOn
+		case "state":
+			cfg.Audit.State = state
+		case "workers":
+			cfg.Reputation.Workers = workers
+		}
+	})
+	if err := cfg.validate(); err != nil {
+		return err
+	}
+	writer, err := report.NewWriter(format, report.WriterOptions{Width: terminalWidth(stdout)})
+	if err != nil {
+		return usageErrorf("--format: %v", err)
+	}
+	log := cfg.newLogger(stderr)
+	started := time.Now().UTC()
+	runID := newRunID(started)
+
+	inv, err := collect(ctx, cfg, stdin, log, terminal(stderr))
+	if err != nil {
+		return err
+	}
+
+	var results []reputation.Result
+	var stats []reputation.ProviderStats
+	targets := publicTargets(inv)
+	vetter, closeCache, err := newVetter(ctx, cfg, log)
+	switch {
+	case err != nil && isNoProvider(err):
+		log.Warn("no reputation provider: addresses are reported unvetted", "hint", strings.TrimPrefix(err.Error(), "no reputation provider to ask: "))
+	case err != nil:
+		return err
+	default:
+		defer closeCache()
+		stop := startVetProgress(terminal(stderr), vetter, len(targets))
+		results, err = vetInProcess(ctx, runID, targets, vetter, cfg.Reputation.Workers, log)
+		stop()
+		if err != nil {
+			return err
+		}
+		stats = vetter.Stats()
+	}
+
+	var view *report.HistoryView
+	if cfg.Audit.State != "" {
+		hist, err := report.OpenHistory(ctx, cfg.Audit.State)
+		if err != nil {
+			return usageErrorf("--state: %v", err)
+		}
+		defer hist.Close()
+		if view, err = hist.Record(ctx, runID, started, inv.Rules, results); err != nil {
+			return fmt.Errorf("--state: %w", err)
+		}
+		defer func() {
+			if err := hist.Finish(context.WithoutCancel(ctx), runID, time.Now().UTC()); err != nil {
+				log.Warn("run end not recorded", "state", cfg.Audit.State, "err", err)
+			}
+		}()
+	}
+
+	rep := report.Build(report.Input{
+		Inventory: inv,
+		Results:   results,
+		History:   view,
+		Now:       started,
+		Options: report.Options{
+			StaleAfter:      time.Duration(cfg.Audit.StaleAfter),
+			Markers:         cfg.Audit.Markers,
+			MaxHostsPerCIDR: cfg.MaxHostsPerCIDR,
+		},
+	})
+	rep.Run.ID, rep.Run.Started, rep.Run.Finished = runID, started, time.Now().UTC()
+	rep.Run.Providers = stats
+
+	if err := writeReport(writer, rep, output, stdout); err != nil {
+		return err
+	}
+	return auditExit(rep, cfg.Audit.FailOn)
+}
+
+// auditExit maps a report to the exit status the design contract defines.
+func auditExit(rep *report.Report, failOn string) error {
+	if failOn != "none" {
+		threshold, _ := report.ParseSeverity(failOn)
+		if worst, ok := rep.Worst(); ok && worst.AtLeast(threshold) {
+			return &exitError{code: exitFindings}
+		}
+	}
+	if rep.Incomplete() {
+		return errIncomplete
+	}
+	return nil
+}
+
+func writeReport(w report.Writer, rep *report.Report, output string, stdout io.Writer) error {
+	if output == "" {
+		if err := w.Write(stdout, rep); err != nil {
+			return fmt.Errorf("write report: %w", err)
+		}
+		return nil
+	}
+	f, err := os.Create(output)
+	if err != nil {
+		return usageErrorf("--output: %v", err)
+	}
+	err = w.Write(f, rep)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return fmt.Errorf("write report to %s: %w", output, err)
+	}
+	return nil
+}
+
+// publicTargets returns what the providers are asked about: every public address, and every
+// public prefix too wide to expand (for the providers that check prefixes).
+func publicTargets(inv *collector.Inventory) []reputation.Target {
+	var out []reputation.Target
+	for _, p := range inv.Public {
+		switch p.Kind {
+		case collector.KindAddress:
+			out = append(out, reputation.AddressTarget(p.Address))
+		case collector.KindPrefix:
+			out = append(out, reputation.PrefixTarget(p.CIDR))
+		}
+	}
+	return out
+}
+
+// newRunID returns a run id that sorts by time and is unique across machines.
+func newRunID(t time.Time) string {
+	b := make([]byte, 4)
+	_, _ = rand.Read(b)
+	return t.UTC().Format("20060102T150405Z") + "-" + hex.EncodeToString(b)
+}
+
+// terminalWidth returns the width for the table: COLUMNS when stdout is a terminal and it
+// is set, else 0 (the writer's default).
+func terminalWidth(w io.Writer) int {
+	if terminal(w) == nil {
+		return 0
+	}
+	var n int
+	if _, err := fmt.Sscan(os.Getenv("COLUMNS"), &n); err == nil && n >= 40 {
+		return n
+	}
+	return 0
+}

@@ -1,0 +1,262 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/ec2"
+	"github.com/aws/aws-sdk-go-v2/service/ec2/types"
+
+	"github.com/sgvet/sgvet/internal/fakeprovider"
+	"github.com/sgvet/sgvet/report"
+)
+
+// exampleArgs is the README's main command.
+var exampleArgs = []string{"audit",
+	"--input", "../../examples/security-groups.json",
+	"--input", "../../examples/network-interfaces.json",
+	"--input", "../../examples/prefix-lists.json",
+	"--blocklist", "../../examples/blocklist.netset"}
+
+func decodeReport(t *testing.T, out string) report.Report {
+	t.Helper()
+	var r report.Report
+	if err := json.Unmarshal([]byte(out), &r); err != nil {
+		t.Fatalf("report is not JSON: %v\n%s", err, out)
+	}
+	return r
+}
+
+// findings returns the findings of kind about the rule with cidr in group name.
+func findings(r report.Report, kind report.Kind, group, cidr string) []report.Finding {
+	var out []report.Finding
+	for _, f := range r.Findings {
+		if f.Kind == kind && (group == "" || f.GroupName == group) && (cidr == "" || f.CIDR == cidr) {
+			out = append(out, f)
+		}
+	}
+	return out
+}
+
+func TestAuditExample(t *testing.T) {
+	isolateAWS(t)
+	isolateProviders(t)
+	res := sgvet(t, "", append(exampleArgs, "--no-cache", "--format", "json")...)
+	if res.code != exitFindings {
+		t.Fatalf("exit %d, want %d; stderr: %s", res.code, exitFindings, res.stderr)
+	}
+	r := decodeReport(t, res.stdout)
+	if r.Schema != report.Schema || r.Run.ID == "" || r.Run.Finished.Before(r.Run.Started) {
+		t.Errorf("run = %+v", r.Run)
+	}
+	for _, k := range report.Kinds {
+		if r.Summary.ByKind[k] == 0 {
+			t.Errorf("the example shows no %s finding", k)
+		}
+	}
+	checks := []struct {
+		kind        report.Kind
+		group, cidr string
+		severity    report.Severity
+	}{
+		{report.SuspiciousSource, "egress-restricted", "85.25.199.246/32", report.Critical},
+		{report.OpenToWorld, "launch-wizard-1", "0.0.0.0/0", report.Critical},
+		{report.StaleSource, "mongo", "24.48.0.1/32", report.Medium},
+		{report.WideRange, "partner-api", "151.101.0.0/16", report.Medium},
+	}
+	for _, c := range checks {
+		fs := findings(r, c.kind, c.group, c.cidr)
+		if len(fs) == 0 || fs[0].Severity != c.severity || len(fs[0].Reasons) == 0 {
+			t.Errorf("%s in %s for %s = %+v, want one at %s with reasons", c.kind, c.group, c.cidr, fs, c.severity)
+		}
+	}
+
+	// Every format renders the example.
+	for _, format := range report.Formats {
+		res := sgvet(t, "", append(exampleArgs, "--no-cache", "--format", format)...)
+		if res.code != exitFindings || len(res.stdout) == 0 {
+			t.Errorf("--format %s: exit %d, %d bytes; stderr: %s", format, res.code, len(res.stdout), res.stderr)
+		}
+	}
+}
+
+func TestAuditExitCodes(t *testing.T) {
+	isolateAWS(t)
+	isolateProviders(t)
+	list := writeFile(t, "list.txt", "94.73.144.0/24\n")
+	group := func(cidr, desc string, port int) string {
+		return `{"SecurityGroups":[{"GroupId":"sg-1","GroupName":"app","VpcId":"vpc-1","OwnerId":"123456789012",
+			"IpPermissions":[{"IpProtocol":"tcp","FromPort":` + itoa(port) + `,"ToPort":` + itoa(port) + `,"IpRanges":[{"CidrIp":"` + cidr + `","Description":"` + desc + `"}]}],
+			"IpPermissionsEgress":[]}]}`
+	}
+	clean := writeFile(t, "clean.json", group("81.2.69.142/32", "office", 443))
+	listed := writeFile(t, "listed.json", group("94.73.144.9/32", "office", 443))
+	ipv6 := writeFile(t, "v6.json", group("2a02:8010:6a2f::17/128", "office", 443))
+	noDescription := writeFile(t, "nodesc.json", group("81.2.69.142/32", "", 443))
+	tests := []struct {
+		name string
+		args []string
+		code int
+	}{
+		{"clean", []string{"--input", clean, "--blocklist", list}, exitOK},
+		{"listed", []string{"--input", listed, "--blocklist", list}, exitFindings},
+		{"listed below fail-on", []string{"--input", listed, "--blocklist", list, "--fail-on", "critical"}, exitOK},
+		{"fail-on none", []string{"--input", listed, "--blocklist", list, "--fail-on", "none"}, exitOK},
+		{"low finding, fail-on low", []string{"--input", noDescription, "--blocklist", list, "--fail-on", "low"}, exitFindings},
+		{"low finding, fail-on high", []string{"--input", noDescription, "--blocklist", list}, exitOK},
+		{"unvetted", []string{"--input", ipv6, "--blocklist", list}, exitIncomplete},
+		{"no provider", []string{"--input", clean}, exitIncomplete},
+		{"bad fail-on", []string{"--input", clean, "--fail-on", "severe"}, exitUsage},
+		{"bad format", []string{"--input", clean, "--format", "pdf"}, exitUsage},
+		{"missing input", []string{"--input", filepath.Join(t.TempDir(), "none.json")}, exitUsage},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			args := append([]string{"audit", "--no-cache", "--format", "json"}, tc.args...)
+			res := sgvet(t, "", args...)
+			if res.code != tc.code {
+				t.Errorf("sgvet %q exited %d, want %d; stderr: %s\n%s", args, res.code, tc.code, res.stderr, res.stdout)
+			}
+		})
+	}
+}
+
+func itoa(n int) string { b, _ := json.Marshal(n); return string(b) }
+
+func TestAuditEscapesHostileDescriptions(t *testing.T) {
+	isolateAWS(t)
+	isolateProviders(t)
+	in := writeFile(t, "hostile.json", `{"SecurityGroups":[{"GroupId":"sg-1","GroupName":"app","VpcId":"vpc-1","OwnerId":"123456789012",
+		"IpPermissions":[
+			{"IpProtocol":"tcp","FromPort":22,"ToPort":22,"IpRanges":[{"CidrIp":"81.2.69.142/32","Description":"<script>alert(1)</script> temp"}]},
+			{"IpProtocol":"tcp","FromPort":22,"ToPort":22,"IpRanges":[{"CidrIp":"81.2.69.143/32","Description":"=HYPERLINK(\"http://x\") exp 2025-01-01"}]}],
+		"IpPermissionsEgress":[]}]}`)
+	html := sgvet(t, "", "audit", "--no-cache", "--input", in, "--format", "html")
+	if strings.Contains(html.stdout, "<script>alert(1)</script>") || !strings.Contains(html.stdout, "&lt;script&gt;alert(1)&lt;/script&gt;") {
+		t.Errorf("HTML does not escape the description")
+	}
+	csv := sgvet(t, "", "audit", "--no-cache", "--input", in, "--format", "csv")
+	if !strings.Contains(csv.stdout, `'=HYPERLINK`) || strings.Contains(csv.stdout, `,=HYPERLINK`) || strings.Contains(csv.stdout, `,"=HYPERLINK`) {
+		t.Errorf("CSV does not guard the formula:\n%s", csv.stdout)
+	}
+}
+
+// TestAuditHistory runs twice over a changing estate with --state: a rule added, a rule
+// removed, one kept, whose first sighting is kept.
+func TestAuditHistory(t *testing.T) {
+	isolateAWS(t)
+	isolateProviders(t)
+	state := filepath.Join(t.TempDir(), "state.db")
+	estate := func(cidrs ...string) string {
+		var ranges []string
+		for _, c := range cidrs {
+			ranges = append(ranges, `{"CidrIp":"`+c+`","Description":"temp access"}`)
+		}
+		return writeFile(t, "sg.json", `{"SecurityGroups":[{"GroupId":"sg-1","GroupName":"app","VpcId":"vpc-1","OwnerId":"123456789012",
+			"IpPermissions":[{"IpProtocol":"tcp","FromPort":22,"ToPort":22,"IpRanges":[`+strings.Join(ranges, ",")+`]}],"IpPermissionsEgress":[]}]}`)
+	}
+	run := func(in string) report.Report {
+		res := sgvet(t, "", "audit", "--no-cache", "--input", in, "--state", state, "--format", "json", "--fail-on", "none")
+		if res.code != exitIncomplete && res.code != exitOK {
+			t.Fatalf("exit %d: %s", res.code, res.stderr)
+		}
+		return decodeReport(t, res.stdout)
+	}
+	first := run(estate("81.2.69.142/32", "24.48.0.1/32"))
+	time.Sleep(10 * time.Millisecond) // the second run starts later
+	second := run(estate("81.2.69.142/32", "94.73.144.9/32"))
+	if second.Run.Previous != first.Run.ID {
+		t.Errorf("previous run = %q, want %q", second.Run.Previous, first.Run.ID)
+	}
+	if second.Summary.RulesNew != 1 || second.Summary.RulesGone != 1 {
+		t.Errorf("summary = %+v, want 1 new and 1 gone", second.Summary)
+	}
+	if len(second.Gone) != 1 || second.Gone[0].CIDR != "24.48.0.1/32" {
+		t.Errorf("gone = %+v, want the rule for 24.48.0.1/32", second.Gone)
+	}
+	for _, f := range second.Findings {
+		if f.FirstSeen == nil {
+			t.Errorf("finding %s for %s has no first sighting", f.Kind, f.CIDR)
+			continue
+		}
+		switch f.CIDR {
+		case "81.2.69.142/32":
+			if f.Change != "" || !f.FirstSeen.Equal(first.Run.Started.Truncate(0)) && f.FirstSeen.Sub(first.Run.Started).Abs() > time.Second {
+				t.Errorf("kept rule: change %q, first seen %v; want none and the first run's %v", f.Change, f.FirstSeen, first.Run.Started)
+			}
+		case "94.73.144.9/32":
+			if f.Change != report.New {
+				t.Errorf("added rule: change %q, want new", f.Change)
+			}
+		}
+	}
+}
+
+// TestAuditAgainstAWS runs the whole pipeline against moto, a MetaDefender double and a
+// blocklist.
+func TestAuditAgainstAWS(t *testing.T) {
+	srv := useMoto(t)
+	isolateProviders(t)
+	const region = "ap-southeast-2"
+	ctx := context.Background()
+	api := ec2.NewFromConfig(srv.AWSConfig(t, region))
+	vpc, err := api.CreateVpc(ctx, &ec2.CreateVpcInput{CidrBlock: aws.String("10.42.0.0/16")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sg, err := api.CreateSecurityGroup(ctx, &ec2.CreateSecurityGroupInput{GroupName: aws.String("jump"), Description: aws.String("jump"), VpcId: vpc.Vpc.VpcId})
+	if err != nil {
+		t.Fatal(err)
+	}
+	perm := func(port int32, cidr, desc string) types.IpPermission {
+		return types.IpPermission{IpProtocol: aws.String("tcp"), FromPort: aws.Int32(port), ToPort: aws.Int32(port),
+			IpRanges: []types.IpRange{{CidrIp: aws.String(cidr), Description: aws.String(desc)}}}
+	}
+	if _, err := api.AuthorizeSecurityGroupIngress(ctx, &ec2.AuthorizeSecurityGroupIngressInput{GroupId: sg.GroupId, IpPermissions: []types.IpPermission{
+		perm(22, "85.25.199.246/32", "contractor bob"),
+		perm(3389, "0.0.0.0/0", "rdp"),
+		perm(443, "81.2.69.142/32", "office"),
+	}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := api.AuthorizeSecurityGroupEgress(ctx, &ec2.AuthorizeSecurityGroupEgressInput{GroupId: sg.GroupId, IpPermissions: []types.IpPermission{
+		perm(443, "94.73.144.9/32", "telemetry"),
+	}}); err != nil {
+		t.Fatal(err)
+	}
+
+	const key = "md-audit-key"
+	t.Setenv("MDCLOUD_APIKEY", key)
+	md := fakeprovider.MetaDefender(t, fakeprovider.Options{Key: key, Listings: map[string]fakeprovider.Listing{
+		"85.25.199.246": {Status: "malicious", Categories: []string{"botnet"}},
+	}})
+	cfg := doublesConfig(t, map[string]string{"metadefender": md.URL})
+	list := writeFile(t, "list.txt", "94.73.144.0/24\n")
+	res := sgvet(t, "", "audit", "--config", cfg, "--regions", region, "--blocklist", list, "--no-cache", "--format", "json")
+	if res.code != exitFindings {
+		t.Fatalf("exit %d, want %d; stderr: %s", res.code, exitFindings, res.stderr)
+	}
+	r := decodeReport(t, res.stdout)
+	bob := findings(r, report.SuspiciousSource, "jump", "85.25.199.246/32")
+	if len(bob) != 1 || bob[0].Severity != report.Critical || len(bob[0].Verdicts) == 0 || bob[0].Verdicts[0].Provider != "metadefender" || !strings.HasPrefix(bob[0].RuleID, "sgr-") {
+		t.Errorf("suspicious-source for 85.25.199.246 = %+v, want one critical with the metadefender verdict", bob)
+	}
+	egress := findings(r, report.SuspiciousSource, "jump", "94.73.144.9/32")
+	if len(egress) != 1 || egress[0].Direction != "egress" || egress[0].Severity != report.Critical {
+		t.Errorf("suspicious-source for the egress to 94.73.144.9 = %+v, want one critical", egress)
+	}
+	if rdp := findings(r, report.OpenToWorld, "jump", "0.0.0.0/0"); len(rdp) != 1 || rdp[0].Severity != report.Critical {
+		t.Errorf("open-to-world for RDP = %+v, want critical", rdp)
+	}
+	if len(r.Run.Providers) != 2 || r.Run.Providers[0].Provider != "metadefender" || r.Run.Providers[0].Lookups != 1 {
+		t.Errorf("providers = %+v, want metadefender with one bulk lookup, then blocklist", r.Run.Providers)
+	}
+	if r.Run.Regions[0] != region || r.Summary.AddressesVetted != 3 || r.Summary.AddressesUnvetted != 0 {
+		t.Errorf("regions %v, summary %+v", r.Run.Regions, r.Summary)
+	}
+}

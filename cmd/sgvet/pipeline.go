@@ -1,0 +1,184 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+
+	"golang.org/x/sync/errgroup"
+
+	"github.com/sgvet/sgvet/queue"
+	"github.com/sgvet/sgvet/reputation"
+)
+
+// messageVersion is the version of the queue messages' JSON.
+const messageVersion = 1
+
+// maxAddressesPerMessage is the most targets one lookup message carries: one MetaDefender
+// bulk request.
+const maxAddressesPerMessage = 50
+
+// lookupMessage asks the workers about some addresses (and prefixes).
+type lookupMessage struct {
+	V         int                 `json:"v"`
+	Run       string              `json:"run"`
+	Addresses []reputation.Target `json:"addresses"`
+}
+
+// verdictsMessage carries the verdicts on one lookup message's addresses.
+type verdictsMessage struct {
+	V        int                  `json:"v"`
+	Run      string               `json:"run"`
+	Verdicts []reputation.Verdict `json:"verdicts"`
+}
+
+// lookupMessages splits targets into lookup messages.
+func lookupMessages(run string, targets []reputation.Target) ([][]byte, error) {
+	var out [][]byte
+	for start := 0; start < len(targets); start += maxAddressesPerMessage {
+		m := lookupMessage{V: messageVersion, Run: run, Addresses: targets[start:min(start+maxAddressesPerMessage, len(targets))]}
+		body, err := json.Marshal(m)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, body)
+	}
+	return out, nil
+}
+
+func decodeLookup(body []byte) (lookupMessage, error) {
+	var m lookupMessage
+	if err := json.Unmarshal(body, &m); err != nil {
+		return m, fmt.Errorf("decode lookup message: %w", err)
+	}
+	if m.V != messageVersion {
+		return m, fmt.Errorf("decode lookup message: version %d, want %d", m.V, messageVersion)
+	}
+	return m, nil
+}
+
+func decodeVerdicts(body []byte) (verdictsMessage, error) {
+	var m verdictsMessage
+	if err := json.Unmarshal(body, &m); err != nil {
+		return m, fmt.Errorf("decode verdicts message: %w", err)
+	}
+	if m.V != messageVersion {
+		return m, fmt.Errorf("decode verdicts message: version %d, want %d", m.V, messageVersion)
+	}
+	return m, nil
+}
+
+// work is one worker: it takes lookup messages, vets their addresses and publishes the
+// verdicts, acknowledging a message only once its verdicts are sent. It returns when the
+// lookups queue is closed and empty, or ctx ends.
+func work(ctx context.Context, lookups, results queue.Transport, vetter *reputation.Vetter, log *slog.Logger) error {
+	for {
+		msgs, err := lookups.Receive(ctx, 1)
+		if errors.Is(err, queue.ErrClosed) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		for _, msg := range msgs {
+			m, err := decodeLookup(msg.Body)
+			if err != nil {
+				// Left unacknowledged: the queue's redrive policy deals with it.
+				log.Error("lookup message skipped", "id", msg.ID, "err", err)
+				continue
+			}
+			vetted, err := vetter.Vet(ctx, m.Addresses)
+			if err != nil {
+				return err
+			}
+			out := verdictsMessage{V: messageVersion, Run: m.Run}
+			for _, r := range vetted {
+				out.Verdicts = append(out.Verdicts, r.Verdicts...)
+			}
+			body, err := json.Marshal(out)
+			if err != nil {
+				return err
+			}
+			if err := results.Send(ctx, body); err != nil {
+				return err
+			}
+			if err := lookups.Ack(ctx, msg.Receipt); err != nil {
+				return err
+			}
+		}
+	}
+}
+
+// vetInProcess runs the lookups through in-memory queues and workers, as a fleet would
+// through SQS, and returns every provider's verdict on each target, in the Vetter's
+// provider order.
+func vetInProcess(ctx context.Context, run string, targets []reputation.Target, vetter *reputation.Vetter, workers int, log *slog.Logger) ([]reputation.Result, error) {
+	bodies, err := lookupMessages(run, targets)
+	if err != nil {
+		return nil, err
+	}
+	// A message is invisible to other workers for as long as a run could take: the
+	// in-process workers never die without ending the run.
+	const visibility = 1 << 62
+	lookups := queue.NewMemory(2*workers+1, visibility)
+	results := queue.NewMemory(2*workers+1, visibility)
+	defer lookups.Close()
+
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error {
+		defer lookups.Close()
+		for _, b := range bodies {
+			if err := lookups.Send(gctx, b); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	wg, wctx := errgroup.WithContext(gctx)
+	for range workers {
+		wg.Go(func() error { return work(wctx, lookups, results, vetter, log) })
+	}
+	g.Go(func() error {
+		defer results.Close()
+		return wg.Wait()
+	})
+
+	byTarget := make(map[reputation.Target][]reputation.Verdict, len(targets))
+	g.Go(func() error {
+		for {
+			msgs, err := results.Receive(gctx, 10)
+			if errors.Is(err, queue.ErrClosed) {
+				return nil
+			}
+			if err != nil {
+				return err
+			}
+			for _, msg := range msgs {
+				m, err := decodeVerdicts(msg.Body)
+				if err != nil {
+					return err
+				}
+				for _, v := range m.Verdicts {
+					byTarget[v.Target] = append(byTarget[v.Target], v)
+				}
+				if err := results.Ack(gctx, msg.Receipt); err != nil {
+					return err
+				}
+			}
+		}
+	})
+	if err := g.Wait(); err != nil {
+		return nil, err
+	}
+	out := make([]reputation.Result, 0, len(byTarget))
+	seen := make(map[reputation.Target]bool, len(targets))
+	for _, t := range targets {
+		if vs, ok := byTarget[t]; ok && !seen[t] {
+			seen[t] = true
+			out = append(out, reputation.Result{Target: t, Verdicts: vs})
+		}
+	}
+	return out, nil
+}
