@@ -222,8 +222,8 @@ func tableCells(f *Finding) [numColumns]string {
 	}
 	cells := [numColumns]string{
 		colKind:        string(f.Kind),
-		colGroup:       groupLabel(f.GroupID, f.GroupName),
-		colRule:        f.RuleID,
+		colGroup:       tableGroup(f.GroupID, f.GroupName),
+		colRule:        tableRule(f.RuleID),
 		colDir:         dir,
 		colPorts:       protoPorts(f.Protocol, f.PortRange),
 		colCIDR:        f.CIDR,
@@ -392,4 +392,22 @@ func nonEmpty(ss []string) []string {
 		}
 	}
 	return out
+}
+
+// tableGroup labels a group name first, so that a narrow column keeps the part people
+// recognise.
+func tableGroup(id, name string) string {
+	if name == "" || id == "" {
+		return name + id
+	}
+	return name + " (" + id + ")"
+}
+
+// tableRule returns an AWS rule id (sgr-...). Rules read from describe-security-groups
+// output have none: their made-up ids only repeat the other columns, and are left out.
+func tableRule(id string) string {
+	if strings.HasPrefix(id, "sgr-") {
+		return id
+	}
+	return ""
 }
