@@ -230,7 +230,7 @@ func TestVetProgress(t *testing.T) {
 		t.Fatal(err)
 	}
 	stop()
-	if !strings.Contains(buf.String(), "vetting: 3/3 verdicts; blocklist") || !strings.HasSuffix(buf.String(), "\n") {
+	if !strings.Contains(buf.String(), "vetting: 3/3 addresses; blocklist") || !strings.HasSuffix(buf.String(), "\n") {
 		t.Errorf("progress = %q, want the final count and a line end", buf.String())
 	}
 	if stop := startVetProgress(nil, v, 3); stop == nil {

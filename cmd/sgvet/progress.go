@@ -10,8 +10,9 @@ import (
 	"github.com/sgvet/sgvet/reputation"
 )
 
-// vetProgress redraws one line on a terminal while a Vetter works: verdicts so far out of
-// the total, each provider's request rate and cache hits, and the time left.
+// vetProgress redraws one line on a terminal while a Vetter works: addresses vetted so far
+// out of the total (an address counts as vetted once every provider has answered or given
+// up on it), each provider's request rate and cache hits, and the time left.
 type vetProgress struct {
 	w       io.Writer
 	vetter  *reputation.Vetter
@@ -27,7 +28,7 @@ func startVetProgress(w io.Writer, v *reputation.Vetter, targets int) func() {
 	if w == nil || targets == 0 {
 		return func() {}
 	}
-	p := &vetProgress{w: w, vetter: v, total: targets * len(v.Providers()), started: time.Now(), stop: make(chan struct{})}
+	p := &vetProgress{w: w, vetter: v, total: targets, started: time.Now(), stop: make(chan struct{})}
 	p.wg.Go(func() {
 		tick := time.NewTicker(500 * time.Millisecond)
 		defer tick.Stop()
@@ -50,10 +51,11 @@ func startVetProgress(w io.Writer, v *reputation.Vetter, targets int) func() {
 
 func (p *vetProgress) draw() {
 	elapsed := time.Since(p.started)
-	done := 0
+	verdicts := 0
+	stats := p.vetter.Stats()
 	var parts []string
-	for _, s := range p.vetter.Stats() {
-		done += s.Answered + s.CacheHits + s.Unknown
+	for _, s := range stats {
+		verdicts += s.Answered + s.CacheHits + s.Unknown
 		part := s.Provider
 		if s.Provider != "blocklist" { // offline: no requests
 			part += fmt.Sprintf(" %.1f req/s", float64(s.Lookups)/max(elapsed.Seconds(), 0.001))
@@ -66,10 +68,10 @@ func (p *vetProgress) draw() {
 		}
 		parts = append(parts, part)
 	}
-	done = min(done, p.total)
+	done := min(verdicts/max(len(stats), 1), p.total)
 	left := "-"
 	if done > 0 && done < p.total {
 		left = (time.Duration(float64(elapsed) / float64(done) * float64(p.total-done))).Round(time.Second).String()
 	}
-	fmt.Fprintf(p.w, "\r\x1b[Kvetting: %d/%d verdicts; %s; %s left", done, p.total, strings.Join(parts, "; "), left)
+	fmt.Fprintf(p.w, "\r\x1b[Kvetting: %d/%d addresses; %s; %s left", done, p.total, strings.Join(parts, "; "), left)
 }
