@@ -55,7 +55,7 @@ func runAudit(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 	common.registerProviders(fs)
 	fs.StringVar(&format, "format", "table", "write the report as "+strings.Join(report.Formats, ", "))
 	fs.StringVar(&output, "output", "", "write the report to `FILE` instead of standard output")
-	fs.StringVar(&failOn, "fail-on", "", "exit 1 when a finding is at least this severe: critical, high, medium, low or none (default high)")
+	fs.StringVar(&failOn, "fail-on", "", "exit 1 when a finding is at least as severe as `SEVERITY`: critical, high, medium, low,\nor none (default high)")
 	fs.StringVar(&state, "state", "", "keep the history of runs in the SQLite `FILE`, to mark rules new or gone and age them")
 	fs.IntVar(&workers, "workers", 0, "vet with `N` workers (default: workers in the configuration, 4)")
 	if err := parseFlags(fs, auditAbout, args, stdout); err != nil {

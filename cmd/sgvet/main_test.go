@@ -233,7 +233,7 @@ func TestUsageErrors(t *testing.T) {
 }
 
 func TestHelp(t *testing.T) {
-	for _, args := range [][]string{{"help"}, {"--help"}, {"groups", "--help"}, {"help", "groups"}, {"lookup", "--help"}, {"help", "lookup"}} {
+	for _, args := range [][]string{{"help"}, {"--help"}, {"groups", "--help"}, {"help", "groups"}, {"lookup", "--help"}, {"help", "lookup"}, {"audit", "--help"}} {
 		res := sgvet(t, "", args...)
 		if res.code != 0 || !strings.Contains(res.stdout, "Usage:") || res.stderr != "" {
 			t.Errorf("sgvet %q: exit %d, stdout %q, stderr %q", args, res.code, res.stdout, res.stderr)
@@ -243,6 +243,12 @@ func TestHelp(t *testing.T) {
 	for _, flag := range []string{"-input", "-profile", "-regions", "-config", "-format", "-output"} {
 		if !strings.Contains(res.stdout, flag) {
 			t.Errorf("groups --help does not explain %s:\n%s", flag, res.stdout)
+		}
+	}
+	res = sgvet(t, "", "audit", "--help")
+	for _, want := range []string{"-input", "-regions", "-providers", "-blocklist", "-cache", "-format", "-output", "-fail-on", "-state", "-workers", "Exit status", "examples/security-groups.json"} {
+		if !strings.Contains(res.stdout, want) {
+			t.Errorf("audit --help does not explain %s:\n%s", want, res.stdout)
 		}
 	}
 	res = sgvet(t, "", "lookup", "--help")
