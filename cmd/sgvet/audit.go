@@ -205,14 +205,18 @@ func newRunID(t time.Time) string {
 	return t.UTC().Format("20060102T150405Z") + "-" + hex.EncodeToString(b)
 }
 
-// terminalWidth returns the width for the table: COLUMNS when stdout is a terminal and it
-// is set, else 0 (the writer's default).
+// terminalWidth returns the width for the table when stdout is a terminal: COLUMNS if set,
+// else the terminal's own width; 0 (the writer's default) otherwise.
 func terminalWidth(w io.Writer) int {
-	if terminal(w) == nil {
+	t := terminal(w)
+	if t == nil {
 		return 0
 	}
 	var n int
 	if _, err := fmt.Sscan(os.Getenv("COLUMNS"), &n); err == nil && n >= 40 {
+		return n
+	}
+	if n := windowWidth(t.(*os.File)); n >= 40 {
 		return n
 	}
 	return 0

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -264,5 +265,20 @@ func TestAuditAgainstAWS(t *testing.T) {
 	}
 	if r.Run.Regions[0] != region || r.Summary.AddressesVetted != 3 || r.Summary.AddressesUnvetted != 0 {
 		t.Errorf("regions %v, summary %+v", r.Run.Regions, r.Summary)
+	}
+}
+
+// TestOfflineAuditWritesNoCache: with only offline lists there is nothing to cache or count,
+// so no cache file appears in the user's cache directory.
+func TestOfflineAuditWritesNoCache(t *testing.T) {
+	isolateAWS(t)
+	isolateProviders(t)
+	res := sgvet(t, "", append(exampleArgs, "--format", "json")...)
+	if res.code != exitFindings {
+		t.Fatalf("exit %d: %s", res.code, res.stderr)
+	}
+	dir, _ := os.UserCacheDir()
+	if _, err := os.Stat(filepath.Join(dir, "sgvet")); !os.IsNotExist(err) {
+		t.Errorf("the offline audit created %s (err %v)", filepath.Join(dir, "sgvet"), err)
 	}
 }

@@ -342,7 +342,11 @@ func newVetter(ctx context.Context, cfg config, log *slog.Logger) (*reputation.V
 		opts.Policies[s.provider.Name()] = s.policy
 	}
 	closeCache := func() error { return nil }
-	if rc.Cache.Enabled {
+	// Offline lists need neither the cache nor a quota count: no file is opened for them.
+	needsCache := slices.ContainsFunc(setups, func(s providerSetup) bool {
+		return s.policy.CacheTTL > 0 || s.policy.DailyQuota > 0
+	})
+	if rc.Cache.Enabled && needsCache {
 		path, err := cachePath(rc.Cache.File)
 		if err != nil {
 			return nil, nil, err
