@@ -6,17 +6,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"math"
-	"net/url"
-	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"time"
 
-	_ "modernc.org/sqlite"
-
 	"github.com/sgvet/sgvet/collector"
+	"github.com/sgvet/sgvet/internal/sqlitefile"
 	"github.com/sgvet/sgvet/reputation"
 )
 
@@ -93,120 +88,18 @@ func OpenHistory(ctx context.Context, path string) (*History, error) {
 }
 
 func openHistory(ctx context.Context, path string) (*History, error) {
-	if path == "" {
-		return nil, errors.New("empty path")
-	}
-	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
-		return nil, err
-	}
-	// SQLite would create the file with the umask's permissions; create it first so that
-	// only the owner may read it. SQLite gives its journal files the same permissions.
-	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	// A run rewrites every rule it saw: statement journals stay in memory, and the page
+	// cache may grow to 64 MiB, so that a large run is not written out twice.
+	db, err := sqlitefile.Open(ctx, path, sqlitefile.Options{
+		BusyTimeout: historyBusyTimeout,
+		Pragmas:     []string{"temp_store(MEMORY)", "cache_size(-65536)"},
+		Version:     historySchemaVersion,
+		Schema:      historySchema(),
+	})
 	if err != nil {
 		return nil, err
 	}
-	if err := f.Close(); err != nil {
-		return nil, err
-	}
-	dsn, err := historyDSN(path)
-	if err != nil {
-		return nil, err
-	}
-	db, err := sql.Open("sqlite", dsn)
-	if err != nil {
-		return nil, err
-	}
-	h := &History{db: db, path: path}
-	if err := h.setUp(ctx); err != nil {
-		db.Close()
-		return nil, err
-	}
-	return h, nil
-}
-
-// historyDSN returns the data source name of the history file at path. The driver runs its
-// pragmas on every connection it opens, so that every connection in the pool waits up to
-// the busy timeout for a lock another holds. Every transaction begins immediately, taking
-// the write lock at BEGIN: a transaction that took a read lock first could not upgrade it,
-// without waiting, once another process had written. A run rewrites every rule it saw:
-// statement journals stay in memory, and the page cache may grow to 64 MiB, so that a large
-// run is not written out twice.
-func historyDSN(path string) (string, error) {
-	abs, err := filepath.Abs(path)
-	if err != nil {
-		return "", err
-	}
-	p := filepath.ToSlash(abs)
-	if !strings.HasPrefix(p, "/") {
-		p = "/" + p // a volume name, as in C:/dir
-	}
-	q := fmt.Sprintf("_pragma=busy_timeout(%d)&_pragma=synchronous(NORMAL)&_pragma=temp_store(MEMORY)&_pragma=cache_size(-65536)&_txlock=immediate",
-		historyBusyTimeout.Milliseconds())
-	u := url.URL{Scheme: "file", Path: p, RawQuery: q}
-	return u.String(), nil
-}
-
-// setUp puts the file in write-ahead log mode, so that readers never wait for a writer,
-// and creates or checks the schema. The journal mode belongs to the file, so it is set
-// here once rather than by every connection. Converting a new file takes an exclusive lock
-// without waiting for it, so two processes opening a new file at once can find it busy:
-// setUp tries again until the busy timeout has passed.
-func (h *History) setUp(ctx context.Context) error {
-	deadline := time.Now().Add(historyBusyTimeout)
-	delay := time.Millisecond
-	for {
-		var mode string
-		err := h.db.QueryRowContext(ctx, "PRAGMA journal_mode = WAL").Scan(&mode)
-		if err == nil {
-			err = h.migrate(ctx)
-		}
-		if err == nil || !historyIsBusy(err) || time.Now().After(deadline) {
-			return err
-		}
-		timer := time.NewTimer(delay)
-		select {
-		case <-ctx.Done():
-			timer.Stop()
-			return ctx.Err()
-		case <-timer.C:
-		}
-		delay = min(2*delay, 100*time.Millisecond)
-	}
-}
-
-// historyIsBusy reports whether err is SQLite's SQLITE_BUSY, possibly extended.
-func historyIsBusy(err error) bool {
-	const sqliteBusy = 5
-	var coded interface{ Code() int }
-	return errors.As(err, &coded) && coded.Code()&0xff == sqliteBusy
-}
-
-// migrate creates the schema, or checks that the file's schema is one this package knows.
-func (h *History) migrate(ctx context.Context) error {
-	tx, err := h.db.BeginTx(ctx, nil)
-	if err != nil {
-		return err
-	}
-	defer tx.Rollback()
-	var version int
-	if err := tx.QueryRowContext(ctx, "PRAGMA user_version").Scan(&version); err != nil {
-		return err
-	}
-	switch {
-	case version == historySchemaVersion:
-		return tx.Commit()
-	case version > historySchemaVersion:
-		return fmt.Errorf("schema version %d is newer than version %d, the newest this program knows", version, historySchemaVersion)
-	}
-	for _, stmt := range historySchema() {
-		if _, err := tx.ExecContext(ctx, stmt); err != nil {
-			return err
-		}
-	}
-	if _, err := tx.ExecContext(ctx, fmt.Sprintf("PRAGMA user_version = %d", historySchemaVersion)); err != nil {
-		return err
-	}
-	return tx.Commit()
+	return &History{db: db, path: path}, nil
 }
 
 // Close closes the history file.
@@ -254,7 +147,7 @@ func (h *History) record(ctx context.Context, runID string, started time.Time, r
 	if started.IsZero() {
 		return nil, errors.New("no start time")
 	}
-	start := historyUnixNano(started)
+	start := sqlitefile.UnixNano(started)
 
 	// The rules of this run by key, the last of equal keys winning.
 	current := make(map[string]collector.Rule, len(rules))
@@ -497,7 +390,7 @@ func historyWriteVerdicts(ctx context.Context, tx *sql.Tx, run string, results [
 			if v.Score != nil {
 				score = sql.NullInt64{Int64: int64(*v.Score), Valid: true}
 			}
-			if err := ins.add(ctx, run, v.Provider, target.String(), string(v.Status), score, historyUnixNano(v.CheckedAt), string(data)); err != nil {
+			if err := ins.add(ctx, run, v.Provider, target.String(), string(v.Status), score, sqlitefile.UnixNano(v.CheckedAt), string(data)); err != nil {
 				return 0, err
 			}
 			n++
@@ -560,7 +453,7 @@ func historyGoneRule(k string, data []byte) GoneRule {
 
 // Finish records when the run finished.
 func (h *History) Finish(ctx context.Context, runID string, finished time.Time) error {
-	res, err := h.db.ExecContext(ctx, "UPDATE runs SET finished = ? WHERE id = ?", historyUnixNano(finished), runID)
+	res, err := h.db.ExecContext(ctx, "UPDATE runs SET finished = ? WHERE id = ?", sqlitefile.UnixNano(finished), runID)
 	if err == nil {
 		var n int64
 		if n, err = res.RowsAffected(); err == nil && n == 0 {
@@ -623,16 +516,4 @@ func (b *historyBatch) close() {
 	if b.full != nil {
 		b.full.Close()
 	}
-}
-
-// historyUnixNano returns t in unix nanoseconds, clamped to the range of an int64 (the
-// years 1678 to 2262).
-func historyUnixNano(t time.Time) int64 {
-	switch {
-	case t.Before(time.Unix(0, math.MinInt64)):
-		return math.MinInt64
-	case t.After(time.Unix(0, math.MaxInt64)):
-		return math.MaxInt64
-	}
-	return t.UnixNano()
 }

@@ -6,14 +6,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"math"
-	"net/url"
-	"os"
-	"path/filepath"
 	"strings"
 	"time"
 
-	_ "modernc.org/sqlite"
+	"github.com/sgvet/sgvet/internal/sqlitefile"
 )
 
 // cacheSchemaVersion is the schema version of the cache file, kept in its user_version.
@@ -62,133 +58,15 @@ type Cache struct {
 // readable and writable by its owner only, and its parent directories. Each connection
 // waits up to 10 seconds for a lock another connection or process holds.
 func OpenCache(ctx context.Context, path string) (*Cache, error) {
-	c, err := openCache(ctx, path)
+	db, err := sqlitefile.Open(ctx, path, sqlitefile.Options{
+		BusyTimeout: cacheBusyTimeout,
+		Version:     cacheSchemaVersion,
+		Schema:      cacheSchema(),
+	})
 	if err != nil {
 		return nil, fmt.Errorf("open cache %s: %w", path, err)
 	}
-	return c, nil
-}
-
-func openCache(ctx context.Context, path string) (*Cache, error) {
-	if path == "" {
-		return nil, errors.New("empty path")
-	}
-	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
-		return nil, err
-	}
-	// SQLite would create the file with the umask's permissions; create it first so that
-	// only the owner may read it. SQLite gives its journal files the same permissions.
-	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
-	if err != nil {
-		return nil, err
-	}
-	if err := f.Close(); err != nil {
-		return nil, err
-	}
-	dsn, err := cacheDSN(path)
-	if err != nil {
-		return nil, err
-	}
-	db, err := sql.Open("sqlite", dsn)
-	if err != nil {
-		return nil, err
-	}
-	c := &Cache{db: db, path: path}
-	if err := c.setUp(ctx); err != nil {
-		db.Close()
-		return nil, err
-	}
-	return c, nil
-}
-
-// cacheDSN returns the data source name of the cache file at path. The driver runs its
-// pragmas on every connection it opens, so that every connection in the pool waits up to
-// the busy timeout for a lock another holds. Every transaction begins immediately, taking
-// the write lock at BEGIN: a transaction that took a read lock first could not upgrade it,
-// without waiting, once another process had written.
-func cacheDSN(path string) (string, error) {
-	abs, err := filepath.Abs(path)
-	if err != nil {
-		return "", err
-	}
-	p := filepath.ToSlash(abs)
-	if !strings.HasPrefix(p, "/") {
-		p = "/" + p // a volume name, as in C:/dir
-	}
-	q := fmt.Sprintf("_pragma=busy_timeout(%d)&_pragma=synchronous(NORMAL)&_txlock=immediate",
-		cacheBusyTimeout.Milliseconds())
-	u := url.URL{Scheme: "file", Path: p, RawQuery: q}
-	return u.String(), nil
-}
-
-// setUp puts the file in write-ahead log mode, so that readers never wait for a writer,
-// and creates or checks the schema. The journal mode belongs to the file, not to a
-// connection, so it is set here once rather than by every connection. Converting a new
-// file takes an exclusive lock without waiting for it, so two processes opening a new file
-// at once can find it busy: setUp tries again until the busy timeout has passed.
-func (c *Cache) setUp(ctx context.Context) error {
-	deadline := time.Now().Add(cacheBusyTimeout)
-	delay := time.Millisecond
-	for {
-		err := c.useWAL(ctx)
-		if err == nil {
-			err = c.migrate(ctx)
-		}
-		if err == nil || !isBusy(err) || time.Now().After(deadline) {
-			return err
-		}
-		timer := time.NewTimer(delay)
-		select {
-		case <-ctx.Done():
-			timer.Stop()
-			return ctx.Err()
-		case <-timer.C:
-		}
-		delay = min(2*delay, 100*time.Millisecond)
-	}
-}
-
-// useWAL puts the file in write-ahead log mode. Where the file system cannot share the
-// log's index between processes, the file stays in its rollback journal mode, which is
-// slower but as safe.
-func (c *Cache) useWAL(ctx context.Context) error {
-	var mode string
-	return c.db.QueryRowContext(ctx, "PRAGMA journal_mode = WAL").Scan(&mode)
-}
-
-// isBusy reports whether err is SQLite's SQLITE_BUSY, possibly extended.
-func isBusy(err error) bool {
-	const sqliteBusy = 5
-	var coded interface{ Code() int }
-	return errors.As(err, &coded) && coded.Code()&0xff == sqliteBusy
-}
-
-// migrate creates the schema, or checks that the file's schema is one this package knows.
-func (c *Cache) migrate(ctx context.Context) error {
-	tx, err := c.db.BeginTx(ctx, nil)
-	if err != nil {
-		return err
-	}
-	defer tx.Rollback()
-	var version int
-	if err := tx.QueryRowContext(ctx, "PRAGMA user_version").Scan(&version); err != nil {
-		return err
-	}
-	switch {
-	case version == cacheSchemaVersion:
-		return tx.Commit()
-	case version > cacheSchemaVersion:
-		return fmt.Errorf("schema version %d is newer than version %d, the newest this program knows", version, cacheSchemaVersion)
-	}
-	for _, stmt := range cacheSchema() {
-		if _, err := tx.ExecContext(ctx, stmt); err != nil {
-			return err
-		}
-	}
-	if _, err := tx.ExecContext(ctx, fmt.Sprintf("PRAGMA user_version = %d", cacheSchemaVersion)); err != nil {
-		return err
-	}
-	return tx.Commit()
+	return &Cache{db: db, path: path}, nil
 }
 
 // Close closes the cache file.
@@ -208,7 +86,7 @@ func (c *Cache) Get(ctx context.Context, provider string, targets []Target, ttl 
 	if ttl <= 0 || len(targets) == 0 {
 		return found, nil
 	}
-	oldest := unixNano(now.Add(-ttl))
+	oldest := sqlitefile.UnixNano(now.Add(-ttl))
 
 	// Ask for each distinct valid target once.
 	wanted := make(map[string]Target, len(targets))
@@ -335,7 +213,7 @@ func (c *Cache) put(ctx context.Context, verdicts []Verdict) error {
 		if err != nil {
 			return fmt.Errorf("verdict of %s for %s: %w", v.Provider, v.Target, err)
 		}
-		if _, err := stmt.ExecContext(ctx, v.Provider, v.Target.String(), unixNano(v.CheckedAt), string(data)); err != nil {
+		if _, err := stmt.ExecContext(ctx, v.Provider, v.Target.String(), sqlitefile.UnixNano(v.CheckedAt), string(data)); err != nil {
 			return err
 		}
 	}
@@ -415,7 +293,7 @@ func (c *Cache) purge(ctx context.Context, before time.Time) (int64, error) {
 		return 0, err
 	}
 	defer tx.Rollback()
-	res, err := tx.ExecContext(ctx, "DELETE FROM verdicts WHERE checked_at < ?", unixNano(before))
+	res, err := tx.ExecContext(ctx, "DELETE FROM verdicts WHERE checked_at < ?", sqlitefile.UnixNano(before))
 	if err != nil {
 		return 0, err
 	}
@@ -434,15 +312,3 @@ func (c *Cache) purge(ctx context.Context, before time.Time) (int64, error) {
 
 // cacheDay returns the UTC date of t, the key of a day's usage.
 func cacheDay(t time.Time) string { return t.UTC().Format(time.DateOnly) }
-
-// unixNano returns t in unix nanoseconds, clamped to the range of an int64 (the years 1678
-// to 2262).
-func unixNano(t time.Time) int64 {
-	switch {
-	case t.Before(time.Unix(0, math.MinInt64)):
-		return math.MinInt64
-	case t.After(time.Unix(0, math.MaxInt64)):
-		return math.MaxInt64
-	}
-	return t.UnixNano()
-}

@@ -1,6 +1,8 @@
 package reputation
 
 import (
+	"github.com/sgvet/sgvet/internal/sqlitefile"
+
 	"bufio"
 	"context"
 	"database/sql"
@@ -840,8 +842,8 @@ func TestCacheIsBusy(t *testing.T) {
 		{nil, false},
 	}
 	for _, tt := range tests {
-		if got := isBusy(tt.err); got != tt.want {
-			t.Errorf("isBusy(%v) = %v, want %v", tt.err, got, tt.want)
+		if got := sqlitefile.IsBusy(tt.err); got != tt.want {
+			t.Errorf("IsBusy(%v) = %v, want %v", tt.err, got, tt.want)
 		}
 	}
 }

@@ -1,0 +1,165 @@
+// Package sqlitefile opens the SQLite files that several sgvet processes may share at
+// once (the verdict cache and the history), with the pure-Go driver.
+package sqlitefile
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"math"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	_ "modernc.org/sqlite" // registers the "sqlite" driver
+)
+
+// Options describe a file.
+type Options struct {
+	// BusyTimeout is how long a connection waits for a lock another connection or process
+	// holds.
+	BusyTimeout time.Duration
+	// Pragmas are further pragmas every connection runs, e.g. "temp_store(MEMORY)".
+	Pragmas []string
+	// Version is the schema version, kept in the file's user_version; Schema holds the
+	// statements that create it.
+	Version int
+	Schema  []string
+}
+
+// Open opens the file at path, creating it and its parent directories if they do not exist,
+// readable and writable by the owner only. Every connection waits up to the busy timeout
+// for a lock, and begins its transactions immediately, taking the write lock at BEGIN: a
+// transaction that took a read lock first could not upgrade it, without waiting, once
+// another process had written. The file is put in write-ahead log mode, so that readers
+// never wait for a writer, and its schema is created, or checked to be one this program
+// knows.
+func Open(ctx context.Context, path string, opts Options) (*sql.DB, error) {
+	if path == "" {
+		return nil, errors.New("empty path")
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return nil, err
+	}
+	// SQLite would create the file with the umask's permissions; create it first so that
+	// only the owner may read it. SQLite gives its journal files the same permissions.
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, err
+	}
+	if err := f.Close(); err != nil {
+		return nil, err
+	}
+	dsn, err := dataSource(path, opts)
+	if err != nil {
+		return nil, err
+	}
+	db, err := sql.Open("sqlite", dsn)
+	if err != nil {
+		return nil, err
+	}
+	if err := setUp(ctx, db, opts); err != nil {
+		db.Close()
+		return nil, err
+	}
+	return db, nil
+}
+
+// dataSource returns the data source name of the file at path. The driver runs its pragmas
+// on every connection it opens, so they hold for every connection in the pool.
+func dataSource(path string, opts Options) (string, error) {
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return "", err
+	}
+	p := filepath.ToSlash(abs)
+	if !strings.HasPrefix(p, "/") {
+		p = "/" + p // a volume name, as in C:/dir
+	}
+	q := fmt.Sprintf("_pragma=busy_timeout(%d)&_pragma=synchronous(NORMAL)", opts.BusyTimeout.Milliseconds())
+	for _, p := range opts.Pragmas {
+		q += "&_pragma=" + url.QueryEscape(p)
+	}
+	q += "&_txlock=immediate"
+	u := url.URL{Scheme: "file", Path: p, RawQuery: q}
+	return u.String(), nil
+}
+
+// setUp puts the file in write-ahead log mode and creates or checks the schema. The journal
+// mode belongs to the file, not to a connection, so it is set here once. Converting a new
+// file takes an exclusive lock without waiting for it, so two processes opening a new file
+// at once can find it busy: setUp tries again until the busy timeout has passed.
+func setUp(ctx context.Context, db *sql.DB, opts Options) error {
+	deadline := time.Now().Add(opts.BusyTimeout)
+	delay := time.Millisecond
+	for {
+		// Where the file system cannot share the log's index between processes, the file
+		// stays in its rollback journal mode, which is slower but as safe.
+		var mode string
+		err := db.QueryRowContext(ctx, "PRAGMA journal_mode = WAL").Scan(&mode)
+		if err == nil {
+			err = migrate(ctx, db, opts)
+		}
+		if err == nil || !IsBusy(err) || time.Now().After(deadline) {
+			return err
+		}
+		timer := time.NewTimer(delay)
+		select {
+		case <-ctx.Done():
+			timer.Stop()
+			return ctx.Err()
+		case <-timer.C:
+		}
+		delay = min(2*delay, 100*time.Millisecond)
+	}
+}
+
+// migrate creates the schema, or checks that the file's schema is one this program knows.
+func migrate(ctx context.Context, db *sql.DB, opts Options) error {
+	tx, err := db.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	var version int
+	if err := tx.QueryRowContext(ctx, "PRAGMA user_version").Scan(&version); err != nil {
+		return err
+	}
+	switch {
+	case version == opts.Version:
+		return tx.Commit()
+	case version > opts.Version:
+		return fmt.Errorf("schema version %d is newer than version %d, the newest this program knows", version, opts.Version)
+	}
+	for _, stmt := range opts.Schema {
+		if _, err := tx.ExecContext(ctx, stmt); err != nil {
+			return err
+		}
+	}
+	if _, err := tx.ExecContext(ctx, fmt.Sprintf("PRAGMA user_version = %d", opts.Version)); err != nil {
+		return err
+	}
+	return tx.Commit()
+}
+
+// IsBusy reports whether err is SQLite's SQLITE_BUSY, possibly extended.
+func IsBusy(err error) bool {
+	const sqliteBusy = 5
+	var coded interface{ Code() int }
+	return errors.As(err, &coded) && coded.Code()&0xff == sqliteBusy
+}
+
+// UnixNano returns t in unix nanoseconds, clamped to the range of an int64 (the years 1678
+// to 2262), as the files store times.
+func UnixNano(t time.Time) int64 {
+	switch {
+	case t.Before(time.Unix(0, math.MinInt64)):
+		return math.MinInt64
+	case t.After(time.Unix(0, math.MaxInt64)):
+		return math.MaxInt64
+	}
+	return t.UnixNano()
+}
