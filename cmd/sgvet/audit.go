@@ -142,7 +142,7 @@ func runAudit(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 	rep.Run.ID, rep.Run.Started, rep.Run.Finished = runID, started, time.Now().UTC()
 	rep.Run.Providers = stats
 
-	if err := writeReport(writer, rep, output, stdout); err != nil {
+	if err := writeOutput(output, stdout, func(w io.Writer) error { return writer.Write(w, rep) }); err != nil {
 		return err
 	}
 	return auditExit(rep, cfg.Audit.FailOn)
@@ -158,27 +158,6 @@ func auditExit(rep *report.Report, failOn string) error {
 	}
 	if rep.Incomplete() {
 		return errIncomplete
-	}
-	return nil
-}
-
-func writeReport(w report.Writer, rep *report.Report, output string, stdout io.Writer) error {
-	if output == "" {
-		if err := w.Write(stdout, rep); err != nil {
-			return fmt.Errorf("write report: %w", err)
-		}
-		return nil
-	}
-	f, err := os.Create(output)
-	if err != nil {
-		return usageErrorf("--output: %v", err)
-	}
-	err = w.Write(f, rep)
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		return fmt.Errorf("write report to %s: %w", output, err)
 	}
 	return nil
 }

@@ -57,26 +57,14 @@ func runGroups(ctx context.Context, args []string, stdin io.Reader, stdout, stde
 		return err
 	}
 
-	w := stdout
-	var file *os.File
-	if output != "" {
-		if file, err = os.Create(output); err != nil {
-			return usageErrorf("--output: %v", err)
+	err = writeOutput(output, stdout, func(w io.Writer) error {
+		if format == "json" {
+			return writeInventoryJSON(w, inv)
 		}
-		w = file
-	}
-	if format == "json" {
-		err = writeInventoryJSON(w, inv)
-	} else {
-		err = writeGroupsTable(w, inv)
-	}
-	if file != nil {
-		if cerr := file.Close(); err == nil {
-			err = cerr
-		}
-	}
+		return writeGroupsTable(w, inv)
+	})
 	if err != nil {
-		return fmt.Errorf("write output: %w", err)
+		return err
 	}
 	if len(inv.Skipped) > 0 {
 		return errIncomplete
@@ -177,4 +165,27 @@ func plural(n int, word string) string {
 		return fmt.Sprintf("%d %ses", n, word)
 	}
 	return fmt.Sprintf("%d %ss", n, word)
+}
+
+// writeOutput calls write with the file named by --output, created anew, or with stdout
+// when output is empty.
+func writeOutput(output string, stdout io.Writer, write func(io.Writer) error) error {
+	if output == "" {
+		if err := write(stdout); err != nil {
+			return fmt.Errorf("write output: %w", err)
+		}
+		return nil
+	}
+	f, err := os.Create(output)
+	if err != nil {
+		return usageErrorf("--output: %v", err)
+	}
+	err = write(f)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return fmt.Errorf("write %s: %w", output, err)
+	}
+	return nil
 }

@@ -7,7 +7,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"os"
 	"slices"
 	"strings"
 	"text/tabwriter"
@@ -104,26 +103,14 @@ func runLookup(ctx context.Context, args []string, stdin io.Reader, stdout, stde
 		return err
 	}
 
-	w := stdout
-	var file *os.File
-	if output != "" {
-		if file, err = os.Create(output); err != nil {
-			return usageErrorf("--output: %v", err)
+	err = writeOutput(output, stdout, func(w io.Writer) error {
+		if format == "json" {
+			return writeLookupJSON(w, started, vetter.Stats(), results)
 		}
-		w = file
-	}
-	if format == "json" {
-		err = writeLookupJSON(w, started, vetter.Stats(), results)
-	} else {
-		err = writeLookupTable(w, results)
-	}
-	if file != nil {
-		if cerr := file.Close(); err == nil {
-			err = cerr
-		}
-	}
+		return writeLookupTable(w, results)
+	})
 	if err != nil {
-		return fmt.Errorf("write output: %w", err)
+		return err
 	}
 
 	bad, unvetted := false, false
