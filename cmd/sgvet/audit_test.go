@@ -282,3 +282,32 @@ func TestOfflineAuditWritesNoCache(t *testing.T) {
 		t.Errorf("the offline audit created %s (err %v)", filepath.Join(dir, "sgvet"), err)
 	}
 }
+
+// TestAuditNeverPrintsTheKey audits the example with a canary key that one service refuses
+// and another accepts, with debug logging, in every format, and looks for the key.
+func TestAuditNeverPrintsTheKey(t *testing.T) {
+	isolateAWS(t)
+	isolateProviders(t)
+	const canary = "canaryKey-audit-5b1d-DO-NOT-PRINT"
+	t.Setenv("MDCLOUD_APIKEY", canary)
+	t.Setenv("VT_API_KEY", canary)
+	cfg := doublesConfig(t, map[string]string{
+		"metadefender": fakeprovider.MetaDefender(t, fakeprovider.Options{Key: "other", Listings: lookupListings}).URL,
+		"virustotal":   fakeprovider.VirusTotal(t, fakeprovider.Options{Key: canary, Listings: lookupListings}).URL,
+	})
+	state := filepath.Join(t.TempDir(), "state.db")
+	for _, format := range report.Formats {
+		res := sgvet(t, "", append(exampleArgs, "--config", cfg, "--cache", filepath.Join(t.TempDir(), "c.db"),
+			"--state", state, "--log-level", "debug", "--format", format)...)
+		if res.code != exitFindings || !strings.Contains(res.stderr, "MDCLOUD_APIKEY") {
+			t.Errorf("--format %s: exit %d, stderr %q; want 1 and the refused key's variable named", format, res.code, res.stderr)
+		}
+		if strings.Contains(res.stdout+res.stderr, canary) {
+			t.Errorf("--format %s: the output contains the key", format)
+		}
+	}
+	db, _ := os.ReadFile(state)
+	if strings.Contains(string(db), canary) {
+		t.Error("the history file contains the key")
+	}
+}
