@@ -262,13 +262,10 @@ func (b *builder) defaultGroup(g *collector.Group, run []int32) {
 		return
 	}
 	b.findings = append(b.findings, Finding{
-		Kind:      DefaultGroupInUse,
-		Severity:  Medium,
-		Account:   g.Account,
-		Region:    g.Region,
-		GroupID:   g.ID,
-		GroupName: g.Name,
-		Reasons:   reasons,
+		Kind:     DefaultGroupInUse,
+		Severity: Medium,
+		RuleRef:  RuleRef{Account: g.Account, Region: g.Region, GroupID: g.ID, GroupName: g.Name},
+		Reasons:  reasons,
 	})
 }
 

@@ -371,22 +371,7 @@ func (b *builder) ruleFindings() {
 
 // ruleFinding returns a finding of kind k about rule i, with what the history knows of it.
 func (b *builder) ruleFinding(i int32, k Kind, s Severity, reasons []string) Finding {
-	r := &b.rules[i]
-	f := Finding{
-		Kind:        k,
-		Severity:    s,
-		Account:     r.Account,
-		Region:      r.Region,
-		GroupID:     r.GroupID,
-		GroupName:   r.GroupName,
-		RuleID:      r.ID,
-		Direction:   string(r.Direction),
-		Protocol:    r.Protocol,
-		PortRange:   r.PortRange(),
-		CIDR:        r.Target(),
-		Description: r.Description,
-		Reasons:     reasons,
-	}
+	f := Finding{Kind: k, Severity: s, RuleRef: refOf(&b.rules[i]), Reasons: reasons}
 	f.FirstSeen, f.Change = b.history(i)
 	return f
 }

@@ -860,8 +860,8 @@ func TestBuildDefaultGroup(t *testing.T) {
 	if f == nil {
 		t.Fatalf("Build(default group): finding %s for sg-def = none, want one", DefaultGroupInUse)
 	}
-	got := Finding{Kind: f.Kind, Severity: f.Severity, Account: f.Account, Region: f.Region, GroupID: f.GroupID, GroupName: f.GroupName, RuleID: f.RuleID, Direction: f.Direction, Protocol: f.Protocol, PortRange: f.PortRange, CIDR: f.CIDR}
-	wantF := Finding{Kind: DefaultGroupInUse, Severity: Medium, Account: testAccount, Region: testRegion, GroupID: "sg-def", GroupName: "default"}
+	got := Finding{Kind: f.Kind, Severity: f.Severity, RuleRef: RuleRef{Account: f.Account, Region: f.Region, GroupID: f.GroupID, GroupName: f.GroupName, RuleID: f.RuleID, Direction: f.Direction, Protocol: f.Protocol, PortRange: f.PortRange, CIDR: f.CIDR}}
+	wantF := Finding{Kind: DefaultGroupInUse, Severity: Medium, RuleRef: RuleRef{Account: testAccount, Region: testRegion, GroupID: "sg-def", GroupName: "default"}}
 	if fmt.Sprint(got) != fmt.Sprint(wantF) || len(f.Reasons) != 2 {
 		t.Errorf("Build(default group): finding %s for sg-def = %+v %q, want %+v with 2 reasons", f.Kind, got, f.Reasons, wantF)
 	}
@@ -913,7 +913,7 @@ func TestBuildHistory(t *testing.T) {
 		in("sgr-old", "tcp", 22, 22, "0.0.0.0/0", ""),
 		in("sgr-new", "tcp", 3389, 3389, "0.0.0.0/0", ""),
 	}
-	gone := []GoneRule{{Account: testAccount, Region: testRegion, GroupID: "sg-app", RuleID: "sgr-gone", CIDR: "24.48.0.1/32", FirstSeen: day("2026-01-01"), LastSeen: day("2026-11-20")}}
+	gone := []GoneRule{{RuleRef: RuleRef{Account: testAccount, Region: testRegion, GroupID: "sg-app", RuleID: "sgr-gone", CIDR: "24.48.0.1/32"}, FirstSeen: day("2026-01-01"), LastSeen: day("2026-11-20")}}
 	c := buildCase{
 		rules: rules,
 		history: func(rs []collector.Rule) *HistoryView {

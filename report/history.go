@@ -437,18 +437,7 @@ func historyGoneRule(k string, data []byte) GoneRule {
 		}
 		return g
 	}
-	return GoneRule{
-		Account:     r.Account,
-		Region:      r.Region,
-		GroupID:     r.GroupID,
-		GroupName:   r.GroupName,
-		RuleID:      r.ID,
-		Direction:   string(r.Direction),
-		Protocol:    r.Protocol,
-		PortRange:   r.PortRange(),
-		CIDR:        r.Target(),
-		Description: r.Description,
-	}
+	return GoneRule{RuleRef: refOf(&r)}
 }
 
 // Finish records when the run finished.

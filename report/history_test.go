@@ -83,11 +83,9 @@ func TestHistoryRecord(t *testing.T) {
 	c.Direction, c.Protocol, c.FromPort, c.ToPort, c.GroupName = collector.Egress, "udp", 5000, 5100, ""
 	t1, t2, t3 := historyT0, historyT0.Add(24*time.Hour), historyT0.Add(48*time.Hour)
 
-	goneB := GoneRule{
-		Account: "111122223333", Region: "eu-west-1", GroupID: "sg-1", GroupName: "admin",
-		RuleID: "sgr-0002", Direction: "ingress", Protocol: "tcp", PortRange: "22",
-		CIDR: "198.51.100.7/32", Description: "rule 2", FirstSeen: t1, LastSeen: t1,
-	}
+	goneB := GoneRule{RuleRef: RuleRef{Account: "111122223333", Region: "eu-west-1", GroupID: "sg-1", GroupName: "admin",
+		RuleID: "sgr-0002", Direction: "ingress", Protocol: "tcp", PortRange: "22", CIDR: "198.51.100.7/32", Description: "rule 2"},
+		FirstSeen: t1, LastSeen: t1}
 
 	// The runs are recorded in order, on one file.
 	runs := []struct {
@@ -133,15 +131,15 @@ func TestHistoryRecord(t *testing.T) {
 			previous:  "run-3",
 			firstSeen: map[string]time.Time{},
 			gone: []GoneRule{
-				{Account: "111122223333", Region: "eu-west-1", GroupID: "sg-1", GroupName: "admin",
-					RuleID: "sgr-0001", Direction: "ingress", Protocol: "tcp", PortRange: "22",
-					CIDR: "203.0.113.0/24", Description: "rule 1", FirstSeen: t1, LastSeen: t3},
-				{Account: "111122223333", Region: "eu-west-1", GroupID: "sg-1", GroupName: "admin",
-					RuleID: "sgr-0002", Direction: "ingress", Protocol: "tcp", PortRange: "22",
-					CIDR: "198.51.100.7/32", Description: "rule 2", FirstSeen: t1, LastSeen: t3},
-				{Account: "111122223333", Region: "eu-west-1", GroupID: "sg-1",
-					RuleID: "sgr-0003", Direction: "egress", Protocol: "udp", PortRange: "5000-5100",
-					CIDR: "2001:db8::/64", Description: "rule 3", FirstSeen: t2, LastSeen: t3},
+				{RuleRef: RuleRef{Account: "111122223333", Region: "eu-west-1", GroupID: "sg-1", GroupName: "admin",
+					RuleID: "sgr-0001", Direction: "ingress", Protocol: "tcp", PortRange: "22", CIDR: "203.0.113.0/24", Description: "rule 1"},
+					FirstSeen: t1, LastSeen: t3},
+				{RuleRef: RuleRef{Account: "111122223333", Region: "eu-west-1", GroupID: "sg-1", GroupName: "admin",
+					RuleID: "sgr-0002", Direction: "ingress", Protocol: "tcp", PortRange: "22", CIDR: "198.51.100.7/32", Description: "rule 2"},
+					FirstSeen: t1, LastSeen: t3},
+				{RuleRef: RuleRef{Account: "111122223333", Region: "eu-west-1", GroupID: "sg-1",
+					RuleID: "sgr-0003", Direction: "egress", Protocol: "udp", PortRange: "5000-5100", CIDR: "2001:db8::/64", Description: "rule 3"},
+					FirstSeen: t2, LastSeen: t3},
 			},
 		},
 	}

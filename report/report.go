@@ -82,14 +82,12 @@ const (
 	Gone Change = "gone"
 )
 
-// Finding is one thing wrong with one rule (or, for default-group-in-use, one group).
-type Finding struct {
-	Kind      Kind     `json:"kind"`
-	Severity  Severity `json:"severity"`
-	Account   string   `json:"account"`
-	Region    string   `json:"region"`
-	GroupID   string   `json:"group_id"`
-	GroupName string   `json:"group_name"`
+// RuleRef names a rule and says what it allows: what a finding and a gone rule show of it.
+type RuleRef struct {
+	Account   string `json:"account"`
+	Region    string `json:"region"`
+	GroupID   string `json:"group_id"`
+	GroupName string `json:"group_name"`
 	// RuleID is empty for a finding about a whole group.
 	RuleID    string `json:"rule_id"`
 	Direction string `json:"direction"`
@@ -98,6 +96,29 @@ type Finding struct {
 	// CIDR is the rule's CIDR, or its target (a prefix list) when it has no CIDR.
 	CIDR        string `json:"cidr"`
 	Description string `json:"description"`
+}
+
+// refOf returns what a report shows of r.
+func refOf(r *collector.Rule) RuleRef {
+	return RuleRef{
+		Account:     r.Account,
+		Region:      r.Region,
+		GroupID:     r.GroupID,
+		GroupName:   r.GroupName,
+		RuleID:      r.ID,
+		Direction:   string(r.Direction),
+		Protocol:    r.Protocol,
+		PortRange:   r.PortRange(),
+		CIDR:        r.Target(),
+		Description: r.Description,
+	}
+}
+
+// Finding is one thing wrong with one rule (or, for default-group-in-use, one group).
+type Finding struct {
+	Kind     Kind     `json:"kind"`
+	Severity Severity `json:"severity"`
+	RuleRef
 	// Reasons are human sentences saying why this is a finding.
 	Reasons []string `json:"reasons"`
 	// Verdicts are the providers' verdicts behind a suspicious-source or unvetted finding.
@@ -142,18 +163,9 @@ type Summary struct {
 
 // GoneRule is a rule the previous run saw that this one did not.
 type GoneRule struct {
-	Account     string    `json:"account"`
-	Region      string    `json:"region"`
-	GroupID     string    `json:"group_id"`
-	GroupName   string    `json:"group_name"`
-	RuleID      string    `json:"rule_id"`
-	Direction   string    `json:"direction"`
-	Protocol    string    `json:"protocol"`
-	PortRange   string    `json:"port_range"`
-	CIDR        string    `json:"cidr"`
-	Description string    `json:"description"`
-	FirstSeen   time.Time `json:"first_seen"`
-	LastSeen    time.Time `json:"last_seen"`
+	RuleRef
+	FirstSeen time.Time `json:"first_seen"`
+	LastSeen  time.Time `json:"last_seen"`
 }
 
 // Report is the result of an audit.

@@ -74,7 +74,7 @@ func reportFixture() *Report {
 	bl4 := fixtureVerdict("blocklist", "203.0.113.99/32", reputation.Unknown)
 	bl4.Reason = "blocklist not loaded"
 
-	base := Finding{Account: "111111111111", Region: "eu-west-1", GroupID: "sg-0a1b2c3d4e5f60718", GroupName: "bastion", Direction: "ingress", Protocol: "tcp"}
+	base := Finding{RuleRef: RuleRef{Account: "111111111111", Region: "eu-west-1", GroupID: "sg-0a1b2c3d4e5f60718", GroupName: "bastion", Direction: "ingress", Protocol: "tcp"}}
 	f := func(kind Kind, sev Severity, edit func(*Finding)) Finding {
 		x := base
 		x.Kind, x.Severity = kind, sev
@@ -187,11 +187,11 @@ func reportFixture() *Report {
 		},
 		Findings: findings,
 		Gone: []GoneRule{
-			{Account: "111111111111", Region: "eu-west-1", GroupID: "sg-0a1b2c3d4e5f60718", GroupName: "bastion", RuleID: "sgr-0aa11bb22cc33dd40",
-				Direction: "ingress", Protocol: "tcp", PortRange: "22", CIDR: "198.51.100.77/32", Description: "contractor laptop",
+			{RuleRef: RuleRef{Account: "111111111111", Region: "eu-west-1", GroupID: "sg-0a1b2c3d4e5f60718", GroupName: "bastion",
+				RuleID: "sgr-0aa11bb22cc33dd40", Direction: "ingress", Protocol: "tcp", PortRange: "22", CIDR: "198.51.100.77/32", Description: "contractor laptop"},
 				FirstSeen: fixtureDay(0, 0, 0).AddDate(0, -7, 0), LastSeen: fixtureDay(0, 0, 0).AddDate(0, 0, -7)},
-			{Account: "222222222222", Region: "us-east-1", GroupID: "sg-01234567890abcdef", GroupName: "partners", RuleID: "sgr-01234567890abcde0",
-				Direction: "ingress", Protocol: "udp", PortRange: "500", CIDR: "192.0.2.0/24",
+			{RuleRef: RuleRef{Account: "222222222222", Region: "us-east-1", GroupID: "sg-01234567890abcdef", GroupName: "partners",
+				RuleID: "sgr-01234567890abcde0", Direction: "ingress", Protocol: "udp", PortRange: "500", CIDR: "192.0.2.0/24"},
 				FirstSeen: fixtureDay(0, 0, 0).AddDate(-1, 0, 0), LastSeen: fixtureDay(0, 0, 0).AddDate(0, 0, -7)},
 		},
 	}
