@@ -65,53 +65,41 @@ type entry struct {
 	index    int       // position in the heap that holds the entry
 }
 
-// readyHeap orders visible messages by the order they were sent.
-type readyHeap []*entry
+// entries is the storage of a heap of entries; each heap adds its own order.
+type entries []*entry
 
-func (h readyHeap) Len() int           { return len(h) }
-func (h readyHeap) Less(i, j int) bool { return h[i].seq < h[j].seq }
-func (h readyHeap) Swap(i, j int) {
+func (h entries) Len() int { return len(h) }
+func (h entries) Swap(i, j int) {
 	h[i], h[j] = h[j], h[i]
 	h[i].index, h[j].index = i, j
 }
-func (h *readyHeap) Push(x any) {
+func (h *entries) Push(x any) {
 	e := x.(*entry)
 	e.index = len(*h)
 	*h = append(*h, e)
 }
-func (h *readyHeap) Pop() any {
+func (h *entries) Pop() any {
 	old := *h
 	e := old[len(old)-1]
 	old[len(old)-1] = nil
 	*h = old[:len(old)-1]
 	return e
 }
+
+// readyHeap orders visible messages by the order they were sent.
+type readyHeap struct{ entries }
+
+func (h readyHeap) Less(i, j int) bool { return h.entries[i].seq < h.entries[j].seq }
 
 // flightHeap orders in-flight messages by the time they become visible again.
-type flightHeap []*entry
+type flightHeap struct{ entries }
 
-func (h flightHeap) Len() int { return len(h) }
 func (h flightHeap) Less(i, j int) bool {
-	if !h[i].deadline.Equal(h[j].deadline) {
-		return h[i].deadline.Before(h[j].deadline)
+	a, b := h.entries[i], h.entries[j]
+	if !a.deadline.Equal(b.deadline) {
+		return a.deadline.Before(b.deadline)
 	}
-	return h[i].seq < h[j].seq
-}
-func (h flightHeap) Swap(i, j int) {
-	h[i], h[j] = h[j], h[i]
-	h[i].index, h[j].index = i, j
-}
-func (h *flightHeap) Push(x any) {
-	e := x.(*entry)
-	e.index = len(*h)
-	*h = append(*h, e)
-}
-func (h *flightHeap) Pop() any {
-	old := *h
-	e := old[len(old)-1]
-	old[len(old)-1] = nil
-	*h = old[:len(old)-1]
-	return e
+	return a.seq < b.seq
 }
 
 // clock returns the current time.
@@ -142,7 +130,7 @@ func (m *Memory) broadcast() {
 // forgets their receipts. m.mu must be held.
 func (m *Memory) expire(now time.Time) {
 	moved := false
-	for len(m.flight) > 0 && !m.flight[0].deadline.After(now) {
+	for len(m.flight.entries) > 0 && !m.flight.entries[0].deadline.After(now) {
 		e := heap.Pop(&m.flight).(*entry)
 		m.makeVisible(e)
 		moved = true
@@ -164,7 +152,7 @@ func (m *Memory) makeVisible(e *entry) {
 func (m *Memory) Len() int {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	return len(m.ready) + len(m.flight)
+	return len(m.ready.entries) + len(m.flight.entries)
 }
 
 // Close makes Receive return ErrClosed once no message is left (visible or in flight), and
@@ -195,7 +183,7 @@ func (m *Memory) Send(ctx context.Context, bodies ...[]byte) error {
 		}
 		room := len(bodies)
 		if m.capacity > 0 {
-			room = min(room, m.capacity-len(m.ready)-len(m.flight))
+			room = min(room, m.capacity-len(m.ready.entries)-len(m.flight.entries))
 		}
 		if room > 0 {
 			for _, b := range bodies[:room] {
@@ -235,12 +223,12 @@ func (m *Memory) Receive(ctx context.Context, max int) ([]Message, error) {
 		}
 		now := m.clock()
 		m.expire(now)
-		if len(m.ready) > 0 {
+		if len(m.ready.entries) > 0 {
 			msgs := m.deliver(now, max)
 			m.mu.Unlock()
 			return msgs, nil
 		}
-		if m.closed && len(m.flight) == 0 {
+		if m.closed && len(m.flight.entries) == 0 {
 			m.mu.Unlock()
 			return nil, ErrClosed
 		}
@@ -248,8 +236,8 @@ func (m *Memory) Receive(ctx context.Context, max int) ([]Message, error) {
 		// Wake when the first message in flight becomes visible again.
 		var timer *time.Timer
 		var visible <-chan time.Time
-		if len(m.flight) > 0 {
-			timer = time.NewTimer(m.flight[0].deadline.Sub(now))
+		if len(m.flight.entries) > 0 {
+			timer = time.NewTimer(m.flight.entries[0].deadline.Sub(now))
 			visible = timer.C
 		}
 		m.mu.Unlock()
@@ -274,8 +262,8 @@ func (m *Memory) deliver(now time.Time, max int) []Message {
 	if m.receipts == nil {
 		m.receipts = make(map[string]*entry)
 	}
-	msgs := make([]Message, 0, min(max, len(m.ready)))
-	for len(msgs) < max && len(m.ready) > 0 {
+	msgs := make([]Message, 0, min(max, len(m.ready.entries)))
+	for len(msgs) < max && len(m.ready.entries) > 0 {
 		e := heap.Pop(&m.ready).(*entry)
 		m.deliveries++
 		e.receives++
