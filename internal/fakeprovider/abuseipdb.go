@@ -239,43 +239,29 @@ func (s *Server) abuseIPDB(w http.ResponseWriter, r *http.Request, _ []byte, seq
 	}{reply(s.now())})
 }
 
+// abuseCheckData is the data of a /check reply, as AbuseIPDB sends it without verbose.
 type abuseCheckData struct {
-	IPAddress            string        `json:"ipAddress"`
-	IsPublic             bool          `json:"isPublic"`
-	IPVersion            int           `json:"ipVersion"`
-	IsWhitelisted        *bool         `json:"isWhitelisted"`
-	AbuseConfidenceScore int           `json:"abuseConfidenceScore"`
-	CountryCode          *string       `json:"countryCode"`
-	CountryName          *string       `json:"countryName,omitempty"`
-	UsageType            *string       `json:"usageType"`
-	ISP                  string        `json:"isp"`
-	Domain               *string       `json:"domain"`
-	Hostnames            []string      `json:"hostnames"`
-	IsTor                bool          `json:"isTor"`
-	TotalReports         int           `json:"totalReports"`
-	NumDistinctUsers     int           `json:"numDistinctUsers"`
-	LastReportedAt       *string       `json:"lastReportedAt"`
-	Reports              []abuseReport `json:"reports,omitempty"`
+	IPAddress            string   `json:"ipAddress"`
+	IsPublic             bool     `json:"isPublic"`
+	IPVersion            int      `json:"ipVersion"`
+	IsWhitelisted        *bool    `json:"isWhitelisted"`
+	AbuseConfidenceScore int      `json:"abuseConfidenceScore"`
+	CountryCode          *string  `json:"countryCode"`
+	UsageType            *string  `json:"usageType"`
+	ISP                  string   `json:"isp"`
+	Domain               *string  `json:"domain"`
+	Hostnames            []string `json:"hostnames"`
+	IsTor                bool     `json:"isTor"`
+	TotalReports         int      `json:"totalReports"`
+	NumDistinctUsers     int      `json:"numDistinctUsers"`
+	LastReportedAt       *string  `json:"lastReportedAt"`
 }
 
-// abuseCheckVerbose is abuseCheckData with the verbose-only keys always present.
+// abuseCheckVerbose adds the keys only verbose replies carry.
 type abuseCheckVerbose struct {
-	IPAddress            string        `json:"ipAddress"`
-	IsPublic             bool          `json:"isPublic"`
-	IPVersion            int           `json:"ipVersion"`
-	IsWhitelisted        *bool         `json:"isWhitelisted"`
-	AbuseConfidenceScore int           `json:"abuseConfidenceScore"`
-	CountryCode          *string       `json:"countryCode"`
-	CountryName          *string       `json:"countryName"`
-	UsageType            *string       `json:"usageType"`
-	ISP                  string        `json:"isp"`
-	Domain               *string       `json:"domain"`
-	Hostnames            []string      `json:"hostnames"`
-	IsTor                bool          `json:"isTor"`
-	TotalReports         int           `json:"totalReports"`
-	NumDistinctUsers     int           `json:"numDistinctUsers"`
-	LastReportedAt       *string       `json:"lastReportedAt"`
-	Reports              []abuseReport `json:"reports"`
+	abuseCheckData
+	CountryName *string       `json:"countryName"`
+	Reports     []abuseReport `json:"reports"`
 }
 
 type abuseReport struct {
@@ -324,16 +310,17 @@ func (s *Server) abuseCheck(a netip.Addr, verbose bool, now time.Time) any {
 		version = 6
 	}
 	d := abuseCheckVerbose{
-		IPAddress:            a.String(),
-		IsPublic:             public,
-		IPVersion:            version,
-		AbuseConfidenceScore: score,
-		ISP:                  "",
-		Hostnames:            []string{},
-		IsTor:                l.Tor,
-		TotalReports:         len(comments),
-		NumDistinctUsers:     len(comments),
-		Reports:              []abuseReport{},
+		abuseCheckData: abuseCheckData{
+			IPAddress:            a.String(),
+			IsPublic:             public,
+			IPVersion:            version,
+			AbuseConfidenceScore: score,
+			Hostnames:            []string{},
+			IsTor:                l.Tor,
+			TotalReports:         len(comments),
+			NumDistinctUsers:     len(comments),
+		},
+		Reports: []abuseReport{},
 	}
 	switch {
 	case l.status() == statusRIOT:
@@ -371,22 +358,7 @@ func (s *Server) abuseCheck(a netip.Addr, verbose bool, now time.Time) any {
 	if verbose {
 		return d
 	}
-	return abuseCheckData{
-		IPAddress:            d.IPAddress,
-		IsPublic:             d.IsPublic,
-		IPVersion:            d.IPVersion,
-		IsWhitelisted:        d.IsWhitelisted,
-		AbuseConfidenceScore: d.AbuseConfidenceScore,
-		CountryCode:          d.CountryCode,
-		UsageType:            d.UsageType,
-		ISP:                  d.ISP,
-		Domain:               d.Domain,
-		Hostnames:            d.Hostnames,
-		IsTor:                d.IsTor,
-		TotalReports:         d.TotalReports,
-		NumDistinctUsers:     d.NumDistinctUsers,
-		LastReportedAt:       d.LastReportedAt,
-	}
+	return d.abuseCheckData
 }
 
 type abuseBlockData struct {
