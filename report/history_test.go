@@ -1,14 +1,11 @@
 package report
 
 import (
-	"bufio"
 	"context"
 	"database/sql"
 	"fmt"
-	"io"
 	"net/netip"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"reflect"
 	"slices"
@@ -18,6 +15,7 @@ import (
 	"time"
 
 	"github.com/sgvet/sgvet/collector"
+	"github.com/sgvet/sgvet/internal/processtest"
 	"github.com/sgvet/sgvet/reputation"
 )
 
@@ -453,8 +451,7 @@ func historyHelper(path, index string) error {
 	if err != nil {
 		return err
 	}
-	fmt.Println("ready")
-	if _, err := io.Copy(io.Discard, os.Stdin); err != nil {
+	if err := processtest.Wait(); err != nil {
 		return err
 	}
 	ctx := context.Background()
@@ -491,55 +488,12 @@ func historyHelper(path, index string) error {
 }
 
 func TestHistoryProcesses(t *testing.T) {
-	if testing.Short() {
-		t.Skip("starts processes")
-	}
 	path := filepath.Join(t.TempDir(), "sub", "state.db")
-	type helper struct {
-		cmd    *exec.Cmd
-		stdin  io.WriteCloser
-		stdout *bufio.Reader
-		stderr strings.Builder
-	}
-	helpers := make([]*helper, historyHelpers)
-	for i := range helpers {
-		h := &helper{cmd: exec.CommandContext(t.Context(), os.Args[0], "-test.run=^TestHistoryHelperProcess$")}
-		h.cmd.Env = append(os.Environ(), historyHelperPathEnv+"="+path, historyHelperIndexEnv+"="+strconv.Itoa(i))
-		h.cmd.Stderr = &h.stderr
-		var err error
-		if h.stdin, err = h.cmd.StdinPipe(); err != nil {
-			t.Fatal(err)
-		}
-		stdout, err := h.cmd.StdoutPipe()
-		if err != nil {
-			t.Fatal(err)
-		}
-		h.stdout = bufio.NewReader(stdout)
-		if err := h.cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		helpers[i] = h
-	}
-	// Wait until every helper is ready, then let them all go.
-	for i, h := range helpers {
-		if line, err := h.stdout.ReadString('\n'); line != "ready\n" {
-			h.stdin.Close()
-			h.cmd.Wait()
-			t.Fatalf("helper %d said %q, %v: %s", i, line, err, h.stderr.String())
-		}
-	}
-	for _, h := range helpers {
-		h.stdin.Close()
-	}
-	for i, h := range helpers {
-		rest, err := io.ReadAll(h.stdout)
-		if err != nil {
-			t.Errorf("helper %d: %v", i, err)
-		}
-		if err := h.cmd.Wait(); err != nil {
-			t.Errorf("helper %d: %v\n%s", i, err, h.stderr.String())
-		}
-		if got := strings.TrimSpace(string(rest)); got != "done" {
+	out := processtest.Run(t, historyHelpers, "TestHistoryHelperProcess", func(i int) []string {
+		return []string{historyHelperPathEnv + "=" + path, historyHelperIndexEnv + "=" + strconv.Itoa(i)}
+	})
+	for i, got := range out {
+		if got != "done" {
 			t.Errorf("helper %d printed %q, want done", i, got)
 		}
 	}

@@ -1,17 +1,12 @@
 package reputation
 
 import (
-	"github.com/sgvet/sgvet/internal/sqlitefile"
-
-	"bufio"
 	"context"
 	"database/sql"
 	"errors"
 	"fmt"
-	"io"
 	"net/netip"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"reflect"
 	"strconv"
@@ -19,6 +14,9 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/sgvet/sgvet/internal/processtest"
+	"github.com/sgvet/sgvet/internal/sqlitefile"
 )
 
 // cacheNow is the time the cache tests run at.
@@ -426,8 +424,7 @@ func TestCacheHelperProcess(t *testing.T) {
 }
 
 func cacheHelper(mode, path, index string) error {
-	fmt.Println("ready")
-	if _, err := io.Copy(io.Discard, os.Stdin); err != nil {
+	if err := processtest.Wait(); err != nil {
 		return err
 	}
 	ctx := context.Background()
@@ -492,63 +489,9 @@ func cacheHelper(mode, path, index string) error {
 // and returns what each printed after saying it was ready.
 func runCacheHelpers(t *testing.T, mode, path string, n int) []string {
 	t.Helper()
-	if testing.Short() {
-		t.Skip("starts processes")
-	}
-	type helper struct {
-		cmd    *exec.Cmd
-		stdin  io.WriteCloser
-		stdout *bufio.Reader
-		stderr strings.Builder
-	}
-	helpers := make([]*helper, n)
-	for i := range helpers {
-		h := &helper{cmd: exec.CommandContext(t.Context(), os.Args[0], "-test.run=^TestCacheHelperProcess$")}
-		h.cmd.Env = append(os.Environ(),
-			cacheHelperEnv+"="+mode,
-			cacheHelperPathEnv+"="+path,
-			cacheHelperIndexEnv+"="+strconv.Itoa(i))
-		h.cmd.Stderr = &h.stderr
-		var err error
-		if h.stdin, err = h.cmd.StdinPipe(); err != nil {
-			t.Fatal(err)
-		}
-		stdout, err := h.cmd.StdoutPipe()
-		if err != nil {
-			t.Fatal(err)
-		}
-		h.stdout = bufio.NewReader(stdout)
-		if err := h.cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		helpers[i] = h
-	}
-	// Wait until every helper is ready, then let them all go.
-	for i, h := range helpers {
-		if line, err := h.stdout.ReadString('\n'); line != "ready\n" {
-			h.stdin.Close()
-			h.cmd.Wait()
-			t.Fatalf("helper %d said %q, %v: %s", i, line, err, h.stderr.String())
-		}
-	}
-	for _, h := range helpers {
-		h.stdin.Close()
-	}
-	out := make([]string, n)
-	for i, h := range helpers {
-		rest, err := io.ReadAll(h.stdout)
-		if err != nil {
-			t.Errorf("helper %d: %v", i, err)
-		}
-		if err := h.cmd.Wait(); err != nil {
-			t.Errorf("helper %d: %v\n%s", i, err, h.stderr.String())
-		}
-		if strings.Contains(h.stderr.String(), "locked") {
-			t.Errorf("helper %d: %s", i, h.stderr.String())
-		}
-		out[i] = strings.TrimSpace(string(rest))
-	}
-	return out
+	return processtest.Run(t, n, "TestCacheHelperProcess", func(i int) []string {
+		return []string{cacheHelperEnv + "=" + mode, cacheHelperPathEnv + "=" + path, cacheHelperIndexEnv + "=" + strconv.Itoa(i)}
+	})
 }
 
 func TestCacheReserveProcesses(t *testing.T) {
