@@ -44,38 +44,20 @@ Examples:
 func runAudit(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("sgvet audit", flag.ContinueOnError)
 	var (
-		common  commonFlags
-		format  string
-		output  string
-		failOn  string
-		state   string
-		workers int
+		common commonFlags
+		format string
+		output string
 	)
 	common.register(fs)
 	common.registerProviders(fs)
+	common.registerAudit(fs)
 	fs.StringVar(&format, "format", "table", "write the report as "+strings.Join(report.Formats, ", "))
 	fs.StringVar(&output, "output", "", "write the report to `FILE` instead of standard output")
-	fs.StringVar(&failOn, "fail-on", "", "exit 1 when a finding is at least as severe as `SEVERITY`: critical, high, medium, low,\nor none (default high)")
-	fs.StringVar(&state, "state", "", "keep the history of runs in the SQLite `FILE`, to mark rules new or gone and age them")
-	fs.IntVar(&workers, "workers", 0, "vet with `N` workers (default: workers in the configuration, 4)")
 	if err := parseFlags(fs, auditAbout, args, stdout); err != nil {
 		return err
 	}
 	cfg, err := common.load(fs)
 	if err != nil {
-		return err
-	}
-	fs.Visit(func(f *flag.Flag) {
-		switch f.Name {
-		case "fail-on":
-			cfg.Audit.FailOn = failOn
-		case "state":
-			cfg.Audit.State = state
-		case "workers":
-			cfg.Reputation.Workers = workers
-		}
-	})
-	if err := cfg.validate(); err != nil {
 		return err
 	}
 	writer, err := report.NewWriter(format, report.WriterOptions{Width: terminalWidth(stdout)})

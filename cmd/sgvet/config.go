@@ -159,6 +159,10 @@ type commonFlags struct {
 	blocklists stringList
 	cacheFile  string
 	noCache    bool
+
+	failOn  string
+	state   string
+	workers int
 }
 
 // register adds the configuration, log and source flags.
@@ -180,6 +184,13 @@ func (f *commonFlags) registerProviders(fs *flag.FlagSet) {
 	fs.Var(&f.blocklists, "blocklist", "match against the offline list in `FILE`: FireHOL .netset or .ipset, Spamhaus DROP\ntext or JSON, or one address or CIDR per line (repeatable)")
 	fs.StringVar(&f.cacheFile, "cache", "", "keep verdicts in the SQLite `FILE` (default: sgvet/verdicts.db in the user's cache\ndirectory)")
 	fs.BoolVar(&f.noCache, "no-cache", false, "neither read nor write cached verdicts")
+}
+
+// registerAudit adds the flags of the audit's findings, history and exit status.
+func (f *commonFlags) registerAudit(fs *flag.FlagSet) {
+	fs.StringVar(&f.failOn, "fail-on", "", "exit 1 when a finding is at least as severe as `SEVERITY`: critical, high, medium, low,\nor none (default high)")
+	fs.StringVar(&f.state, "state", "", "keep the history of runs in the SQLite `FILE`, to mark rules new or gone and age them")
+	fs.IntVar(&f.workers, "workers", 0, "vet with `N` workers (default: workers in the configuration, 4)")
 }
 
 // registerSource adds the flags that say where security groups are read from.
@@ -218,6 +229,12 @@ func (f *commonFlags) load(fs *flag.FlagSet) (config, error) {
 			cfg.Reputation.Cache.Enabled = true
 		case "no-cache":
 			cfg.Reputation.Cache.Enabled = !f.noCache
+		case "fail-on":
+			cfg.Audit.FailOn = f.failOn
+		case "state":
+			cfg.Audit.State = f.state
+		case "workers":
+			cfg.Reputation.Workers = f.workers
 		}
 	})
 	if err != nil {
