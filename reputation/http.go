@@ -330,9 +330,14 @@ func backoff(now func() time.Time) retryablehttp.Backoff {
 	}
 }
 
+// minRedacted is the shortest key redact and oneLine look for. The services' keys are tens
+// of characters long; a key of a few letters would match ordinary words and mangle every
+// message, while it could only appear in one by chance.
+const minRedacted = 8
+
 // redact removes the key from an error's text, should a transport ever include it.
 func redact(err error, key string) error {
-	if key == "" || !strings.Contains(err.Error(), key) {
+	if len(key) < minRedacted || !strings.Contains(err.Error(), key) {
 		return err
 	}
 	return errors.New(strings.ReplaceAll(err.Error(), key, "[redacted]"))
@@ -340,7 +345,7 @@ func redact(err error, key string) error {
 
 // oneLine makes a service's message fit one log line, without the key and control characters.
 func oneLine(msg, key string) string {
-	if key != "" {
+	if len(key) >= minRedacted {
 		msg = strings.ReplaceAll(msg, key, "[redacted]")
 	}
 	msg = strings.Map(func(r rune) rune {

@@ -388,6 +388,10 @@ func TestErrorsNeverCarryTheKey(t *testing.T) {
 			t.Errorf("error %q contains the key", err)
 		}
 	}
+	// A key too short to be a real one is not looked for: it would mangle ordinary words.
+	if got := redact(errors.New("dial tcp: lookup api.example"), "k"); got.Error() != "dial tcp: lookup api.example" {
+		t.Errorf("redact with a one-letter key = %q, want the message unchanged", got)
+	}
 	if got := oneLine("bad key "+testKey+"\n\x1b[31m", testKey); strings.Contains(got, testKey) || strings.ContainsAny(got, "\n\x1b") {
 		t.Errorf("oneLine = %q, want no key and no control characters", got)
 	}

@@ -59,6 +59,7 @@ type member struct {
 	mu          sync.Mutex
 	stopped     string // why the provider answers nothing more in this run
 	pausedUntil time.Time
+	failures    int // requests failed in a row
 	usedDay     string // UTC day of used, when there is no cache
 	used        int
 	stats       ProviderStats
@@ -306,10 +307,19 @@ func (v *Vetter) lookup(ctx context.Context, m *member, batch []Target) ([]Verdi
 			return out, nil
 		case err != nil:
 			v.log.Warn("lookup failed", "provider", name, "targets", len(asked), "err", err)
-			m.count(func(s *ProviderStats) { s.Errors++ })
+			failures := 0
+			m.count(func(s *ProviderStats) {
+				s.Errors++
+				m.failures++
+				failures = m.failures
+			})
+			if failures >= maxFailures {
+				v.stop(m, fmt.Sprintf("%s; stopped after %d failed requests in a row", err, maxFailures))
+			}
 			fill(0, err.Error())
 			return out, nil
 		}
+		m.count(func(*ProviderStats) { m.failures = 0 })
 
 		got := make(map[Target]Verdict, len(ans.Verdicts))
 		for _, vd := range ans.Verdicts {
@@ -345,6 +355,10 @@ func (v *Vetter) lookup(ctx context.Context, m *member, batch []Target) ([]Verdi
 		return out, nil
 	}
 }
+
+// maxFailures is how many requests in a row, each already retried, may fail before the
+// provider stops for the run: an unreachable service is not asked about every batch.
+const maxFailures = 3
 
 // maxPauses is how many times one batch waits for a quota reset before the provider stops.
 const maxPauses = 3

@@ -375,3 +375,38 @@ func equalCounts(a, b map[Status]int) bool {
 }
 
 func contains(s, sub string) bool { return strings.Contains(s, sub) }
+
+func TestVetStopsAfterFailuresInARow(t *testing.T) {
+	p := &scripted{name: "down", batch: 1, answer: func(int, []Target) (Answer, error) {
+		return Answer{}, errors.New("dial tcp: lookup api.example: no such host")
+	}}
+	v := NewVetter([]Provider{p}, Options{Workers: 1})
+	results, err := v.Vet(t.Context(), addrs(10))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := statuses(results, 0); got[Unknown] != 10 {
+		t.Errorf("statuses = %v, want 10 unknown", got)
+	}
+	if p.lookups() != maxFailures {
+		t.Errorf("lookups = %d, want %d: an unreachable service is not asked about every batch", p.lookups(), maxFailures)
+	}
+	if st := v.Stats()[0]; !strings.Contains(st.Stopped, "failed requests in a row") || st.Errors != maxFailures {
+		t.Errorf("Stats = %+v, want stopped after %d errors", st, maxFailures)
+	}
+
+	// A success between failures starts the count again.
+	flaky := &scripted{name: "flaky", batch: 1}
+	flaky.answer = func(call int, targets []Target) (Answer, error) {
+		if call%2 == 0 {
+			return Answer{}, &StatusError{Provider: "flaky", Status: 503}
+		}
+		return cleanAnswer("flaky", targets), nil
+	}
+	if _, err := NewVetter([]Provider{flaky}, Options{Workers: 1}).Vet(t.Context(), addrs(10)); err != nil {
+		t.Fatal(err)
+	}
+	if flaky.lookups() != 10 {
+		t.Errorf("flaky lookups = %d, want 10: failures with successes between them do not stop it", flaky.lookups())
+	}
+}
