@@ -159,7 +159,7 @@ func TestProviderConfigErrors(t *testing.T) {
 		{"providers:\n  abuseipdb:\n    thresholds:\n      malicious: 20\n", "suspicious <= malicious"},
 		{"providers:\n  greynoise:\n    base_url: ftp://x\n", "providers.greynoise.base_url"},
 		{"providers:\n  greynoise:\n    thresholds: {}\n", `unknown key "thresholds"`},
-		{"workers: 0\n", "workers must be between 1 and 256"},
+		{"workers: 0\n", "workers (--workers) must be between 1 and 256"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.want, func(t *testing.T) {

@@ -136,7 +136,7 @@ func defaultReputationConfig() reputationConfig {
 // validate checks the reputation settings; messages name the key as written in the file.
 func (c *reputationConfig) validate() error {
 	if c.Workers < 1 || c.Workers > 256 {
-		return usageErrorf("workers must be between 1 and 256, not %d", c.Workers)
+		return usageErrorf("workers (--workers) must be between 1 and 256, not %d", c.Workers)
 	}
 	if c.Patience < 0 {
 		return usageErrorf("patience must not be negative, not %s", c.Patience)
