@@ -59,7 +59,7 @@ type member struct {
 	mu          sync.Mutex
 	stopped     string // why the provider answers nothing more in this run
 	pausedUntil time.Time
-	failures    int // requests failed in a row
+	failures    int    // requests failed in a row
 	usedDay     string // UTC day of used, when there is no cache
 	used        int
 	stats       ProviderStats
