@@ -68,6 +68,28 @@ func runAudit(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 	started := time.Now().UTC()
 	runID := newRunID(started)
 
+	// What bad input can break is opened before any work, so that a mistake costs nothing.
+	if err := checkOutput(output); err != nil {
+		return err
+	}
+	vetter, closeCache, err := newVetter(ctx, cfg, log)
+	switch {
+	case err != nil && isNoProvider(err):
+		log.Warn("no reputation provider: addresses are reported unvetted", "hint", strings.TrimPrefix(err.Error(), "no reputation provider to ask: "))
+		vetter = nil
+	case err != nil:
+		return err
+	default:
+		defer closeCache()
+	}
+	var hist *report.History
+	if cfg.Audit.State != "" {
+		if hist, err = report.OpenHistory(ctx, cfg.Audit.State); err != nil {
+			return usageErrorf("--state: %v", err)
+		}
+		defer hist.Close()
+	}
+
 	inv, err := collect(ctx, cfg, stdin, log, terminal(stderr))
 	if err != nil {
 		return err
@@ -75,15 +97,8 @@ func runAudit(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 
 	var results []reputation.Result
 	var stats []reputation.ProviderStats
-	targets := publicTargets(inv)
-	vetter, closeCache, err := newVetter(ctx, cfg, log)
-	switch {
-	case err != nil && isNoProvider(err):
-		log.Warn("no reputation provider: addresses are reported unvetted", "hint", strings.TrimPrefix(err.Error(), "no reputation provider to ask: "))
-	case err != nil:
-		return err
-	default:
-		defer closeCache()
+	if vetter != nil {
+		targets := publicTargets(inv)
 		stop := startVetProgress(terminal(stderr), vetter, len(targets))
 		results, err = vetInProcess(ctx, runID, targets, vetter, cfg.Reputation.Workers, log)
 		stop()
@@ -94,12 +109,7 @@ func runAudit(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 	}
 
 	var view *report.HistoryView
-	if cfg.Audit.State != "" {
-		hist, err := report.OpenHistory(ctx, cfg.Audit.State)
-		if err != nil {
-			return usageErrorf("--state: %v", err)
-		}
-		defer hist.Close()
+	if hist != nil {
 		if view, err = hist.Record(ctx, runID, started, inv.Rules, results); err != nil {
 			return fmt.Errorf("--state: %w", err)
 		}

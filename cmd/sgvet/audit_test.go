@@ -311,3 +311,45 @@ func TestAuditNeverPrintsTheKey(t *testing.T) {
 		t.Error("the history file contains the key")
 	}
 }
+
+// TestAuditChecksItsFilesFirst: a --state, --output or --blocklist that cannot be used is an
+// error before any provider is asked, and a file that was only probed is not left behind.
+func TestAuditChecksItsFilesFirst(t *testing.T) {
+	isolateAWS(t)
+	isolateProviders(t)
+	const key = "md-key-checks-first"
+	t.Setenv("MDCLOUD_APIKEY", key)
+	md := fakeprovider.MetaDefender(t, fakeprovider.Options{Key: key})
+	cfg := doublesConfig(t, map[string]string{"metadefender": md.URL})
+	dir := t.TempDir()
+	notDB := writeFile(t, "state.db", "not a database")
+	tests := []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"state", []string{"--state", notDB}, "--state: open history " + notDB},
+		{"output", []string{"--output", filepath.Join(dir, "missing", "report.json")}, "--output: open " + filepath.Join(dir, "missing", "report.json")},
+		{"blocklist", []string{"--blocklist", filepath.Join(dir, "none.netset")}, "none.netset"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			args := append([]string{"audit", "--config", cfg, "--no-cache", "--input", "../../examples/security-groups.json"}, tc.args...)
+			res := sgvet(t, "", args...)
+			if res.code != exitUsage || !strings.Contains(res.stderr, tc.want) {
+				t.Errorf("exit %d, stderr %q; want %d and %q", res.code, res.stderr, exitUsage, tc.want)
+			}
+		})
+	}
+	if md.Count() != 0 {
+		t.Errorf("MetaDefender was asked %d times before the bad input was found", md.Count())
+	}
+
+	out := filepath.Join(dir, "report.json")
+	if res := sgvet(t, "", "audit", "--input", "../../examples/security-groups.json", "--output", out, "--state", notDB); res.code != exitUsage {
+		t.Fatalf("exit %d: %s", res.code, res.stderr)
+	}
+	if _, err := os.Stat(out); !os.IsNotExist(err) {
+		t.Errorf("a failed audit left %s behind (err %v)", out, err)
+	}
+}

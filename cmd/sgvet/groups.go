@@ -50,6 +50,9 @@ func runGroups(ctx context.Context, args []string, stdin io.Reader, stdout, stde
 	if err != nil {
 		return err
 	}
+	if err := checkOutput(output); err != nil {
+		return err
+	}
 	log := cfg.newLogger(stderr)
 
 	inv, err := collect(ctx, cfg, stdin, log, terminal(stderr))
@@ -165,6 +168,24 @@ func plural(n int, word string) string {
 		return fmt.Sprintf("%d %ses", n, word)
 	}
 	return fmt.Sprintf("%d %ss", n, word)
+}
+
+// checkOutput makes sure the file named by --output can be written, before any work is
+// done, without changing it: a file it had to create is removed again.
+func checkOutput(output string) error {
+	if output == "" {
+		return nil
+	}
+	_, statErr := os.Stat(output)
+	f, err := os.OpenFile(output, os.O_WRONLY|os.O_CREATE, 0o666)
+	if err != nil {
+		return usageErrorf("--output: %v", err)
+	}
+	f.Close()
+	if os.IsNotExist(statErr) {
+		os.Remove(output)
+	}
+	return nil
 }
 
 // writeOutput calls write with the file named by --output, created anew, or with stdout

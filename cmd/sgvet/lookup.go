@@ -88,6 +88,9 @@ func runLookup(ctx context.Context, args []string, stdin io.Reader, stdout, stde
 	if err != nil {
 		return err
 	}
+	if err := checkOutput(output); err != nil {
+		return err
+	}
 	log := cfg.newLogger(stderr)
 	vetter, closeCache, err := newVetter(ctx, cfg, log)
 	if err != nil {
