@@ -157,7 +157,7 @@ func sources(inv *collector.Inventory) map[string][]string {
 
 func TestCollectAWSEstate(t *testing.T) {
 	srv := motoserver.Require(t, moto)
-	ctx := context.Background()
+	ctx := t.Context()
 	east := estate{t, ctx, ec2.NewFromConfig(srv.AWSConfig(t, "us-east-1"))}
 	west := estate{t, ctx, ec2.NewFromConfig(srv.AWSConfig(t, "eu-west-1"))}
 
@@ -334,7 +334,7 @@ func TestCollectSkipsRefusingRegion(t *testing.T) {
 			return ec2.NewFromConfig(srv.AWSConfig(t, region))
 		},
 	}
-	c, err := src.Collect(context.Background())
+	c, err := src.Collect(t.Context())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -351,7 +351,7 @@ func TestCollectSkipsRefusingRegion(t *testing.T) {
 
 func TestCollectStopsWhenCancelled(t *testing.T) {
 	srv := motoserver.Require(t, moto)
-	ctx, cancel := context.WithCancel(context.Background())
+	ctx, cancel := context.WithCancel(t.Context())
 	cancel()
 	src := collector.AWSSource{
 		Regions: []string{"us-east-1", "eu-west-1"},
@@ -364,7 +364,7 @@ func TestCollectStopsWhenCancelled(t *testing.T) {
 
 func TestEnabledRegions(t *testing.T) {
 	srv := motoserver.Require(t, moto)
-	regions, err := collector.EnabledRegions(context.Background(), ec2.NewFromConfig(srv.AWSConfig(t, "us-east-1")))
+	regions, err := collector.EnabledRegions(t.Context(), ec2.NewFromConfig(srv.AWSConfig(t, "us-east-1")))
 	if err != nil {
 		t.Fatal(err)
 	}

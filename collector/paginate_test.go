@@ -106,7 +106,7 @@ func TestCollectReadsEveryPage(t *testing.T) {
 	)
 
 	src := collector.AWSSource{Regions: []string{"us-east-1"}, Client: func(string) collector.EC2API { return f }}
-	c, err := src.Collect(context.Background())
+	c, err := src.Collect(t.Context())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -33,23 +33,13 @@ func (c *fakeClock) advance(d time.Duration) {
 	c.t = c.t.Add(d)
 }
 
-// brief is how long a test waits to see that something does not happen.
+// brief is how long a test waits to see that something does not happen. A slow machine
+// can only make such a check pass when it should not, never fail when it should pass.
+//
+// What should happen, the tests wait for without a bound of their own: on a busy machine
+// even what should happen at once can take long, and a wait that never ends is caught by
+// go test's -timeout, which reports where every goroutine was.
 const brief = 20 * time.Millisecond
-
-// patience is the longest a test waits for something that should happen at once.
-const patience = 5 * time.Second
-
-// await returns what ch delivers, failing the test if it takes longer than patience.
-func await[T any](t *testing.T, ch <-chan T, what string) T {
-	t.Helper()
-	select {
-	case v := <-ch:
-		return v
-	case <-time.After(patience):
-		t.Fatalf("%s: still waiting after %v", what, patience)
-		panic("unreachable")
-	}
-}
 
 // stillWaiting fails the test if ch delivers within brief.
 func stillWaiting[T any](t *testing.T, ch <-chan T, what string) {
@@ -61,12 +51,10 @@ func stillWaiting[T any](t *testing.T, ch <-chan T, what string) {
 	}
 }
 
-// receiveOne receives exactly one message.
+// receiveOne receives exactly one message, waiting as long as that takes.
 func receiveOne(t *testing.T, m *Memory) Message {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(t.Context(), patience)
-	defer cancel()
-	msgs, err := m.Receive(ctx, 1)
+	msgs, err := m.Receive(t.Context(), 1)
 	if err != nil || len(msgs) != 1 {
 		t.Fatalf("Receive(1) = %v, %v; want one message", msgs, err)
 	}
@@ -203,7 +191,7 @@ func TestSendBlocksWhenFull(t *testing.T) {
 	if err := m.Ack(ctx, first.Receipt); err != nil {
 		t.Fatal(err)
 	}
-	if err := await(t, sent, "Send after Ack"); err != nil {
+	if err := <-sent; err != nil {
 		t.Fatalf("Send after Ack = %v", err)
 	}
 
@@ -213,19 +201,15 @@ func TestSendBlocksWhenFull(t *testing.T) {
 		go func() { sent <- m.Send(ctx, []byte("4")) }()
 		stillWaiting(t, sent, "Send on a full queue")
 		cancel()
-		if err := await(t, sent, "Send after cancel"); !errors.Is(err, context.Canceled) {
+		if err := <-sent; !errors.Is(err, context.Canceled) {
 			t.Errorf("Send after cancel = %v, want %v", err, context.Canceled)
 		}
 	})
 	t.Run("deadline", func(t *testing.T) {
 		ctx, cancel := context.WithTimeout(t.Context(), brief)
 		defer cancel()
-		start := time.Now()
 		if err := m.Send(ctx, []byte("4")); !errors.Is(err, context.DeadlineExceeded) {
 			t.Errorf("Send = %v, want %v", err, context.DeadlineExceeded)
-		}
-		if d := time.Since(start); d > patience/5 {
-			t.Errorf("Send returned %v after its deadline", d-brief)
 		}
 	})
 	t.Run("more bodies than room", func(t *testing.T) {
@@ -237,7 +221,7 @@ func TestSendBlocksWhenFull(t *testing.T) {
 		if err := m.Ack(ctx, msg.Receipt); err != nil {
 			t.Fatal(err)
 		}
-		if err := await(t, sent, "Send after Ack"); err != nil {
+		if err := <-sent; err != nil {
 			t.Fatal(err)
 		}
 		if got := m.Len(); got != 2 {
@@ -265,7 +249,7 @@ func TestReceiveBlocks(t *testing.T) {
 	if err := m.Send(ctx, []byte("hello")); err != nil {
 		t.Fatal(err)
 	}
-	r := await(t, got, "Receive after Send")
+	r := <-got
 	if r.err != nil || len(r.msgs) != 1 || string(r.msgs[0].Body) != "hello" {
 		t.Fatalf("Receive = %v, %v; want hello", r.msgs, r.err)
 	}
@@ -280,7 +264,7 @@ func TestReceiveBlocks(t *testing.T) {
 	}()
 	stillWaiting(t, errs, "Receive with a message in flight")
 	cancel()
-	if err := await(t, errs, "Receive after cancel"); !errors.Is(err, context.Canceled) {
+	if err := <-errs; !errors.Is(err, context.Canceled) {
 		t.Errorf("Receive after cancel = %v, want %v", err, context.Canceled)
 	}
 	if _, err := m.Receive(cctx, 1); !errors.Is(err, context.Canceled) {
@@ -394,7 +378,7 @@ func TestExtendZeroNacks(t *testing.T) {
 	if err := m.Extend(ctx, msg.Receipt, 0); err != nil {
 		t.Fatal(err)
 	}
-	again := await(t, got, "Receive after a nack")
+	again := <-got
 	if again.ID != msg.ID || again.ReceiveCount != 2 || again.Receipt == msg.Receipt {
 		t.Errorf("received %+v after a nack, want message %s with ReceiveCount 2 and a new receipt", again, msg.ID)
 	}
@@ -438,7 +422,7 @@ func TestClose(t *testing.T) {
 	if err := m.Ack(ctx, a.Receipt); err != nil {
 		t.Fatal(err)
 	}
-	if err := await(t, errs, "Receive once drained"); !errors.Is(err, ErrClosed) {
+	if err := <-errs; !errors.Is(err, ErrClosed) {
 		t.Errorf("Receive on a drained closed queue = %v, want ErrClosed", err)
 	}
 
@@ -470,7 +454,7 @@ func TestClose(t *testing.T) {
 		go func() { sent <- m.Send(ctx, []byte("b")) }()
 		stillWaiting(t, sent, "Send on a full queue")
 		m.Close()
-		if err := await(t, sent, "Send after Close"); !errors.Is(err, ErrClosed) {
+		if err := <-sent; !errors.Is(err, ErrClosed) {
 			t.Errorf("Send after Close = %v, want ErrClosed", err)
 		}
 	})
@@ -483,7 +467,7 @@ func TestClose(t *testing.T) {
 		}()
 		stillWaiting(t, errs, "Receive on an empty queue")
 		m.Close()
-		if err := await(t, errs, "Receive after Close"); !errors.Is(err, ErrClosed) {
+		if err := <-errs; !errors.Is(err, ErrClosed) {
 			t.Errorf("Receive after Close = %v, want ErrClosed", err)
 		}
 	})
@@ -496,7 +480,9 @@ func TestConcurrent(t *testing.T) {
 		perProd   = 500
 	)
 	ctx := t.Context()
-	m := NewMemory(16, time.Minute)
+	// The clock stands still, so that however slow the machine, no message becomes
+	// visible again and each is received exactly once.
+	m := newMemoryClock(16, time.Minute, newFakeClock().now)
 
 	var producing sync.WaitGroup
 	for p := range producers {

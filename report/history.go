@@ -80,18 +80,20 @@ type History struct {
 // creates it, readable and writable by its owner only, and its parent directories. Each
 // connection waits up to 30 seconds for a lock another connection or process holds.
 func OpenHistory(ctx context.Context, path string) (*History, error) {
-	h, err := openHistory(ctx, path)
+	h, err := openHistory(ctx, path, historyBusyTimeout)
 	if err != nil {
 		return nil, fmt.Errorf("open history %s: %w", path, err)
 	}
 	return h, nil
 }
 
-func openHistory(ctx context.Context, path string) (*History, error) {
+// openHistory opens the history file at path, each connection waiting up to busyTimeout
+// for a lock.
+func openHistory(ctx context.Context, path string, busyTimeout time.Duration) (*History, error) {
 	// A run rewrites every rule it saw: statement journals stay in memory, and the page
 	// cache may grow to 64 MiB, so that a large run is not written out twice.
 	db, err := sqlitefile.Open(ctx, path, sqlitefile.Options{
-		BusyTimeout: historyBusyTimeout,
+		BusyTimeout: busyTimeout,
 		Pragmas:     []string{"temp_store(MEMORY)", "cache_size(-65536)"},
 		Version:     historySchemaVersion,
 		Schema:      historySchema(),

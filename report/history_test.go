@@ -431,6 +431,14 @@ const (
 	historyHelperRules = 1000
 )
 
+// historyHelperBusyTimeout is how long a helper's connection waits for a lock. The helpers'
+// transactions queue for one write lock, which the others may take again and again before a
+// waiting one gets it; on a busy machine, with the race detector, that can take longer than
+// the 30 seconds a run waits. The test is about what several processes write, not about how
+// long they wait, so a helper waits long enough that only a lock never released would fail
+// it.
+const historyHelperBusyTimeout = 5 * time.Minute
+
 // TestHistoryHelperProcess is not a test: it is the process TestHistoryProcesses starts.
 // It says it is ready and waits for its standard input to close, so that all the helpers
 // start at once, then records its runs.
@@ -455,7 +463,7 @@ func historyHelper(path, index string) error {
 		return err
 	}
 	ctx := context.Background()
-	h, err := OpenHistory(ctx, path)
+	h, err := openHistory(ctx, path, historyHelperBusyTimeout)
 	if err != nil {
 		return err
 	}

@@ -1,7 +1,6 @@
 package motoserver
 
 import (
-	"context"
 	"testing"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -11,10 +10,11 @@ import (
 
 // AWSConfig returns an SDK configuration that talks to s in region with the static
 // credentials test/test and no retries (moto answers 500 for what it does not implement,
-// and a retry would only hide that).
+// and a retry would only hide that). Its HTTP client sets no overall timeout: a request
+// waits as long as the context it is given allows.
 func (s *Server) AWSConfig(t testing.TB, region string) aws.Config {
 	t.Helper()
-	cfg, err := awsconfig.LoadDefaultConfig(context.Background(),
+	cfg, err := awsconfig.LoadDefaultConfig(t.Context(),
 		awsconfig.WithRegion(region),
 		awsconfig.WithBaseEndpoint(s.URL),
 		awsconfig.WithCredentialsProvider(credentials.NewStaticCredentialsProvider("test", "test", "")),

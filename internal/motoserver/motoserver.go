@@ -32,10 +32,16 @@ import (
 var ErrNotInstalled = errors.New("motoserver: moto_server is not on PATH (install it with: pip install 'moto[server]')")
 
 const (
-	binary       = "moto_server"
-	startTimeout = 30 * time.Second
+	binary = "moto_server"
+	// startTimeout bounds the wait for a server that is running but not yet answering.
+	// Starting the Python interpreter and moto can take a long time on a busy machine;
+	// the bound only keeps a server that never answers from hanging the tests.
+	startTimeout = 2 * time.Minute
 	stopGrace    = 5 * time.Second
-	tailSize     = 8 << 10
+	// pipeGrace is how long Wait keeps reading the output pipe after the process has
+	// exited, should anything else hold it open.
+	pipeGrace = time.Minute
+	tailSize  = 8 << 10
 )
 
 // Server is a running moto_server on a loopback port.
@@ -60,10 +66,11 @@ type Server struct {
 }
 
 // Start launches moto_server on 127.0.0.1 with a free port chosen by moto
-// (-p 0), waits until GET /moto-api/ answers (at most 30 s, and no longer
-// than ctx allows), and returns it. The process runs in its own process
-// group; its output is drained in the background, and the last few KB are
-// kept for error messages.
+// (-p 0), waits until GET /moto-api/ answers, and returns it. It waits at
+// most 2 minutes, and no longer than ctx allows; should the process exit
+// first, Start returns at once with its output. The process runs in its own
+// process group; its output is drained in the background, and the last few
+// KB are kept for error messages.
 func Start(ctx context.Context) (*Server, error) {
 	path, err := exec.LookPath(binary)
 	if err != nil {
@@ -79,19 +86,17 @@ func Start(ctx context.Context) (*Server, error) {
 	cmd.SysProcAttr = sysProcAttr()
 	// Should anything else hold the output pipe open after the process
 	// exits, don't let Wait hang on it.
-	cmd.WaitDelay = 2 * time.Second
+	cmd.WaitDelay = pipeGrace
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("motoserver: starting %s: %w", path, err)
 	}
 	s := &Server{
 		cmd: cmd,
 		out: out,
-		client: &http.Client{
-			Timeout: 10 * time.Second,
-			// Never go through a proxy: the server is on loopback.
-			Transport: &http.Transport{Proxy: nil},
-		},
-		done: make(chan struct{}),
+		// No timeout of its own: every request carries its caller's context.
+		// Never go through a proxy: the server is on loopback.
+		client: &http.Client{Transport: &http.Transport{Proxy: nil}},
+		done:   make(chan struct{}),
 	}
 	go func() {
 		if waitExited(cmd.Process.Pid) {
@@ -161,7 +166,8 @@ func (s *Server) exitedEarly() error {
 // Pid returns the server's process id (also its process group id).
 func (s *Server) Pid() int { return s.cmd.Process.Pid }
 
-// Reset wipes the emulator's state (POST /moto-api/reset).
+// Reset wipes the emulator's state (POST /moto-api/reset). It waits for the
+// answer as long as ctx allows.
 func (s *Server) Reset(ctx context.Context) error {
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, s.URL+"/moto-api/reset", nil)
 	if err != nil {
@@ -270,14 +276,13 @@ func Main(m *testing.M, srv **Server) int {
 
 // Require skips t when s is nil (moto_server is not installed) and
 // otherwise wipes the emulator's state so the test starts empty. It returns s.
+// The wipe is bounded by the test's context only, so by go test's -timeout.
 func Require(t testing.TB, s *Server) *Server {
 	t.Helper()
 	if s == nil {
 		t.Skip("moto_server is not on PATH; skipping test that needs the AWS emulator")
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	if err := s.Reset(ctx); err != nil {
+	if err := s.Reset(t.Context()); err != nil {
 		t.Fatal(err)
 	}
 	return s

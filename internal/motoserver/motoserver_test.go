@@ -1,7 +1,6 @@
 package motoserver_test
 
 import (
-	"context"
 	"errors"
 	"io"
 	"net/http"
@@ -11,7 +10,6 @@ import (
 	"strings"
 	"syscall"
 	"testing"
-	"time"
 
 	"github.com/sgvet/sgvet/internal/motoserver"
 )
@@ -29,15 +27,13 @@ func ec2(t *testing.T, s *motoserver.Server, action string, params url.Values) s
 	for k, v := range params {
 		form[k] = v
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, s.URL+"/", strings.NewReader(form.Encode()))
+	req, err := http.NewRequestWithContext(t.Context(), http.MethodPost, s.URL+"/", strings.NewReader(form.Encode()))
 	if err != nil {
 		t.Fatal(err)
 	}
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	req.Header.Set("Authorization", "AWS4-HMAC-SHA256 Credential=test/20260101/us-east-1/ec2/aws4_request, SignedHeaders=host, Signature=x")
-	client := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{Proxy: nil}}
+	client := &http.Client{Transport: &http.Transport{Proxy: nil}}
 	defer client.CloseIdleConnections()
 	resp, err := client.Do(req)
 	if err != nil {
@@ -73,7 +69,7 @@ func TestResetWipesState(t *testing.T) {
 		t.Fatalf("DescribeVpcs does not list %s:\n%s", vpc, out)
 	}
 
-	if err := s.Reset(context.Background()); err != nil {
+	if err := s.Reset(t.Context()); err != nil {
 		t.Fatal(err)
 	}
 	if out := ec2(t, s, "DescribeVpcs", nil); strings.Contains(out, vpc) || strings.Contains(out, "10.0.0.0/16") {
@@ -100,9 +96,7 @@ func TestEnv(t *testing.T) {
 func TestStartStop(t *testing.T) {
 	motoserver.Require(t, moto) // skip when moto_server is not installed
 
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-	s, err := motoserver.Start(ctx)
+	s, err := motoserver.Start(t.Context())
 	if err != nil {
 		t.Fatal(err)
 	}
