@@ -3,11 +3,14 @@ package reputation
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"strconv"
 	"strings"
+	"sync/atomic"
 )
 
 // AbuseIPDBThresholds are the confidence scores (0 to 100) from which an address is
@@ -27,6 +30,9 @@ type AbuseIPDB struct {
 	thresholds AbuseIPDBThresholds
 	maxAge     int
 	blockBits  int
+	// blockSpent is set once check-block's own daily quota (100 on a free account) is
+	// spent: prefixes are then unknown without a request, while check goes on.
+	blockSpent atomic.Bool
 }
 
 // AbuseIPDBConfig is what AbuseIPDB needs besides the ServiceConfig.
@@ -50,8 +56,13 @@ func NewAbuseIPDB(cfg ServiceConfig, ac AbuseIPDBConfig) *AbuseIPDB {
 	if ac.BlockPrefix == 0 {
 		ac.BlockPrefix = 24
 	}
+	svc := newService("abuseipdb", "Key", cfg, abuseIPDBMessage)
+	// The daily limit's 429 says so and leaves no request; any other 429 is throttling.
+	svc.spent = func(r *reply) bool {
+		return remainingZero(r.header) || strings.Contains(strings.ToLower(abuseIPDBMessage(r.body)), "daily rate limit")
+	}
 	return &AbuseIPDB{
-		svc:        newService("abuseipdb", "Key", cfg, abuseIPDBMessage),
+		svc:        svc,
 		thresholds: ac.Thresholds,
 		maxAge:     ac.MaxAgeDays,
 		blockBits:  ac.BlockPrefix,
@@ -74,6 +85,8 @@ func (a *AbuseIPDB) Supports(t Target) error {
 		return unsupported("prefix %s: check-block is turned off", t)
 	case !t.Addr().Is4() || t.Bits() < a.blockBits:
 		return unsupported("prefix %s: check-block is configured for IPv4 prefixes of /%d or longer", t, a.blockBits)
+	case a.blockSpent.Load():
+		return unsupported("prefix %s: check-block's daily quota is spent", t)
 	}
 	return nil
 }
@@ -115,10 +128,17 @@ func (a *AbuseIPDB) check(ctx context.Context, t Target) (Answer, error) {
 		return Answer{}, fmt.Errorf("abuseipdb: malformed reply: %w", err)
 	}
 	d := body.Data
-	if d == nil || d.AbuseConfidenceScore == nil {
-		return Answer{}, fmt.Errorf("abuseipdb: malformed reply: no abuseConfidenceScore")
+	now := a.svc.now().UTC()
+	answer := func(v Verdict) (Answer, error) {
+		return Answer{Verdicts: a.svc.scrub([]Verdict{v}), Quota: a.svc.quota(r)}, nil
 	}
-	v := Verdict{Provider: a.Name(), Target: t, CheckedAt: a.svc.now().UTC(), Score: score(*d.AbuseConfidenceScore)}
+	if d == nil || d.AbuseConfidenceScore == nil {
+		return answer(unknown(a.Name(), t, now, "the reply carries no abuseConfidenceScore"))
+	}
+	if got, err := netip.ParseAddr(d.IPAddress); err != nil || got.Unmap() != t.Addr() {
+		return answer(unknown(a.Name(), t, now, "the reply is about another address than the one asked"))
+	}
+	v := Verdict{Provider: a.Name(), Target: t, CheckedAt: now, Score: score(*d.AbuseConfidenceScore)}
 	v.Status = a.status(*d.AbuseConfidenceScore)
 	if d.CountryCode != nil {
 		v.Country = *d.CountryCode
@@ -140,34 +160,57 @@ func (a *AbuseIPDB) check(ctx context.Context, t Target) (Answer, error) {
 		v.Categories = append(v.Categories, "tor")
 	}
 	v.Evidence = strings.Join(ev, "; ")
-	return Answer{Verdicts: []Verdict{v}, Quota: a.svc.quota(r)}, nil
+	return answer(v)
 }
 
 func (a *AbuseIPDB) checkBlock(ctx context.Context, t Target) (Answer, error) {
 	q := url.Values{"network": {t.Prefix.String()}, "maxAgeInDays": {strconv.Itoa(a.maxAge)}}
 	r, err := a.svc.do(ctx, http.MethodGet, "/check-block", q, nil)
+	var spent *QuotaError
+	if errors.As(err, &spent) {
+		// check-block counts against a quota of its own: its end is not check's.
+		a.blockSpent.Store(true)
+		return Answer{Verdicts: []Verdict{unknown(a.Name(), t, a.svc.now().UTC(), "check-block's daily quota is spent: "+spent.Error())}}, nil
+	}
 	if err != nil {
 		return Answer{}, err
 	}
 	var body struct {
-		Data *struct {
-			ReportedAddress []struct {
-				IPAddress            string `json:"ipAddress"`
-				NumReports           int    `json:"numReports"`
-				AbuseConfidenceScore int    `json:"abuseConfidenceScore"`
-			} `json:"reportedAddress"`
-		} `json:"data"`
+		// Data is an object; an empty one, or an empty array, says nothing.
+		Data json.RawMessage `json:"data"`
 	}
-	if err := json.Unmarshal(r.body, &body); err != nil || body.Data == nil {
-		if err == nil {
-			err = fmt.Errorf("no data")
-		}
+	if err := json.Unmarshal(r.body, &body); err != nil {
 		return Answer{}, fmt.Errorf("abuseipdb: malformed reply: %w", err)
 	}
-	v := Verdict{Provider: a.Name(), Target: t, CheckedAt: a.svc.now().UTC()}
+	now := a.svc.now().UTC()
+	answer := func(v Verdict) (Answer, error) {
+		return Answer{Verdicts: a.svc.scrub([]Verdict{v}), Quota: a.svc.quota(r)}, nil
+	}
+	var data struct {
+		NetworkAddress  *string `json:"networkAddress"`
+		Netmask         string  `json:"netmask"`
+		ReportedAddress *[]struct {
+			IPAddress            string `json:"ipAddress"`
+			NumReports           int    `json:"numReports"`
+			AbuseConfidenceScore int    `json:"abuseConfidenceScore"`
+		} `json:"reportedAddress"`
+	}
+	if json.Unmarshal(body.Data, &data) != nil || data.NetworkAddress == nil || data.ReportedAddress == nil {
+		return answer(unknown(a.Name(), t, now, "the reply carries no data about the network"))
+	}
+	if !a.sameNetwork(t, *data.NetworkAddress, data.Netmask) {
+		return answer(unknown(a.Name(), t, now, "the reply is about another network than the one asked"))
+	}
+	reported := *data.ReportedAddress
+	for _, ra := range reported {
+		if ip, err := netip.ParseAddr(ra.IPAddress); err != nil || !t.Contains(ip.Unmap()) {
+			return answer(unknown(a.Name(), t, now, "the reply lists an address outside the network asked"))
+		}
+	}
+	v := Verdict{Provider: a.Name(), Target: t, CheckedAt: now}
 	worst, worstAddr := 0, ""
 	var listed []string
-	for _, ra := range body.Data.ReportedAddress {
+	for _, ra := range reported {
 		if ra.AbuseConfidenceScore > worst || worstAddr == "" {
 			worst, worstAddr = ra.AbuseConfidenceScore, ra.IPAddress
 		}
@@ -177,7 +220,7 @@ func (a *AbuseIPDB) checkBlock(ctx context.Context, t Target) (Answer, error) {
 	}
 	v.Score = score(worst)
 	v.Status = a.status(worst)
-	n := len(body.Data.ReportedAddress)
+	n := len(reported)
 	switch {
 	case n == 0:
 		v.Evidence = fmt.Sprintf("no address reported in %d days", a.maxAge)
@@ -189,7 +232,28 @@ func (a *AbuseIPDB) checkBlock(ctx context.Context, t Target) (Answer, error) {
 		}
 		v.Evidence = fmt.Sprintf("%s reported in %d days: %s", count(n, "address"), a.maxAge, strings.Join(listed, ", "))
 	}
-	return Answer{Verdicts: []Verdict{v}, Quota: a.svc.quota(r)}, nil
+	return answer(v)
+}
+
+// sameNetwork reports whether check-block's networkAddress and netmask (dotted, or a
+// prefix length) describe the prefix asked. An absent netmask is not held against it.
+func (a *AbuseIPDB) sameNetwork(t Target, network, netmask string) bool {
+	addr, err := netip.ParseAddr(network)
+	if err != nil || addr.Unmap() != t.Addr() {
+		return false
+	}
+	if netmask == "" {
+		return true
+	}
+	if bits, err := strconv.Atoi(netmask); err == nil {
+		return bits == t.Bits()
+	}
+	mask, err := netip.ParseAddr(netmask)
+	if err != nil || !mask.Is4() {
+		return false
+	}
+	ones := netip.AddrFrom4([4]byte{255, 255, 255, 255})
+	return mask == netip.PrefixFrom(ones, t.Bits()).Masked().Addr()
 }
 
 func (a *AbuseIPDB) status(confidence int) Status {

@@ -267,6 +267,19 @@ func (c *Cache) reserve(ctx context.Context, provider string, n, limit int, day 
 	return granted, nil
 }
 
+// Release gives back n units of provider's quota for day (a UTC date, YYYY-MM-DD) that
+// were reserved but never used; the count never goes below zero.
+func (c *Cache) Release(ctx context.Context, provider string, n int, day string) error {
+	if n <= 0 {
+		return nil
+	}
+	_, err := c.db.ExecContext(ctx, "UPDATE usage SET used = MAX(used - ?, 0) WHERE provider = ? AND day = ?", n, provider, day)
+	if err != nil {
+		return fmt.Errorf("release %s quota in cache %s: %w", provider, c.path, err)
+	}
+	return nil
+}
+
 // Used returns how many units of its quota provider has used on the UTC day of now.
 func (c *Cache) Used(ctx context.Context, provider string, now time.Time) (int, error) {
 	var used int

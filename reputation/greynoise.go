@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"net/netip"
 	"strings"
 )
 
@@ -70,7 +71,14 @@ func (g *GreyNoise) Lookup(ctx context.Context, targets []Target) (Answer, error
 		}
 		return Answer{}, fmt.Errorf("greynoise: malformed reply: %w", err)
 	}
-	v := Verdict{Provider: g.Name(), Target: t, CheckedAt: g.svc.now().UTC()}
+	now := g.svc.now().UTC()
+	answer := func(v Verdict) (Answer, error) {
+		return Answer{Verdicts: g.svc.scrub([]Verdict{v}), Quota: g.svc.quota(r)}, nil
+	}
+	if ip, err := netip.ParseAddr(body.IP); err != nil || ip.Unmap() != t.Addr() {
+		return answer(unknown(g.Name(), t, now, "the reply is about another address than the one asked"))
+	}
+	v := Verdict{Provider: g.Name(), Target: t, CheckedAt: now}
 	switch {
 	case r.status == http.StatusNotFound:
 		v.Status = Clean
@@ -102,7 +110,7 @@ func (g *GreyNoise) Lookup(ctx context.Context, targets []Target) (Answer, error
 	if body.LastSeen != "" {
 		v.Evidence += "; last seen " + body.LastSeen
 	}
-	return Answer{Verdicts: []Verdict{v}, Quota: g.svc.quota(r)}, nil
+	return answer(v)
 }
 
 func orUnknown(s string) string {
@@ -123,12 +131,12 @@ func greyNoiseMessage(body []byte) string {
 	return e.Message
 }
 
-// greyNoiseSpent reports whether a 429 body is the plan's limit, which names the plan and
+// greyNoiseSpent reports whether a 429 is the plan's limit, whose body names the plan and
 // its rate limit, e.g. "100-lookups/day".
-func greyNoiseSpent(body []byte) bool {
+func greyNoiseSpent(r *reply) bool {
 	var e struct {
 		Plan      string `json:"plan"`
 		RateLimit string `json:"rate-limit"`
 	}
-	return json.Unmarshal(body, &e) == nil && (e.Plan != "" || e.RateLimit != "")
+	return remainingZero(r.header) || json.Unmarshal(r.body, &e) == nil && (e.Plan != "" || e.RateLimit != "")
 }

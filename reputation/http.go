@@ -3,75 +3,80 @@ package reputation
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"math"
+	"net"
 	"net/http"
 	"net/url"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
-
-	"github.com/hashicorp/go-retryablehttp"
-	"golang.org/x/time/rate"
 )
 
-// ServiceConfig is what every reputation service's client needs.
+// ServiceConfig is what every reputation service's client needs. Pacing, retries and
+// quotas are the Vetter's (see Policy).
 type ServiceConfig struct {
 	// BaseURL is the service's API root, e.g. "https://api.metadefender.com/v4".
 	BaseURL string
-	// Key is the API key. It is sent only in the service's key header, never in a URL, and
-	// never appears in a log line or an error.
+	// Key is the API key. It is sent only in the service's key header, only to the host of
+	// BaseURL, never in a URL, and never appears in a log line, an error or a verdict.
 	Key string
 	// KeyEnv names the environment variable the key came from, for error messages.
 	KeyEnv string
-	// Rate is the requests per second the client allows itself, shared by every goroutine
-	// using the client; 0 means no limit. Burst is the limiter's burst (at least 1).
-	Rate  float64
-	Burst int
 	// BatchSize is the most targets one request asks about, for services with a bulk
 	// endpoint; 0 means the service's maximum.
 	BatchSize int
-	// Timeout bounds each HTTP attempt; 0 means 30 seconds.
+	// Timeout bounds each request, from dialling to the last byte of the reply; 0 means 30
+	// seconds.
 	Timeout time.Duration
-	// Retries is how many times a connection error, 5xx or 429 is retried; negative means
-	// none. MaxRetryWait is the longest a retry waits, also for a Retry-After; a 429 that
-	// asks for longer is not retried but reported as a *QuotaError. 0 means 30 seconds.
-	Retries      int
-	MaxRetryWait time.Duration
-	// RetryWaitMin is the first backoff; 0 means one second.
-	RetryWaitMin time.Duration
-	// Log receives debug lines about requests and retries; nil discards them.
+	// Conns is the number of connections kept open to the service for reuse: the number of
+	// requests the Vetter has in flight to it (Options.Workers). 0 means 4.
+	Conns int
+	// Log receives debug lines about requests; nil discards them.
 	Log *slog.Logger
 	// Now is the clock for check times and quota resets; nil means time.Now.
 	Now func() time.Time
-	// Transport is the HTTP transport; nil means a pooled default.
+	// Transport is the HTTP transport; nil means a pooled one sized by Conns.
 	Transport http.RoundTripper
 }
 
 // maxBody bounds what is read of a reply.
 const maxBody = 8 << 20
 
-// service is the HTTP side shared by the clients of the reputation services: one rate
-// limiter for every request and retry, the retry policy, the key header, and the reading of
-// rate-limit headers and error bodies.
+// maxWait caps any wait a service asks for, so that an absurd Retry-After or reset cannot
+// overflow a duration; any such wait is far beyond a run's patience anyway.
+const maxWait = 366 * 24 * time.Hour
+
+// service is the HTTP side shared by the clients of the reputation services: the key
+// header, one request per Lookup, redirects refused across hosts, bounded replies, and
+// the reading of rate-limit headers and error bodies into the errors the Vetter branches
+// on.
 type service struct {
 	name      string
 	base      string
+	host      string // scheme://host:port of base, for redirects
 	key       string
 	keyHeader string
 	keyEnv    string
-	limiter   *rate.Limiter
-	client    *retryablehttp.Client
+	client    *http.Client
 	log       *slog.Logger
 	now       func() time.Time
 	// message extracts the service's explanation from an error body.
 	message func(body []byte) string
-	// spent reports whether a 429's body says the quota is spent rather than that the
-	// client is going too fast; such a 429 is not retried. Nil means never.
-	spent func(body []byte) bool
+	// spent reports whether a 429 says the quota is spent rather than that the client is
+	// going too fast. Nil means: when X-RateLimit-Remaining is 0.
+	spent func(r *reply) bool
+	// throttleWait is how long a throttling 429 asks to wait when the service says so in
+	// its own way; nil means Retry-After only.
+	throttleWait func(r *reply) time.Duration
+	// addressBlocked reports whether a 403 refuses the caller's address, not the key.
+	addressBlocked func(body []byte) bool
 }
 
 func newService(name, keyHeader string, cfg ServiceConfig, message func([]byte) string) *service {
@@ -85,49 +90,66 @@ func newService(name, keyHeader string, cfg ServiceConfig, message func([]byte) 
 		now:       cfg.Now,
 		message:   message,
 	}
+	if u, err := url.Parse(s.base); err == nil {
+		s.host = origin(u)
+	}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
 	if s.now == nil {
 		s.now = time.Now
 	}
-	limit, burst := rate.Inf, max(cfg.Burst, 1)
-	if cfg.Rate > 0 {
-		limit = rate.Limit(cfg.Rate)
-	}
-	s.limiter = rate.NewLimiter(limit, burst)
-
 	timeout := cfg.Timeout
 	if timeout <= 0 {
 		timeout = 30 * time.Second
 	}
-	maxWait := cfg.MaxRetryWait
-	if maxWait <= 0 {
-		maxWait = 30 * time.Second
-	}
-	waitMin := cfg.RetryWaitMin
-	if waitMin <= 0 {
-		waitMin = time.Second
-	}
 	transport := cfg.Transport
 	if transport == nil {
-		transport = http.DefaultTransport.(*http.Transport).Clone()
+		conns := cfg.Conns
+		if conns <= 0 {
+			conns = 4
+		}
+		t := http.DefaultTransport.(*http.Transport).Clone()
+		// One connection per request in flight, each kept for the next request: without
+		// this, requests beyond the default two idle connections per host each pay a new
+		// TCP and TLS handshake.
+		t.MaxIdleConnsPerHost = conns
+		t.MaxConnsPerHost = conns
+		transport = t
 	}
-	c := retryablehttp.NewClient()
-	c.HTTPClient = &http.Client{Transport: transport, Timeout: timeout}
-	c.Logger = nil
-	c.RetryMax = max(cfg.Retries, 0)
-	c.RetryWaitMin = min(waitMin, maxWait)
-	c.RetryWaitMax = maxWait
-	c.CheckRetry = s.retryPolicy(maxWait)
-	c.Backoff = backoff(s.now)
-	c.ErrorHandler = retryablehttp.PassthroughErrorHandler
-	c.PrepareRetry = func(req *http.Request) error {
-		s.log.Debug("retrying", "provider", name, "method", req.Method, "path", req.URL.Path)
-		return s.limiter.Wait(req.Context())
-	}
-	s.client = c
+	s.client = &http.Client{Transport: transport, Timeout: timeout, CheckRedirect: s.checkRedirect}
 	return s
+}
+
+// origin returns scheme://host:port, with the scheme's default port made explicit.
+func origin(u *url.URL) string {
+	port := u.Port()
+	if port == "" {
+		switch strings.ToLower(u.Scheme) {
+		case "https":
+			port = "443"
+		case "http":
+			port = "80"
+		}
+	}
+	return strings.ToLower(u.Scheme) + "://" + net.JoinHostPort(strings.ToLower(u.Hostname()), port)
+}
+
+// checkRedirect follows a redirect only within the service's own scheme, host and port.
+// Go's client would forward the key header to any host, with a Referer naming the
+// address asked about and, on a 307, the bulk body.
+func (s *service) checkRedirect(req *http.Request, via []*http.Request) error {
+	if origin(req.URL) != origin(via[0].URL) {
+		status := 0
+		if req.Response != nil {
+			status = req.Response.StatusCode
+		}
+		return &RedirectError{Provider: s.name, From: via[0].URL.Host, To: req.URL.Host, Status: status}
+	}
+	if len(via) >= 5 {
+		return fmt.Errorf("stopped after %d redirects", len(via))
+	}
+	return nil
 }
 
 // reply is a successful or unsuccessful HTTP answer, read in full.
@@ -137,20 +159,22 @@ type reply struct {
 	body   []byte
 }
 
-// do sends one request, waiting for the limiter first, and returns the reply if its status
-// is 2xx or one of also. Any other status becomes an *AuthError, *QuotaError or *StatusError.
+// do sends one request and returns the reply if its status is 2xx or one of also. Any
+// other status becomes an *AuthError, *QuotaError, *ThrottleError or *StatusError; no
+// reply at all a *NetworkError or *RedirectError. The body read is bounded by maxBody and,
+// with the rest of the request, by the timeout; the key is removed from it.
 func (s *service) do(ctx context.Context, method, path string, query url.Values, body []byte, also ...int) (*reply, error) {
 	u := s.base + path
 	if len(query) > 0 {
 		u += "?" + query.Encode()
 	}
-	var rawBody any
+	var rd io.Reader
 	if body != nil {
-		rawBody = body
+		rd = bytes.NewReader(body)
 	}
-	req, err := retryablehttp.NewRequestWithContext(ctx, method, u, rawBody)
+	req, err := http.NewRequestWithContext(ctx, method, u, rd)
 	if err != nil {
-		return nil, fmt.Errorf("%s: build request: %w", s.name, err)
+		return nil, fmt.Errorf("%s: build request: %w", s.name, redact(err, s.key))
 	}
 	req.Header.Set("Accept", "application/json")
 	req.Header.Set("User-Agent", "sgvet")
@@ -160,26 +184,26 @@ func (s *service) do(ctx context.Context, method, path string, query url.Values,
 	if s.key != "" {
 		req.Header.Set(s.keyHeader, s.key)
 	}
-	if err := s.limiter.Wait(ctx); err != nil {
-		return nil, err
-	}
 	s.log.Debug("request", "provider", s.name, "method", method, "path", path)
 	resp, err := s.client.Do(req)
 	if err != nil {
-		if ctxErr := ctx.Err(); ctxErr != nil {
-			return nil, ctxErr
+		if ctx.Err() != nil {
+			return nil, context.Cause(ctx)
 		}
-		return nil, fmt.Errorf("%s: %w", s.name, redact(err, s.key))
+		return nil, s.transportError(err)
 	}
 	defer resp.Body.Close()
-	data, err := io.ReadAll(io.LimitReader(resp.Body, maxBody))
+	data, err := io.ReadAll(io.LimitReader(resp.Body, maxBody+1))
 	if err != nil {
-		if ctxErr := ctx.Err(); ctxErr != nil {
-			return nil, ctxErr
+		if ctx.Err() != nil {
+			return nil, context.Cause(ctx)
 		}
-		return nil, fmt.Errorf("%s: read reply: %w", s.name, redact(err, s.key))
+		return nil, s.transportError(fmt.Errorf("read reply: %w", err))
 	}
-	r := &reply{status: resp.StatusCode, header: resp.Header, body: data}
+	if len(data) > maxBody {
+		return nil, fmt.Errorf("%s: reply larger than %d MiB (HTTP %d); not read", s.name, maxBody>>20, resp.StatusCode)
+	}
+	r := &reply{status: resp.StatusCode, header: resp.Header, body: s.redactBody(data)}
 	if resp.StatusCode/100 == 2 {
 		return r, nil
 	}
@@ -189,6 +213,40 @@ func (s *service) do(ctx context.Context, method, path string, query url.Values,
 		}
 	}
 	return r, s.statusError(r)
+}
+
+// transportError classifies an error of the HTTP client: a refused redirect, or a
+// *NetworkError without the request's URL.
+func (s *service) transportError(err error) error {
+	var redirect *RedirectError
+	if errors.As(err, &redirect) {
+		return redirect
+	}
+	var uerr *url.Error
+	if errors.As(err, &uerr) {
+		err = uerr.Err // its text repeats the URL, which says nothing the provider's name does not
+	}
+	e := &NetworkError{Provider: s.name, Err: redact(err, s.key)}
+	var (
+		dns     *net.DNSError
+		netErr  net.Error
+		certErr *tls.CertificateVerificationError
+		header  tls.RecordHeaderError
+		alert   tls.AlertError
+		unknown x509.UnknownAuthorityError
+		host    x509.HostnameError
+		invalid x509.CertificateInvalidError
+	)
+	switch {
+	case errors.As(err, &dns),
+		errors.Is(err, syscall.ECONNREFUSED), errors.Is(err, syscall.EHOSTUNREACH), errors.Is(err, syscall.ENETUNREACH),
+		errors.As(err, &certErr), errors.As(err, &header), errors.As(err, &alert),
+		errors.As(err, &unknown), errors.As(err, &host), errors.As(err, &invalid):
+		e.Unreachable = true
+	case errors.Is(err, context.DeadlineExceeded), errors.As(err, &netErr) && netErr.Timeout():
+		e.Timeout = true
+	}
+	return e
 }
 
 // statusError turns an unsuccessful reply into the error the Vetter branches on.
@@ -203,19 +261,41 @@ func (s *service) statusError(r *reply) error {
 	}
 	switch r.status {
 	case http.StatusUnauthorized, http.StatusForbidden:
-		return &AuthError{Provider: s.name, KeyEnv: s.keyEnv, Status: r.status, Message: msg}
+		blocked := s.addressBlocked != nil && s.addressBlocked(r.body)
+		return &AuthError{Provider: s.name, KeyEnv: s.keyEnv, Status: r.status, Message: msg, AddressBlocked: blocked}
 	case http.StatusTooManyRequests:
-		return &QuotaError{Provider: s.name, Reset: quotaOf(r.header, s.now()).Reset, Message: msg}
+		now := s.now()
+		if s.quotaSpent(r) {
+			return &QuotaError{Provider: s.name, Reset: resetOf(r.header, now), Message: msg}
+		}
+		wait, _ := retryAfter(r.header, now)
+		if wait == 0 && s.throttleWait != nil {
+			wait = s.throttleWait(r)
+		}
+		return &ThrottleError{Provider: s.name, Wait: wait, Message: msg}
 	}
 	return &StatusError{Provider: s.name, Status: r.status, Message: msg}
+}
+
+// quotaSpent reports whether a 429 says the quota is spent.
+func (s *service) quotaSpent(r *reply) bool {
+	if s.spent != nil {
+		return s.spent(r)
+	}
+	return remainingZero(r.header)
+}
+
+// remainingZero reports whether X-RateLimit-Remaining says no request is left.
+func remainingZero(h http.Header) bool {
+	q := quotaOf(h, time.Time{})
+	return q.Known && q.Remaining <= 0
 }
 
 // quota reads a reply's rate-limit headers.
 func (s *service) quota(r *reply) Quota { return quotaOf(r.header, s.now()) }
 
-// quotaOf reads the rate-limit headers the services send: X-RateLimit-Remaining, and the
-// reset as X-RateLimit-Reset-In ("3600s", MetaDefender), X-RateLimit-Reset (Unix time,
-// AbuseIPDB) or Retry-After (seconds or an HTTP date).
+// quotaOf reads the rate-limit headers the services send: X-RateLimit-Remaining, and when
+// the quota resets (see resetOf).
 func quotaOf(h http.Header, now time.Time) Quota {
 	var q Quota
 	if v := h.Get("X-RateLimit-Remaining"); v != "" {
@@ -223,35 +303,49 @@ func quotaOf(h http.Header, now time.Time) Quota {
 			q.Known, q.Remaining = true, n
 		}
 	}
-	if d, ok := seconds(h.Get("X-RateLimit-Reset-In")); ok {
-		q.Reset = now.Add(d)
-	} else if v := strings.TrimSpace(h.Get("X-RateLimit-Reset")); v != "" {
-		if n, err := strconv.ParseInt(v, 10, 64); err == nil && n > 0 {
-			q.Reset = time.Unix(n, 0)
-		}
-	}
-	if q.Reset.IsZero() {
-		if d, ok := retryAfter(h, now); ok {
-			q.Reset = now.Add(d)
-		}
-	}
+	q.Reset = resetOf(h, now)
 	return q
 }
 
-// seconds parses "3600s", "3600" or "1.5s".
+// resetOf returns when a quota resets, by the first of these that names a time after now:
+// Retry-After (seconds or an HTTP date), X-RateLimit-Reset-In ("3600s", MetaDefender) and
+// X-RateLimit-Reset (Unix time, AbuseIPDB). A time already past is never waited for: with
+// none in the future, resetOf returns zero.
+func resetOf(h http.Header, now time.Time) time.Time {
+	if d, ok := retryAfter(h, now); ok && d > 0 {
+		return now.Add(d)
+	}
+	if d, ok := seconds(h.Get("X-RateLimit-Reset-In")); ok && d > 0 {
+		return now.Add(d)
+	}
+	if v := strings.TrimSpace(h.Get("X-RateLimit-Reset")); v != "" {
+		if n, err := strconv.ParseInt(v, 10, 64); err == nil && n > 0 {
+			if t := time.Unix(min(n, now.Add(maxWait).Unix()), 0); t.After(now) {
+				return t
+			}
+		}
+	}
+	return time.Time{}
+}
+
+// seconds parses "3600s", "3600" or "1.5s", capped at maxWait.
 func seconds(v string) (time.Duration, bool) {
 	v = strings.TrimSuffix(strings.TrimSpace(v), "s")
 	if v == "" {
 		return 0, false
 	}
 	f, err := strconv.ParseFloat(v, 64)
-	if err != nil || f < 0 || math.IsInf(f, 0) || math.IsNaN(f) {
+	if err != nil || f < 0 || math.IsNaN(f) {
 		return 0, false
+	}
+	if f >= maxWait.Seconds() {
+		return maxWait, true
 	}
 	return time.Duration(f * float64(time.Second)), true
 }
 
-// retryAfter reads Retry-After, in seconds or as an HTTP date.
+// retryAfter reads Retry-After, in seconds or as an HTTP date, capped at maxWait; a date
+// already past is a wait of zero.
 func retryAfter(h http.Header, now time.Time) (time.Duration, bool) {
 	v := strings.TrimSpace(h.Get("Retry-After"))
 	if v == "" {
@@ -261,73 +355,9 @@ func retryAfter(h http.Header, now time.Time) (time.Duration, bool) {
 		return d, true
 	}
 	if t, err := http.ParseTime(v); err == nil {
-		return max(t.Sub(now), 0), true
+		return min(max(t.Sub(now), 0), maxWait), true
 	}
 	return 0, false
-}
-
-// wait is how long a 429 asks the client to wait: Retry-After, or, when the reply says no
-// request is left, until the quota resets.
-func wait(resp *http.Response, now time.Time) (time.Duration, bool) {
-	if d, ok := retryAfter(resp.Header, now); ok {
-		return d, true
-	}
-	if q := quotaOf(resp.Header, now); q.Known && q.Remaining <= 0 && !q.Reset.IsZero() {
-		return max(q.Reset.Sub(now), 0), true
-	}
-	return 0, false
-}
-
-// retryPolicy retries connection errors, 5xx except 501, and a 429 that asks for no longer
-// than maxWait and does not say the quota is spent. It never retries other statuses: 400,
-// 401, 403, 404, 422 are answers, not accidents.
-func (s *service) retryPolicy(maxWait time.Duration) retryablehttp.CheckRetry {
-	return func(ctx context.Context, resp *http.Response, err error) (bool, error) {
-		if ctx.Err() != nil {
-			return false, ctx.Err()
-		}
-		if err != nil {
-			return retryablehttp.DefaultRetryPolicy(ctx, resp, err)
-		}
-		switch {
-		case resp.StatusCode == http.StatusTooManyRequests:
-			if d, ok := wait(resp, s.now()); ok {
-				return d <= maxWait, nil
-			}
-			return !s.quotaSpent(resp), nil
-		case resp.StatusCode >= 500 && resp.StatusCode != http.StatusNotImplemented:
-			return true, nil
-		}
-		return false, nil
-	}
-}
-
-// quotaSpent reads a 429's body, leaving it readable, and asks the service whether it says
-// the quota is spent.
-func (s *service) quotaSpent(resp *http.Response) bool {
-	if s.spent == nil || resp.Body == nil {
-		return false
-	}
-	body, err := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
-	resp.Body.Close()
-	resp.Body = io.NopCloser(bytes.NewReader(body))
-	return err == nil && s.spent(body)
-}
-
-// backoff waits as long as a 429 or 503 asks, else exponentially from min to max.
-func backoff(now func() time.Time) retryablehttp.Backoff {
-	return func(lo, hi time.Duration, attempt int, resp *http.Response) time.Duration {
-		if resp != nil && (resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode == http.StatusServiceUnavailable) {
-			if d, ok := wait(resp, now()); ok {
-				return min(d, hi)
-			}
-		}
-		d := lo << min(attempt, 20)
-		if d <= 0 || d > hi {
-			d = hi
-		}
-		return d
-	}
 }
 
 // minRedacted is the shortest key redact and oneLine look for. The services' keys are tens
@@ -341,6 +371,32 @@ func redact(err error, key string) error {
 		return err
 	}
 	return errors.New(strings.ReplaceAll(err.Error(), key, "[redacted]"))
+}
+
+// redactBody removes the key from a reply, should the service echo it: nothing read from a
+// reply may carry it into a verdict, the cache or the history.
+func (s *service) redactBody(body []byte) []byte {
+	if len(s.key) < minRedacted || !bytes.Contains(body, []byte(s.key)) {
+		return body
+	}
+	return bytes.ReplaceAll(body, []byte(s.key), []byte("[redacted]"))
+}
+
+// scrub removes the key from every text of a verdict, also where the reply escaped it in a
+// way redactBody could not see.
+func (s *service) scrub(vs []Verdict) []Verdict {
+	if len(s.key) < minRedacted {
+		return vs
+	}
+	clean := func(t string) string { return strings.ReplaceAll(t, s.key, "[redacted]") }
+	for i := range vs {
+		v := &vs[i]
+		v.Evidence, v.Reason, v.Country = clean(v.Evidence), clean(v.Reason), clean(v.Country)
+		for j, c := range v.Categories {
+			v.Categories[j] = clean(c)
+		}
+	}
+	return vs
 }
 
 // oneLine makes a service's message fit one log line, without the key and control characters.

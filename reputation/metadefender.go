@@ -27,7 +27,10 @@ func NewMetaDefender(cfg ServiceConfig) *MetaDefender {
 		batch = MetaDefenderMaxBatch
 	}
 	svc := newService("metadefender", "apikey", cfg, metaDefenderMessage)
-	svc.spent = func(body []byte) bool { return metaDefenderCode(body) == 429000 }
+	// Only 429000, or no request left, means the key's quota is spent. 429001 is throttling,
+	// even though its X-RateLimit-Reset-In counts down the day's window.
+	svc.spent = func(r *reply) bool { return metaDefenderCode(r.body) == 429000 || remainingZero(r.header) }
+	svc.addressBlocked = func(body []byte) bool { return metaDefenderCode(body) == 403002 }
 	return &MetaDefender{svc: svc, batch: batch}
 }
 
@@ -82,22 +85,35 @@ func (m *MetaDefender) Lookup(ctx context.Context, targets []Target) (Answer, er
 	for _, t := range targets {
 		want[t] = true
 	}
-	// The bulk reply's order is not documented: match each result by its address.
+	// The bulk reply's order is not documented: match each result by its address. A result
+	// about an address not asked is dropped: it must not be reported as an answer.
 	a := Answer{Quota: m.svc.quota(r)}
+	foreign := 0
 	for _, res := range results {
 		t, err := ParseTarget(res.Address)
 		if err != nil || !want[t] || !t.IsAddress() {
+			foreign++
 			continue
 		}
 		delete(want, t)
 		a.Verdicts = append(a.Verdicts, res.verdict(t, now))
 	}
+	if foreign > 0 {
+		for _, t := range targets {
+			if want[t] {
+				a.Verdicts = append(a.Verdicts, unknown(m.Name(), t, now, "the reply is about another address than the one asked"))
+			}
+		}
+	}
+	a.Verdicts = m.svc.scrub(a.Verdicts)
 	return a, nil
 }
 
 type mdResult struct {
-	Address       string `json:"address"`
-	LookupResults struct {
+	Address string `json:"address"`
+	// LookupResults is nil in the older reply shape (success, data, scan_results), which
+	// says nothing about the address.
+	LookupResults *struct {
 		DetectedBy int `json:"detected_by"`
 		Sources    []struct {
 			Provider   string `json:"provider"`
@@ -122,6 +138,9 @@ const (
 )
 
 func (res *mdResult) verdict(t Target, now time.Time) Verdict {
+	if res.LookupResults == nil {
+		return unknown("metadefender", t, now, "the reply carries no lookup_results: no source answered for the address")
+	}
 	v := Verdict{Provider: "metadefender", Target: t, CheckedAt: now, Country: res.GeoInfo.Country.Code}
 	var listed, categories []string
 	failed := 0
@@ -149,15 +168,18 @@ func (res *mdResult) verdict(t Target, now time.Time) Verdict {
 	case detected > 0:
 		v.Status = Malicious
 		v.Categories = categories
-		if len(listed) > 0 {
+		switch {
+		case len(listed) > 0:
 			v.Evidence = fmt.Sprintf("listed by %d of %d sources: %s", detected, sources, strings.Join(listed, ", "))
-		} else {
+		case sources > 0:
 			v.Evidence = fmt.Sprintf("detected by %d of %d sources", detected, sources)
+		default:
+			v.Evidence = fmt.Sprintf("detected by %d sources", detected)
 		}
-	case sources > 0 && failed == sources:
-		v.Status = Unknown
-		v.Score = nil
-		v.Reason = fmt.Sprintf("none of %d sources could be checked", sources)
+	case sources == 0:
+		return unknown("metadefender", t, now, "the reply lists no source: no source answered for the address")
+	case failed == sources:
+		return unknown("metadefender", t, now, fmt.Sprintf("none of %d sources could be checked", sources))
 	default:
 		v.Status = Clean
 		v.Evidence = fmt.Sprintf("listed by none of %d sources", sources)
@@ -201,7 +223,8 @@ func addressesOnly(t Target) error {
 }
 
 // metaDefenderCode returns the error code of an error body: 429000 means the key's limit is
-// spent, 429001 throttled, 429002 too many connections.
+// spent, 429001 throttled, 429002 too many connections, 403002 the caller's address is
+// blocked after repeated wrong keys.
 func metaDefenderCode(body []byte) int {
 	var e struct {
 		Error struct {

@@ -3,7 +3,6 @@ package reputation
 import (
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"net/netip"
 	"strings"
@@ -15,11 +14,14 @@ import (
 
 const testKey = "test-key-3f9a1c"
 
-// serviceConfig is a client configuration for a double: quick retries, short timeouts.
+// serviceConfig is a client configuration for a double. The timeout is long: a test must
+// not fail because a busy machine answers slowly.
 func serviceConfig(url, env string) ServiceConfig {
-	return ServiceConfig{BaseURL: url, Key: testKey, KeyEnv: env, Timeout: 2 * time.Second,
-		Retries: 2, RetryWaitMin: 10 * time.Millisecond, MaxRetryWait: 2 * time.Second}
+	return ServiceConfig{BaseURL: url, Key: testKey, KeyEnv: env, Timeout: time.Minute}
 }
+
+// testPolicy retries twice, quickly.
+var testPolicy = Policy{Retries: 2, RetryWait: 10 * time.Millisecond, MaxRetryWait: time.Second}
 
 func target(s string) Target {
 	t, err := ParseTarget(s)
@@ -38,8 +40,12 @@ func targets(ss ...string) []Target {
 }
 
 // vetOne vets targets with one provider and returns its verdicts, by target.
+// Without policies in opts, the provider gets testPolicy.
 func vetOne(t *testing.T, p Provider, opts Options, ts []Target) (map[string]Verdict, *Vetter) {
 	t.Helper()
+	if opts.Policies == nil {
+		opts.Policies = map[string]Policy{p.Name(): testPolicy}
+	}
 	v := NewVetter([]Provider{p}, opts)
 	results, err := v.Vet(t.Context(), ts)
 	if err != nil {
@@ -251,7 +257,7 @@ func TestServiceFailures(t *testing.T) {
 	for _, c := range clients {
 		t.Run(c.name+"/wrong key", func(t *testing.T) {
 			srv := c.start(t, fakeprovider.Options{Key: "the-right-key", Listings: listings})
-			got, v := vetOne(t, c.new(serviceConfig(srv.URL, c.env)), Options{Workers: 1}, four)
+			got, v := vetOne(t, c.new(serviceConfig(srv.URL, c.env)), Options{Workers: 4}, four)
 			for addr, vd := range got {
 				if vd.Status != Unknown || !strings.Contains(vd.Reason, c.env) || !strings.Contains(vd.Reason, "401") {
 					t.Errorf("verdict(%s) = %s %q, want unknown naming %s and the 401", addr, vd.Status, vd.Reason, c.env)
@@ -302,7 +308,9 @@ func TestServiceFailures(t *testing.T) {
 			srv := c.start(t, fakeprovider.Options{Key: testKey, Listings: listings, Quota: 2, QuotaReset: time.Hour})
 			cfg := serviceConfig(srv.URL, c.env)
 			cfg.BatchSize = 1 // MetaDefender counts addresses: ask one at a time
-			got, v := vetOne(t, c.new(cfg), Options{Workers: 1, Patience: time.Minute}, four)
+			// VirusTotal's quota error may be its minute quota, waited out within the
+			// patience; a patience shorter than that minute stops it at once.
+			got, v := vetOne(t, c.new(cfg), Options{Workers: 1, Patience: 10 * time.Second}, four)
 			counts := map[Status]int{}
 			for _, vd := range got {
 				counts[vd.Status]++
@@ -311,7 +319,7 @@ func TestServiceFailures(t *testing.T) {
 				t.Errorf("verdicts = %v, want 2 answered, then 2 unknown", counts)
 			}
 			st := v.Stats()[0]
-			if !strings.Contains(st.Stopped, "quota") {
+			if !strings.Contains(strings.ToLower(st.Stopped), "quota") {
 				t.Errorf("Stopped = %q, want the quota named", st.Stopped)
 			}
 			if srv.Count() > 3 {
@@ -330,8 +338,11 @@ func TestServiceFailures(t *testing.T) {
 		t.Run(c.name+"/slower than the timeout", func(t *testing.T) {
 			srv := c.start(t, fakeprovider.Options{Key: testKey, Listings: listings, Delay: 2 * time.Second})
 			cfg := serviceConfig(srv.URL, c.env)
-			cfg.Timeout, cfg.Retries = 100*time.Millisecond, 1
-			got, _ := vetOne(t, c.new(cfg), Options{}, four[:1])
+			cfg.Timeout = 100 * time.Millisecond
+			p := c.new(cfg)
+			pol := testPolicy
+			pol.Retries = 1
+			got, _ := vetOne(t, p, Options{Policies: map[string]Policy{p.Name(): pol}}, four[:1])
 			if vd := got["85.25.199.246"]; vd.Status != Unknown || !strings.Contains(vd.Reason, "Timeout") {
 				t.Errorf("verdict = %s %q, want unknown with the timeout", vd.Status, vd.Reason)
 			}
@@ -347,9 +358,18 @@ func TestQuotaHeaders(t *testing.T) {
 	}{
 		{map[string]string{"X-RateLimit-Remaining": "3999", "X-RateLimit-Reset-In": "86400s"}, Quota{Known: true, Remaining: 3999, Reset: now.Add(24 * time.Hour)}},
 		{map[string]string{"x-ratelimit-remaining": "0", "x-ratelimit-reset-in": "3600"}, Quota{Known: true, Remaining: 0, Reset: now.Add(time.Hour)}},
-		{map[string]string{"X-RateLimit-Remaining": "0", "X-RateLimit-Reset": "1795867200", "Retry-After": "29241"}, Quota{Known: true, Remaining: 0, Reset: time.Unix(1795867200, 0)}},
+		{map[string]string{"X-RateLimit-Remaining": "0", "X-RateLimit-Reset": "1795867200"}, Quota{Known: true, Remaining: 0, Reset: time.Unix(1795867200, 0)}},
+		// AbuseIPDB's own example: Retry-After with a reset epoch from 2018. The past is
+		// never waited for; Retry-After is.
+		{map[string]string{"X-RateLimit-Remaining": "0", "X-RateLimit-Reset": "1545973200", "Retry-After": "29241"}, Quota{Known: true, Remaining: 0, Reset: now.Add(29241 * time.Second)}},
+		{map[string]string{"X-RateLimit-Remaining": "0", "X-RateLimit-Reset": "1545973200"}, Quota{Known: true, Remaining: 0}},
 		{map[string]string{"Retry-After": "30"}, Quota{Reset: now.Add(30 * time.Second)}},
 		{map[string]string{"Retry-After": "Sat, 21 Nov 2026 12:01:00 GMT"}, Quota{Reset: now.Add(time.Minute)}},
+		{map[string]string{"Retry-After": "Sat, 21 Nov 2026 11:59:00 GMT"}, Quota{}},
+		// Absurd values are capped, never overflowed into the past.
+		{map[string]string{"Retry-After": "1e12"}, Quota{Reset: now.Add(maxWait)}},
+		{map[string]string{"X-RateLimit-Reset-In": "99999999999999999999s"}, Quota{Reset: now.Add(maxWait)}},
+		{map[string]string{"X-RateLimit-Reset": "9223372036854775807"}, Quota{Reset: now.Add(maxWait)}},
 		{map[string]string{"X-RateLimit-Remaining": "many", "Retry-After": "soon"}, Quota{}},
 	}
 	for _, tc := range tests {
@@ -397,43 +417,85 @@ func TestErrorsNeverCarryTheKey(t *testing.T) {
 	}
 }
 
-func TestRetryPolicy(t *testing.T) {
+// TestStatusErrors checks how each service's unsuccessful replies are read: what stops the
+// provider, what is a spent quota and what is throttling.
+func TestStatusErrors(t *testing.T) {
 	now := time.Date(2026, 11, 21, 12, 0, 0, 0, time.UTC)
-	vt := NewVirusTotal(ServiceConfig{BaseURL: "http://127.0.0.1:1", Now: func() time.Time { return now }}, VirusTotalThresholds{})
-	policy := vt.svc.retryPolicy(30 * time.Second)
+	cfg := ServiceConfig{BaseURL: "http://127.0.0.1:1", Key: testKey, Now: func() time.Time { return now }}
+	services := map[string]*service{
+		"metadefender": NewMetaDefender(cfg).svc,
+		"abuseipdb":    NewAbuseIPDB(cfg, AbuseIPDBConfig{}).svc,
+		"virustotal":   NewVirusTotal(cfg, VirusTotalThresholds{}).svc,
+		"greynoise":    NewGreyNoise(cfg).svc,
+	}
+	const (
+		auth     = "auth"
+		blocked  = "blocked"
+		spent    = "spent"
+		throttle = "throttle"
+		status   = "status"
+	)
 	tests := []struct {
-		status int
-		header map[string]string
-		body   string
-		retry  bool
+		service string
+		status  int
+		header  map[string]string
+		body    string
+		want    string
+		wait    time.Duration // throttle: the wait asked; spent: until the reset
 	}{
-		{400, nil, "", false},
-		{401, nil, "", false},
-		{403, nil, "", false},
-		{404, nil, "", false},
-		{422, nil, "", false},
-		{501, nil, "", false},
-		{500, nil, "", true},
-		{502, nil, "", true},
-		{503, nil, "", true},
-		{429, map[string]string{"Retry-After": "5"}, "", true},
-		{429, map[string]string{"Retry-After": "3600"}, "", false},
-		{429, map[string]string{"X-RateLimit-Remaining": "0", "X-RateLimit-Reset-In": "86400s"}, "", false},
-		{429, nil, `{"error":{"code":"TooManyRequestsError","message":"Too many requests"}}`, true},
-		{429, nil, `{"error":{"code":"QuotaExceededError","message":"Quota exceeded"}}`, false},
+		{"metadefender", 401, nil, `{"error":{"code":401006,"messages":["Invalid API key"]}}`, auth, 0},
+		{"metadefender", 403, nil, `{"success":false,"error":{"code":403002,"messages":["Your ip is blocked because of abuse"]}}`, blocked, 0},
+		{"metadefender", 429, map[string]string{"X-RateLimit-Remaining": "0", "X-RateLimit-Reset-In": "3600s"}, `{"error":{"code":429000,"messages":["API key limit exceeded; retry after the limit is reset"]}}`, spent, time.Hour},
+		// Throttling carries the day's counter in X-RateLimit-Reset-In: it is not a reset.
+		{"metadefender", 429, map[string]string{"X-RateLimit-Remaining": "3000", "X-RateLimit-Reset-In": "86400s"}, `{"error":{"name":"ClientError","messages":"Your request has been throttled, maximum requests per hour: 9 for free users","code":429001,"status":429}}`, throttle, 0},
+		{"metadefender", 429, map[string]string{"Retry-After": "7"}, `{"error":{"code":429002,"messages":["Too many connections"]}}`, throttle, 7 * time.Second},
+		{"metadefender", 503, nil, `{"error":{"code":503000,"messages":["External service is not reachable"]}}`, status, 0},
+		{"abuseipdb", 401, nil, `{"errors":[{"detail":"Authentication failed.","status":401}]}`, auth, 0},
+		{"abuseipdb", 429, map[string]string{"X-RateLimit-Limit": "1000", "X-RateLimit-Remaining": "0", "X-RateLimit-Reset": "1545973200", "Retry-After": "29241"}, `{"errors":[{"detail":"Daily rate limit of 1000 requests exceeded for this endpoint. See headers for additional details.","status":429}]}`, spent, 29241 * time.Second},
+		{"abuseipdb", 429, map[string]string{"X-RateLimit-Remaining": "40", "Retry-After": "1"}, `{"errors":[{"detail":"Too Many Requests","status":429}]}`, throttle, time.Second},
+		{"abuseipdb", 422, nil, `{"errors":[{"detail":"The max age in days must be between 1 and 365.","status":422}]}`, status, 0},
+		{"virustotal", 401, nil, `{"error":{"code":"WrongCredentialsError","message":"Wrong API key"}}`, auth, 0},
+		{"virustotal", 429, nil, `{"error":{"code":"TooManyRequestsError","message":"Too many requests"}}`, throttle, 0},
+		{"virustotal", 429, nil, `{"error":{"code":"QuotaExceededError","message":"Quota exceeded"}}`, throttle, time.Minute},
+		{"greynoise", 429, nil, `{"plan":"unauthenticated","rate-limit":"100-lookups/day","plan_url":"https://greynoise.io/pricing","message":"You have hit your daily rate limit of 100 requests per day."}`, spent, 0},
+		{"greynoise", 429, map[string]string{"Retry-After": "2"}, `{"message":"slow down"}`, throttle, 2 * time.Second},
+		{"greynoise", 500, nil, `{"message":"Encountered error while performing request"}`, status, 0},
 	}
 	for _, tc := range tests {
-		t.Run(fmt.Sprintf("%d %v %s", tc.status, tc.header, tc.body), func(t *testing.T) {
-			resp := &http.Response{StatusCode: tc.status, Header: http.Header{}, Body: io.NopCloser(strings.NewReader(tc.body))}
+		t.Run(fmt.Sprintf("%s %d %s", tc.service, tc.status, tc.body), func(t *testing.T) {
+			h := http.Header{}
 			for k, v := range tc.header {
-				resp.Header.Set(k, v)
+				h.Set(k, v)
 			}
-			got, err := policy(t.Context(), resp, nil)
-			if err != nil || got != tc.retry {
-				t.Errorf("retry(%d) = %v, %v; want %v", tc.status, got, err, tc.retry)
+			err := services[tc.service].statusError(&reply{status: tc.status, header: h, body: []byte(tc.body)})
+			var (
+				a  *AuthError
+				q  *QuotaError
+				th *ThrottleError
+				st *StatusError
+			)
+			got := ""
+			var wait time.Duration
+			switch {
+			case errors.As(err, &a) && a.AddressBlocked:
+				got = blocked
+			case errors.As(err, &a):
+				got = auth
+			case errors.As(err, &q):
+				got = spent
+				if !q.Reset.IsZero() {
+					wait = q.Reset.Sub(now)
+				}
+			case errors.As(err, &th):
+				got, wait = throttle, th.Wait
+			case errors.As(err, &st):
+				got = status
 			}
-			if body, _ := io.ReadAll(resp.Body); string(body) != tc.body {
-				t.Errorf("the policy consumed the body: %q left", body)
+			if got != tc.want || wait != tc.wait {
+				t.Errorf("statusError = %T %v (wait %s), want %s (wait %s)", err, err, wait, tc.want, tc.wait)
+			}
+			if got == blocked && strings.Contains(err.Error(), "check") {
+				t.Errorf("statusError = %q, want no advice to check the key: the address is blocked", err)
 			}
 		})
 	}

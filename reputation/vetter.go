@@ -9,9 +9,11 @@ import (
 	"time"
 
 	"golang.org/x/sync/errgroup"
+	"golang.org/x/time/rate"
 )
 
-// Policy is what a Vetter keeps to for one provider.
+// Policy is what a Vetter keeps to for one provider. The zero value asks as fast as the
+// provider answers, once per batch, with no daily limit and no cache.
 type Policy struct {
 	// DailyQuota is the most targets the provider is asked about per UTC day (a bulk
 	// request of 50 addresses counts 50); 0 means no limit. With a Cache the count is kept
@@ -19,20 +21,38 @@ type Policy struct {
 	DailyQuota int
 	// CacheTTL is how long the provider's verdicts are reused; 0 disables caching for it.
 	CacheTTL time.Duration
+	// Rate is the most requests per second sent to the provider, retries included, shared
+	// by every worker and every Vet call; 0 means no limit. Burst is how many may go at
+	// once (at least 1). A service that throttles slows the rate for the rest of the run.
+	Rate  float64
+	Burst int
+	// Retries is how many times a request that may succeed on a second try (a 5xx, a reset
+	// connection, a timeout) is retried; 0 means none. A request that times out is sent at
+	// most max(Retries, 1) times in all, so a silent service costs at most Timeout times
+	// that. Throttling is waited out within the run's patience, whatever Retries says.
+	Retries int
+	// RetryWait is the first wait before a retry, doubled for each retry up to
+	// MaxRetryWait; 0 means one second and 30 seconds.
+	RetryWait    time.Duration
+	MaxRetryWait time.Duration
 }
 
-// Options configure a Vetter. The zero value is usable: four workers per provider, no
-// cache, no patience for quota resets.
+// DefaultPatience is Options.Patience when it is zero.
+const DefaultPatience = 2 * time.Minute
+
+// Options configure a Vetter. The zero value is usable: four requests in flight per
+// provider, no cache, the default patience.
 type Options struct {
-	// Workers is the number of concurrent requests to each provider; 0 means 4. The
-	// provider's own rate limiter, shared by all of them, sets the pace.
+	// Workers is the most requests in flight to each provider, across every Vet call; 0
+	// means 4. The provider's rate, shared by all of them, sets the pace.
 	Workers int
 	// Cache stores and reuses verdicts; nil means none.
 	Cache *Cache
 	// Policies holds each provider's policy by name.
 	Policies map[string]Policy
-	// Patience is the longest a provider whose quota is spent is paused, waiting for the
-	// quota to reset. A reset further away stops the provider for the run.
+	// Patience is the longest one batch of targets waits for a provider, retry waits,
+	// throttling and quota resets together; 0 means DefaultPatience. A provider that would
+	// need longer stops for the run.
 	Patience time.Duration
 	// Log receives one line when a provider stops, and debug lines; nil discards them.
 	Log *slog.Logger
@@ -41,28 +61,45 @@ type Options struct {
 }
 
 // Vetter asks every provider about every target. Its methods are safe for concurrent use;
-// the state of each provider (paused, stopped, quota used) is shared by every call.
+// the state of each provider (pace, pause, stop, quota used) is shared by every call.
+//
+// A provider stops for the run when its key is refused, its quota is spent beyond the
+// patience, it redirects to another host, it cannot be reached, or its requests fail
+// three times in a row. From then on it is sent nothing: requests waiting for its rate
+// limiter or for a free worker are dropped, and requests in flight are cancelled. Until a
+// provider has replied once in a run, only one request at a time is sent to it, so that a
+// wrong key, a wrong address or a service that does not answer costs one request, not one
+// per worker.
 type Vetter struct {
 	members  []*member
-	workers  int
 	cache    *Cache
 	log      *slog.Logger
 	now      func() time.Time
 	patience time.Duration
+	workers  int
 }
 
 // member is one provider with its policy and its state for the run.
 type member struct {
-	p      Provider
-	policy Policy
+	p       Provider
+	policy  Policy
+	limiter *rate.Limiter // nil: no limit
+	slots   chan struct{} // one per request in flight
+	probe   chan struct{} // held by the one request sent before the provider has replied
+	done    context.Context
+	stop    context.CancelCauseFunc
 
-	mu          sync.Mutex
-	stopped     string // why the provider answers nothing more in this run
-	pausedUntil time.Time
-	failures    int    // requests failed in a row
-	usedDay     string // UTC day of used, when there is no cache
-	used        int
-	stats       ProviderStats
+	mu           sync.Mutex
+	stopped      string // why the provider answers nothing more in this run
+	replied      bool   // the provider has sent an HTTP reply in this run
+	pausedUntil  time.Time
+	failures     int // requests failed in a row
+	throttles    int // throttling replies in a row
+	ceiling      rate.Limit
+	lastSlowdown time.Time
+	usedDay      string // UTC day of used, when there is no cache
+	used         int
+	stats        ProviderStats
 }
 
 // ProviderStats counts what a Vetter did with one provider.
@@ -78,6 +115,8 @@ type ProviderStats struct {
 	Unknown int `json:"unknown"`
 	// Errors is the number of requests that failed.
 	Errors int `json:"errors"`
+	// Throttled is the number of replies that asked sgvet to slow down.
+	Throttled int `json:"throttled,omitempty"`
 	// Stopped says why the provider stopped answering during the run, if it did.
 	Stopped string `json:"stopped,omitempty"`
 }
@@ -100,6 +139,9 @@ func NewVetter(providers []Provider, opts Options) *Vetter {
 	if v.workers <= 0 {
 		v.workers = 4
 	}
+	if v.patience <= 0 {
+		v.patience = DefaultPatience
+	}
 	if v.log == nil {
 		v.log = slog.New(slog.DiscardHandler)
 	}
@@ -107,7 +149,25 @@ func NewVetter(providers []Provider, opts Options) *Vetter {
 		v.now = time.Now
 	}
 	for _, p := range providers {
-		m := &member{p: p, policy: opts.Policies[p.Name()]}
+		pol := opts.Policies[p.Name()]
+		if pol.RetryWait <= 0 {
+			pol.RetryWait = time.Second
+		}
+		if pol.MaxRetryWait <= 0 {
+			pol.MaxRetryWait = 30 * time.Second
+		}
+		m := &member{
+			p:      p,
+			policy: pol,
+			slots:  make(chan struct{}, v.workers),
+			probe:  make(chan struct{}, 1),
+		}
+		// The provider's lifetime is the Vetter's: it ends only when the provider stops.
+		m.done, m.stop = context.WithCancelCause(context.Background())
+		if pol.Rate > 0 {
+			m.ceiling = rate.Limit(pol.Rate)
+			m.limiter = rate.NewLimiter(m.ceiling, max(pol.Burst, 1))
+		}
 		m.stats.Provider = p.Name()
 		v.members = append(v.members, m)
 	}
@@ -202,6 +262,46 @@ func (v *Vetter) vetWith(ctx context.Context, m *member, targets []Target, set f
 	if len(pending) == 0 {
 		return nil
 	}
+	unanswered := func(idx []int, reason string) {
+		at := v.now().UTC()
+		for _, i := range idx {
+			set(i, unknown(name, targets[i], at, reason))
+		}
+		m.count(func(s *ProviderStats) { s.Unknown += len(idx) })
+	}
+	if reason := m.stoppedReason(); reason != "" {
+		unanswered(pending, reason)
+		return nil
+	}
+
+	// The day's quota is taken for every target at once, and what was not sent is given
+	// back at the end: two writes per call, not two per request.
+	q, err := v.reserve(ctx, m, len(pending))
+	if err != nil {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		unanswered(pending, "daily quota could not be counted: "+err.Error())
+		return nil
+	}
+	if q.granted < len(pending) {
+		reason := fmt.Sprintf("daily quota of %d lookups reached", m.policy.DailyQuota)
+		v.report(m, reason) // the lookups already granted still go ahead
+		unanswered(pending[q.granted:], reason)
+		pending = pending[:q.granted]
+	}
+	var (
+		sentMu sync.Mutex
+		sent   int
+	)
+	puts := v.newCacheWriter(m)
+	defer func() {
+		v.release(m, q, q.granted-sent)
+		puts.flush(ctx)
+	}()
+	if len(pending) == 0 {
+		return nil
+	}
 
 	size := max(m.p.BatchSize(), 1)
 	batches := make(chan []int)
@@ -217,6 +317,7 @@ func (v *Vetter) vetWith(ctx context.Context, m *member, targets []Target, set f
 		}
 		return nil
 	})
+	// Each worker here waits for one of the provider's slots, which every Vet call shares.
 	workers := min(v.workers, (len(pending)+size-1)/size)
 	for range workers {
 		g.Go(func() error {
@@ -225,13 +326,19 @@ func (v *Vetter) vetWith(ctx context.Context, m *member, targets []Target, set f
 				for j, i := range batch {
 					asked[j] = targets[i]
 				}
-				verdicts, err := v.lookup(gctx, m, asked)
+				verdicts, wasSent, err := v.lookup(gctx, m, asked)
+				if wasSent {
+					sentMu.Lock()
+					sent += len(batch)
+					sentMu.Unlock()
+				}
 				if err != nil {
 					return err
 				}
 				for j, i := range batch {
 					set(i, verdicts[j])
 				}
+				puts.add(gctx, verdicts)
 			}
 			return nil
 		})
@@ -239,121 +346,55 @@ func (v *Vetter) vetWith(ctx context.Context, m *member, targets []Target, set f
 	return g.Wait()
 }
 
-// lookup asks one provider about one batch and returns one verdict per target, in order.
-// The error is only ever ctx's.
-func (v *Vetter) lookup(ctx context.Context, m *member, batch []Target) ([]Verdict, error) {
+// lookup asks one provider about one batch and returns one verdict per target, in order,
+// and whether a request was sent. The error is only ever ctx's.
+func (v *Vetter) lookup(ctx context.Context, m *member, batch []Target) ([]Verdict, bool, error) {
 	name := m.p.Name()
+	// Requests are cancelled when ctx ends or when the provider stops, whichever is first.
+	rctx, cancel := context.WithCancelCause(ctx)
+	unwatch := context.AfterFunc(m.done, func() { cancel(context.Cause(m.done)) })
+	ans, sent, err := v.ask(rctx, m, batch)
+	unwatch()
+	cancel(nil)
+	if ctx.Err() != nil {
+		return nil, sent, ctx.Err()
+	}
 	out := make([]Verdict, len(batch))
-	fill := func(from int, reason string) {
-		at := v.now().UTC()
-		for j := from; j < len(batch); j++ {
-			out[j] = unknown(name, batch[j], at, reason)
-		}
-		m.count(func(s *ProviderStats) { s.Unknown += len(batch) - from })
-	}
-	if reason := m.stoppedReason(); reason != "" {
-		fill(0, reason)
-		return out, nil
-	}
-	granted, err := v.reserve(ctx, m, len(batch))
 	if err != nil {
-		if ctx.Err() != nil {
-			return nil, ctx.Err()
-		}
-		fill(0, "daily quota could not be counted: "+err.Error())
-		return out, nil
-	}
-	if granted < len(batch) {
-		reason := fmt.Sprintf("daily quota of %d lookups reached", m.policy.DailyQuota)
-		v.report(m, reason) // the lookups already granted still go ahead
-		fill(granted, reason)
-	}
-	asked := batch[:granted]
-	if len(asked) == 0 {
-		return out, nil
-	}
-
-	for pauses := 0; ; pauses++ {
-		if err := v.waitPause(ctx, m); err != nil {
-			return nil, err
-		}
-		if reason := m.stoppedReason(); reason != "" {
-			fill(0, reason)
-			return out, nil
-		}
-		ans, err := m.p.Lookup(ctx, asked)
-		m.count(func(s *ProviderStats) { s.Lookups++ })
-		if ctx.Err() != nil {
-			return nil, ctx.Err()
-		}
-		var (
-			auth  *AuthError
-			quota *QuotaError
-		)
-		switch {
-		case errors.As(err, &auth):
-			v.stop(m, auth.Error())
-			m.count(func(s *ProviderStats) { s.Errors++ })
-			fill(0, auth.Error())
-			return out, nil
-		case errors.As(err, &quota):
-			if pauses >= maxPauses {
-				v.stop(m, fmt.Sprintf("%s; still refused after %d waits for the reset", quota.Error(), maxPauses))
-			} else if v.pause(m, quota.Reset, quota.Error()) {
-				continue
-			}
-			m.count(func(s *ProviderStats) { s.Errors++ })
-			fill(0, m.stoppedReason())
-			return out, nil
-		case err != nil:
-			v.log.Warn("lookup failed", "provider", name, "targets", len(asked), "err", err)
-			failures := 0
-			m.count(func(s *ProviderStats) {
-				s.Errors++
-				m.failures++
-				failures = m.failures
-			})
-			if failures >= maxFailures {
-				v.stop(m, fmt.Sprintf("%s; stopped after %d failed requests in a row", err, maxFailures))
-			}
-			fill(0, err.Error())
-			return out, nil
-		}
-		m.count(func(*ProviderStats) { m.failures = 0 })
-
-		got := make(map[Target]Verdict, len(ans.Verdicts))
-		for _, vd := range ans.Verdicts {
-			got[vd.Target] = vd
-		}
-		var answered []Verdict
-		missing := 0
 		at := v.now().UTC()
-		for j, t := range asked {
-			vd, ok := got[t]
-			if !ok {
-				vd = unknown(name, t, at, "not in the provider's reply")
-				missing++
-			}
-			vd.Provider, vd.Target = name, t
-			out[j] = vd
-			if vd.Known() {
-				answered = append(answered, vd)
-			}
+		for j, t := range batch {
+			out[j] = unknown(name, t, at, err.Error())
 		}
-		m.count(func(s *ProviderStats) {
-			s.Answered += len(asked) - missing
-			s.Unknown += len(asked) - len(answered)
-		})
-		if v.cache != nil && m.policy.CacheTTL > 0 && len(answered) > 0 {
-			if err := v.cache.Put(ctx, answered); err != nil && ctx.Err() == nil {
-				v.log.Warn("verdicts not cached", "provider", name, "err", err)
-			}
-		}
-		if q := ans.Quota; q.Known && q.Remaining <= 0 {
-			v.pause(m, q.Reset, name+": quota exhausted")
-		}
-		return out, nil
+		m.count(func(s *ProviderStats) { s.Unknown += len(batch) })
+		return out, sent, nil
 	}
+
+	got := make(map[Target]Verdict, len(ans.Verdicts))
+	for _, vd := range ans.Verdicts {
+		got[vd.Target] = vd
+	}
+	missing, known := 0, 0
+	at := v.now().UTC()
+	for j, t := range batch {
+		vd, ok := got[t]
+		if !ok {
+			vd = unknown(name, t, at, "not in the provider's reply")
+			missing++
+		}
+		vd.Provider, vd.Target = name, t
+		out[j] = vd
+		if vd.Known() {
+			known++
+		}
+	}
+	m.count(func(s *ProviderStats) {
+		s.Answered += len(batch) - missing
+		s.Unknown += len(batch) - known
+	})
+	if q := ans.Quota; q.Known && q.Remaining <= 0 {
+		v.quotaSpent(m, q.Reset, name+": quota exhausted", v.patience)
+	}
+	return out, sent, nil
 }
 
 // maxFailures is how many requests in a row, each already retried, may fail before the
@@ -363,75 +404,250 @@ const maxFailures = 3
 // maxPauses is how many times one batch waits for a quota reset before the provider stops.
 const maxPauses = 3
 
-// reserve takes n lookups from the provider's daily quota and returns how many it got.
-func (v *Vetter) reserve(ctx context.Context, m *member, n int) (int, error) {
-	limit := m.policy.DailyQuota
-	if limit <= 0 {
-		return n, nil
+// ask sends one batch to the provider until it answers, retrying, waiting out throttling
+// and quota resets within the patience. It reports whether a request was sent. Its error
+// is the reason the batch is unanswered: the provider stopped, or the request failed.
+func (v *Vetter) ask(ctx context.Context, m *member, batch []Target) (Answer, bool, error) {
+	select {
+	case m.slots <- struct{}{}:
+	case <-ctx.Done():
+		return Answer{}, false, context.Cause(ctx)
 	}
-	now := v.now().UTC()
-	if v.cache != nil {
-		return v.cache.Reserve(ctx, m.p.Name(), n, limit, now)
+	defer func() { <-m.slots }()
+
+	probing, err := m.enter(ctx)
+	if err != nil {
+		return Answer{}, false, err
 	}
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if day := now.Format(time.DateOnly); m.usedDay != day {
-		m.usedDay, m.used = day, 0
+	defer func() {
+		if probing {
+			<-m.probe
+		}
+	}()
+
+	budget := v.patience // what is left of the patience for this batch
+	sent := false
+	attempts, pauses := 0, 0
+	for {
+		if err := v.waitPause(ctx, m, &budget); err != nil {
+			return Answer{}, sent, err
+		}
+		if m.limiter != nil {
+			if err := m.limiter.Wait(ctx); err != nil {
+				return Answer{}, sent, causeOr(ctx, err)
+			}
+		}
+		// The provider may have stopped while this request waited: its cancellation of ctx
+		// can arrive a moment later than the stop itself.
+		if err := context.Cause(m.done); err != nil {
+			return Answer{}, sent, err
+		}
+		sent = true
+		ans, err := m.p.Lookup(ctx, batch)
+		m.count(func(s *ProviderStats) { s.Lookups++ })
+		if err == nil {
+			m.succeeded()
+			return ans, sent, nil
+		}
+		if ctx.Err() != nil {
+			return Answer{}, sent, context.Cause(ctx)
+		}
+
+		var (
+			auth     *AuthError
+			redirect *RedirectError
+			quota    *QuotaError
+			throttle *ThrottleError
+			network  *NetworkError
+		)
+		if errors.As(err, &auth) || errors.As(err, &redirect) {
+			m.count(func(s *ProviderStats) { s.Errors++ })
+			return Answer{}, sent, v.stop(m, err.Error())
+		}
+		if replied(err) {
+			m.setReplied()
+		}
+		if probing && m.hasReplied() {
+			<-m.probe
+			probing = false
+		}
+		switch {
+		case errors.As(err, &quota):
+			m.count(func(s *ProviderStats) { s.Errors++ })
+			pauses++
+			if pauses > maxPauses {
+				return Answer{}, sent, v.stop(m, fmt.Sprintf("%s; still refused after %d waits for the reset", quota, maxPauses))
+			}
+			if err := v.quotaSpent(m, quota.Reset, quota.Error(), budget); err != nil {
+				return Answer{}, sent, err
+			}
+
+		case errors.As(err, &throttle):
+			wait := m.slowDown(throttle.Wait, v.now())
+			if wait > budget {
+				return Answer{}, sent, v.stop(m, fmt.Sprintf("%s; still throttled after waiting the patience of %s", throttle, v.patience))
+			}
+			m.pause(v.now().Add(wait))
+
+		case errors.As(err, &network) && network.Unreachable && !m.hasReplied():
+			m.count(func(s *ProviderStats) { s.Errors++ })
+			return Answer{}, sent, v.stop(m, fmt.Sprintf("%s: cannot be reached: %v", network.Provider, network.Err))
+
+		case retryable(err):
+			attempts++
+			limit := m.policy.Retries + 1
+			if errors.As(err, &network) && network.Timeout {
+				limit = max(m.policy.Retries, 1)
+			}
+			if attempts < limit {
+				d := m.backoff(attempts)
+				if d <= budget {
+					v.log.Debug("retrying", "provider", m.p.Name(), "in", d, "err", err)
+					if err := sleep(ctx, d); err != nil {
+						return Answer{}, sent, err
+					}
+					budget -= d
+					continue
+				}
+			}
+			return Answer{}, sent, v.failed(m, err)
+
+		default: // an answer that is not one: a 4xx, a malformed or oversized reply
+			return Answer{}, sent, v.failed(m, err)
+		}
 	}
-	granted := max(min(n, limit-m.used), 0)
-	m.used += granted
-	return granted, nil
 }
 
-// pause holds the provider until reset when that is within the run's patience and reports
-// true; otherwise it stops the provider for the run and reports false.
-func (v *Vetter) pause(m *member, reset time.Time, why string) bool {
+// enter lets a request go: at once when the provider has replied in this run, otherwise
+// only once it holds the probe, which the caller then gives back. Until the provider has
+// replied, its requests go one at a time.
+func (m *member) enter(ctx context.Context) (probing bool, err error) {
+	if m.hasReplied() {
+		return false, nil
+	}
+	select {
+	case m.probe <- struct{}{}:
+	case <-ctx.Done():
+		return false, context.Cause(ctx)
+	}
+	if m.hasReplied() {
+		<-m.probe
+		return false, nil
+	}
+	return true, nil
+}
+
+// replied reports whether err carries an HTTP reply from the service: anything but a
+// network error.
+func replied(err error) bool {
+	var network *NetworkError
+	return !errors.As(err, &network)
+}
+
+// retryable reports whether a failed request may succeed if sent again.
+func retryable(err error) bool {
+	var (
+		network *NetworkError
+		status  *StatusError
+	)
+	return errors.As(err, &network) || errors.As(err, &status) && status.Temporary()
+}
+
+// failed counts a batch the provider could not answer and returns the reason. A provider
+// that has never replied in this run, or has failed maxFailures times in a row, stops.
+func (v *Vetter) failed(m *member, err error) error {
+	var failures int
+	var hasReplied bool
+	m.count(func(s *ProviderStats) {
+		s.Errors++
+		m.failures++
+		failures, hasReplied = m.failures, m.replied
+	})
+	switch {
+	case !hasReplied:
+		return v.stop(m, fmt.Sprintf("%v; the provider has not answered in this run", err))
+	case failures >= maxFailures:
+		return v.stop(m, fmt.Sprintf("%v; stopped after %d failed requests in a row", err, maxFailures))
+	}
+	v.log.Warn("lookup failed", "provider", m.p.Name(), "err", err)
+	return err
+}
+
+// quotaSpent pauses the provider until reset when that is within wait and returns nil;
+// otherwise it stops the provider for the run and returns why.
+func (v *Vetter) quotaSpent(m *member, reset time.Time, why string, wait time.Duration) error {
 	now := v.now()
 	if reset.IsZero() {
-		v.stop(m, why+"; the service did not say when it resets")
-		return false
+		return v.stop(m, why+"; the service did not say when it resets")
 	}
-	if wait := reset.Sub(now); wait > v.patience {
-		v.stop(m, fmt.Sprintf("%s; it resets in %s, beyond the patience of %s", why, wait.Round(time.Second), v.patience))
-		return false
+	if d := reset.Sub(now); d > wait {
+		return v.stop(m, fmt.Sprintf("%s; it resets in %s, beyond the patience of %s", why, d.Round(time.Second), v.patience))
 	}
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if reset.After(m.pausedUntil) {
-		m.pausedUntil = reset
+	if m.pause(reset) {
 		v.log.Info("provider paused until its quota resets", "provider", m.p.Name(), "until", reset.UTC().Format(time.RFC3339))
 	}
-	return true
+	return nil
 }
 
-// waitPause waits until the provider is no longer paused.
-func (v *Vetter) waitPause(ctx context.Context, m *member) error {
+// waitPause waits while the provider is paused, taking the time from budget. A pause
+// longer than what is left of the budget stops the provider.
+func (v *Vetter) waitPause(ctx context.Context, m *member, budget *time.Duration) error {
 	for {
 		m.mu.Lock()
 		until := m.pausedUntil
 		m.mu.Unlock()
 		d := until.Sub(v.now())
 		if d <= 0 {
-			return ctx.Err()
+			return nil
 		}
-		t := time.NewTimer(d)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return ctx.Err()
-		case <-t.C:
+		if d > *budget {
+			return v.stop(m, fmt.Sprintf("%s: paused for longer than the patience of %s", m.p.Name(), v.patience))
 		}
+		if err := sleep(ctx, d); err != nil {
+			return err
+		}
+		*budget -= d
 	}
 }
 
-// stop makes the provider answer Unknown for the rest of the run, logging why once.
-func (v *Vetter) stop(m *member, reason string) {
+// sleep waits d, or until ctx ends, returning its cause.
+func sleep(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return context.Cause(ctx)
+	case <-t.C:
+		return nil
+	}
+}
+
+// causeOr returns ctx's cause when it has ended, else err.
+func causeOr(ctx context.Context, err error) error {
+	if ctx.Err() != nil {
+		return context.Cause(ctx)
+	}
+	return err
+}
+
+// stoppedError is the cause with which a stopped provider's requests are cancelled.
+type stoppedError struct{ reason string }
+
+func (e *stoppedError) Error() string { return e.reason }
+
+// stop makes the provider answer Unknown for the rest of the run, cancels its requests in
+// flight and in waiting, logs why once, and returns the reason as an error.
+func (v *Vetter) stop(m *member, reason string) error {
 	m.mu.Lock()
 	if m.stopped == "" {
 		m.stopped = reason
 	}
+	reason = m.stopped
 	m.mu.Unlock()
+	err := &stoppedError{reason}
+	m.stop(err)
 	v.report(m, reason)
+	return err
 }
 
 // report records and logs, once, why the provider stopped answering.
@@ -453,8 +669,195 @@ func (m *member) stoppedReason() string {
 	return m.stopped
 }
 
+func (m *member) hasReplied() bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.replied
+}
+
+func (m *member) setReplied() {
+	m.mu.Lock()
+	m.replied = true
+	m.mu.Unlock()
+}
+
+// pause holds every request to the provider until t, and reports whether that moved the
+// pause later.
+func (m *member) pause(t time.Time) bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if t.After(m.pausedUntil) {
+		m.pausedUntil = t
+		return true
+	}
+	return false
+}
+
+// succeeded records an answer: the failure and throttle counts start again, and a rate
+// slowed by throttling recovers towards its ceiling.
+func (m *member) succeeded() {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.replied = true
+	m.failures, m.throttles = 0, 0
+	if m.limiter != nil {
+		if lim := m.limiter.Limit(); lim < m.ceiling {
+			m.limiter.SetLimit(min(m.ceiling, lim+m.ceiling/8))
+		}
+	}
+}
+
+// slowdownStep is how much each throttling episode lowers the provider's ceiling: requests
+// sent at exactly a strict service's rate land a little early now and then, and a
+// slightly slower pace stops that.
+const slowdownStep = 0.98
+
+// slowDown records a throttling reply and returns how long to wait before the next
+// request: what the service asked, or a backoff. It halves the provider's rate, to recover
+// towards a ceiling a little below the rate that drew the reply; replies within a second
+// of each other count once.
+func (m *member) slowDown(asked time.Duration, now time.Time) time.Duration {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.replied = true
+	m.throttles++
+	m.stats.Throttled++
+	if m.limiter != nil && now.Sub(m.lastSlowdown) >= time.Second {
+		m.lastSlowdown = now
+		floor := rate.Limit(m.policy.Rate) / 64
+		m.ceiling = max(min(m.ceiling, m.limiter.Limit())*slowdownStep, floor)
+		m.limiter.SetLimit(max(m.ceiling/2, floor))
+	}
+	if asked > 0 {
+		return asked
+	}
+	return m.backoffLocked(m.throttles)
+}
+
+// backoff is the wait before retry number n (from 1): RetryWait doubled n-1 times, at most
+// MaxRetryWait.
+func (m *member) backoff(n int) time.Duration {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.backoffLocked(n)
+}
+
+func (m *member) backoffLocked(n int) time.Duration {
+	d := m.policy.RetryWait << min(max(n-1, 0), 20)
+	if d <= 0 || d > m.policy.MaxRetryWait {
+		d = m.policy.MaxRetryWait
+	}
+	return d
+}
+
 func (m *member) count(f func(*ProviderStats)) {
 	m.mu.Lock()
 	f(&m.stats)
 	m.mu.Unlock()
+}
+
+// reservation is part of a provider's daily quota taken for one Vet call.
+type reservation struct {
+	granted int
+	day     string
+}
+
+// reserve takes n lookups from the provider's daily quota and returns how many it got.
+func (v *Vetter) reserve(ctx context.Context, m *member, n int) (reservation, error) {
+	limit := m.policy.DailyQuota
+	if limit <= 0 {
+		return reservation{granted: n}, nil
+	}
+	now := v.now().UTC()
+	r := reservation{day: cacheDay(now)}
+	if v.cache != nil {
+		granted, err := v.cache.Reserve(ctx, m.p.Name(), n, limit, now)
+		r.granted = granted
+		return r, err
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.usedDay != r.day {
+		m.usedDay, m.used = r.day, 0
+	}
+	r.granted = max(min(n, limit-m.used), 0)
+	m.used += r.granted
+	return r, nil
+}
+
+// release gives back n lookups of a reservation that were never sent.
+func (v *Vetter) release(m *member, r reservation, n int) {
+	if n <= 0 || m.policy.DailyQuota <= 0 {
+		return
+	}
+	if v.cache != nil {
+		// Also when the run is being cancelled: the count must not keep what was not sent.
+		if err := v.cache.Release(context.Background(), m.p.Name(), n, r.day); err != nil {
+			v.log.Warn("unused quota not given back", "provider", m.p.Name(), "err", err)
+		}
+		return
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.usedDay == r.day {
+		m.used = max(m.used-n, 0)
+	}
+}
+
+// cacheWriter gathers one Vet call's verdicts of one provider and writes them to the cache
+// in a few transactions, not one per request.
+type cacheWriter struct {
+	v  *Vetter
+	m  *member
+	mu sync.Mutex
+	vs []Verdict
+}
+
+// cacheBatch is how many verdicts are written in one transaction.
+const cacheBatch = 256
+
+func (v *Vetter) newCacheWriter(m *member) *cacheWriter { return &cacheWriter{v: v, m: m} }
+
+func (w *cacheWriter) enabled() bool { return w.v.cache != nil && w.m.policy.CacheTTL > 0 }
+
+// add keeps the known verdicts, writing them once enough have gathered.
+func (w *cacheWriter) add(ctx context.Context, verdicts []Verdict) {
+	if !w.enabled() {
+		return
+	}
+	w.mu.Lock()
+	for _, vd := range verdicts {
+		if vd.Known() {
+			w.vs = append(w.vs, vd)
+		}
+	}
+	var batch []Verdict
+	if len(w.vs) >= cacheBatch {
+		batch, w.vs = w.vs, nil
+	}
+	w.mu.Unlock()
+	w.write(ctx, batch)
+}
+
+// flush writes what is left.
+func (w *cacheWriter) flush(ctx context.Context) {
+	if !w.enabled() {
+		return
+	}
+	w.mu.Lock()
+	batch := w.vs
+	w.vs = nil
+	w.mu.Unlock()
+	w.write(ctx, batch)
+}
+
+// write stores batch, also when ctx has ended: answers already paid for are kept. The
+// cache's busy timeout bounds the write.
+func (w *cacheWriter) write(ctx context.Context, batch []Verdict) {
+	if len(batch) == 0 {
+		return
+	}
+	if err := w.v.cache.Put(context.WithoutCancel(ctx), batch); err != nil {
+		w.v.log.Warn("verdicts not cached", "provider", w.m.p.Name(), "err", err)
+	}
 }

@@ -30,10 +30,8 @@ func BenchmarkVetAtServiceRate(b *testing.B) {
 		n    = 250
 	)
 	srv := fakeprovider.AbuseIPDB(b, fakeprovider.Options{Key: testKey, Rate: rate, Burst: 2})
-	cfg := serviceConfig(srv.URL, "ABUSEIPDB_API_KEY")
-	cfg.Rate, cfg.Burst = rate, 1
-	p := NewAbuseIPDB(cfg, AbuseIPDBConfig{})
-	v := NewVetter([]Provider{p}, Options{Workers: 8})
+	p := NewAbuseIPDB(serviceConfig(srv.URL, "ABUSEIPDB_API_KEY"), AbuseIPDBConfig{})
+	v := NewVetter([]Provider{p}, Options{Workers: 8, Policies: map[string]Policy{p.Name(): {Rate: rate, Burst: 1}}})
 	var elapsed time.Duration
 	seed := 0
 	for b.Loop() {

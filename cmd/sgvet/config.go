@@ -10,6 +10,7 @@ import (
 	"os"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -39,6 +40,59 @@ type config struct {
 
 	// Inputs are files of aws CLI output to read instead of the AWS API; flag only.
 	Inputs []string `yaml:"-"`
+
+	// file is the configuration file the values came from, if any.
+	file *configFile
+}
+
+// configFile remembers where each key of a configuration file was written, so that an
+// error about a value names the file and the line as well as the key.
+type configFile struct {
+	path string
+	// lines holds the line of each key, dotted from the top ("providers.abuseipdb.rate").
+	lines map[string]int
+	// keys holds, by line, the dotted key whose value starts on it.
+	keys map[int]string
+}
+
+// where returns "FILE: line N: " for a key written in the configuration file, and "" for a
+// key that came from a default or a flag.
+func (c *config) where(key string) string {
+	if c.file == nil {
+		return ""
+	}
+	if line, ok := c.file.lines[key]; ok {
+		return fmt.Sprintf("%s: line %d: ", c.file.path, line)
+	}
+	return ""
+}
+
+// keyErrorf is a usage error about the value of key, which the message names; it says
+// where the key was set when the configuration file set it.
+func (c *config) keyErrorf(key, format string, args ...any) error {
+	return usageErrorf("%s%s", c.where(key), fmt.Sprintf(format, args...))
+}
+
+// indexKeys records the line of every key of a YAML document, and by line the key whose
+// value starts there.
+func indexKeys(n *yaml.Node, prefix string, f *configFile) {
+	switch n.Kind {
+	case yaml.DocumentNode:
+		for _, c := range n.Content {
+			indexKeys(c, prefix, f)
+		}
+	case yaml.MappingNode:
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			k, v := n.Content[i], n.Content[i+1]
+			key := k.Value
+			if prefix != "" {
+				key = prefix + "." + key
+			}
+			f.lines[key] = k.Line
+			f.keys[v.Line] = key
+			indexKeys(v, key, f)
+		}
+	}
 }
 
 type logConfig struct {
@@ -65,12 +119,20 @@ func defaultConfig() config {
 // unknownField matches the yaml package's message for a key the struct lacks.
 var unknownField = regexp.MustCompile(`line (\d+): field (\S+) not found in type \S+`)
 
+// lineError matches the start of one of the yaml package's errors about a line.
+var lineError = regexp.MustCompile(`^line (\d+): `)
+
 // loadConfigFile decodes the YAML file at path over cfg. Unknown keys are an error that
-// names the key and its line.
+// names the key and its line, and so is a value of the wrong type.
 func loadConfigFile(path string, cfg *config) error {
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return usageErrorf("--config: %v", err)
+	}
+	file := &configFile{path: path, lines: map[string]int{}, keys: map[int]string{}}
+	var doc yaml.Node
+	if err := yaml.Unmarshal(data, &doc); err == nil {
+		indexKeys(&doc, "", file)
 	}
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	dec.KnownFields(true)
@@ -81,9 +143,23 @@ func loadConfigFile(path string, cfg *config) error {
 		msg := strings.TrimPrefix(err.Error(), "yaml: ")
 		msg = strings.TrimPrefix(msg, "unmarshal errors:\n")
 		msg = unknownField.ReplaceAllString(msg, `line $1: unknown key "$2"`)
-		msg = strings.Join(strings.Fields(msg), " ")
-		return usageErrorf("%s: %s", path, msg)
+		var parts []string
+		for _, part := range strings.Split(msg, "\n") {
+			part = strings.Join(strings.Fields(part), " ")
+			// Name the key whose value is on the line, unless the message already does.
+			if m := lineError.FindStringSubmatch(part); m != nil && !strings.Contains(part, "unknown key") {
+				n, _ := strconv.Atoi(m[1])
+				if key, ok := file.keys[n]; ok {
+					part = fmt.Sprintf("line %d: %s: %s", n, key, part[len(m[0]):])
+				}
+			}
+			if part != "" {
+				parts = append(parts, part)
+			}
+		}
+		return usageErrorf("%s: %s", path, strings.Join(parts, "; "))
 	}
+	cfg.file = file
 	return nil
 }
 
@@ -113,7 +189,7 @@ func (c *config) validate() error {
 	if err := c.Audit.validate(); err != nil {
 		return err
 	}
-	return c.Reputation.validate()
+	return c.Reputation.validate(c)
 }
 
 var regionName = regexp.MustCompile(`^[a-z]{2,4}(-[a-z]+)+-\d+$`)

@@ -286,6 +286,7 @@ func TestConfigExample(t *testing.T) {
 	}
 	got.Regions = nil // [] in the file, nil in the defaults
 	got.Reputation.Providers.Blocklist.Files = nil
+	got.file = nil
 	if want := defaultConfig(); !reflect.DeepEqual(got, want) {
 		t.Errorf("config.example.yaml = %+v, want the defaults %+v", got, want)
 	}

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
+	"net/netip"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -25,7 +27,8 @@ var providerNames = []string{"metadefender", "abuseipdb", "virustotal", "greynoi
 type reputationConfig struct {
 	// Workers is the number of concurrent requests to each provider.
 	Workers int `yaml:"workers"`
-	// Patience is the longest a provider whose quota is spent waits for the quota to reset.
+	// Patience is the longest one batch of addresses waits for a provider: retry waits,
+	// throttling and quota resets together.
 	Patience time.Duration `yaml:"patience"`
 	Cache    cacheConfig   `yaml:"cache"`
 	// Providers holds each provider's settings.
@@ -67,17 +70,25 @@ type serviceConfig struct {
 	DailyQuota int `yaml:"daily_quota"`
 	// CacheTTL is how long verdicts are reused; 0 disables caching for the provider.
 	CacheTTL time.Duration `yaml:"cache_ttl"`
-	// Timeout bounds each HTTP attempt.
+	// Timeout bounds each request, from connecting to the end of the reply.
 	Timeout time.Duration `yaml:"timeout"`
-	// Retries is how many times a connection error, 5xx or 429 is retried.
+	// Retries is how many times a request that failed on a 5xx, a broken connection or a
+	// timeout is retried.
 	Retries int `yaml:"retries"`
-	// MaxRetryWait is the longest one retry waits, also for Retry-After.
+	// MaxRetryWait is the longest wait between two retries.
 	MaxRetryWait time.Duration `yaml:"max_retry_wait"`
 }
 
 type thresholdsConfig struct {
 	Malicious  int `yaml:"malicious"`
 	Suspicious int `yaml:"suspicious"`
+}
+
+type virusTotalThresholdsConfig struct {
+	thresholdsConfig `yaml:",inline"`
+	// TrustedReputation is the community reputation from which engines alone make an
+	// address at most suspicious; 0 turns it off.
+	TrustedReputation int `yaml:"trusted_reputation"`
 }
 
 type abuseIPDBConfig struct {
@@ -92,8 +103,8 @@ type abuseIPDBConfig struct {
 
 type virusTotalConfig struct {
 	serviceConfig `yaml:",inline"`
-	// Thresholds are counts of engines.
-	Thresholds thresholdsConfig `yaml:"thresholds"`
+	// Thresholds are counts of engines, and the trusted community reputation.
+	Thresholds virusTotalThresholdsConfig `yaml:"thresholds"`
 }
 
 type blocklistConfig struct {
@@ -109,7 +120,8 @@ func defaultReputationConfig() reputationConfig {
 		return serviceConfig{Enabled: true, BaseURL: base, KeyEnv: env, Rate: rate, Burst: 1,
 			DailyQuota: quota, CacheTTL: day, Timeout: 30 * time.Second, Retries: 3, MaxRetryWait: 30 * time.Second}
 	}
-	md := service("https://api.metadefender.com/v4", "MDCLOUD_APIKEY", 10.0/60, 4000)
+	// The free tiers, as the services publish them (see config.example.yaml).
+	md := service("https://api.metadefender.com/v4", "MDCLOUD_APIKEY", 9.0/3600, 4000)
 	md.BatchSize = reputation.MetaDefenderMaxBatch
 	return reputationConfig{
 		Workers:  4,
@@ -125,47 +137,61 @@ func defaultReputationConfig() reputationConfig {
 			},
 			VirusTotal: virusTotalConfig{
 				serviceConfig: service("https://www.virustotal.com/api/v3", "VT_API_KEY", 4.0/60, 500),
-				Thresholds:    thresholdsConfig{Malicious: 2, Suspicious: 1},
+				Thresholds: virusTotalThresholdsConfig{
+					thresholdsConfig:  thresholdsConfig{Malicious: 2, Suspicious: 1},
+					TrustedReputation: reputation.DefaultVirusTotalThresholds.TrustedReputation,
+				},
 			},
-			GreyNoise: service("https://api.greynoise.io", "GREYNOISE_API_KEY", 1, 0),
+			GreyNoise: service("https://api.greynoise.io", "GREYNOISE_API_KEY", 1, 100),
 			Blocklist: blocklistConfig{Enabled: true},
 		},
 	}
 }
 
-// validate checks the reputation settings; messages name the key as written in the file.
-func (c *reputationConfig) validate() error {
+// validate checks the reputation settings; messages name the key as written in the file,
+// and its line when the file set it.
+func (c *reputationConfig) validate(cfg *config) error {
 	if c.Workers < 1 || c.Workers > 256 {
-		return usageErrorf("workers (--workers) must be between 1 and 256, not %d", c.Workers)
+		return cfg.keyErrorf("workers", "workers (--workers) must be between 1 and 256, not %d", c.Workers)
 	}
-	if c.Patience < 0 {
-		return usageErrorf("patience must not be negative, not %s", c.Patience)
+	if c.Patience <= 0 {
+		return cfg.keyErrorf("patience", "patience must be more than 0, not %s", c.Patience)
 	}
 	p := &c.Providers
-	for name, s := range map[string]*serviceConfig{
-		"metadefender": &p.MetaDefender, "abuseipdb": &p.AbuseIPDB.serviceConfig,
-		"virustotal": &p.VirusTotal.serviceConfig, "greynoise": &p.GreyNoise,
+	for _, s := range []struct {
+		name string
+		cfg  *serviceConfig
+	}{
+		{"metadefender", &p.MetaDefender}, {"abuseipdb", &p.AbuseIPDB.serviceConfig},
+		{"virustotal", &p.VirusTotal.serviceConfig}, {"greynoise", &p.GreyNoise},
 	} {
-		if err := s.validate("providers." + name); err != nil {
+		if err := s.cfg.validate("providers."+s.name, cfg); err != nil {
 			return err
 		}
 	}
 	if b := p.MetaDefender.BatchSize; b < 1 || b > reputation.MetaDefenderMaxBatch {
-		return usageErrorf("providers.metadefender.batch_size must be between 1 and %d, not %d", reputation.MetaDefenderMaxBatch, b)
+		return cfg.keyErrorf("providers.metadefender.batch_size", "providers.metadefender.batch_size must be between 1 and %d, not %d", reputation.MetaDefenderMaxBatch, b)
 	}
-	for name, th := range map[string]thresholdsConfig{"abuseipdb": p.AbuseIPDB.Thresholds, "virustotal": p.VirusTotal.Thresholds} {
-		if th.Malicious < 1 || th.Suspicious < 1 || th.Suspicious > th.Malicious {
-			return usageErrorf("providers.%s.thresholds: need 1 <= suspicious <= malicious, not suspicious %d and malicious %d", name, th.Suspicious, th.Malicious)
+	for _, th := range []struct {
+		name string
+		th   thresholdsConfig
+	}{{"abuseipdb", p.AbuseIPDB.Thresholds}, {"virustotal", p.VirusTotal.Thresholds.thresholdsConfig}} {
+		if th.th.Malicious < 1 || th.th.Suspicious < 1 || th.th.Suspicious > th.th.Malicious {
+			key := "providers." + th.name + ".thresholds"
+			return cfg.keyErrorf(key, "%s: need 1 <= suspicious <= malicious, not suspicious %d and malicious %d", key, th.th.Suspicious, th.th.Malicious)
 		}
 	}
 	if th := p.AbuseIPDB.Thresholds; th.Malicious > 100 {
-		return usageErrorf("providers.abuseipdb.thresholds.malicious must be at most 100, not %d", th.Malicious)
+		return cfg.keyErrorf("providers.abuseipdb.thresholds.malicious", "providers.abuseipdb.thresholds.malicious must be at most 100, not %d", th.Malicious)
+	}
+	if r := p.VirusTotal.Thresholds.TrustedReputation; r < 0 {
+		return cfg.keyErrorf("providers.virustotal.thresholds.trusted_reputation", "providers.virustotal.thresholds.trusted_reputation must be 0 (off) or more, not %d", r)
 	}
 	if d := p.AbuseIPDB.MaxAgeDays; d < 1 || d > 365 {
-		return usageErrorf("providers.abuseipdb.max_age_days must be between 1 and 365, not %d", d)
+		return cfg.keyErrorf("providers.abuseipdb.max_age_days", "providers.abuseipdb.max_age_days must be between 1 and 365, not %d", d)
 	}
 	if b := p.AbuseIPDB.BlockPrefix; b != 0 && (b < 8 || b > 32) {
-		return usageErrorf("providers.abuseipdb.block_prefix must be 0 (off) or between 8 and 32, not %d", b)
+		return cfg.keyErrorf("providers.abuseipdb.block_prefix", "providers.abuseipdb.block_prefix must be 0 (off) or between 8 and 32, not %d", b)
 	}
 	for _, name := range c.Only {
 		if !slices.Contains(providerNames, name) {
@@ -175,34 +201,51 @@ func (c *reputationConfig) validate() error {
 	return nil
 }
 
-func (s *serviceConfig) validate(key string) error {
+func (s *serviceConfig) validate(key string, cfg *config) error {
+	fail := func(sub, format string, args ...any) error {
+		return cfg.keyErrorf(key+"."+sub, "%s.%s %s", key, sub, fmt.Sprintf(format, args...))
+	}
 	u, err := url.Parse(s.BaseURL)
 	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
-		return usageErrorf("%s.base_url must be an http or https URL, not %q", key, s.BaseURL)
+		return fail("base_url", "must be an https URL, not %q", s.BaseURL)
 	}
 	if u.User != nil || u.RawQuery != "" {
-		return usageErrorf("%s.base_url must not carry credentials or a query; keys are read from %s.key_env", key, key)
+		return fail("base_url", "must not carry credentials or a query; keys are read from %s.key_env", key)
+	}
+	// The API key travels in a header: over plain http anyone on the path reads it. Only a
+	// service on this machine (a local proxy, a test double) may be plain http.
+	if u.Scheme != "https" && !loopbackHost(u.Hostname()) {
+		return fail("base_url", "must be https, not %q: the API key travels with every request (plain http is allowed only for a loopback address)", s.BaseURL)
 	}
 	if s.KeyEnv == "" {
-		return usageErrorf("%s.key_env must name an environment variable", key)
+		return fail("key_env", "must name an environment variable")
 	}
 	switch {
-	case s.Rate <= 0:
-		return usageErrorf("%s.rate must be more than 0", key)
+	case !(s.Rate > 0):
+		return fail("rate", "must be more than 0")
 	case s.Burst < 1:
-		return usageErrorf("%s.burst must be at least 1, not %d", key, s.Burst)
+		return fail("burst", "must be at least 1, not %d", s.Burst)
 	case s.DailyQuota < 0:
-		return usageErrorf("%s.daily_quota must not be negative (0 means no limit), not %d", key, s.DailyQuota)
+		return fail("daily_quota", "must not be negative (0 means no limit), not %d", s.DailyQuota)
 	case s.CacheTTL < 0:
-		return usageErrorf("%s.cache_ttl must not be negative (0 disables caching), not %s", key, s.CacheTTL)
+		return fail("cache_ttl", "must not be negative (0 disables caching), not %s", s.CacheTTL)
 	case s.Timeout <= 0:
-		return usageErrorf("%s.timeout must be more than 0", key)
+		return fail("timeout", "must be more than 0")
 	case s.Retries < 0 || s.Retries > 10:
-		return usageErrorf("%s.retries must be between 0 and 10, not %d", key, s.Retries)
+		return fail("retries", "must be between 0 and 10, not %d", s.Retries)
 	case s.MaxRetryWait <= 0:
-		return usageErrorf("%s.max_retry_wait must be more than 0", key)
+		return fail("max_retry_wait", "must be more than 0")
 	}
 	return nil
+}
+
+// loopbackHost reports whether host is localhost or a loopback address.
+func loopbackHost(host string) bool {
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	a, err := netip.ParseAddr(host)
+	return err == nil && a.Unmap().IsLoopback()
 }
 
 // rateValue is a rate in requests per second. YAML gives it as a number of requests per
@@ -233,7 +276,8 @@ func parseRate(s string) (rateValue, error) {
 		}
 	}
 	f, err := strconv.ParseFloat(strings.TrimSpace(num), 64)
-	if err != nil || f <= 0 || f > 1e6 {
+	// NaN passes every comparison but makes no rate: it is refused by name.
+	if err != nil || math.IsNaN(f) || math.IsInf(f, 0) || f <= 0 || f > 1e6 {
 		return 0, fmt.Errorf("rate %q must be a positive number of requests per second, or N/s, N/m or N/h", s)
 	}
 	return rateValue(f / per), nil
@@ -274,13 +318,15 @@ func newVetter(ctx context.Context, cfg config, log *slog.Logger) (*reputation.V
 			return reputation.ServiceConfig{}, false, nil
 		}
 		return reputation.ServiceConfig{
-			BaseURL: s.BaseURL, Key: key, KeyEnv: s.KeyEnv, Rate: float64(s.Rate), Burst: s.Burst,
-			BatchSize: s.BatchSize, Timeout: s.Timeout, Retries: s.Retries, MaxRetryWait: s.MaxRetryWait,
-			Log: log,
+			BaseURL: s.BaseURL, Key: key, KeyEnv: s.KeyEnv, BatchSize: s.BatchSize, Timeout: s.Timeout,
+			Conns: rc.Workers, Log: log,
 		}, true, nil
 	}
 	policy := func(s serviceConfig) reputation.Policy {
-		return reputation.Policy{DailyQuota: s.DailyQuota, CacheTTL: s.CacheTTL}
+		return reputation.Policy{
+			DailyQuota: s.DailyQuota, CacheTTL: s.CacheTTL, Rate: float64(s.Rate), Burst: s.Burst,
+			Retries: s.Retries, MaxRetryWait: s.MaxRetryWait,
+		}
 	}
 	p := rc.Providers
 	if sc, ok, err := serviceFor("metadefender", p.MetaDefender, false); err != nil {
@@ -305,7 +351,10 @@ func newVetter(ctx context.Context, cfg config, log *slog.Logger) (*reputation.V
 	if sc, ok, err := serviceFor("virustotal", p.VirusTotal.serviceConfig, false); err != nil {
 		return nil, nil, err
 	} else if ok {
-		vt := reputation.NewVirusTotal(sc, reputation.VirusTotalThresholds(p.VirusTotal.Thresholds))
+		th := p.VirusTotal.Thresholds
+		vt := reputation.NewVirusTotal(sc, reputation.VirusTotalThresholds{
+			Malicious: th.Malicious, Suspicious: th.Suspicious, TrustedReputation: th.TrustedReputation,
+		})
 		setups = append(setups, providerSetup{vt, policy(p.VirusTotal.serviceConfig)})
 	}
 	// GreyNoise answers without a key, at a lower limit: it is asked keyless only when
