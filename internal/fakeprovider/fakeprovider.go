@@ -18,6 +18,9 @@
 //  8. the daily quota (Options.Quota);
 //  9. the answer.
 //
+// Requests (with Count), Connections and MaxInFlight tell a test what a client sent and how:
+// how many TCP connections it opened, and how many requests it had in flight at once.
+//
 // Only requests that reach step 9 are charged to the quota. Scripted faults and
 // 401s do not take a token from the rate bucket.
 package fakeprovider
@@ -28,6 +31,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
@@ -71,6 +75,9 @@ type Listing struct {
 	Unobserved bool
 	// Tor is the AbuseIPDB isTor flag.
 	Tor bool
+	// Reputation, if set, is the VirusTotal community reputation; by default it is -2 per
+	// malicious engine, -1 when suspicious, 0 when clean.
+	Reputation *int
 }
 
 // Options configures a double.
@@ -142,14 +149,17 @@ type Server struct {
 	now  func() time.Time
 	done chan struct{} // closed when the test ends
 
-	mu        sync.Mutex
-	listings  map[string]Listing
-	requests  []Request
-	throttled int
-	tokens    float64
-	refilled  time.Time
-	used      map[string]int // quota charged per counter
-	resetAt   time.Time      // end of the current quota window; zero before the first charge
+	mu          sync.Mutex
+	listings    map[string]Listing
+	requests    []Request
+	conns       int // connections accepted
+	inFlight    int // requests being handled
+	maxInFlight int
+	throttled   int
+	tokens      float64
+	refilled    time.Time
+	used        map[string]int // quota charged per counter
+	resetAt     time.Time      // end of the current quota window; zero before the first charge
 }
 
 // service is one emulated API.
@@ -190,7 +200,9 @@ func start(t testing.TB, o Options, svc service) *Server {
 		}
 		s.listings[canonical(k)] = l
 	}
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		s.begin()
+		defer s.end()
 		body, _ := io.ReadAll(io.LimitReader(r.Body, maxBody))
 		seq := s.record(r, body, svc.addresses(r, body))
 		if !s.wait(r.Context()) {
@@ -198,6 +210,14 @@ func start(t testing.TB, o Options, svc service) *Server {
 		}
 		svc.handle(s, w, r, body, seq)
 	}))
+	srv.Config.ConnState = func(_ net.Conn, state http.ConnState) {
+		if state == http.StateNew {
+			s.mu.Lock()
+			s.conns++
+			s.mu.Unlock()
+		}
+	}
+	srv.Start()
 	t.Cleanup(func() {
 		close(s.done)
 		srv.Close()
@@ -234,6 +254,33 @@ func (s *Server) Count() int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return len(s.requests)
+}
+
+// Connections returns the number of TCP connections the double has accepted.
+func (s *Server) Connections() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.conns
+}
+
+// MaxInFlight returns the most requests the double was handling at once.
+func (s *Server) MaxInFlight() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.maxInFlight
+}
+
+func (s *Server) begin() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.inFlight++
+	s.maxInFlight = max(s.maxInFlight, s.inFlight)
+}
+
+func (s *Server) end() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.inFlight--
 }
 
 // Throttled returns the number of 429s sent by rate enforcement (Options.Rate); the

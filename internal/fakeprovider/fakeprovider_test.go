@@ -1195,3 +1195,57 @@ func TestListingKeysAreCanonical(t *testing.T) {
 		t.Errorf("stats %v", d.Data.Attributes.LastAnalysisStats)
 	}
 }
+
+func TestConnectionsAndInFlight(t *testing.T) {
+	srv := MetaDefender(t, Options{Key: mdKey, Delay: time.Hour})
+	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 4}}
+	defer client.CloseIdleConnections()
+	ctx, cancel := context.WithCancel(t.Context())
+	var wg sync.WaitGroup
+	for range 3 {
+		wg.Go(func() {
+			req, _ := http.NewRequestWithContext(ctx, "GET", srv.URL+"/ip/1.1.1.1", nil)
+			req.Header.Set("apikey", mdKey)
+			if resp, err := client.Do(req); err == nil {
+				resp.Body.Close()
+			}
+		})
+	}
+	// The three requests wait in the double until they are cancelled.
+	for srv.MaxInFlight() < 3 {
+		time.Sleep(time.Millisecond)
+	}
+	cancel()
+	wg.Wait()
+	if got := srv.MaxInFlight(); got != 3 {
+		t.Errorf("MaxInFlight() = %d, want 3", got)
+	}
+	if got := srv.Connections(); got != 3 {
+		t.Errorf("Connections() = %d, want 3: one per request in flight", got)
+	}
+
+	// Requests one after another reuse one connection.
+	quick := MetaDefender(t, Options{Key: mdKey})
+	for range 5 {
+		r := get(t, quick.URL+"/ip/1.1.1.1", mdHeader())
+		wantStatus(t, r, http.StatusOK)
+	}
+	if got := quick.Connections(); got != 1 || quick.MaxInFlight() != 1 {
+		t.Errorf("sequential requests: Connections() = %d, MaxInFlight() = %d, want 1 and 1", got, quick.MaxInFlight())
+	}
+}
+
+func TestVirusTotalReputation(t *testing.T) {
+	trusted := 134
+	srv := VirusTotal(t, Options{Key: vtKey, Listings: map[string]Listing{
+		"8.8.8.8":     {Status: "malicious", Score: 4, Reputation: &trusted},
+		"94.73.144.9": {Status: "malicious", Score: 4},
+	}})
+	for addr, want := range map[string]float64{"8.8.8.8": 134, "94.73.144.9": -8} {
+		body := get(t, srv.URL+"/ip_addresses/"+addr, vtHeader()).json(t)
+		got := body["data"].(map[string]any)["attributes"].(map[string]any)["reputation"]
+		if got != want {
+			t.Errorf("reputation of %s = %v, want %v", addr, got, want)
+		}
+	}
+}

@@ -179,6 +179,9 @@ func vtReport(a netip.Addr, l Listing, now time.Time) vtObject {
 		}
 		reputation = -1
 	}
+	if l.Reputation != nil {
+		reputation = *l.Reputation
+	}
 	engines := vtEngines()
 	for i := len(engines); i < malicious+suspicious+10; i++ {
 		engines = append(engines, fmt.Sprintf("Engine%03d", i+1))
