@@ -410,3 +410,239 @@ func TestVetStopsAfterFailuresInARow(t *testing.T) {
 		t.Errorf("flaky lookups = %d, want 10: failures with successes between them do not stop it", flaky.lookups())
 	}
 }
+
+// funcProvider is a Provider whose Lookup the test writes, with the request's context and
+// the number of the call, counting calls and the most in flight at once.
+type funcProvider struct {
+	name   string
+	batch  int
+	lookup func(ctx context.Context, call int, targets []Target) (Answer, error)
+
+	mu          sync.Mutex
+	calls       int
+	inFlight    int
+	maxInFlight int
+}
+
+func (f *funcProvider) Name() string            { return f.name }
+func (f *funcProvider) BatchSize() int          { return f.batch }
+func (f *funcProvider) Supports(t Target) error { return nil }
+
+func (f *funcProvider) Lookup(ctx context.Context, targets []Target) (Answer, error) {
+	f.mu.Lock()
+	call := f.calls
+	f.calls++
+	f.inFlight++
+	f.maxInFlight = max(f.maxInFlight, f.inFlight)
+	f.mu.Unlock()
+	defer func() {
+		f.mu.Lock()
+		f.inFlight--
+		f.mu.Unlock()
+	}()
+	return f.lookup(ctx, call, targets)
+}
+
+func (f *funcProvider) stats() (calls, maxInFlight int) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.calls, f.maxInFlight
+}
+
+var errKeyRevoked = &AuthError{Provider: "keyed", KeyEnv: "KEYED_API_KEY", Status: 401}
+
+func TestVetStopCancelsRequestsInFlight(t *testing.T) {
+	waiting := make(chan struct{}, 3)
+	var cancelled sync.WaitGroup
+	cancelled.Add(3)
+	p := &funcProvider{name: "keyed", batch: 1}
+	p.lookup = func(ctx context.Context, call int, targets []Target) (Answer, error) {
+		switch {
+		case call == 0:
+			return cleanAnswer("keyed", targets), nil
+		case call <= 3:
+			waiting <- struct{}{}
+			<-ctx.Done() // the stop must cancel this request
+			cancelled.Done()
+			return Answer{}, ctx.Err()
+		case call == 4:
+			for range 3 {
+				<-waiting
+			}
+			return Answer{}, errKeyRevoked
+		}
+		t.Errorf("call %d after the provider stopped", call)
+		return cleanAnswer("keyed", targets), nil
+	}
+	v := NewVetter([]Provider{p}, Options{Workers: 4})
+	results, err := v.Vet(t.Context(), addrs(100))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cancelled.Wait()
+	if calls, _ := p.stats(); calls != 5 {
+		t.Errorf("calls = %d, want 5: one answer, three cancelled in flight, the 401, and nothing after", calls)
+	}
+	if got := statuses(results, 0); got[Clean] != 1 || got[Unknown] != 99 {
+		t.Errorf("statuses = %v, want 1 clean and 99 unknown", got)
+	}
+	if r := results[50].Verdicts[0].Reason; !contains(r, "KEYED_API_KEY") {
+		t.Errorf("Reason = %q, want the stop's reason", r)
+	}
+}
+
+func TestVetStopDropsRequestsWaitingForTheRate(t *testing.T) {
+	p := &funcProvider{name: "keyed", batch: 1}
+	p.lookup = func(_ context.Context, call int, targets []Target) (Answer, error) {
+		if call == 1 {
+			return Answer{}, errKeyRevoked
+		}
+		return cleanAnswer("keyed", targets), nil
+	}
+	// At 4 requests a second, the other workers are waiting for the limiter when the 401
+	// comes: they must not send.
+	v := NewVetter([]Provider{p}, Options{Workers: 4, Policies: map[string]Policy{"keyed": {Rate: 4, Burst: 1}}})
+	if _, err := v.Vet(t.Context(), addrs(40)); err != nil {
+		t.Fatal(err)
+	}
+	if calls, _ := p.stats(); calls != 2 {
+		t.Errorf("calls = %d, want 2: requests waiting for the rate are dropped when the provider stops", calls)
+	}
+}
+
+func TestVetWorkersBoundRequestsAcrossCalls(t *testing.T) {
+	p := &funcProvider{name: "slow", batch: 1}
+	p.lookup = func(_ context.Context, _ int, targets []Target) (Answer, error) {
+		time.Sleep(time.Millisecond) // the service's latency
+		return cleanAnswer("slow", targets), nil
+	}
+	v := NewVetter([]Provider{p}, Options{Workers: 3})
+	var g sync.WaitGroup
+	for i := range 8 {
+		g.Go(func() {
+			if _, err := v.Vet(t.Context(), addrs(200)[i*25:(i+1)*25]); err != nil {
+				t.Error(err)
+			}
+		})
+	}
+	g.Wait()
+	if calls, most := p.stats(); calls != 200 || most > 3 {
+		t.Errorf("calls = %d, most in flight = %d; want 200 and at most 3 (Workers), whatever the number of Vet calls", calls, most)
+	}
+}
+
+func TestVetThrottlingSlowsAndRetries(t *testing.T) {
+	p := &funcProvider{name: "strict", batch: 1}
+	p.lookup = func(_ context.Context, call int, targets []Target) (Answer, error) {
+		if call == 3 {
+			return Answer{}, &ThrottleError{Provider: "strict", Message: "Too Many Attempts."}
+		}
+		return cleanAnswer("strict", targets), nil
+	}
+	pol := Policy{Rate: 1000, Burst: 1, RetryWait: time.Millisecond}
+	v := NewVetter([]Provider{p}, Options{Workers: 2, Policies: map[string]Policy{"strict": pol}})
+	results, err := v.Vet(t.Context(), addrs(10))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := statuses(results, 0); got[Clean] != 10 {
+		t.Errorf("statuses = %v, want 10 clean: throttling is waited out, not a stop", got)
+	}
+	st := v.Stats()[0]
+	if st.Stopped != "" || st.Throttled != 1 || st.Lookups != 11 {
+		t.Errorf("Stats = %+v, want not stopped, 1 throttled, 11 lookups", st)
+	}
+	m := v.members[0]
+	if m.ceiling >= 1000 {
+		t.Errorf("ceiling = %v, want below the configured 1000/s after a throttle", m.ceiling)
+	}
+}
+
+func TestVetThrottledBeyondThePatience(t *testing.T) {
+	p := &funcProvider{name: "strict", batch: 1}
+	p.lookup = func(context.Context, int, []Target) (Answer, error) {
+		return Answer{}, &ThrottleError{Provider: "strict", Message: "Your request has been throttled"}
+	}
+	// Backoffs of 20ms, then 40ms: the second would pass the patience of 50ms.
+	pol := Policy{RetryWait: 20 * time.Millisecond, MaxRetryWait: time.Second}
+	v := NewVetter([]Provider{p}, Options{Workers: 4, Patience: 50 * time.Millisecond, Policies: map[string]Policy{"strict": pol}})
+	results, err := v.Vet(t.Context(), addrs(20))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := statuses(results, 0); got[Unknown] != 20 {
+		t.Errorf("statuses = %v, want 20 unknown", got)
+	}
+	if calls, _ := p.stats(); calls != 2 {
+		t.Errorf("calls = %d, want 2: the throttled request and one retry within the patience", calls)
+	}
+	if st := v.Stats()[0]; !contains(st.Stopped, "still throttled") {
+		t.Errorf("Stopped = %q, want it to say the provider was still throttled", st.Stopped)
+	}
+}
+
+func TestVetUnreachableOnlyAtTheStartStops(t *testing.T) {
+	unreachable := &NetworkError{Provider: "blip", Unreachable: true, Err: errors.New("connect: connection refused")}
+	p := &funcProvider{name: "blip", batch: 1}
+	p.lookup = func(_ context.Context, call int, targets []Target) (Answer, error) {
+		if call == 3 {
+			return Answer{}, unreachable // a restart of a service that has answered
+		}
+		return cleanAnswer("blip", targets), nil
+	}
+	v := NewVetter([]Provider{p}, Options{Workers: 1, Policies: map[string]Policy{"blip": {Retries: 1, RetryWait: time.Millisecond}}})
+	results, err := v.Vet(t.Context(), addrs(10))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := statuses(results, 0); got[Clean] != 10 {
+		t.Errorf("statuses = %v, want 10 clean: a refused connection after answers is retried", got)
+	}
+
+	down := &funcProvider{name: "down", batch: 1}
+	down.lookup = func(context.Context, int, []Target) (Answer, error) { return Answer{}, unreachable }
+	v = NewVetter([]Provider{down}, Options{Workers: 4, Policies: map[string]Policy{"down": {Retries: 3}}})
+	if _, err := v.Vet(t.Context(), addrs(100)); err != nil {
+		t.Fatal(err)
+	}
+	if calls, _ := down.stats(); calls != 1 || !contains(v.Stats()[0].Stopped, "cannot be reached") {
+		t.Errorf("calls = %d, Stopped = %q; want 1 call and a stop saying it cannot be reached", calls, v.Stats()[0].Stopped)
+	}
+}
+
+func TestVetGivesBackTheQuotaItDidNotUse(t *testing.T) {
+	for _, withCache := range []bool{false, true} {
+		t.Run(fmt.Sprintf("cache=%v", withCache), func(t *testing.T) {
+			opts := Options{Workers: 1, Policies: map[string]Policy{"keyed": {DailyQuota: 100}}}
+			if withCache {
+				c, err := OpenCache(t.Context(), filepath.Join(t.TempDir(), "v.db"))
+				if err != nil {
+					t.Fatal(err)
+				}
+				t.Cleanup(func() { c.Close() })
+				opts.Cache = c
+			}
+			p := &funcProvider{name: "keyed", batch: 10}
+			p.lookup = func(_ context.Context, call int, targets []Target) (Answer, error) {
+				if call == 1 {
+					return Answer{}, errKeyRevoked
+				}
+				return cleanAnswer("keyed", targets), nil
+			}
+			v := NewVetter([]Provider{p}, opts)
+			if _, err := v.Vet(t.Context(), addrs(60)); err != nil {
+				t.Fatal(err)
+			}
+			used := v.members[0].used
+			if withCache {
+				var err error
+				if used, err = opts.Cache.Used(t.Context(), "keyed", time.Now()); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if used != 20 {
+				t.Errorf("quota used = %d, want 20: the two batches sent, not the 60 reserved", used)
+			}
+		})
+	}
+}
