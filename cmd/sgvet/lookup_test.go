@@ -24,13 +24,16 @@ func isolateProviders(t *testing.T) {
 }
 
 // doublesConfig writes a configuration file that points providers at doubles, with quick
-// retries.
-func doublesConfig(t *testing.T, urls map[string]string) string {
+// retries. The timeout is long: a busy machine must not make a test fail.
+func doublesConfig(t *testing.T, urls map[string]string, extra ...string) string {
 	t.Helper()
 	var b strings.Builder
 	b.WriteString("providers:\n")
 	for name, url := range urls {
-		fmt.Fprintf(&b, "  %s:\n    base_url: %s\n    rate: 1000/s\n    timeout: 2s\n    retries: 1\n    max_retry_wait: 1s\n", name, url)
+		fmt.Fprintf(&b, "  %s:\n    base_url: %s\n    rate: 1000/s\n    timeout: 1m\n    retries: 1\n    max_retry_wait: 1s\n", name, url)
+		for _, line := range extra {
+			fmt.Fprintf(&b, "    %s\n", line)
+		}
 	}
 	path := filepath.Join(t.TempDir(), "sgvet.yaml")
 	if err := os.WriteFile(path, []byte(b.String()), 0o600); err != nil {
@@ -155,11 +158,17 @@ func TestProviderConfigErrors(t *testing.T) {
 	isolateProviders(t)
 	tests := []struct{ yaml, want string }{
 		{"providers:\n  metadefender:\n    batch_size: 51\n", "providers.metadefender.batch_size must be between 1 and 50"},
-		{"providers:\n  virustotal:\n    rate: 4/day\n", "line 3"},
+		{"providers:\n  virustotal:\n    rate: 4/day\n", "line 3: providers.virustotal.rate: rate \"4/day\""},
+		{"providers:\n  virustotal:\n    rate: NaN\n", "line 3: providers.virustotal.rate: rate \"NaN\" must be a positive number"},
+		{"providers:\n  abuseipdb:\n    rate: nan/m\n", "line 3: providers.abuseipdb.rate"},
+		{"providers:\n  abuseipdb:\n    rate: Inf\n", "line 3: providers.abuseipdb.rate"},
+		{"providers:\n  metadefender:\n    key_env: MDCLOUD_APIKEY\n    base_url: http://md.example.net/v4\n", "line 4: providers.metadefender.base_url must be https"},
+		{"providers:\n  abuseipdb:\n\n    burst: 0\n", "line 4: providers.abuseipdb.burst must be at least 1"},
 		{"providers:\n  abuseipdb:\n    thresholds:\n      malicious: 20\n", "suspicious <= malicious"},
 		{"providers:\n  greynoise:\n    base_url: ftp://x\n", "providers.greynoise.base_url"},
 		{"providers:\n  greynoise:\n    thresholds: {}\n", `unknown key "thresholds"`},
-		{"workers: 0\n", "workers (--workers) must be between 1 and 256"},
+		{"workers: 0\n", "line 1: workers (--workers) must be between 1 and 256"},
+		{"patience: 0s\n", "line 1: patience must be more than 0"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.want, func(t *testing.T) {
@@ -169,6 +178,15 @@ func TestProviderConfigErrors(t *testing.T) {
 				t.Errorf("config %q: exit %d, stderr %q; want %q", tc.yaml, res.code, res.stderr, tc.want)
 			}
 		})
+	}
+
+	// Plain http is allowed for a service on this machine: a local proxy or a double.
+	list := writeFile(t, "list.txt", "94.73.144.0/24\n")
+	for _, base := range []string{"http://127.0.0.1:9/v4", "http://localhost:9/v4", "http://[::1]:9/v4"} {
+		cfg := writeFile(t, "c.yaml", "providers:\n  metadefender:\n    base_url: "+base+"\n")
+		if res := sgvet(t, "", "lookup", "--config", cfg, "--providers", "blocklist", "--blocklist", list, "1.1.1.1"); res.code != exitOK {
+			t.Errorf("base_url %s: exit %d, stderr %q; want it accepted", base, res.code, res.stderr)
+		}
 	}
 }
 
