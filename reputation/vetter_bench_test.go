@@ -21,15 +21,14 @@ func benchAddrs(n, seed int) []Target {
 }
 
 // BenchmarkVetAtServiceRate vets addresses one per request against a double that enforces R
-// requests per second (burst 2, as a service's window tolerates a little jitter), with the
-// client limited to the same R. It reports the rate reached as a share of R, and the 429s
-// the double sent.
+// requests per second with a burst of 1, as strictly as a service may, with the client set
+// to exactly R. It reports the rate reached as a share of R, and the 429s the double sent.
 func BenchmarkVetAtServiceRate(b *testing.B) {
 	const (
 		rate = 50.0
 		n    = 250
 	)
-	srv := fakeprovider.AbuseIPDB(b, fakeprovider.Options{Key: testKey, Rate: rate, Burst: 2})
+	srv := fakeprovider.AbuseIPDB(b, fakeprovider.Options{Key: testKey, Rate: rate, Burst: 1, Quota: 1 << 30})
 	p := NewAbuseIPDB(serviceConfig(srv.URL, "ABUSEIPDB_API_KEY"), AbuseIPDBConfig{})
 	v := NewVetter([]Provider{p}, Options{Workers: 8, Policies: map[string]Policy{p.Name(): {Rate: rate, Burst: 1}}})
 	var elapsed time.Duration
@@ -48,9 +47,9 @@ func BenchmarkVetAtServiceRate(b *testing.B) {
 			}
 		}
 	}
-	reqs := float64(srv.Count())
-	b.ReportMetric(reqs/elapsed.Seconds(), "req/s")
-	b.ReportMetric(100*reqs/elapsed.Seconds()/rate, "%of-R")
+	answered := float64(seed * n)
+	b.ReportMetric(answered/elapsed.Seconds(), "answers/s")
+	b.ReportMetric(100*answered/elapsed.Seconds()/rate, "%of-R")
 	b.ReportMetric(float64(srv.Throttled()), "429s")
 }
 

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -14,7 +15,7 @@ import (
 
 // isolateProviders unsets every provider key and points the user's cache directory at a
 // temporary one, so no test reads this machine's keys or cache.
-func isolateProviders(t *testing.T) {
+func isolateProviders(t testing.TB) {
 	for _, v := range []string{"MDCLOUD_APIKEY", "ABUSEIPDB_API_KEY", "VT_API_KEY", "GREYNOISE_API_KEY"} {
 		t.Setenv(v, "")
 		os.Unsetenv(v)
@@ -25,15 +26,23 @@ func isolateProviders(t *testing.T) {
 
 // doublesConfig writes a configuration file that points providers at doubles, with quick
 // retries. The timeout is long: a busy machine must not make a test fail.
-func doublesConfig(t *testing.T, urls map[string]string, extra ...string) string {
+// Each of settings ("key: value") is added to every provider, or replaces a default.
+func doublesConfig(t testing.TB, urls map[string]string, settings ...string) string {
 	t.Helper()
 	var b strings.Builder
 	b.WriteString("providers:\n")
 	for name, url := range urls {
-		fmt.Fprintf(&b, "  %s:\n    base_url: %s\n    rate: 1000/s\n    timeout: 1m\n    retries: 1\n    max_retry_wait: 1s\n", name, url)
-		for _, line := range extra {
-			fmt.Fprintf(&b, "    %s\n", line)
+		lines := []string{"base_url: " + url, "rate: 1000/s", "timeout: 1m", "retries: 1", "max_retry_wait: 1s"}
+		for _, set := range settings {
+			key, _, _ := strings.Cut(set, ":")
+			i := slices.IndexFunc(lines, func(l string) bool { return strings.HasPrefix(l, key+":") })
+			if i < 0 {
+				lines = append(lines, set)
+			} else {
+				lines[i] = set
+			}
 		}
+		fmt.Fprintf(&b, "  %s:\n    %s\n", name, strings.Join(lines, "\n    "))
 	}
 	path := filepath.Join(t.TempDir(), "sgvet.yaml")
 	if err := os.WriteFile(path, []byte(b.String()), 0o600); err != nil {
@@ -42,7 +51,7 @@ func doublesConfig(t *testing.T, urls map[string]string, extra ...string) string
 	return path
 }
 
-func writeFile(t *testing.T, name, content string) string {
+func writeFile(t testing.TB, name, content string) string {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), name)
 	if err := os.WriteFile(path, []byte(content), 0o600); err != nil {

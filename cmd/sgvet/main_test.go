@@ -30,7 +30,7 @@ type result struct {
 }
 
 // sgvet runs the command line as main does and returns its exit code and output.
-func sgvet(t *testing.T, stdin string, args ...string) result {
+func sgvet(t testing.TB, stdin string, args ...string) result {
 	t.Helper()
 	var stdout, stderr bytes.Buffer
 	err := run(context.Background(), args, strings.NewReader(stdin), &stdout, &stderr)
@@ -40,7 +40,7 @@ func sgvet(t *testing.T, stdin string, args ...string) result {
 
 // isolateAWS points the SDK at nothing of this machine's: no credentials, no config files,
 // and no instance metadata service.
-func isolateAWS(t *testing.T) {
+func isolateAWS(t testing.TB) {
 	dir := t.TempDir()
 	for _, v := range []string{"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_REGION", "AWS_DEFAULT_REGION", "AWS_ENDPOINT_URL", "AWS_WEB_IDENTITY_TOKEN_FILE", "AWS_CONTAINER_CREDENTIALS_FULL_URI", "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI"} {
 		t.Setenv(v, "")

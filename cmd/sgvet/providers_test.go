@@ -12,11 +12,11 @@ import (
 
 // manyAddresses writes describe-security-groups output with one group allowing n distinct
 // public addresses on 443, and returns its path.
-func manyAddresses(t *testing.T, n int) string {
+func manyAddresses(t testing.TB, n int) string {
 	t.Helper()
 	var ranges []string
 	for i := range n {
-		ranges = append(ranges, fmt.Sprintf(`{"CidrIp":"51.15.%d.%d/32","Description":"office"}`, i/250, i%250+1))
+		ranges = append(ranges, fmt.Sprintf(`{"CidrIp":"51.%d.%d.%d/32","Description":"office"}`, 15+i/62500, i/250%250, i%250+1))
 	}
 	return writeFile(t, "groups.json", `{"SecurityGroups":[{"GroupId":"sg-1","GroupName":"app","VpcId":"vpc-1","OwnerId":"123456789012",
 		"IpPermissions":[{"IpProtocol":"tcp","FromPort":443,"ToPort":443,"IpRanges":[`+strings.Join(ranges, ",")+`]}],
