@@ -58,8 +58,14 @@ type Cache struct {
 // readable and writable by its owner only, and its parent directories. Each connection
 // waits up to 10 seconds for a lock another connection or process holds.
 func OpenCache(ctx context.Context, path string) (*Cache, error) {
+	return openCache(ctx, path, cacheBusyTimeout)
+}
+
+// openCache is OpenCache with the wait for a lock given: tests that make many processes
+// compete for the file wait longer than a user would.
+func openCache(ctx context.Context, path string, busyTimeout time.Duration) (*Cache, error) {
 	db, err := sqlitefile.Open(ctx, path, sqlitefile.Options{
-		BusyTimeout: cacheBusyTimeout,
+		BusyTimeout: busyTimeout,
 		Version:     cacheSchemaVersion,
 		Schema:      cacheSchema(),
 	})
