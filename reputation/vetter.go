@@ -81,13 +81,15 @@ type Vetter struct {
 
 // member is one provider with its policy and its state for the run.
 type member struct {
-	p       Provider
-	policy  Policy
-	limiter *rate.Limiter // nil: no limit
-	slots   chan struct{} // one per request in flight
-	probe   chan struct{} // held by the one request sent before the provider has replied
-	done    context.Context
-	stop    context.CancelCauseFunc
+	p        Provider
+	policy   Policy
+	limiter  *rate.Limiter // nil: no limit
+	slots    chan struct{} // one per request in flight
+	probe    chan struct{} // held by the one request sent before the provider has replied
+	paceMu   sync.Mutex
+	lastSent time.Time // when the last request went, by the wall clock
+	done     context.Context
+	stop     context.CancelCauseFunc
 
 	mu           sync.Mutex
 	stopped      string // why the provider answers nothing more in this run
@@ -95,7 +97,6 @@ type member struct {
 	pausedUntil  time.Time
 	failures     int // requests failed in a row
 	throttles    int // throttling replies in a row
-	ceiling      rate.Limit
 	lastSlowdown time.Time
 	usedDay      string // UTC day of used, when there is no cache
 	used         int
@@ -165,8 +166,7 @@ func NewVetter(providers []Provider, opts Options) *Vetter {
 		// The provider's lifetime is the Vetter's: it ends only when the provider stops.
 		m.done, m.stop = context.WithCancelCause(context.Background())
 		if pol.Rate > 0 {
-			m.ceiling = rate.Limit(pol.Rate)
-			m.limiter = rate.NewLimiter(m.ceiling, max(pol.Burst, 1))
+			m.limiter = rate.NewLimiter(rate.Limit(pol.Rate), max(pol.Burst, 1))
 		}
 		m.stats.Provider = p.Name()
 		v.members = append(v.members, m)
@@ -432,10 +432,8 @@ func (v *Vetter) ask(ctx context.Context, m *member, batch []Target) (Answer, bo
 		if err := v.waitPause(ctx, m, &budget); err != nil {
 			return Answer{}, sent, err
 		}
-		if m.limiter != nil {
-			if err := m.limiter.Wait(ctx); err != nil {
-				return Answer{}, sent, causeOr(ctx, err)
-			}
+		if err := m.pace(ctx); err != nil {
+			return Answer{}, sent, causeOr(ctx, err)
 		}
 		// The provider may have stopped while this request waited: its cancellation of ctx
 		// can arrive a moment later than the stop itself.
@@ -464,12 +462,16 @@ func (v *Vetter) ask(ctx context.Context, m *member, batch []Target) (Answer, bo
 			m.count(func(s *ProviderStats) { s.Errors++ })
 			return Answer{}, sent, v.stop(m, err.Error())
 		}
-		if replied(err) {
-			m.setReplied()
-		}
-		if probing && m.hasReplied() {
-			<-m.probe
-			probing = false
+		// Once the provider has replied, other requests may go; but only once this reply has
+		// been acted on, so that a reply that stops the provider stops them too.
+		letOthersGo := func() {
+			if replied(err) {
+				m.setReplied()
+			}
+			if probing && m.hasReplied() {
+				<-m.probe
+				probing = false
+			}
 		}
 		switch {
 		case errors.As(err, &quota):
@@ -481,6 +483,7 @@ func (v *Vetter) ask(ctx context.Context, m *member, batch []Target) (Answer, bo
 			if err := v.quotaSpent(m, quota.Reset, quota.Error(), budget); err != nil {
 				return Answer{}, sent, err
 			}
+			letOthersGo()
 
 		case errors.As(err, &throttle):
 			wait := m.slowDown(throttle.Wait, v.now())
@@ -488,12 +491,14 @@ func (v *Vetter) ask(ctx context.Context, m *member, batch []Target) (Answer, bo
 				return Answer{}, sent, v.stop(m, fmt.Sprintf("%s; still throttled after waiting the patience of %s", throttle, v.patience))
 			}
 			m.pause(v.now().Add(wait))
+			letOthersGo()
 
 		case errors.As(err, &network) && network.Unreachable && !m.hasReplied():
 			m.count(func(s *ProviderStats) { s.Errors++ })
 			return Answer{}, sent, v.stop(m, fmt.Sprintf("%s: cannot be reached: %v", network.Provider, network.Err))
 
 		case retryable(err):
+			letOthersGo()
 			attempts++
 			limit := m.policy.Retries + 1
 			if errors.As(err, &network) && network.Timeout {
@@ -513,6 +518,7 @@ func (v *Vetter) ask(ctx context.Context, m *member, batch []Target) (Answer, bo
 			return Answer{}, sent, v.failed(m, err)
 
 		default: // an answer that is not one: a 4xx, a malformed or oversized reply
+			letOthersGo()
 			return Answer{}, sent, v.failed(m, err)
 		}
 	}
@@ -693,40 +699,62 @@ func (m *member) pause(t time.Time) bool {
 	return false
 }
 
-// succeeded records an answer: the failure and throttle counts start again, and a rate
-// slowed by throttling recovers towards its ceiling.
+// succeeded records an answer: the failure and throttle counts start again.
 func (m *member) succeeded() {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.replied = true
 	m.failures, m.throttles = 0, 0
-	if m.limiter != nil {
-		if lim := m.limiter.Limit(); lim < m.ceiling {
-			m.limiter.SetLimit(min(m.ceiling, lim+m.ceiling/8))
-		}
-	}
 }
 
-// slowdownStep is how much each throttling episode lowers the provider's ceiling: requests
-// sent at exactly a strict service's rate land a little early now and then, and a
-// slightly slower pace stops that.
-const slowdownStep = 0.98
+// paceSpare is the share of the interval pace keeps spare: requests leave no closer than
+// the rate's interval plus 0.5%, so that one that reaches the service a moment later than
+// the next one is still not early.
+const paceSpare = 1.005
+
+// pace waits until the provider's rate lets a request go. With a burst of 1 it also keeps
+// the rate's interval since the previous request actually went: the limiter spaces the
+// times requests may go, but a request that wakes late would otherwise be followed by one
+// that leaves on time, and a service as strict as the rate would see the two too close.
+func (m *member) pace(ctx context.Context) error {
+	if m.limiter == nil {
+		return nil
+	}
+	if err := m.limiter.Wait(ctx); err != nil {
+		return err
+	}
+	if m.limiter.Burst() > 1 {
+		return nil
+	}
+	m.paceMu.Lock()
+	defer m.paceMu.Unlock()
+	interval := time.Duration(paceSpare * float64(time.Second) / float64(m.limiter.Limit()))
+	if d := time.Until(m.lastSent.Add(interval)); d > 0 {
+		if err := sleep(ctx, d); err != nil {
+			return err
+		}
+	}
+	m.lastSent = time.Now()
+	return nil
+}
+
+// slowdownStep is how much each throttling reply lowers the provider's rate: a service
+// as strict as the rate refuses a request that reaches it a moment early, and a slightly
+// slower pace keeps that rare.
+const slowdownStep = 0.99
 
 // slowDown records a throttling reply and returns how long to wait before the next
-// request: what the service asked, or a backoff. It halves the provider's rate, to recover
-// towards a ceiling a little below the rate that drew the reply; replies within a second
-// of each other count once.
+// request: what the service asked, or a backoff. It lowers the provider's rate for the
+// rest of the run, never below 1/64 of the configured rate; replies within a second of
+// each other count once.
 func (m *member) slowDown(asked time.Duration, now time.Time) time.Duration {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	m.replied = true
 	m.throttles++
 	m.stats.Throttled++
 	if m.limiter != nil && now.Sub(m.lastSlowdown) >= time.Second {
 		m.lastSlowdown = now
-		floor := rate.Limit(m.policy.Rate) / 64
-		m.ceiling = max(min(m.ceiling, m.limiter.Limit())*slowdownStep, floor)
-		m.limiter.SetLimit(max(m.ceiling/2, floor))
+		m.limiter.SetLimit(max(m.limiter.Limit()*slowdownStep, rate.Limit(m.policy.Rate)/64))
 	}
 	if asked > 0 {
 		return asked

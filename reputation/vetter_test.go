@@ -552,9 +552,8 @@ func TestVetThrottlingSlowsAndRetries(t *testing.T) {
 	if st.Stopped != "" || st.Throttled != 1 || st.Lookups != 11 {
 		t.Errorf("Stats = %+v, want not stopped, 1 throttled, 11 lookups", st)
 	}
-	m := v.members[0]
-	if m.ceiling >= 1000 {
-		t.Errorf("ceiling = %v, want below the configured 1000/s after a throttle", m.ceiling)
+	if got := v.members[0].limiter.Limit(); got != 1000*slowdownStep {
+		t.Errorf("rate = %v, want %v: 1%% below the configured 1000/s after a throttle", got, 1000*slowdownStep)
 	}
 }
 
