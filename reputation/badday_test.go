@@ -642,11 +642,7 @@ func TestNoAnswerIsNeverClean(t *testing.T) {
 			cfg := serviceConfig(srv.url+basePaths[c.name], c.env)
 			cfg.BatchSize = tc.batch
 			p := c.new(cfg)
-			cache, err := OpenCache(t.Context(), filepath.Join(t.TempDir(), "cache.db"))
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(func() { cache.Close() })
+			cache := openTestCache(t, filepath.Join(t.TempDir(), "cache.db"))
 			pol := testPolicy
 			pol.CacheTTL = time.Hour
 			opts := Options{Workers: 4, Cache: cache, Policies: map[string]Policy{p.Name(): pol}}
@@ -948,11 +944,7 @@ func TestEchoedKeyIsNeverKept(t *testing.T) {
 				}))
 				p := c.new(serviceConfig(srv.url+basePaths[c.name], c.env))
 				dir := t.TempDir()
-				cache, err := OpenCache(t.Context(), filepath.Join(dir, "cache.db"))
-				if err != nil {
-					t.Fatal(err)
-				}
-				t.Cleanup(func() { cache.Close() })
+				cache := openTestCache(t, filepath.Join(dir, "cache.db"))
 				pol := testPolicy
 				pol.CacheTTL = time.Hour
 				opts := Options{Workers: 4, Cache: cache, Policies: map[string]Policy{p.Name(): pol}}

@@ -43,14 +43,7 @@ func targets(ss ...string) []Target {
 // Without policies in opts, the provider gets testPolicy.
 func vetOne(t *testing.T, p Provider, opts Options, ts []Target) (map[string]Verdict, *Vetter) {
 	t.Helper()
-	if opts.Policies == nil {
-		opts.Policies = map[string]Policy{p.Name(): testPolicy}
-	}
-	v := NewVetter([]Provider{p}, opts)
-	results, err := v.Vet(t.Context(), ts)
-	if err != nil {
-		t.Fatalf("Vet: %v", err)
-	}
+	results, v := vetAll(t, p, opts, ts)
 	out := map[string]Verdict{}
 	for _, r := range results {
 		out[r.Target.String()] = r.Verdicts[0]

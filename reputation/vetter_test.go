@@ -229,11 +229,7 @@ func TestVetDailyQuotaIsNeverExceeded(t *testing.T) {
 		t.Run(fmt.Sprintf("cache=%v", withCache), func(t *testing.T) {
 			opts := Options{Workers: 4, Policies: map[string]Policy{"bulk": {DailyQuota: 120}}}
 			if withCache {
-				c, err := OpenCache(t.Context(), filepath.Join(t.TempDir(), "v.db"))
-				if err != nil {
-					t.Fatal(err)
-				}
-				t.Cleanup(func() { c.Close() })
+				c := openTestCache(t, filepath.Join(t.TempDir(), "v.db"))
 				opts.Cache = c
 			}
 			p := &scripted{name: "bulk", batch: 50}
@@ -272,11 +268,7 @@ func countTargets(calls [][]Target) int {
 }
 
 func TestVetCache(t *testing.T) {
-	c, err := OpenCache(t.Context(), filepath.Join(t.TempDir(), "v.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
+	c := openTestCache(t, filepath.Join(t.TempDir(), "v.db"))
 	p := &scripted{name: "bulk", batch: 50}
 	failing := &scripted{name: "down", batch: 50, answer: func(int, []Target) (Answer, error) {
 		return Answer{}, &StatusError{Provider: "down", Status: 503}
@@ -615,11 +607,7 @@ func TestVetGivesBackTheQuotaItDidNotUse(t *testing.T) {
 		t.Run(fmt.Sprintf("cache=%v", withCache), func(t *testing.T) {
 			opts := Options{Workers: 1, Policies: map[string]Policy{"keyed": {DailyQuota: 100}}}
 			if withCache {
-				c, err := OpenCache(t.Context(), filepath.Join(t.TempDir(), "v.db"))
-				if err != nil {
-					t.Fatal(err)
-				}
-				t.Cleanup(func() { c.Close() })
+				c := openTestCache(t, filepath.Join(t.TempDir(), "v.db"))
 				opts.Cache = c
 			}
 			p := &funcProvider{name: "keyed", batch: 10}
