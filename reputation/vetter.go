@@ -428,11 +428,20 @@ func (v *Vetter) ask(ctx context.Context, m *member, batch []Target) (Answer, bo
 	budget := v.patience // what is left of the patience for this batch
 	sent := false
 	attempts, pauses := 0, 0
+	var last error // why the previous attempt failed
 	for {
 		if err := v.waitPause(ctx, m, &budget); err != nil {
 			return Answer{}, sent, err
 		}
-		if err := m.pace(ctx); err != nil {
+		// The first attempt waits its turn; a retry's wait for the rate is patience spent.
+		retryBudget := &budget
+		if last == nil {
+			retryBudget = nil
+		}
+		if err := m.pace(ctx, retryBudget); err != nil {
+			if errors.Is(err, errOutOfPatience) {
+				return Answer{}, sent, v.outOfPatience(m, last)
+			}
 			return Answer{}, sent, causeOr(ctx, err)
 		}
 		// The provider may have stopped while this request waited: its cancellation of ctx
@@ -450,6 +459,7 @@ func (v *Vetter) ask(ctx context.Context, m *member, batch []Target) (Answer, bo
 		if ctx.Err() != nil {
 			return Answer{}, sent, context.Cause(ctx)
 		}
+		last = err
 
 		var (
 			auth     *AuthError
@@ -488,7 +498,7 @@ func (v *Vetter) ask(ctx context.Context, m *member, batch []Target) (Answer, bo
 		case errors.As(err, &throttle):
 			wait := m.slowDown(throttle.Wait, v.now())
 			if wait > budget {
-				return Answer{}, sent, v.stop(m, fmt.Sprintf("%s; still throttled after waiting the patience of %s", throttle, v.patience))
+				return Answer{}, sent, v.outOfPatience(m, throttle)
 			}
 			m.pause(v.now().Add(wait))
 			letOthersGo()
@@ -522,6 +532,20 @@ func (v *Vetter) ask(ctx context.Context, m *member, batch []Target) (Answer, bo
 			return Answer{}, sent, v.failed(m, err)
 		}
 	}
+}
+
+// errOutOfPatience is pace's error for a retry that would wait longer for the rate than is
+// left of the batch's patience.
+var errOutOfPatience = errors.New("out of patience")
+
+// outOfPatience ends a batch whose retry would wait beyond the patience, after err: a
+// provider still throttling stops for the run; any other failure counts as one.
+func (v *Vetter) outOfPatience(m *member, err error) error {
+	var throttle *ThrottleError
+	if errors.As(err, &throttle) {
+		return v.stop(m, fmt.Sprintf("%s; still throttled after waiting the patience of %s", throttle, v.patience))
+	}
+	return v.failed(m, err)
 }
 
 // enter lets a request go: at once when the provider has replied in this run, otherwise
@@ -716,12 +740,25 @@ const paceSpare = 1.005
 // the rate's interval since the previous request actually went: the limiter spaces the
 // times requests may go, but a request that wakes late would otherwise be followed by one
 // that leaves on time, and a service as strict as the rate would see the two too close.
-func (m *member) pace(ctx context.Context) error {
+//
+// With a budget (a retry), the wait for the rate is taken from it, and a wait longer than
+// the budget is not made: pace returns errOutOfPatience.
+func (m *member) pace(ctx context.Context, budget *time.Duration) error {
 	if m.limiter == nil {
 		return nil
 	}
-	if err := m.limiter.Wait(ctx); err != nil {
+	r := m.limiter.Reserve()
+	d := r.Delay()
+	if budget != nil && d > *budget {
+		r.Cancel()
+		return errOutOfPatience
+	}
+	if err := sleep(ctx, d); err != nil {
+		r.Cancel()
 		return err
+	}
+	if budget != nil {
+		*budget -= d
 	}
 	if m.limiter.Burst() > 1 {
 		return nil

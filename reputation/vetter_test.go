@@ -634,3 +634,22 @@ func TestVetGivesBackTheQuotaItDidNotUse(t *testing.T) {
 		})
 	}
 }
+
+func TestVetRetryWaitingForTheRateSpendsPatience(t *testing.T) {
+	timeout := &NetworkError{Provider: "silent", Timeout: true, Err: errors.New("Client.Timeout exceeded while awaiting headers")}
+	p := &funcProvider{name: "silent", batch: 1}
+	p.lookup = func(context.Context, int, []Target) (Answer, error) { return Answer{}, timeout }
+	// One request per 100 seconds: a retry would wait far beyond the patience.
+	pol := Policy{Rate: 0.01, Burst: 1, Retries: 3, RetryWait: time.Millisecond}
+	v := NewVetter([]Provider{p}, Options{Workers: 4, Patience: time.Second, Policies: map[string]Policy{"silent": pol}})
+	results, err := v.Vet(t.Context(), addrs(20))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if calls, _ := p.stats(); calls != 1 {
+		t.Errorf("calls = %d, want 1: the retry would wait for the rate beyond the patience", calls)
+	}
+	if got := statuses(results, 0); got[Unknown] != 20 || !contains(v.Stats()[0].Stopped, "has not answered") {
+		t.Errorf("statuses = %v, Stopped = %q; want 20 unknown and the provider stopped", got, v.Stats()[0].Stopped)
+	}
+}
