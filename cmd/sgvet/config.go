@@ -266,7 +266,7 @@ func (f *commonFlags) registerProviders(fs *flag.FlagSet) {
 func (f *commonFlags) registerAudit(fs *flag.FlagSet) {
 	fs.StringVar(&f.failOn, "fail-on", "", "exit 1 when a finding is at least as severe as `SEVERITY`: critical, high, medium, low,\nor none (default high)")
 	fs.StringVar(&f.state, "state", "", "keep the history of runs in the SQLite `FILE`, to mark rules new or gone and age them")
-	fs.IntVar(&f.workers, "workers", 0, "vet with `N` workers (default: workers in the configuration, 4)")
+	fs.IntVar(&f.workers, "workers", 0, "send at most `N` requests at once to each provider (default: workers in the configuration, 4)")
 }
 
 // registerSource adds the flags that say where security groups are read from.
