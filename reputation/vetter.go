@@ -511,11 +511,13 @@ func (v *Vetter) ask(ctx context.Context, m *member, batch []Target) (Answer, bo
 			letOthersGo()
 			attempts++
 			limit := m.policy.Retries + 1
+			d := m.backoff(attempts)
 			if errors.As(err, &network) && network.Timeout {
-				limit = max(m.policy.Retries, 1)
+				// A request that timed out has waited long enough: it is retried at once,
+				// and sent Retries times in all.
+				limit, d = max(m.policy.Retries, 1), 0
 			}
 			if attempts < limit {
-				d := m.backoff(attempts)
 				if d <= budget {
 					v.log.Debug("retrying", "provider", m.p.Name(), "in", d, "err", err)
 					if err := sleep(ctx, d); err != nil {
