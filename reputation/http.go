@@ -12,6 +12,7 @@ import (
 	"math"
 	"net"
 	"net/http"
+	"net/http/httptrace"
 	"net/url"
 	"strconv"
 	"strings"
@@ -184,6 +185,11 @@ func (s *service) do(ctx context.Context, method, path string, query url.Values,
 	if s.key != "" {
 		req.Header.Set(s.keyHeader, s.key)
 	}
+	if wrote, ok := ctx.Value(wroteKey{}).(func(time.Time)); ok {
+		req = req.WithContext(httptrace.WithClientTrace(ctx, &httptrace.ClientTrace{
+			WroteRequest: func(httptrace.WroteRequestInfo) { wrote(time.Now()) },
+		}))
+	}
 	s.log.Debug("request", "provider", s.name, "method", method, "path", path)
 	resp, err := s.client.Do(req)
 	if err != nil {
@@ -213,6 +219,15 @@ func (s *service) do(ctx context.Context, method, path string, query url.Values,
 		}
 	}
 	return r, s.statusError(r)
+}
+
+// wroteKey is the context key of the function a request calls once it has been written to
+// its connection: the Vetter paces a provider's requests by when they actually left.
+type wroteKey struct{}
+
+// withWrote returns ctx carrying f, to be called when a request is written.
+func withWrote(ctx context.Context, f func(time.Time)) context.Context {
+	return context.WithValue(ctx, wroteKey{}, f)
 }
 
 // transportError classifies an error of the HTTP client: a refused redirect, or a

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/sync/errgroup"
@@ -81,15 +82,16 @@ type Vetter struct {
 
 // member is one provider with its policy and its state for the run.
 type member struct {
-	p        Provider
-	policy   Policy
-	limiter  *rate.Limiter // nil: no limit
-	slots    chan struct{} // one per request in flight
-	probe    chan struct{} // held by the one request sent before the provider has replied
-	paceMu   sync.Mutex
-	lastSent time.Time // when the last request went, by the wall clock
-	done     context.Context
-	stop     context.CancelCauseFunc
+	p           Provider
+	policy      Policy
+	limiter     *rate.Limiter // nil: no limit
+	slots       chan struct{} // one per request in flight
+	probe       chan struct{} // held by the one request sent before the provider has replied
+	paceMu      sync.Mutex
+	lastSent    time.Time    // when the last request left pace
+	lastWritten atomic.Int64 // when the last request was written, in Unix nanoseconds
+	done        context.Context
+	stop        context.CancelCauseFunc
 
 	mu           sync.Mutex
 	stopped      string // why the provider answers nothing more in this run
@@ -450,7 +452,7 @@ func (v *Vetter) ask(ctx context.Context, m *member, batch []Target) (Answer, bo
 			return Answer{}, sent, err
 		}
 		sent = true
-		ans, err := m.p.Lookup(ctx, batch)
+		ans, err := m.p.Lookup(withWrote(ctx, m.wrote), batch)
 		m.count(func(s *ProviderStats) { s.Lookups++ })
 		if err == nil {
 			m.succeeded()
@@ -768,7 +770,17 @@ func (m *member) pace(ctx context.Context, budget *time.Duration) error {
 	m.paceMu.Lock()
 	defer m.paceMu.Unlock()
 	interval := time.Duration(paceSpare * float64(time.Second) / float64(m.limiter.Limit()))
-	if d := time.Until(m.lastSent.Add(interval)); d > 0 {
+	for {
+		// The previous request counts from when it left, or from when it was written to
+		// its connection, if that was later.
+		last := m.lastSent
+		if written := time.Unix(0, m.lastWritten.Load()); written.After(last) {
+			last = written
+		}
+		d := time.Until(last.Add(interval))
+		if d <= 0 {
+			break
+		}
 		if err := sleep(ctx, d); err != nil {
 			return err
 		}
@@ -777,10 +789,31 @@ func (m *member) pace(ctx context.Context, budget *time.Duration) error {
 	return nil
 }
 
-// slowdownStep is how much each throttling reply lowers the provider's rate: a service
-// as strict as the rate refuses a request that reaches it a moment early, and a slightly
-// slower pace keeps that rare.
-const slowdownStep = 0.99
+// wrote records that a request to the provider was written to its connection.
+func (m *member) wrote(at time.Time) {
+	for {
+		old := m.lastWritten.Load()
+		if at.UnixNano() <= old || m.lastWritten.CompareAndSwap(old, at.UnixNano()) {
+			return
+		}
+	}
+}
+
+// slowdownStep and slowdownSpare are how much each throttling reply lowers the provider's
+// rate: by 1%, or by as much as leaves 2ms more between requests, whichever is more (at
+// most by half). A service as strict as the rate refuses a request that reaches it a
+// moment early; the way there varies by a millisecond or more, and at high rates 1% is
+// less than that.
+const (
+	slowdownStep  = 0.01
+	slowdownSpare = 2 * time.Millisecond
+)
+
+// slower returns the rate after a throttling reply at limit.
+func slower(limit rate.Limit) rate.Limit {
+	cut := max(slowdownStep, slowdownSpare.Seconds()*float64(limit))
+	return limit * rate.Limit(1-min(cut, 0.5))
+}
 
 // slowDown records a throttling reply and returns how long to wait before the next
 // request: what the service asked, or a backoff. It lowers the provider's rate for the
@@ -793,7 +826,7 @@ func (m *member) slowDown(asked time.Duration, now time.Time) time.Duration {
 	m.stats.Throttled++
 	if m.limiter != nil && now.Sub(m.lastSlowdown) >= time.Second {
 		m.lastSlowdown = now
-		m.limiter.SetLimit(max(m.limiter.Limit()*slowdownStep, rate.Limit(m.policy.Rate)/64))
+		m.limiter.SetLimit(max(slower(m.limiter.Limit()), rate.Limit(m.policy.Rate)/64))
 	}
 	if asked > 0 {
 		return asked

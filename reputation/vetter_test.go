@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"net/netip"
 	"path/filepath"
 	"slices"
@@ -11,6 +12,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"golang.org/x/time/rate"
 )
 
 // scripted is a Provider whose answers the test decides, counting its lookups.
@@ -544,8 +547,8 @@ func TestVetThrottlingSlowsAndRetries(t *testing.T) {
 	if st.Stopped != "" || st.Throttled != 1 || st.Lookups != 11 {
 		t.Errorf("Stats = %+v, want not stopped, 1 throttled, 11 lookups", st)
 	}
-	if got := v.members[0].limiter.Limit(); got != 1000*slowdownStep {
-		t.Errorf("rate = %v, want %v: 1%% below the configured 1000/s after a throttle", got, 1000*slowdownStep)
+	if got := v.members[0].limiter.Limit(); got != 500 {
+		t.Errorf("rate = %v, want 500: at 1000/s, 2ms more between requests is at most half the rate", got)
 	}
 }
 
@@ -632,6 +635,20 @@ func TestVetGivesBackTheQuotaItDidNotUse(t *testing.T) {
 				t.Errorf("quota used = %d, want 20: the two batches sent, not the 60 reserved", used)
 			}
 		})
+	}
+}
+
+func TestSlower(t *testing.T) {
+	tests := []struct{ limit, want rate.Limit }{
+		{0.0025, 0.0025 * 0.99}, // 9 an hour: 1%
+		{5, 4.95},               // 1% is 2ms at 5/s
+		{50, 45},                // 2ms more than 20ms
+		{1000, 500},             // at most half
+	}
+	for _, tc := range tests {
+		if got := slower(tc.limit); math.Abs(float64(got-tc.want)) > 1e-9 {
+			t.Errorf("slower(%v) = %v, want %v", tc.limit, got, tc.want)
+		}
 	}
 }
 
