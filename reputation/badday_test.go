@@ -36,6 +36,11 @@ var basePaths = map[string]string{
 	"greynoise":    "",
 }
 
+// at returns the client's configuration for a recorder standing in for its service.
+func (c client) at(srv *recorder) ServiceConfig {
+	return serviceConfig(srv.url+basePaths[c.name], c.env)
+}
+
 // clientNamed returns the entry of clients for a provider.
 func clientNamed(t *testing.T, name string) client {
 	t.Helper()
@@ -294,7 +299,7 @@ func TestRedirectToAnotherHost(t *testing.T) {
 					w.Header().Set("Location", elsewhere.url+r.URL.RequestURI())
 					w.WriteHeader(code)
 				})
-				cfg := serviceConfig(srv.url+basePaths[c.name], c.env)
+				cfg := c.at(srv)
 				cfg.BatchSize = rt.batch
 				results, v := vetAll(t, c.new(cfg), Options{Workers: 4}, addrs(200))
 
@@ -348,7 +353,7 @@ func TestRedirectWithinTheService(t *testing.T) {
 				w.Header().Set("Location", "/moved"+r.URL.RequestURI())
 				w.WriteHeader(rt.code)
 			})
-			cfg := serviceConfig(srv.url+basePaths[c.name], c.env)
+			cfg := c.at(srv)
 			cfg.BatchSize = rt.batch
 			results, v := vetAll(t, c.new(cfg), Options{Workers: 4}, addrs(rt.n))
 			for _, r := range results {
@@ -503,7 +508,7 @@ func TestSilentServiceCostsRetriesOncePerRun(t *testing.T) {
 				case <-t.Context().Done():
 				}
 			})
-			cfg := serviceConfig(srv.url+basePaths[c.name], c.env)
+			cfg := c.at(srv)
 			cfg.Timeout = 100 * time.Millisecond // the server never answers
 			p := c.new(cfg)
 			pol := Policy{Retries: 3, RetryWait: 10 * time.Millisecond}
@@ -577,7 +582,7 @@ func TestRepliesAboutAnotherAddress(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			c := clientNamed(t, tc.client)
 			srv := newRecorder(t, tc.reply)
-			cfg := serviceConfig(srv.url+basePaths[c.name], c.env)
+			cfg := c.at(srv)
 			cfg.BatchSize = tc.batch
 			results, _ := vetAll(t, c.new(cfg), Options{Workers: 4}, tc.targets)
 			if srv.count() == 0 {
@@ -639,7 +644,7 @@ func TestNoAnswerIsNeverClean(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			c := clientNamed(t, tc.client)
 			srv := newRecorder(t, tc.reply)
-			cfg := serviceConfig(srv.url+basePaths[c.name], c.env)
+			cfg := c.at(srv)
 			cfg.BatchSize = tc.batch
 			p := c.new(cfg)
 			cache := openTestCache(t, filepath.Join(t.TempDir(), "cache.db"))
@@ -824,7 +829,7 @@ func retryAfterBeyondPatience(t *testing.T, widen bool) {
 				if widen {
 					opts.Now = clock.now
 				}
-				p := c.new(serviceConfig(srv.url+basePaths[c.name], c.env))
+				p := c.new(c.at(srv))
 				results, v := vetAll(t, p, opts, addrs(200))
 				unknownWith(t, results, 0)
 				if st := v.Stats()[0]; st.Stopped == "" {
@@ -859,7 +864,7 @@ func TestOversizedReply(t *testing.T) {
 				w.Write(bytes.Repeat([]byte("a"), 9<<20))
 				io.WriteString(w, `"}}`)
 			})
-			results, _ := vetAll(t, c.new(serviceConfig(srv.url+basePaths[c.name], c.env)), Options{}, addrs(1))
+			results, _ := vetAll(t, c.new(c.at(srv)), Options{}, addrs(1))
 			unknownWith(t, results, 0, "larger than 8 MiB")
 			if n := srv.count(); n != 1 {
 				t.Errorf("requests = %d, want 1: an oversized reply is not retried", n)
@@ -893,7 +898,7 @@ func TestTricklingReply(t *testing.T) {
 					}
 				}
 			})
-			cfg := serviceConfig(srv.url+basePaths[c.name], c.env)
+			cfg := c.at(srv)
 			cfg.Timeout = 200 * time.Millisecond // the body never ends
 			results, v := vetAll(t, c.new(cfg), Options{Workers: 4}, addrs(200))
 			unknownWith(t, results, 0)
@@ -942,7 +947,7 @@ func TestEchoedKeyIsNeverKept(t *testing.T) {
 				srv := newRecorder(t, answering(func(a string) string {
 					return strings.NewReplacer("ADDR", a, "KEY", key).Replace(records[c.name])
 				}))
-				p := c.new(serviceConfig(srv.url+basePaths[c.name], c.env))
+				p := c.new(c.at(srv))
 				dir := t.TempDir()
 				cache := openTestCache(t, filepath.Join(dir, "cache.db"))
 				pol := testPolicy

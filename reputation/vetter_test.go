@@ -16,15 +16,19 @@ import (
 	"golang.org/x/time/rate"
 )
 
-// scripted is a Provider whose answers the test decides, counting its lookups.
+// scripted is a Provider whose answers the test decides, with the request's context and
+// the number of the call, counting its lookups and the most in flight at once. It takes
+// IPv4 targets only.
 type scripted struct {
 	name  string
 	batch int
 	// answer returns the verdicts for one lookup, or an error; nil answers clean.
-	answer func(call int, targets []Target) (Answer, error)
+	answer func(ctx context.Context, call int, targets []Target) (Answer, error)
 
-	mu    sync.Mutex
-	calls [][]Target
+	mu          sync.Mutex
+	calls       [][]Target
+	inFlight    int
+	maxInFlight int
 }
 
 func (s *scripted) Name() string   { return s.name }
@@ -40,9 +44,16 @@ func (s *scripted) Lookup(ctx context.Context, targets []Target) (Answer, error)
 	s.mu.Lock()
 	call := len(s.calls)
 	s.calls = append(s.calls, slices.Clone(targets))
+	s.inFlight++
+	s.maxInFlight = max(s.maxInFlight, s.inFlight)
 	s.mu.Unlock()
+	defer func() {
+		s.mu.Lock()
+		s.inFlight--
+		s.mu.Unlock()
+	}()
 	if s.answer != nil {
-		return s.answer(call, targets)
+		return s.answer(ctx, call, targets)
 	}
 	return cleanAnswer(s.name, targets), nil
 }
@@ -51,6 +62,12 @@ func (s *scripted) lookups() int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return len(s.calls)
+}
+
+func (s *scripted) mostInFlight() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.maxInFlight
 }
 
 func cleanAnswer(name string, targets []Target) Answer {
@@ -106,7 +123,7 @@ func TestVetBatchesDeduplicatesAndKeepsOrder(t *testing.T) {
 }
 
 func TestVetUnsupportedAndMissingAreUnknown(t *testing.T) {
-	p := &scripted{name: "v4", batch: 10, answer: func(_ int, targets []Target) (Answer, error) {
+	p := &scripted{name: "v4", batch: 10, answer: func(_ context.Context, _ int, targets []Target) (Answer, error) {
 		return cleanAnswer("v4", targets[1:]), nil // the first target is left out of the reply
 	}}
 	six := AddressTarget(netip.MustParseAddr("2a03:2880:f10c:83:face:b00c::25de"))
@@ -127,7 +144,7 @@ func TestVetUnsupportedAndMissingAreUnknown(t *testing.T) {
 }
 
 func TestVetAuthErrorStopsTheProvider(t *testing.T) {
-	p := &scripted{name: "keyed", batch: 1, answer: func(int, []Target) (Answer, error) {
+	p := &scripted{name: "keyed", batch: 1, answer: func(context.Context, int, []Target) (Answer, error) {
 		return Answer{}, &AuthError{Provider: "keyed", KeyEnv: "KEYED_API_KEY", Status: 401, Message: "Invalid API key"}
 	}}
 	other := &scripted{name: "other", batch: 1}
@@ -174,7 +191,7 @@ func TestVetQuota(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			var once sync.Once
 			p := &scripted{name: "q", batch: 1}
-			p.answer = func(call int, targets []Target) (Answer, error) {
+			p.answer = func(_ context.Context, call int, targets []Target) (Answer, error) {
 				if tc.reset < 0 && call >= 4 {
 					return Answer{}, &QuotaError{Provider: "q", Reset: time.Now().Add(-tc.reset)}
 				}
@@ -210,7 +227,7 @@ func TestVetQuota(t *testing.T) {
 
 func TestVetRemainingZeroPausesBeforeThe429(t *testing.T) {
 	p := &scripted{name: "hdr", batch: 1}
-	p.answer = func(call int, targets []Target) (Answer, error) {
+	p.answer = func(_ context.Context, call int, targets []Target) (Answer, error) {
 		a := cleanAnswer("hdr", targets)
 		a.Quota = Quota{Known: true, Remaining: 2 - call, Reset: time.Now().Add(time.Hour)}
 		return a, nil
@@ -232,8 +249,7 @@ func TestVetDailyQuotaIsNeverExceeded(t *testing.T) {
 		t.Run(fmt.Sprintf("cache=%v", withCache), func(t *testing.T) {
 			opts := Options{Workers: 4, Policies: map[string]Policy{"bulk": {DailyQuota: 120}}}
 			if withCache {
-				c := openTestCache(t, filepath.Join(t.TempDir(), "v.db"))
-				opts.Cache = c
+				opts.Cache = openTestCache(t, filepath.Join(t.TempDir(), "v.db"))
 			}
 			p := &scripted{name: "bulk", batch: 50}
 			v := NewVetter([]Provider{p}, opts)
@@ -273,7 +289,7 @@ func countTargets(calls [][]Target) int {
 func TestVetCache(t *testing.T) {
 	c := openTestCache(t, filepath.Join(t.TempDir(), "v.db"))
 	p := &scripted{name: "bulk", batch: 50}
-	failing := &scripted{name: "down", batch: 50, answer: func(int, []Target) (Answer, error) {
+	failing := &scripted{name: "down", batch: 50, answer: func(context.Context, int, []Target) (Answer, error) {
 		return Answer{}, &StatusError{Provider: "down", Status: 503}
 	}}
 	opts := Options{Cache: c, Policies: map[string]Policy{"bulk": {CacheTTL: time.Hour}, "down": {CacheTTL: time.Hour}}}
@@ -307,16 +323,19 @@ func TestVetStopsWhenCancelled(t *testing.T) {
 	release := make(chan struct{})
 	started := make(chan struct{}, 1000)
 	p := &scripted{name: "slow", batch: 1}
-	p.answer = func(_ int, targets []Target) (Answer, error) {
+	p.answer = func(ctx context.Context, _ int, targets []Target) (Answer, error) {
 		started <- struct{}{}
-		<-release
-		return cleanAnswer("slow", targets), nil
+		select {
+		case <-ctx.Done():
+			return Answer{}, ctx.Err()
+		case <-release:
+			return cleanAnswer("slow", targets), nil
+		}
 	}
-	blocking := &blockingProvider{scripted: p}
 	ctx, cancel := context.WithCancel(t.Context())
 	done := make(chan error, 1)
 	go func() {
-		_, err := NewVetter([]Provider{blocking}, Options{Workers: 2}).Vet(ctx, addrs(1000))
+		_, err := NewVetter([]Provider{p}, Options{Workers: 2}).Vet(ctx, addrs(1000))
 		done <- err
 	}()
 	<-started // a request is in flight
@@ -327,32 +346,6 @@ func TestVetStopsWhenCancelled(t *testing.T) {
 		t.Errorf("Vet = %v, want context.Canceled", err)
 	}
 	close(release)
-}
-
-// blockingProvider answers only when its context ends or the test releases it.
-type blockingProvider struct{ *scripted }
-
-func (b *blockingProvider) Lookup(ctx context.Context, targets []Target) (Answer, error) {
-	select {
-	case <-ctx.Done():
-		return Answer{}, ctx.Err()
-	default:
-	}
-	type res struct {
-		a   Answer
-		err error
-	}
-	ch := make(chan res, 1)
-	go func() {
-		a, err := b.scripted.Lookup(ctx, targets)
-		ch <- res{a, err}
-	}()
-	select {
-	case <-ctx.Done():
-		return Answer{}, ctx.Err()
-	case r := <-ch:
-		return r.a, r.err
-	}
 }
 
 func equalCounts(a, b map[Status]int) bool {
@@ -372,7 +365,7 @@ func equalCounts(a, b map[Status]int) bool {
 func contains(s, sub string) bool { return strings.Contains(s, sub) }
 
 func TestVetStopsAfterFailuresInARow(t *testing.T) {
-	p := &scripted{name: "down", batch: 1, answer: func(int, []Target) (Answer, error) {
+	p := &scripted{name: "down", batch: 1, answer: func(context.Context, int, []Target) (Answer, error) {
 		return Answer{}, errors.New("dial tcp: lookup api.example: no such host")
 	}}
 	v := NewVetter([]Provider{p}, Options{Workers: 1})
@@ -392,7 +385,7 @@ func TestVetStopsAfterFailuresInARow(t *testing.T) {
 
 	// A success between failures starts the count again.
 	flaky := &scripted{name: "flaky", batch: 1}
-	flaky.answer = func(call int, targets []Target) (Answer, error) {
+	flaky.answer = func(_ context.Context, call int, targets []Target) (Answer, error) {
 		if call%2 == 0 {
 			return Answer{}, &StatusError{Provider: "flaky", Status: 503}
 		}
@@ -406,52 +399,14 @@ func TestVetStopsAfterFailuresInARow(t *testing.T) {
 	}
 }
 
-// funcProvider is a Provider whose Lookup the test writes, with the request's context and
-// the number of the call, counting calls and the most in flight at once.
-type funcProvider struct {
-	name   string
-	batch  int
-	lookup func(ctx context.Context, call int, targets []Target) (Answer, error)
-
-	mu          sync.Mutex
-	calls       int
-	inFlight    int
-	maxInFlight int
-}
-
-func (f *funcProvider) Name() string            { return f.name }
-func (f *funcProvider) BatchSize() int          { return f.batch }
-func (f *funcProvider) Supports(t Target) error { return nil }
-
-func (f *funcProvider) Lookup(ctx context.Context, targets []Target) (Answer, error) {
-	f.mu.Lock()
-	call := f.calls
-	f.calls++
-	f.inFlight++
-	f.maxInFlight = max(f.maxInFlight, f.inFlight)
-	f.mu.Unlock()
-	defer func() {
-		f.mu.Lock()
-		f.inFlight--
-		f.mu.Unlock()
-	}()
-	return f.lookup(ctx, call, targets)
-}
-
-func (f *funcProvider) stats() (calls, maxInFlight int) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return f.calls, f.maxInFlight
-}
-
 var errKeyRevoked = &AuthError{Provider: "keyed", KeyEnv: "KEYED_API_KEY", Status: 401}
 
 func TestVetStopCancelsRequestsInFlight(t *testing.T) {
 	waiting := make(chan struct{}, 3)
 	var cancelled sync.WaitGroup
 	cancelled.Add(3)
-	p := &funcProvider{name: "keyed", batch: 1}
-	p.lookup = func(ctx context.Context, call int, targets []Target) (Answer, error) {
+	p := &scripted{name: "keyed", batch: 1}
+	p.answer = func(ctx context.Context, call int, targets []Target) (Answer, error) {
 		switch {
 		case call == 0:
 			return cleanAnswer("keyed", targets), nil
@@ -475,7 +430,7 @@ func TestVetStopCancelsRequestsInFlight(t *testing.T) {
 		t.Fatal(err)
 	}
 	cancelled.Wait()
-	if calls, _ := p.stats(); calls != 5 {
+	if calls := p.lookups(); calls != 5 {
 		t.Errorf("calls = %d, want 5: one answer, three cancelled in flight, the 401, and nothing after", calls)
 	}
 	if got := statuses(results, 0); got[Clean] != 1 || got[Unknown] != 99 {
@@ -487,8 +442,8 @@ func TestVetStopCancelsRequestsInFlight(t *testing.T) {
 }
 
 func TestVetStopDropsRequestsWaitingForTheRate(t *testing.T) {
-	p := &funcProvider{name: "keyed", batch: 1}
-	p.lookup = func(_ context.Context, call int, targets []Target) (Answer, error) {
+	p := &scripted{name: "keyed", batch: 1}
+	p.answer = func(_ context.Context, call int, targets []Target) (Answer, error) {
 		if call == 1 {
 			return Answer{}, errKeyRevoked
 		}
@@ -500,14 +455,14 @@ func TestVetStopDropsRequestsWaitingForTheRate(t *testing.T) {
 	if _, err := v.Vet(t.Context(), addrs(40)); err != nil {
 		t.Fatal(err)
 	}
-	if calls, _ := p.stats(); calls != 2 {
+	if calls := p.lookups(); calls != 2 {
 		t.Errorf("calls = %d, want 2: requests waiting for the rate are dropped when the provider stops", calls)
 	}
 }
 
 func TestVetWorkersBoundRequestsAcrossCalls(t *testing.T) {
-	p := &funcProvider{name: "slow", batch: 1}
-	p.lookup = func(_ context.Context, _ int, targets []Target) (Answer, error) {
+	p := &scripted{name: "slow", batch: 1}
+	p.answer = func(_ context.Context, _ int, targets []Target) (Answer, error) {
 		time.Sleep(time.Millisecond) // the service's latency
 		return cleanAnswer("slow", targets), nil
 	}
@@ -521,14 +476,14 @@ func TestVetWorkersBoundRequestsAcrossCalls(t *testing.T) {
 		})
 	}
 	g.Wait()
-	if calls, most := p.stats(); calls != 200 || most > 3 {
+	if calls, most := p.lookups(), p.mostInFlight(); calls != 200 || most > 3 {
 		t.Errorf("calls = %d, most in flight = %d; want 200 and at most 3 (Workers), whatever the number of Vet calls", calls, most)
 	}
 }
 
 func TestVetThrottlingSlowsAndRetries(t *testing.T) {
-	p := &funcProvider{name: "strict", batch: 1}
-	p.lookup = func(_ context.Context, call int, targets []Target) (Answer, error) {
+	p := &scripted{name: "strict", batch: 1}
+	p.answer = func(_ context.Context, call int, targets []Target) (Answer, error) {
 		if call == 3 {
 			return Answer{}, &ThrottleError{Provider: "strict", Message: "Too Many Attempts."}
 		}
@@ -553,8 +508,8 @@ func TestVetThrottlingSlowsAndRetries(t *testing.T) {
 }
 
 func TestVetThrottledBeyondThePatience(t *testing.T) {
-	p := &funcProvider{name: "strict", batch: 1}
-	p.lookup = func(context.Context, int, []Target) (Answer, error) {
+	p := &scripted{name: "strict", batch: 1}
+	p.answer = func(context.Context, int, []Target) (Answer, error) {
 		return Answer{}, &ThrottleError{Provider: "strict", Message: "Your request has been throttled"}
 	}
 	// Backoffs of 20ms, then 40ms: the second would pass the patience of 30ms, whatever
@@ -568,7 +523,7 @@ func TestVetThrottledBeyondThePatience(t *testing.T) {
 	if got := statuses(results, 0); got[Unknown] != 20 {
 		t.Errorf("statuses = %v, want 20 unknown", got)
 	}
-	if calls, _ := p.stats(); calls != 2 {
+	if calls := p.lookups(); calls != 2 {
 		t.Errorf("calls = %d, want 2: the throttled request and one retry within the patience", calls)
 	}
 	if st := v.Stats()[0]; !contains(st.Stopped, "still throttled") {
@@ -578,8 +533,8 @@ func TestVetThrottledBeyondThePatience(t *testing.T) {
 
 func TestVetUnreachableOnlyAtTheStartStops(t *testing.T) {
 	unreachable := &NetworkError{Provider: "blip", Unreachable: true, Err: errors.New("connect: connection refused")}
-	p := &funcProvider{name: "blip", batch: 1}
-	p.lookup = func(_ context.Context, call int, targets []Target) (Answer, error) {
+	p := &scripted{name: "blip", batch: 1}
+	p.answer = func(_ context.Context, call int, targets []Target) (Answer, error) {
 		if call == 3 {
 			return Answer{}, unreachable // a restart of a service that has answered
 		}
@@ -594,13 +549,13 @@ func TestVetUnreachableOnlyAtTheStartStops(t *testing.T) {
 		t.Errorf("statuses = %v, want 10 clean: a refused connection after answers is retried", got)
 	}
 
-	down := &funcProvider{name: "down", batch: 1}
-	down.lookup = func(context.Context, int, []Target) (Answer, error) { return Answer{}, unreachable }
+	down := &scripted{name: "down", batch: 1}
+	down.answer = func(context.Context, int, []Target) (Answer, error) { return Answer{}, unreachable }
 	v = NewVetter([]Provider{down}, Options{Workers: 4, Policies: map[string]Policy{"down": {Retries: 3}}})
 	if _, err := v.Vet(t.Context(), addrs(100)); err != nil {
 		t.Fatal(err)
 	}
-	if calls, _ := down.stats(); calls != 1 || !contains(v.Stats()[0].Stopped, "cannot be reached") {
+	if calls := down.lookups(); calls != 1 || !contains(v.Stats()[0].Stopped, "cannot be reached") {
 		t.Errorf("calls = %d, Stopped = %q; want 1 call and a stop saying it cannot be reached", calls, v.Stats()[0].Stopped)
 	}
 }
@@ -610,11 +565,10 @@ func TestVetGivesBackTheQuotaItDidNotUse(t *testing.T) {
 		t.Run(fmt.Sprintf("cache=%v", withCache), func(t *testing.T) {
 			opts := Options{Workers: 1, Policies: map[string]Policy{"keyed": {DailyQuota: 100}}}
 			if withCache {
-				c := openTestCache(t, filepath.Join(t.TempDir(), "v.db"))
-				opts.Cache = c
+				opts.Cache = openTestCache(t, filepath.Join(t.TempDir(), "v.db"))
 			}
-			p := &funcProvider{name: "keyed", batch: 10}
-			p.lookup = func(_ context.Context, call int, targets []Target) (Answer, error) {
+			p := &scripted{name: "keyed", batch: 10}
+			p.answer = func(_ context.Context, call int, targets []Target) (Answer, error) {
 				if call == 1 {
 					return Answer{}, errKeyRevoked
 				}
@@ -654,8 +608,8 @@ func TestSlower(t *testing.T) {
 
 func TestVetRetryWaitingForTheRateSpendsPatience(t *testing.T) {
 	timeout := &NetworkError{Provider: "silent", Timeout: true, Err: errors.New("Client.Timeout exceeded while awaiting headers")}
-	p := &funcProvider{name: "silent", batch: 1}
-	p.lookup = func(context.Context, int, []Target) (Answer, error) { return Answer{}, timeout }
+	p := &scripted{name: "silent", batch: 1}
+	p.answer = func(context.Context, int, []Target) (Answer, error) { return Answer{}, timeout }
 	// One request per 100 seconds: a retry would wait far beyond the patience.
 	pol := Policy{Rate: 0.01, Burst: 1, Retries: 3, RetryWait: time.Millisecond}
 	v := NewVetter([]Provider{p}, Options{Workers: 4, Patience: time.Second, Policies: map[string]Policy{"silent": pol}})
@@ -663,7 +617,7 @@ func TestVetRetryWaitingForTheRateSpendsPatience(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if calls, _ := p.stats(); calls != 1 {
+	if calls := p.lookups(); calls != 1 {
 		t.Errorf("calls = %d, want 1: the retry would wait for the rate beyond the patience", calls)
 	}
 	if got := statuses(results, 0); got[Unknown] != 20 || !contains(v.Stats()[0].Stopped, "has not answered") {
