@@ -59,7 +59,7 @@ func NewAbuseIPDB(cfg ServiceConfig, ac AbuseIPDBConfig) *AbuseIPDB {
 	svc := newService("abuseipdb", "Key", cfg, abuseIPDBMessage)
 	// The daily limit's 429 says so and leaves no request; any other 429 is throttling.
 	svc.spent = func(r *reply) bool {
-		return remainingZero(r.header) || strings.Contains(strings.ToLower(abuseIPDBMessage(r.body)), "daily rate limit")
+		return strings.Contains(strings.ToLower(abuseIPDBMessage(r.body)), "daily rate limit")
 	}
 	return &AbuseIPDB{
 		svc:        svc,

@@ -138,5 +138,5 @@ func greyNoiseSpent(r *reply) bool {
 		Plan      string `json:"plan"`
 		RateLimit string `json:"rate-limit"`
 	}
-	return remainingZero(r.header) || json.Unmarshal(r.body, &e) == nil && (e.Plan != "" || e.RateLimit != "")
+	return json.Unmarshal(r.body, &e) == nil && (e.Plan != "" || e.RateLimit != "")
 }

@@ -61,7 +61,6 @@ const maxWait = 366 * 24 * time.Hour
 type service struct {
 	name      string
 	base      string
-	host      string // scheme://host:port of base, for redirects
 	key       string
 	keyHeader string
 	keyEnv    string
@@ -70,8 +69,9 @@ type service struct {
 	now       func() time.Time
 	// message extracts the service's explanation from an error body.
 	message func(body []byte) string
-	// spent reports whether a 429 says the quota is spent rather than that the client is
-	// going too fast. Nil means: when X-RateLimit-Remaining is 0.
+	// spent reports whether a 429's body says the quota is spent rather than that the
+	// client is going too fast, as the service words it; a 429 that leaves no request in
+	// X-RateLimit-Remaining is spent whatever its body says. Nil means the body never says.
 	spent func(r *reply) bool
 	// throttleWait is how long a throttling 429 asks to wait when the service says so in
 	// its own way; nil means Retry-After only.
@@ -90,9 +90,6 @@ func newService(name, keyHeader string, cfg ServiceConfig, message func([]byte) 
 		log:       cfg.Log,
 		now:       cfg.Now,
 		message:   message,
-	}
-	if u, err := url.Parse(s.base); err == nil {
-		s.host = origin(u)
 	}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
@@ -294,16 +291,16 @@ func (s *service) statusError(r *reply) error {
 
 // quotaSpent reports whether a 429 says the quota is spent.
 func (s *service) quotaSpent(r *reply) bool {
-	if s.spent != nil {
-		return s.spent(r)
+	if n, ok := remaining(r.header); ok && n <= 0 {
+		return true
 	}
-	return remainingZero(r.header)
+	return s.spent != nil && s.spent(r)
 }
 
-// remainingZero reports whether X-RateLimit-Remaining says no request is left.
-func remainingZero(h http.Header) bool {
-	q := quotaOf(h, time.Time{})
-	return q.Known && q.Remaining <= 0
+// remaining reads X-RateLimit-Remaining.
+func remaining(h http.Header) (int, bool) {
+	n, err := strconv.Atoi(strings.TrimSpace(h.Get("X-RateLimit-Remaining")))
+	return n, err == nil
 }
 
 // quota reads a reply's rate-limit headers.
@@ -313,11 +310,7 @@ func (s *service) quota(r *reply) Quota { return quotaOf(r.header, s.now()) }
 // the quota resets (see resetOf).
 func quotaOf(h http.Header, now time.Time) Quota {
 	var q Quota
-	if v := h.Get("X-RateLimit-Remaining"); v != "" {
-		if n, err := strconv.Atoi(strings.TrimSpace(v)); err == nil {
-			q.Known, q.Remaining = true, n
-		}
-	}
+	q.Remaining, q.Known = remaining(h)
 	q.Reset = resetOf(h, now)
 	return q
 }

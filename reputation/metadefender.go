@@ -29,7 +29,7 @@ func NewMetaDefender(cfg ServiceConfig) *MetaDefender {
 	svc := newService("metadefender", "apikey", cfg, metaDefenderMessage)
 	// Only 429000, or no request left, means the key's quota is spent. 429001 is throttling,
 	// even though its X-RateLimit-Reset-In counts down the day's window.
-	svc.spent = func(r *reply) bool { return metaDefenderCode(r.body) == 429000 || remainingZero(r.header) }
+	svc.spent = func(r *reply) bool { return metaDefenderCode(r.body) == 429000 }
 	svc.addressBlocked = func(body []byte) bool { return metaDefenderCode(body) == 403002 }
 	return &MetaDefender{svc: svc, batch: batch}
 }

@@ -88,14 +88,13 @@ type member struct {
 	slots       chan struct{} // one per request in flight
 	probe       chan struct{} // held by the one request sent before the provider has replied
 	paceMu      sync.Mutex
-	lastSent    time.Time    // when the last request left pace
-	lastWritten atomic.Int64 // when the last request was written, in Unix nanoseconds
-	done        context.Context
+	lastSent    time.Time       // when the last request left pace
+	lastWritten atomic.Int64    // when the last request was written, in Unix nanoseconds
+	done        context.Context // ends when the provider stops; its cause says why
 	stop        context.CancelCauseFunc
 
 	mu           sync.Mutex
-	stopped      string // why the provider answers nothing more in this run
-	replied      bool   // the provider has sent an HTTP reply in this run
+	replied      bool // the provider has sent an HTTP reply in this run
 	pausedUntil  time.Time
 	failures     int // requests failed in a row
 	throttles    int // throttling replies in a row
@@ -292,13 +291,10 @@ func (v *Vetter) vetWith(ctx context.Context, m *member, targets []Target, set f
 		unanswered(pending[q.granted:], reason)
 		pending = pending[:q.granted]
 	}
-	var (
-		sentMu sync.Mutex
-		sent   int
-	)
+	var sent atomic.Int64 // targets in requests sent
 	puts := v.newCacheWriter(m)
 	defer func() {
-		v.release(m, q, q.granted-sent)
+		v.release(m, q, q.granted-int(sent.Load()))
 		puts.flush(ctx)
 	}()
 	if len(pending) == 0 {
@@ -330,9 +326,7 @@ func (v *Vetter) vetWith(ctx context.Context, m *member, targets []Target, set f
 				}
 				verdicts, wasSent, err := v.lookup(gctx, m, asked)
 				if wasSent {
-					sentMu.Lock()
-					sent += len(batch)
-					sentMu.Unlock()
+					sent.Add(int64(len(batch)))
 				}
 				if err != nil {
 					return err
@@ -513,7 +507,7 @@ func (v *Vetter) ask(ctx context.Context, m *member, batch []Target) (Answer, bo
 			letOthersGo()
 			attempts++
 			limit := m.policy.Retries + 1
-			d := m.backoff(attempts)
+			d := m.policy.backoff(attempts)
 			if errors.As(err, &network) && network.Timeout {
 				// A request that timed out has waited long enough: it is retried at once,
 				// and sent Retries times in all.
@@ -590,13 +584,11 @@ func retryable(err error) bool {
 // failed counts a batch the provider could not answer and returns the reason. A provider
 // that has never replied in this run, or has failed maxFailures times in a row, stops.
 func (v *Vetter) failed(m *member, err error) error {
-	var failures int
-	var hasReplied bool
-	m.count(func(s *ProviderStats) {
-		s.Errors++
-		m.failures++
-		failures, hasReplied = m.failures, m.replied
-	})
+	m.mu.Lock()
+	m.stats.Errors++
+	m.failures++
+	failures, hasReplied := m.failures, m.replied
+	m.mu.Unlock()
 	switch {
 	case !hasReplied:
 		return v.stop(m, fmt.Sprintf("%v; the provider has not answered in this run", err))
@@ -672,15 +664,9 @@ func (e *stoppedError) Error() string { return e.reason }
 // stop makes the provider answer Unknown for the rest of the run, cancels its requests in
 // flight and in waiting, logs why once, and returns the reason as an error.
 func (v *Vetter) stop(m *member, reason string) error {
-	m.mu.Lock()
-	if m.stopped == "" {
-		m.stopped = reason
-	}
-	reason = m.stopped
-	m.mu.Unlock()
-	err := &stoppedError{reason}
-	m.stop(err)
-	v.report(m, reason)
+	m.stop(&stoppedError{reason})
+	err := context.Cause(m.done) // the first reason, if the provider had already stopped
+	v.report(m, err.Error())
 	return err
 }
 
@@ -697,10 +683,12 @@ func (v *Vetter) report(m *member, reason string) {
 	}
 }
 
+// stoppedReason says why the provider stopped for the run, or "" while it goes on.
 func (m *member) stoppedReason() string {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	return m.stopped
+	if err := context.Cause(m.done); err != nil {
+		return err.Error()
+	}
+	return ""
 }
 
 func (m *member) hasReplied() bool {
@@ -831,21 +819,15 @@ func (m *member) slowDown(asked time.Duration, now time.Time) time.Duration {
 	if asked > 0 {
 		return asked
 	}
-	return m.backoffLocked(m.throttles)
+	return m.policy.backoff(m.throttles)
 }
 
 // backoff is the wait before retry number n (from 1): RetryWait doubled n-1 times, at most
 // MaxRetryWait.
-func (m *member) backoff(n int) time.Duration {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	return m.backoffLocked(n)
-}
-
-func (m *member) backoffLocked(n int) time.Duration {
-	d := m.policy.RetryWait << min(max(n-1, 0), 20)
-	if d <= 0 || d > m.policy.MaxRetryWait {
-		d = m.policy.MaxRetryWait
+func (p Policy) backoff(n int) time.Duration {
+	d := p.RetryWait << min(max(n-1, 0), 20)
+	if d <= 0 || d > p.MaxRetryWait {
+		d = p.MaxRetryWait
 	}
 	return d
 }
@@ -920,40 +902,32 @@ func (v *Vetter) newCacheWriter(m *member) *cacheWriter { return &cacheWriter{v:
 
 func (w *cacheWriter) enabled() bool { return w.v.cache != nil && w.m.policy.CacheTTL > 0 }
 
-// add keeps the known verdicts, writing them once enough have gathered.
+// add keeps verdicts, writing them once enough have gathered. The cache keeps only the
+// known ones.
 func (w *cacheWriter) add(ctx context.Context, verdicts []Verdict) {
-	if !w.enabled() {
-		return
+	if w.enabled() {
+		w.write(ctx, verdicts, cacheBatch)
 	}
-	w.mu.Lock()
-	for _, vd := range verdicts {
-		if vd.Known() {
-			w.vs = append(w.vs, vd)
-		}
-	}
-	var batch []Verdict
-	if len(w.vs) >= cacheBatch {
-		batch, w.vs = w.vs, nil
-	}
-	w.mu.Unlock()
-	w.write(ctx, batch)
 }
 
 // flush writes what is left.
 func (w *cacheWriter) flush(ctx context.Context) {
-	if !w.enabled() {
-		return
+	if w.enabled() {
+		w.write(ctx, nil, 1)
 	}
-	w.mu.Lock()
-	batch := w.vs
-	w.vs = nil
-	w.mu.Unlock()
-	w.write(ctx, batch)
 }
 
-// write stores batch, also when ctx has ended: answers already paid for are kept. The
-// cache's busy timeout bounds the write.
-func (w *cacheWriter) write(ctx context.Context, batch []Verdict) {
+// write adds verdicts to those kept, and stores what is kept once it holds least or more,
+// also when ctx has ended: answers already paid for are kept. The cache's busy timeout
+// bounds the write.
+func (w *cacheWriter) write(ctx context.Context, verdicts []Verdict, least int) {
+	w.mu.Lock()
+	w.vs = append(w.vs, verdicts...)
+	var batch []Verdict
+	if len(w.vs) >= least {
+		batch, w.vs = w.vs, nil
+	}
+	w.mu.Unlock()
 	if len(batch) == 0 {
 		return
 	}
