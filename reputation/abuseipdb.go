@@ -129,14 +129,11 @@ func (a *AbuseIPDB) check(ctx context.Context, t Target) (Answer, error) {
 	}
 	d := body.Data
 	now := a.svc.now().UTC()
-	answer := func(v Verdict) (Answer, error) {
-		return Answer{Verdicts: a.svc.scrub([]Verdict{v}), Quota: a.svc.quota(r)}, nil
-	}
 	if d == nil || d.AbuseConfidenceScore == nil {
-		return answer(unknown(a.Name(), t, now, "the reply carries no abuseConfidenceScore"))
+		return a.svc.answer(r, unknown(a.Name(), t, now, "the reply carries no abuseConfidenceScore"))
 	}
 	if got, err := netip.ParseAddr(d.IPAddress); err != nil || got.Unmap() != t.Addr() {
-		return answer(unknown(a.Name(), t, now, "the reply is about another address than the one asked"))
+		return a.svc.answer(r, unknown(a.Name(), t, now, "the reply is about another address than the one asked"))
 	}
 	v := Verdict{Provider: a.Name(), Target: t, CheckedAt: now, Score: score(*d.AbuseConfidenceScore)}
 	v.Status = a.status(*d.AbuseConfidenceScore)
@@ -160,7 +157,7 @@ func (a *AbuseIPDB) check(ctx context.Context, t Target) (Answer, error) {
 		v.Categories = append(v.Categories, "tor")
 	}
 	v.Evidence = strings.Join(ev, "; ")
-	return answer(v)
+	return a.svc.answer(r, v)
 }
 
 func (a *AbuseIPDB) checkBlock(ctx context.Context, t Target) (Answer, error) {
@@ -183,9 +180,6 @@ func (a *AbuseIPDB) checkBlock(ctx context.Context, t Target) (Answer, error) {
 		return Answer{}, fmt.Errorf("abuseipdb: malformed reply: %w", err)
 	}
 	now := a.svc.now().UTC()
-	answer := func(v Verdict) (Answer, error) {
-		return Answer{Verdicts: a.svc.scrub([]Verdict{v}), Quota: a.svc.quota(r)}, nil
-	}
 	var data struct {
 		NetworkAddress  *string `json:"networkAddress"`
 		Netmask         string  `json:"netmask"`
@@ -196,15 +190,15 @@ func (a *AbuseIPDB) checkBlock(ctx context.Context, t Target) (Answer, error) {
 		} `json:"reportedAddress"`
 	}
 	if json.Unmarshal(body.Data, &data) != nil || data.NetworkAddress == nil || data.ReportedAddress == nil {
-		return answer(unknown(a.Name(), t, now, "the reply carries no data about the network"))
+		return a.svc.answer(r, unknown(a.Name(), t, now, "the reply carries no data about the network"))
 	}
 	if !a.sameNetwork(t, *data.NetworkAddress, data.Netmask) {
-		return answer(unknown(a.Name(), t, now, "the reply is about another network than the one asked"))
+		return a.svc.answer(r, unknown(a.Name(), t, now, "the reply is about another network than the one asked"))
 	}
 	reported := *data.ReportedAddress
 	for _, ra := range reported {
 		if ip, err := netip.ParseAddr(ra.IPAddress); err != nil || !t.Contains(ip.Unmap()) {
-			return answer(unknown(a.Name(), t, now, "the reply lists an address outside the network asked"))
+			return a.svc.answer(r, unknown(a.Name(), t, now, "the reply lists an address outside the network asked"))
 		}
 	}
 	v := Verdict{Provider: a.Name(), Target: t, CheckedAt: now}
@@ -232,7 +226,7 @@ func (a *AbuseIPDB) checkBlock(ctx context.Context, t Target) (Answer, error) {
 		}
 		v.Evidence = fmt.Sprintf("%s reported in %d days: %s", count(n, "address"), a.maxAge, strings.Join(listed, ", "))
 	}
-	return answer(v)
+	return a.svc.answer(r, v)
 }
 
 // sameNetwork reports whether check-block's networkAddress and netmask (dotted, or a

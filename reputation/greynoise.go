@@ -72,11 +72,8 @@ func (g *GreyNoise) Lookup(ctx context.Context, targets []Target) (Answer, error
 		return Answer{}, fmt.Errorf("greynoise: malformed reply: %w", err)
 	}
 	now := g.svc.now().UTC()
-	answer := func(v Verdict) (Answer, error) {
-		return Answer{Verdicts: g.svc.scrub([]Verdict{v}), Quota: g.svc.quota(r)}, nil
-	}
 	if ip, err := netip.ParseAddr(body.IP); err != nil || ip.Unmap() != t.Addr() {
-		return answer(unknown(g.Name(), t, now, "the reply is about another address than the one asked"))
+		return g.svc.answer(r, unknown(g.Name(), t, now, "the reply is about another address than the one asked"))
 	}
 	v := Verdict{Provider: g.Name(), Target: t, CheckedAt: now}
 	switch {
@@ -110,7 +107,7 @@ func (g *GreyNoise) Lookup(ctx context.Context, targets []Target) (Answer, error
 	if body.LastSeen != "" {
 		v.Evidence += "; last seen " + body.LastSeen
 	}
-	return answer(v)
+	return g.svc.answer(r, v)
 }
 
 func orUnknown(s string) string {

@@ -390,6 +390,12 @@ func (s *service) redactBody(body []byte) []byte {
 	return bytes.ReplaceAll(body, []byte(s.key), []byte("[redacted]"))
 }
 
+// answer is a Lookup's answer of verdicts read from r: without the key, with the quota r
+// reports.
+func (s *service) answer(r *reply, vs ...Verdict) (Answer, error) {
+	return Answer{Verdicts: s.scrub(vs), Quota: s.quota(r)}, nil
+}
+
 // scrub removes the key from every text of a verdict, also where the reply escaped it in a
 // way redactBody could not see.
 func (s *service) scrub(vs []Verdict) []Verdict {

@@ -87,7 +87,7 @@ func (m *MetaDefender) Lookup(ctx context.Context, targets []Target) (Answer, er
 	}
 	// The bulk reply's order is not documented: match each result by its address. A result
 	// about an address not asked is dropped: it must not be reported as an answer.
-	a := Answer{Quota: m.svc.quota(r)}
+	var verdicts []Verdict
 	foreign := 0
 	for _, res := range results {
 		t, err := ParseTarget(res.Address)
@@ -96,17 +96,16 @@ func (m *MetaDefender) Lookup(ctx context.Context, targets []Target) (Answer, er
 			continue
 		}
 		delete(want, t)
-		a.Verdicts = append(a.Verdicts, res.verdict(t, now))
+		verdicts = append(verdicts, res.verdict(t, now))
 	}
 	if foreign > 0 {
 		for _, t := range targets {
 			if want[t] {
-				a.Verdicts = append(a.Verdicts, unknown(m.Name(), t, now, "the reply is about another address than the one asked"))
+				verdicts = append(verdicts, unknown(m.Name(), t, now, "the reply is about another address than the one asked"))
 			}
 		}
 	}
-	a.Verdicts = m.svc.scrub(a.Verdicts)
-	return a, nil
+	return m.svc.answer(r, verdicts...)
 }
 
 type mdResult struct {

@@ -121,21 +121,20 @@ func (v *VirusTotal) Lookup(ctx context.Context, targets []Target) (Answer, erro
 	if err := json.Unmarshal(r.body, &body); err != nil {
 		return Answer{}, fmt.Errorf("virustotal: malformed reply: %w", err)
 	}
-	answer := func(vd Verdict) (Answer, error) { return Answer{Verdicts: v.svc.scrub([]Verdict{vd})}, nil }
 	if body.Data == nil {
-		return answer(unknown(v.Name(), t, now, "the reply carries no data"))
+		return v.svc.answer(r, unknown(v.Name(), t, now, "the reply carries no data"))
 	}
 	if id, err := netip.ParseAddr(body.Data.ID); err != nil || id.Unmap() != t.Addr() {
-		return answer(unknown(v.Name(), t, now, "the reply is about another address than the one asked"))
+		return v.svc.answer(r, unknown(v.Name(), t, now, "the reply is about another address than the one asked"))
 	}
 	at := body.Data.Attributes
 	st := at.LastAnalysisStats
 	if st == nil {
-		return answer(unknown(v.Name(), t, now, "the reply carries no last_analysis_stats"))
+		return v.svc.answer(r, unknown(v.Name(), t, now, "the reply carries no last_analysis_stats"))
 	}
 	engines := st.Harmless + st.Malicious + st.Suspicious + st.Undetected + st.Timeout
 	if engines == 0 {
-		return answer(unknown(v.Name(), t, now, "no engine has analysed the address"))
+		return v.svc.answer(r, unknown(v.Name(), t, now, "no engine has analysed the address"))
 	}
 	out := Verdict{Provider: v.Name(), Target: t, CheckedAt: now, Score: score(st.Malicious), Country: at.Country}
 	trusted := v.thresholds.TrustedReputation > 0 && at.Reputation >= v.thresholds.TrustedReputation
@@ -171,7 +170,7 @@ func (v *VirusTotal) Lookup(ctx context.Context, targets []Target) (Answer, erro
 	}
 	out.Evidence = strings.Join(ev, "; ")
 	out.Categories = at.Tags
-	return answer(out)
+	return v.svc.answer(r, out)
 }
 
 func virusTotalCode(body []byte) string {
