@@ -67,10 +67,10 @@ func (c *config) where(key string) string {
 	return ""
 }
 
-// keyErrorf is a usage error about the value of key, which the message names; it says
-// where the key was set when the configuration file set it.
+// keyErrorf is a usage error about the value of key: "KEY " and the message, after where
+// the configuration file set the key, if it did.
 func (c *config) keyErrorf(key, format string, args ...any) error {
-	return usageErrorf("%s%s", c.where(key), fmt.Sprintf(format, args...))
+	return usageErrorf("%s%s %s", c.where(key), key, fmt.Sprintf(format, args...))
 }
 
 // indexKeys records the line of every key of a YAML document, and by line the key whose

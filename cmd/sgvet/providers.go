@@ -152,10 +152,10 @@ func defaultReputationConfig() reputationConfig {
 // and its line when the file set it.
 func (c *reputationConfig) validate(cfg *config) error {
 	if c.Workers < 1 || c.Workers > 256 {
-		return cfg.keyErrorf("workers", "workers (--workers) must be between 1 and 256, not %d", c.Workers)
+		return cfg.keyErrorf("workers", "(--workers) must be between 1 and 256, not %d", c.Workers)
 	}
 	if c.Patience <= 0 {
-		return cfg.keyErrorf("patience", "patience must be more than 0, not %s", c.Patience)
+		return cfg.keyErrorf("patience", "must be more than 0, not %s", c.Patience)
 	}
 	p := &c.Providers
 	for _, s := range []struct {
@@ -170,28 +170,27 @@ func (c *reputationConfig) validate(cfg *config) error {
 		}
 	}
 	if b := p.MetaDefender.BatchSize; b < 1 || b > reputation.MetaDefenderMaxBatch {
-		return cfg.keyErrorf("providers.metadefender.batch_size", "providers.metadefender.batch_size must be between 1 and %d, not %d", reputation.MetaDefenderMaxBatch, b)
+		return cfg.keyErrorf("providers.metadefender.batch_size", "must be between 1 and %d, not %d", reputation.MetaDefenderMaxBatch, b)
 	}
 	for _, th := range []struct {
 		name string
 		th   thresholdsConfig
 	}{{"abuseipdb", p.AbuseIPDB.Thresholds}, {"virustotal", p.VirusTotal.Thresholds.thresholdsConfig}} {
 		if th.th.Malicious < 1 || th.th.Suspicious < 1 || th.th.Suspicious > th.th.Malicious {
-			key := "providers." + th.name + ".thresholds"
-			return cfg.keyErrorf(key, "%s: need 1 <= suspicious <= malicious, not suspicious %d and malicious %d", key, th.th.Suspicious, th.th.Malicious)
+			return cfg.keyErrorf("providers."+th.name+".thresholds", "need 1 <= suspicious <= malicious, not suspicious %d and malicious %d", th.th.Suspicious, th.th.Malicious)
 		}
 	}
 	if th := p.AbuseIPDB.Thresholds; th.Malicious > 100 {
-		return cfg.keyErrorf("providers.abuseipdb.thresholds.malicious", "providers.abuseipdb.thresholds.malicious must be at most 100, not %d", th.Malicious)
+		return cfg.keyErrorf("providers.abuseipdb.thresholds.malicious", "must be at most 100, not %d", th.Malicious)
 	}
 	if r := p.VirusTotal.Thresholds.TrustedReputation; r < 0 {
-		return cfg.keyErrorf("providers.virustotal.thresholds.trusted_reputation", "providers.virustotal.thresholds.trusted_reputation must be 0 (off) or more, not %d", r)
+		return cfg.keyErrorf("providers.virustotal.thresholds.trusted_reputation", "must be 0 (off) or more, not %d", r)
 	}
 	if d := p.AbuseIPDB.MaxAgeDays; d < 1 || d > 365 {
-		return cfg.keyErrorf("providers.abuseipdb.max_age_days", "providers.abuseipdb.max_age_days must be between 1 and 365, not %d", d)
+		return cfg.keyErrorf("providers.abuseipdb.max_age_days", "must be between 1 and 365, not %d", d)
 	}
 	if b := p.AbuseIPDB.BlockPrefix; b != 0 && (b < 8 || b > 32) {
-		return cfg.keyErrorf("providers.abuseipdb.block_prefix", "providers.abuseipdb.block_prefix must be 0 (off) or between 8 and 32, not %d", b)
+		return cfg.keyErrorf("providers.abuseipdb.block_prefix", "must be 0 (off) or between 8 and 32, not %d", b)
 	}
 	for _, name := range c.Only {
 		if !slices.Contains(providerNames, name) {
@@ -202,9 +201,7 @@ func (c *reputationConfig) validate(cfg *config) error {
 }
 
 func (s *serviceConfig) validate(key string, cfg *config) error {
-	fail := func(sub, format string, args ...any) error {
-		return cfg.keyErrorf(key+"."+sub, "%s.%s %s", key, sub, fmt.Sprintf(format, args...))
-	}
+	fail := func(sub, format string, args ...any) error { return cfg.keyErrorf(key+"."+sub, format, args...) }
 	u, err := url.Parse(s.BaseURL)
 	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
 		return fail("base_url", "must be an https URL, not %q", s.BaseURL)
