@@ -263,11 +263,11 @@ func pluralize(n int, noun string) string {
 	return strconv.Itoa(n) + " " + noun + "s"
 }
 
-// oneLine replaces every control character of s (line breaks, tabs, terminal escapes),
+// OneLine replaces every control character of s (line breaks, tabs, terminal escapes),
 // line and paragraph separator and bidirectional formatting character with a space, so
 // that untrusted text can neither break a line-based layout, reach a terminal as a
 // command, nor reorder what is shown. Invalid UTF-8 becomes U+FFFD.
-func oneLine(s string) string {
+func OneLine(s string) string {
 	if utf8.ValidString(s) && strings.IndexFunc(s, unprintable) < 0 {
 		return s
 	}

@@ -128,8 +128,8 @@ func (htmlWriter) Write(w io.Writer, r *Report) error {
 // newHTMLPage returns what the page shows of r.
 func newHTMLPage(r *Report) *htmlPage {
 	p := &htmlPage{
-		RunID:      oneLine(r.Run.ID),
-		Previous:   oneLine(r.Run.Previous),
+		RunID:      OneLine(r.Run.ID),
+		Previous:   OneLine(r.Run.Previous),
 		Started:    timeText(r.Run.Started),
 		Finished:   timeText(r.Run.Finished),
 		Duration:   runDuration(r.Run),
@@ -146,20 +146,20 @@ func newHTMLPage(r *Report) *htmlPage {
 		Script: template.JS(htmlScript),
 	}
 	for _, pr := range r.Run.Providers {
-		pr.Provider, pr.Stopped = oneLine(pr.Provider), oneLine(pr.Stopped)
+		pr.Provider, pr.Stopped = OneLine(pr.Provider), OneLine(pr.Stopped)
 		p.Providers = append(p.Providers, pr)
 	}
 	for i, c := range p.Severities {
-		p.Severities[i].Name = oneLine(c.Name)
+		p.Severities[i].Name = OneLine(c.Name)
 	}
 	for i, c := range p.Kinds {
-		p.Kinds[i].Name = oneLine(c.Name)
+		p.Kinds[i].Name = OneLine(c.Name)
 	}
 	p.Chart = newHTMLChart(p.Severities)
 
 	present := map[Kind]bool{}
 	for _, g := range groupBySeverity(r.Findings) {
-		p.SeverityOptions = append(p.SeverityOptions, oneLine(string(g.Severity)))
+		p.SeverityOptions = append(p.SeverityOptions, OneLine(string(g.Severity)))
 		for _, f := range g.Findings {
 			present[f.Kind] = true
 			p.Rows = append(p.Rows, newHTMLRow(f))
@@ -168,7 +168,7 @@ func newHTMLPage(r *Report) *htmlPage {
 	var others []string
 	for k := range present {
 		if !knownKind(k) {
-			others = append(others, oneLine(string(k)))
+			others = append(others, OneLine(string(k)))
 		}
 	}
 	for _, k := range Kinds {
@@ -180,19 +180,19 @@ func newHTMLPage(r *Report) *htmlPage {
 	p.KindOptions = append(p.KindOptions, others...)
 	for _, g := range r.Gone {
 		p.Gone = append(p.Gone, htmlGone{
-			Account: oneLine(g.Account), Region: oneLine(g.Region),
-			GroupID: oneLine(g.GroupID), GroupName: oneLine(g.GroupName),
-			RuleID: oneLine(g.RuleID), Direction: oneLine(g.Direction),
-			Ports: oneLine(protoPorts(g.Protocol, g.PortRange)), CIDR: oneLine(g.CIDR),
-			Description: oneLine(g.Description),
+			Account: OneLine(g.Account), Region: OneLine(g.Region),
+			GroupID: OneLine(g.GroupID), GroupName: OneLine(g.GroupName),
+			RuleID: OneLine(g.RuleID), Direction: OneLine(g.Direction),
+			Ports: OneLine(protoPorts(g.Protocol, g.PortRange)), CIDR: OneLine(g.CIDR),
+			Description: OneLine(g.Description),
 			FirstSeen:   dateOf(&g.FirstSeen), LastSeen: dateOf(&g.LastSeen),
 		})
 	}
 	for _, s := range r.Run.Skipped {
 		p.Skipped = append(p.Skipped, htmlSkipped{
-			Where:   oneLine(skippedWhere(s.Account, s.Region, s.Resource)),
-			Account: oneLine(s.Account), Region: oneLine(s.Region),
-			Resource: oneLine(s.Resource), Reason: oneLine(s.Reason),
+			Where:   OneLine(skippedWhere(s.Account, s.Region, s.Resource)),
+			Account: OneLine(s.Account), Region: OneLine(s.Region),
+			Resource: OneLine(s.Resource), Reason: OneLine(s.Reason),
 		})
 	}
 	return p
@@ -241,20 +241,20 @@ func severityClass(s Severity) string {
 // newHTMLRow returns what the page shows of f.
 func newHTMLRow(f Finding) htmlRow {
 	row := htmlRow{
-		Severity: oneLine(string(f.Severity)), Kind: oneLine(string(f.Kind)),
+		Severity: OneLine(string(f.Severity)), Kind: OneLine(string(f.Kind)),
 		Class: severityClass(f.Severity), Rank: f.Severity.Rank(),
-		Account: oneLine(f.Account), Region: oneLine(f.Region),
-		GroupID: oneLine(f.GroupID), GroupName: oneLine(f.GroupName),
-		RuleID: oneLine(f.RuleID), Direction: oneLine(f.Direction),
-		Ports: oneLine(protoPorts(f.Protocol, f.PortRange)), CIDR: oneLine(f.CIDR),
-		Description: oneLine(f.Description), Reasons: oneLines(f.Reasons),
+		Account: OneLine(f.Account), Region: OneLine(f.Region),
+		GroupID: OneLine(f.GroupID), GroupName: OneLine(f.GroupName),
+		RuleID: OneLine(f.RuleID), Direction: OneLine(f.Direction),
+		Ports: OneLine(protoPorts(f.Protocol, f.PortRange)), CIDR: OneLine(f.CIDR),
+		Description: OneLine(f.Description), Reasons: oneLines(f.Reasons),
 		New: f.Change == New, FirstSeen: dateOf(f.FirstSeen),
 	}
 	for _, v := range f.Verdicts {
 		hv := htmlVerdict{
-			Summary:  oneLine(verdictText(v)),
+			Summary:  OneLine(verdictText(v)),
 			Class:    verdictClass(v.Status),
-			Evidence: oneLine(v.Evidence),
+			Evidence: OneLine(v.Evidence),
 		}
 		var detail []string
 		if len(v.Categories) > 0 {
@@ -263,7 +263,7 @@ func newHTMLRow(f Finding) htmlRow {
 		if v.Country != "" {
 			detail = append(detail, v.Country)
 		}
-		hv.Categories = oneLine(strings.Join(detail, "; "))
+		hv.Categories = OneLine(strings.Join(detail, "; "))
 		if s := timeText(v.CheckedAt); s != "" {
 			hv.Checked = "checked " + s
 			if v.Cached {
@@ -279,7 +279,7 @@ func newHTMLRow(f Finding) htmlRow {
 func oneLines(ss []string) []string {
 	out := make([]string, len(ss))
 	for i, s := range ss {
-		out[i] = oneLine(s)
+		out[i] = OneLine(s)
 	}
 	return out
 }

@@ -147,7 +147,7 @@ var mdEscaper = strings.NewReplacer(
 
 // mdEscape escapes untrusted text for Markdown, on one line.
 func mdEscape(s string) string {
-	return mdEscaper.Replace(strings.TrimSpace(oneLine(s)))
+	return mdEscaper.Replace(strings.TrimSpace(OneLine(s)))
 }
 
 // capitalized returns s with its first letter upper case.

@@ -57,7 +57,7 @@ type termPrinter struct {
 
 // line writes s as one line, control characters as spaces, cut to the width.
 func (p *termPrinter) line(s string) {
-	p.buf.WriteString(strings.TrimRight(fit(oneLine(s), p.width), " "))
+	p.buf.WriteString(strings.TrimRight(fit(OneLine(s), p.width), " "))
 	p.buf.WriteByte('\n')
 }
 
@@ -67,7 +67,7 @@ func (p *termPrinter) blank() { p.buf.WriteByte('\n') }
 // wrap writes s over as many lines as it needs, breaking between words; the first line
 // is indented by lead spaces, the others by indent spaces.
 func (p *termPrinter) wrap(lead, indent int, s string) {
-	words := strings.Fields(oneLine(s))
+	words := strings.Fields(OneLine(s))
 	var cur strings.Builder
 	cur.WriteString(strings.Repeat(" ", lead))
 	n := lead // characters in cur
@@ -171,14 +171,14 @@ func (p *termPrinter) findings(findings []Finding) {
 		if gi > 0 {
 			p.blank()
 		}
-		p.line(fmt.Sprintf("%s: %s", strings.ToUpper(oneLine(string(g.Severity))), pluralize(len(g.Findings), "finding")))
+		p.line(fmt.Sprintf("%s: %s", strings.ToUpper(OneLine(string(g.Severity))), pluralize(len(g.Findings), "finding")))
 		p.line(joinColumns(titles, widths))
 		for i := range g.Findings {
 			f := &g.Findings[i]
 			p.line(joinColumns(cells[gi][i], widths))
 			var details []string
 			if descBelow && strings.TrimSpace(f.Description) != "" {
-				details = append(details, "“"+strings.TrimSpace(oneLine(f.Description))+"”")
+				details = append(details, "“"+strings.TrimSpace(OneLine(f.Description))+"”")
 			}
 			if s := seenText(*f); seenBelow && s != "" {
 				details = append(details, s)
@@ -232,7 +232,7 @@ func tableCells(f *Finding) [numColumns]string {
 		colReason:      reason,
 	}
 	for i, s := range cells {
-		s = strings.TrimSpace(oneLine(s))
+		s = strings.TrimSpace(OneLine(s))
 		if s == "" {
 			s = "-"
 		}
@@ -360,7 +360,7 @@ func (p *termPrinter) summary(r *Report) {
 		for _, g := range r.Gone {
 			parts := []string{groupLabel(g.GroupID, g.GroupName), g.RuleID, g.Direction,
 				protoPorts(g.Protocol, g.PortRange), g.CIDR}
-			if d := strings.TrimSpace(oneLine(g.Description)); d != "" {
+			if d := strings.TrimSpace(OneLine(g.Description)); d != "" {
 				parts = append(parts, "“"+d+"”")
 			}
 			line := strings.Join(nonEmpty(parts), " ")

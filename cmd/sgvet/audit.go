@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -41,22 +40,31 @@ Examples:
   sgvet audit --profile prod --format json --fail-on critical > report.json
 `
 
+// auditOptions are the values of audit's flags.
+type auditOptions struct {
+	common commonFlags
+	format string
+	output string
+}
+
+func auditFlags(o *auditOptions) *commandFlags {
+	c := newCommandFlags("sgvet audit", auditAbout)
+	o.common.registerSource(c)
+	o.common.registerProviders(c)
+	registerOutput(c, groupReport, &o.format, &o.output, report.Formats)
+	o.common.registerAudit(c)
+	o.common.registerConfig(c)
+	return c
+}
+
 func runAudit(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("sgvet audit", flag.ContinueOnError)
-	var (
-		common commonFlags
-		format string
-		output string
-	)
-	common.register(fs)
-	common.registerProviders(fs)
-	common.registerAudit(fs)
-	fs.StringVar(&format, "format", "table", "write the report as "+strings.Join(report.Formats, ", "))
-	fs.StringVar(&output, "output", "", "write the report to `FILE` instead of standard output")
-	if err := parseFlags(fs, auditAbout, args, stdout); err != nil {
+	var o auditOptions
+	fs, _, err := auditFlags(&o).parse(args, stdout)
+	if err != nil {
 		return err
 	}
-	cfg, err := common.load(fs)
+	format, output := o.format, o.output
+	cfg, err := o.common.load(fs)
 	if err != nil {
 		return err
 	}
@@ -73,9 +81,9 @@ func runAudit(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 		return err
 	}
 	vetter, closeCache, err := newVetter(ctx, cfg, log)
+	noProvider := err != nil && isNoProvider(err)
 	switch {
-	case err != nil && isNoProvider(err):
-		log.Warn("no reputation provider: addresses are reported unvetted", "hint", strings.TrimPrefix(err.Error(), "no reputation provider to ask: "))
+	case noProvider:
 		vetter = nil
 	case err != nil:
 		return err
@@ -93,6 +101,10 @@ func runAudit(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 	inv, err := collect(ctx, cfg, stdin, log, terminal(stderr))
 	if err != nil {
 		return err
+	}
+	// Said once the input is known to be good, so that it never precedes an input error.
+	if noProvider {
+		log.Warn("no reputation provider: addresses are reported unvetted", "hint", strings.TrimPrefix(errNoProvider.Error(), "no reputation provider to ask: "))
 	}
 
 	var results []reputation.Result
@@ -134,7 +146,7 @@ func runAudit(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 	rep.Run.ID, rep.Run.Started, rep.Run.Finished = runID, started, time.Now().UTC()
 	rep.Run.Providers = stats
 
-	if err := writeOutput(output, stdout, func(w io.Writer) error { return writer.Write(w, rep) }); err != nil {
+	if err := writeOutput(ctx, output, stdout, func(w io.Writer) error { return writer.Write(w, rep) }); err != nil {
 		return err
 	}
 	return auditExit(rep, cfg.Audit.FailOn)

@@ -329,7 +329,7 @@ func TestAuditChecksItsFilesFirst(t *testing.T) {
 		want string
 	}{
 		{"state", []string{"--state", notDB}, "--state: open history " + notDB},
-		{"output", []string{"--output", filepath.Join(dir, "missing", "report.json")}, "--output: open " + filepath.Join(dir, "missing", "report.json")},
+		{"output", []string{"--output", filepath.Join(dir, "missing", "report.json")}, "--output " + filepath.Join(dir, "missing", "report.json") + ": cannot create a file in " + filepath.Join(dir, "missing") + ": no such file or directory"},
 		{"blocklist", []string{"--blocklist", filepath.Join(dir, "none.netset")}, "none.netset"},
 	}
 	for _, tc := range tests {

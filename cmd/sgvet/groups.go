@@ -3,15 +3,13 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"flag"
 	"fmt"
 	"io"
-	"os"
 	"strings"
 	"text/tabwriter"
-	"unicode"
 
 	"github.com/sgvet/sgvet/collector"
+	"github.com/sgvet/sgvet/report"
 )
 
 const groupsAbout = `Usage: sgvet groups [flags]
@@ -30,23 +28,32 @@ Examples:
   sgvet groups --profile audit --regions us-east-1,eu-west-1 --format json
 `
 
+// groupsOptions are the values of groups' flags.
+type groupsOptions struct {
+	common commonFlags
+	format string
+	output string
+}
+
+func groupsFlags(o *groupsOptions) *commandFlags {
+	c := newCommandFlags("sgvet groups", groupsAbout)
+	o.common.registerSource(c)
+	registerOutput(c, groupOutput, &o.format, &o.output, []string{"table", "json"})
+	o.common.registerConfig(c)
+	return c
+}
+
 func runGroups(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("sgvet groups", flag.ContinueOnError)
-	var (
-		common commonFlags
-		format string
-		output string
-	)
-	common.register(fs)
-	fs.StringVar(&format, "format", "table", "print a table or json")
-	fs.StringVar(&output, "output", "", "write to `FILE` instead of standard output")
-	if err := parseFlags(fs, groupsAbout, args, stdout); err != nil {
+	var o groupsOptions
+	fs, _, err := groupsFlags(&o).parse(args, stdout)
+	if err != nil {
 		return err
 	}
+	format, output := o.format, o.output
 	if format != "table" && format != "json" {
 		return usageErrorf("--format must be table or json, not %q", format)
 	}
-	cfg, err := common.load(fs)
+	cfg, err := o.common.load(fs)
 	if err != nil {
 		return err
 	}
@@ -60,7 +67,7 @@ func runGroups(ctx context.Context, args []string, stdin io.Reader, stdout, stde
 		return err
 	}
 
-	err = writeOutput(output, stdout, func(w io.Writer) error {
+	err = writeOutput(ctx, output, stdout, func(w io.Writer) error {
 		if format == "json" {
 			return writeInventoryJSON(w, inv)
 		}
@@ -110,7 +117,7 @@ func writeGroupsTable(w io.Writer, inv *collector.Inventory) error {
 		if c == nil {
 			c = &counts{}
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%d\t%s\n", g.ID, cell(truncate(g.Name, maxNameWidth)), cell(g.VPC), cell(g.Region), c.rules, c.public, g.Attached)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%d\t%s\n", cell(g.ID), cell(truncate(g.Name, maxNameWidth)), cell(g.VPC), cell(g.Region), c.rules, c.public, g.Attached)
 	}
 	if err := tw.Flush(); err != nil {
 		return err
@@ -137,18 +144,14 @@ func writeGroupsTable(w io.Writer, inv *collector.Inventory) error {
 	return nil
 }
 
+// cell returns s for a table cell: "-" when empty, and with control, line-breaking and
+// bidirectional formatting characters as spaces, so that names from AWS can neither break
+// the table's columns, reach the terminal as commands, nor reorder what is shown.
 func cell(s string) string {
 	if s == "" {
 		return "-"
 	}
-	// Control characters in names (tabs, line breaks, terminal escapes) would break the
-	// table's columns or reach the terminal: they print as spaces.
-	return strings.Map(func(r rune) rune {
-		if unicode.IsControl(r) {
-			return ' '
-		}
-		return r
-	}, s)
+	return report.OneLine(s)
 }
 
 func truncate(s string, n int) string {
@@ -168,45 +171,4 @@ func plural(n int, word string) string {
 		return fmt.Sprintf("%d %ses", n, word)
 	}
 	return fmt.Sprintf("%d %ss", n, word)
-}
-
-// checkOutput makes sure the file named by --output can be written, before any work is
-// done, without changing it: a file it had to create is removed again.
-func checkOutput(output string) error {
-	if output == "" {
-		return nil
-	}
-	_, statErr := os.Stat(output)
-	f, err := os.OpenFile(output, os.O_WRONLY|os.O_CREATE, 0o666)
-	if err != nil {
-		return usageErrorf("--output: %v", err)
-	}
-	f.Close()
-	if os.IsNotExist(statErr) {
-		os.Remove(output)
-	}
-	return nil
-}
-
-// writeOutput calls write with the file named by --output, created anew, or with stdout
-// when output is empty.
-func writeOutput(output string, stdout io.Writer, write func(io.Writer) error) error {
-	if output == "" {
-		if err := write(stdout); err != nil {
-			return fmt.Errorf("write output: %w", err)
-		}
-		return nil
-	}
-	f, err := os.Create(output)
-	if err != nil {
-		return usageErrorf("--output: %v", err)
-	}
-	err = write(f)
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		return fmt.Errorf("write %s: %w", output, err)
-	}
-	return nil
 }

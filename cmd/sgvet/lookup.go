@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
-	"flag"
 	"fmt"
 	"io"
 	"slices"
@@ -41,21 +40,29 @@ Examples:
   grep -v '^#' contractors.txt | sgvet lookup -
 `
 
+// lookupOptions are the values of lookup's flags.
+type lookupOptions struct {
+	common commonFlags
+	format string
+	output string
+}
+
+func lookupFlags(o *lookupOptions) *commandFlags {
+	c := newCommandFlags("sgvet lookup", lookupAbout)
+	c.operands = true
+	o.common.registerProviders(c)
+	registerOutput(c, groupOutput, &o.format, &o.output, []string{"table", "json"})
+	o.common.registerConfig(c)
+	return c
+}
+
 func runLookup(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("sgvet lookup", flag.ContinueOnError)
-	var (
-		common commonFlags
-		format string
-		output string
-	)
-	common.registerConfig(fs)
-	common.registerProviders(fs)
-	fs.StringVar(&format, "format", "table", "print a table or json")
-	fs.StringVar(&output, "output", "", "write to `FILE` instead of standard output")
-	operands, err := parseInterspersed(fs, lookupAbout, args, stdout)
+	var o lookupOptions
+	fs, operands, err := lookupFlags(&o).parse(args, stdout)
 	if err != nil {
 		return err
 	}
+	format, output := o.format, o.output
 	if format != "table" && format != "json" {
 		return usageErrorf("--format must be table or json, not %q", format)
 	}
@@ -84,7 +91,7 @@ func runLookup(ctx context.Context, args []string, stdin io.Reader, stdout, stde
 		}
 		targets = append(targets, t)
 	}
-	cfg, err := common.load(fs)
+	cfg, err := o.common.load(fs)
 	if err != nil {
 		return err
 	}
@@ -106,7 +113,7 @@ func runLookup(ctx context.Context, args []string, stdin io.Reader, stdout, stde
 		return err
 	}
 
-	err = writeOutput(output, stdout, func(w io.Writer) error {
+	err = writeOutput(ctx, output, stdout, func(w io.Writer) error {
 		if format == "json" {
 			return writeLookupJSON(w, started, vetter.Stats(), results)
 		}
@@ -173,26 +180,6 @@ func writeLookupTable(w io.Writer, results []reputation.Result) error {
 		}
 	}
 	return tw.Flush()
-}
-
-// parseInterspersed parses flags that may come before, between or after the operands, and
-// returns the operands. "--" ends the flags.
-func parseInterspersed(fs *flag.FlagSet, about string, args []string, stdout io.Writer) ([]string, error) {
-	var operands []string
-	for {
-		if err := parseFlagsAllowingArgs(fs, about, args, stdout); err != nil {
-			return nil, err
-		}
-		rest := fs.Args()
-		if len(rest) == 0 {
-			return operands, nil
-		}
-		if len(args) > len(rest) && args[len(args)-len(rest)-1] == "--" {
-			return append(operands, rest...), nil
-		}
-		operands = append(operands, rest[0])
-		args = rest[1:]
-	}
 }
 
 // readTargets reads one address or CIDR per line; blank lines and text after # are ignored.

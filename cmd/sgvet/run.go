@@ -3,9 +3,10 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
+	"os"
+	"strings"
 )
 
 // Exit codes, as the design contract defines them.
@@ -41,20 +42,26 @@ var errIncomplete = &exitError{code: exitIncomplete}
 
 // exitCode maps the error run returned to the process's exit code, printing it to stderr.
 // An error that carries no code means the command produced nothing: exit 2, which a
-// scheduled job treats as a failure. An interrupted run exits 130, as a shell would.
-func exitCode(err error, stderr io.Writer) int {
+// scheduled job treats as a failure. A run stopped by a signal exits as a shell reports
+// a process the signal ended: 128 plus its number (130 for SIGINT, 143 for SIGTERM).
+func exitCode(err error, sig os.Signal, stderr io.Writer) int {
 	if err == nil {
 		return exitOK
 	}
-	if errors.Is(err, flag.ErrHelp) {
+	if errors.Is(err, errHelp) {
 		return exitOK
+	}
+	var ee *exitError
+	completed := errors.As(err, &ee) && (ee.code == exitFindings || ee.code == exitIncomplete)
+	if sig != nil && !completed {
+		fmt.Fprintf(stderr, "sgvet: stopped by %s\n", signalName(sig))
+		return 128 + signalNumber(sig)
 	}
 	if errors.Is(err, context.Canceled) {
 		fmt.Fprintln(stderr, "sgvet: interrupted")
-		return 130
+		return 128 + signalNumber(os.Interrupt)
 	}
-	var ee *exitError
-	if errors.As(err, &ee) {
+	if ee != nil {
 		if ee.err != nil {
 			fmt.Fprintln(stderr, "sgvet:", ee.err)
 		}
@@ -70,17 +77,36 @@ Usage:
   sgvet <command> [flags]
 
 Commands:
-  audit     collect, vet every public address, and report what is suspicious, stale or exposed
-  groups    collect security groups and list their public sources (no lookups)
-  lookup    ask the reputation providers about addresses and prefixes
-  version   print the version
-  help      print this help, or a command's help: sgvet help groups
+  audit       collect, vet every public address, and report what is suspicious, stale or exposed
+  groups      collect security groups and list their public sources (no lookups)
+  lookup      ask the reputation providers about addresses and prefixes
+  version     print the version, the source revision and the Go version
+  completion  print a shell completion script: sgvet completion bash|zsh
+  help        print this help, or a command's help: sgvet help groups
 
 Run 'sgvet <command> --help' for a command's flags.
 `
 
-// version is set at build time with -ldflags "-X main.version=...".
-var version = "dev"
+// command is one of sgvet's commands.
+type command struct {
+	name string
+	run  func(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error
+	// flags returns the command's flags, for help and shell completion; nil for commands
+	// that take none.
+	flags func() *commandFlags
+}
+
+// commands returns sgvet's commands in the order help lists them.
+func commands() []command {
+	return []command{
+		{"audit", runAudit, func() *commandFlags { return auditFlags(new(auditOptions)) }},
+		{"groups", runGroups, func() *commandFlags { return groupsFlags(new(groupsOptions)) }},
+		{"lookup", runLookup, func() *commandFlags { return lookupFlags(new(lookupOptions)) }},
+		{"version", runVersion, nil},
+		{"completion", runCompletion, nil},
+		{"help", runHelp, nil},
+	}
+}
 
 // run is the whole program: it parses args and runs one command.
 func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
@@ -88,24 +114,43 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		fmt.Fprint(stderr, usageText)
 		return &exitError{code: exitUsage}
 	}
-	cmd, rest := args[0], args[1:]
-	switch cmd {
-	case "audit":
-		return runAudit(ctx, rest, stdin, stdout, stderr)
-	case "groups":
-		return runGroups(ctx, rest, stdin, stdout, stderr)
-	case "lookup":
-		return runLookup(ctx, rest, stdin, stdout, stderr)
-	case "version", "--version":
-		fmt.Fprintln(stdout, "sgvet", version)
-		return nil
-	case "help", "-h", "--help":
-		if len(rest) > 0 && rest[0] != "help" {
-			return run(ctx, []string{rest[0], "--help"}, stdin, stdout, stderr)
+	name, rest := args[0], args[1:]
+	switch name {
+	case "--version":
+		name = "version"
+	case "-h", "--help":
+		name = "help"
+	}
+	var names []string
+	for _, c := range commands() {
+		if c.name == name {
+			return c.run(ctx, rest, stdin, stdout, stderr)
 		}
+		names = append(names, c.name)
+	}
+	msg := fmt.Sprintf("unknown command %q", name)
+	if strings.HasPrefix(name, "-") {
+		msg = fmt.Sprintf("%s comes before a command; flags follow the command, as in 'sgvet audit %s'", name, name)
+	} else if s := closest(name, names); s != "" {
+		msg += fmt.Sprintf("; did you mean %q?", s)
+	}
+	return usageErrorf("%s (see 'sgvet help')", msg)
+}
+
+// runHelp prints the usage, or a command's help.
+func runHelp(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
+	if len(args) == 0 || args[0] == "help" {
 		fmt.Fprint(stdout, usageText)
 		return nil
 	}
-	fmt.Fprint(stderr, usageText)
-	return usageErrorf("unknown command %q", cmd)
+	for _, c := range commands() {
+		if c.name == args[0] && c.flags != nil {
+			c.flags().printHelp(stdout)
+			return nil
+		}
+	}
+	if args[0] == "version" || args[0] == "completion" {
+		return run(ctx, []string{args[0], "--help"}, stdin, stdout, stderr)
+	}
+	return run(ctx, args[:1], stdin, stdout, stderr)
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"os"
 	"time"
 
@@ -13,6 +14,7 @@ import (
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	"github.com/aws/aws-sdk-go-v2/service/sts"
+	"github.com/aws/smithy-go"
 	"github.com/aws/smithy-go/logging"
 
 	"github.com/sgvet/sgvet/collector"
@@ -104,9 +106,27 @@ func collectAWS(ctx context.Context, cfg config, log *slog.Logger, progress io.W
 	if err != nil {
 		var noProfile awsconfig.SharedConfigProfileNotExistError
 		if errors.As(err, &noProfile) {
-			return collector.Collection{}, usageErrorf("--profile %s: no such profile in the AWS config or credentials file", cfg.Profile)
+			return collector.Collection{}, usageErrorf("%s: no such profile in the AWS config or credentials file (%s)", profileSource(cfg.Profile, noProfile.Profile), awsConfigFiles())
 		}
 		return collector.Collection{}, usageErrorf("load AWS configuration: %v", err)
+	}
+	// Region names are checked before any call, so that a misspelt one ends the run at
+	// once. An endpoint of one's own (an emulator, a private endpoint) names its own
+	// regions: they are left to it.
+	if awsCfg.BaseEndpoint == nil {
+		for _, r := range cfg.Regions {
+			if r == "all" {
+				continue
+			}
+			if err := checkRegion(r); err != nil {
+				return collector.Collection{}, cfg.keyErrorf("regions", "(--regions): %v", err)
+			}
+		}
+		if awsCfg.Region != "" {
+			if err := checkRegion(awsCfg.Region); err != nil {
+				return collector.Collection{}, usageErrorf("%s: %v", regionSource(), err)
+			}
+		}
 	}
 	if awsCfg.Region == "" {
 		awsCfg.Region = defaultRegion
@@ -127,6 +147,9 @@ func collectAWS(ctx context.Context, cfg config, log *slog.Logger, progress io.W
 		if ctx.Err() != nil {
 			return collector.Collection{}, ctx.Err()
 		}
+		if problem, ok := networkProblem(err); ok {
+			return collector.Collection{}, usageErrorf("cannot reach AWS STS in %s: %s (check the network, HTTPS_PROXY, or AWS_ENDPOINT_URL)", awsCfg.Region, problem)
+		}
 		return collector.Collection{}, usageErrorf("AWS credentials were not accepted: %s", collector.DescribeError(err))
 	}
 	account := aws.ToString(id.Account)
@@ -137,6 +160,9 @@ func collectAWS(ctx context.Context, cfg config, log *slog.Logger, progress io.W
 		if err != nil {
 			if ctx.Err() != nil {
 				return collector.Collection{}, ctx.Err()
+			}
+			if problem, ok := networkProblem(err); ok {
+				return collector.Collection{}, usageErrorf("cannot reach AWS EC2 in %s: %s (check the network, HTTPS_PROXY, or AWS_ENDPOINT_URL)", awsCfg.Region, problem)
 			}
 			return collector.Collection{}, usageErrorf("list the account's regions in %s: %s (grant ec2:DescribeRegions, or name regions with --regions)", awsCfg.Region, collector.DescribeError(err))
 		}
@@ -161,6 +187,68 @@ func collectAWS(ctx context.Context, cfg config, log *slog.Logger, progress io.W
 		}
 	}
 	return src.Collect(ctx)
+}
+
+// profileSource names where the profile that does not exist was set: --profile, or the
+// environment variable the SDK read it from.
+func profileSource(flag, profile string) string {
+	if flag != "" {
+		return "--profile " + flag
+	}
+	for _, v := range []string{"AWS_PROFILE", "AWS_DEFAULT_PROFILE"} {
+		if os.Getenv(v) != "" {
+			return fmt.Sprintf("%s=%s", v, os.Getenv(v))
+		}
+	}
+	return fmt.Sprintf("profile %q", profile)
+}
+
+// awsConfigFiles names the shared config files the SDK reads.
+func awsConfigFiles() string {
+	config, creds := os.Getenv("AWS_CONFIG_FILE"), os.Getenv("AWS_SHARED_CREDENTIALS_FILE")
+	if config == "" {
+		config = "~/.aws/config"
+	}
+	if creds == "" {
+		creds = "~/.aws/credentials"
+	}
+	return config + ", " + creds
+}
+
+// regionSource names where the SDK found its region.
+func regionSource() string {
+	for _, v := range []string{"AWS_REGION", "AWS_DEFAULT_REGION"} {
+		if r := os.Getenv(v); r != "" {
+			return v
+		}
+	}
+	return "the region of the AWS profile"
+}
+
+// networkProblem describes an error that came from the network rather than from AWS: a
+// name that does not resolve, a connection refused or reset, a timeout. Such an error says
+// nothing about the credentials.
+func networkProblem(err error) (string, bool) {
+	var apiErr smithy.APIError
+	if errors.As(err, &apiErr) {
+		return "", false // AWS answered
+	}
+	var dnsErr *net.DNSError
+	if errors.As(err, &dnsErr) {
+		if dnsErr.IsNotFound {
+			return fmt.Sprintf("the name %s does not resolve", dnsErr.Name), true
+		}
+		return fmt.Sprintf("cannot resolve %s: %s", dnsErr.Name, dnsErr.Err), true
+	}
+	var opErr *net.OpError
+	if errors.As(err, &opErr) {
+		return fmt.Sprintf("%s %s: %v", opErr.Op, opErr.Addr, opErr.Err), true
+	}
+	var netErr net.Error
+	if errors.As(err, &netErr) && netErr.Timeout() {
+		return "no answer in time", true
+	}
+	return "", false
 }
 
 // terminal returns w when it is a terminal, for progress lines, and nil otherwise.
