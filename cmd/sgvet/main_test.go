@@ -21,7 +21,13 @@ import (
 
 var moto *motoserver.Server
 
-func TestMain(m *testing.M) { os.Exit(motoserver.Main(m, &moto)) }
+func TestMain(m *testing.M) {
+	// A copy of the test binary started by runMain is sgvet itself, signals and all.
+	if os.Getenv(runMainEnv) == "1" {
+		main()
+	}
+	os.Exit(motoserver.Main(m, &moto))
+}
 
 // result is what one invocation of sgvet produced.
 type result struct {

@@ -1,0 +1,125 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+)
+
+func TestWriteOutput(t *testing.T) {
+	write := func(text string) func(io.Writer) error {
+		return func(w io.Writer) error { _, err := io.WriteString(w, text); return err }
+	}
+	// fails after writing part of the report, as a full disk does.
+	fails := func(w io.Writer) error {
+		io.WriteString(w, "half a rep")
+		return fmt.Errorf("write: %w", syscall.ENOSPC)
+	}
+	canceled, cancel := context.WithCancel(context.Background())
+	cancel()
+	tests := []struct {
+		name    string
+		ctx     context.Context
+		write   func(io.Writer) error
+		want    string // the file afterwards
+		wantErr string
+	}{
+		{"complete", context.Background(), write("new report\n"), "new report\n", ""},
+		{"disk full", context.Background(), fails, "previous report\n", "no space left on device"},
+		{"interrupted", canceled, write("new report\n"), "previous report\n", "context canceled"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			out := filepath.Join(dir, "report.json")
+			if err := os.WriteFile(out, []byte("previous report\n"), 0o640); err != nil {
+				t.Fatal(err)
+			}
+			err := writeOutput(tc.ctx, out, nil, tc.write)
+			if (err == nil) != (tc.wantErr == "") || (err != nil && !strings.Contains(err.Error(), tc.wantErr)) {
+				t.Errorf("writeOutput = %v, want %q", err, tc.wantErr)
+			}
+			if data, _ := os.ReadFile(out); string(data) != tc.want {
+				t.Errorf("file holds %q, want %q", data, tc.want)
+			}
+			if info, _ := os.Stat(out); info.Mode().Perm() != 0o640 {
+				t.Errorf("mode %v, want the previous file's 0640", info.Mode().Perm())
+			}
+			if entries, _ := os.ReadDir(dir); len(entries) != 1 {
+				t.Errorf("files left in the folder: %v", entries)
+			}
+		})
+	}
+}
+
+func TestWriteOutputFollowsLinksAndDevices(t *testing.T) {
+	dir := t.TempDir()
+	real := filepath.Join(dir, "reports", "latest.json")
+	if err := os.MkdirAll(filepath.Dir(real), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(real, []byte("old"), 0o600)
+	link := filepath.Join(dir, "report.json")
+	if err := os.Symlink(real, link); err != nil {
+		t.Skip(err)
+	}
+	err := writeOutput(context.Background(), link, nil, func(w io.Writer) error { _, err := io.WriteString(w, "new"); return err })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if data, _ := os.ReadFile(real); string(data) != "new" {
+		t.Errorf("the link's target holds %q, want new", data)
+	}
+	if info, err := os.Lstat(link); err != nil || info.Mode()&os.ModeSymlink == 0 {
+		t.Errorf("the link was replaced: %v %v", info.Mode(), err)
+	}
+	if _, err := os.Stat(os.DevNull); err == nil {
+		if err := writeOutput(context.Background(), os.DevNull, nil, func(w io.Writer) error { _, err := io.WriteString(w, "x"); return err }); err != nil {
+			t.Errorf("--output %s: %v", os.DevNull, err)
+		}
+	}
+	if err := checkOutput(dir); err == nil || !strings.Contains(err.Error(), "is a directory") {
+		t.Errorf("checkOutput(a folder) = %v", err)
+	}
+	var ee *exitError
+	if err := checkOutput(filepath.Join(dir, "none", "r.json")); !errors.As(err, &ee) || ee.code != exitUsage {
+		t.Errorf("checkOutput(missing folder) = %v, want a usage error", err)
+	}
+}
+
+// TestOutputNewFileMode: a new report is readable as a shell redirection would leave it.
+func TestOutputNewFileMode(t *testing.T) {
+	out := filepath.Join(t.TempDir(), "r.txt")
+	if err := writeOutput(context.Background(), out, nil, func(w io.Writer) error { return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if info, err := os.Stat(out); err != nil || info.Mode().Perm() != 0o644 {
+		t.Errorf("mode %v (%v), want 0644", info.Mode().Perm(), err)
+	}
+}
+
+// TestTablesDropControlCharacters: a group id or name with a terminal escape or a
+// bidirectional override prints neither.
+func TestTablesDropControlCharacters(t *testing.T) {
+	isolateAWS(t)
+	in := writeFile(t, "groups.json", `{"SecurityGroups":[{"GroupId":"sg-1\u001b[2J\u001b]0;owned\u0007","GroupName":"web\u202eexe.txt","VpcId":"vpc-\u2066x",
+		"IpPermissions":[{"IpProtocol":"tcp","FromPort":22,"ToPort":22,"IpRanges":[{"CidrIp":"81.2.69.142/32","Description":"a\u202eb"}]}],"IpPermissionsEgress":[]}]}`)
+	res := sgvet(t, "", "groups", "--input", in)
+	if res.code != exitOK {
+		t.Fatalf("exit %d, stderr %q", res.code, res.stderr)
+	}
+	for _, bad := range []string{"\x1b", "\x07", "\u202e", "\u2066"} {
+		if strings.Contains(res.stdout, bad) {
+			t.Errorf("groups table carries %q:\n%q", bad, res.stdout)
+		}
+	}
+	if !strings.Contains(res.stdout, "sg-1 [2J ]0;owned") {
+		t.Errorf("group id not shown with spaces for control characters:\n%s", res.stdout)
+	}
+}
