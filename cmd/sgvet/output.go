@@ -40,7 +40,10 @@ func writeOutput(ctx context.Context, output string, stdout io.Writer, write fun
 		return err
 	}
 	if output == "" {
-		if err := write(stdout); err != nil {
+		if err := write(contextWriter{ctx, stdout}); err != nil {
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
 			return fmt.Errorf("write output: %w", err)
 		}
 		return nil
@@ -68,8 +71,11 @@ func writeOutput(ctx context.Context, output string, stdout io.Writer, write fun
 			os.Remove(tmp)
 		}
 	}()
-	bw := bufio.NewWriterSize(f, 64<<10)
+	bw := bufio.NewWriterSize(contextWriter{ctx, f}, 64<<10)
 	if err := write(bw); err != nil {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
 		return fmt.Errorf("write %s: %w", output, err)
 	}
 	if err := bw.Flush(); err != nil {
@@ -94,6 +100,20 @@ func writeOutput(ctx context.Context, output string, stdout io.Writer, write fun
 	}
 	done = true
 	return nil
+}
+
+// contextWriter stops writing once its context is done, so that a long report stops
+// at the next write after a signal.
+type contextWriter struct {
+	ctx context.Context
+	w   io.Writer
+}
+
+func (c contextWriter) Write(p []byte) (int, error) {
+	if err := c.ctx.Err(); err != nil {
+		return 0, err
+	}
+	return c.w.Write(p)
 }
 
 // outputTarget returns the file --output names, following symbolic links so that the

@@ -123,3 +123,37 @@ func TestTablesDropControlCharacters(t *testing.T) {
 		t.Errorf("group id not shown with spaces for control characters:\n%s", res.stdout)
 	}
 }
+
+// TestWriteOutputStopsOnSignal: a signal while the report is being written stops the
+// writing at the next block, and the previous report stays; on stdout too.
+func TestWriteOutputStopsOnSignal(t *testing.T) {
+	out := filepath.Join(t.TempDir(), "report.json")
+	os.WriteFile(out, []byte("previous"), 0o600)
+	for _, target := range []string{out, ""} {
+		ctx, cancel := context.WithCancel(context.Background())
+		var stdout strings.Builder
+		written := 0
+		err := writeOutput(ctx, target, &stdout, func(w io.Writer) error {
+			block := strings.Repeat("x", 1024)
+			for i := range 1024 {
+				if i == 200 {
+					cancel()
+				}
+				if _, err := io.WriteString(w, block); err != nil {
+					return err
+				}
+				written++
+			}
+			return nil
+		})
+		if !errors.Is(err, context.Canceled) || written == 1024 {
+			t.Errorf("--output %q: %v after %d blocks, want context.Canceled before the end", target, err, written)
+		}
+		if stdout.Len() > 300*1024 {
+			t.Errorf("stdout took %d bytes after the signal", stdout.Len())
+		}
+	}
+	if data, _ := os.ReadFile(out); string(data) != "previous" {
+		t.Errorf("report changed: %.40q", data)
+	}
+}
