@@ -29,11 +29,14 @@ func collect(ctx context.Context, cfg config, stdin io.Reader, log *slog.Logger,
 		err error
 	)
 	if len(cfg.Inputs) > 0 {
-		c, err = collectFiles(cfg.Inputs, stdin)
+		c, err = collectFiles(ctx, cfg.Inputs, stdin)
 	} else {
 		c, err = collectAWS(ctx, cfg, log, progress)
 	}
 	if err != nil {
+		return nil, err
+	}
+	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
 	inv := c.Inventory(time.Now(), collector.Options{MaxHostsPerCIDR: cfg.MaxHostsPerCIDR})
@@ -44,7 +47,7 @@ func collect(ctx context.Context, cfg config, stdin io.Reader, log *slog.Logger,
 }
 
 // collectFiles parses the input files; - is stdin.
-func collectFiles(names []string, stdin io.Reader) (collector.Collection, error) {
+func collectFiles(ctx context.Context, names []string, stdin io.Reader) (collector.Collection, error) {
 	stdins := 0
 	for _, name := range names {
 		if name == "-" {
@@ -56,6 +59,9 @@ func collectFiles(names []string, stdin io.Reader) (collector.Collection, error)
 	}
 	var files []*collector.File
 	for _, name := range names {
+		if err := ctx.Err(); err != nil {
+			return collector.Collection{}, err
+		}
 		var (
 			data []byte
 			err  error
