@@ -10,6 +10,8 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+
+	"github.com/sgvet/sgvet/reputation"
 )
 
 func TestWriteOutput(t *testing.T) {
@@ -155,5 +157,23 @@ func TestWriteOutputStopsOnSignal(t *testing.T) {
 	}
 	if data, _ := os.ReadFile(out); string(data) != "previous" {
 		t.Errorf("report changed: %.40q", data)
+	}
+}
+
+func TestLookupTableDropsControlCharacters(t *testing.T) {
+	target, err := reputation.ParseTarget("85.25.199.246")
+	if err != nil {
+		t.Fatal(err)
+	}
+	results := []reputation.Result{{Target: target, Verdicts: []reputation.Verdict{{
+		Provider: "greynoise", Status: reputation.Malicious,
+		Categories: []string{"scan\u202ener"}, Evidence: "name: evil\x1b[31mcorp\u2067",
+	}}}}
+	var b strings.Builder
+	if err := writeLookupTable(&b, results); err != nil {
+		t.Fatal(err)
+	}
+	if strings.ContainsAny(b.String(), "\x1b\u202e\u2067") {
+		t.Errorf("lookup table carries control characters: %q", b.String())
 	}
 }
