@@ -389,9 +389,15 @@ func TestStopOnSignal(t *testing.T) {
 		t.Fatalf("exited %d after one signal", code)
 	default:
 	}
+	tmp := filepath.Join(t.TempDir(), ".report.json.1.tmp")
+	os.WriteFile(tmp, []byte("half"), 0o600)
+	defer trackTemp(ctx, tmp)()
 	signals <- os.Interrupt
 	if code := <-exited; code != 130 {
 		t.Errorf("second signal: exit %d, want 130", code)
+	}
+	if _, err := os.Stat(tmp); !os.IsNotExist(err) {
+		t.Errorf("the temporary report was left behind: %v", err)
 	}
 }
 

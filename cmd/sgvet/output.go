@@ -64,6 +64,7 @@ func writeOutput(ctx context.Context, output string, stdout io.Writer, write fun
 		return usageErrorf("--output %s: %v", output, describePathError(err))
 	}
 	tmp := f.Name()
+	defer trackTemp(ctx, tmp)()
 	done := false
 	defer func() {
 		if !done {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"sync"
 	"syscall"
 )
 
@@ -38,7 +39,8 @@ func (e *signalError) Error() string { return "stopped by " + signalName(e.sig) 
 // context and writes nothing more. A second signal exits at once, through exit, with the
 // status a shell gives a process the signal ended.
 func stopOnSignal(parent context.Context, signals <-chan os.Signal, exit func(int), stderr io.Writer) (context.Context, func() os.Signal) {
-	ctx, cancel := context.WithCancelCause(parent)
+	cleanup := &tempFiles{names: map[string]bool{}}
+	ctx, cancel := context.WithCancelCause(context.WithValue(parent, tempFilesKey{}, cleanup))
 	go func() {
 		var (
 			sig os.Signal
@@ -57,6 +59,7 @@ func stopOnSignal(parent context.Context, signals <-chan os.Signal, exit func(in
 			fmt.Fprintf(stderr, "\nsgvet: %s: stopping (send it again to exit at once)\n", signalName(sig))
 		}
 		if sig, ok = <-signals; ok {
+			cleanup.removeAll()
 			exit(128 + signalNumber(sig))
 		}
 	}()
@@ -68,4 +71,38 @@ func stopOnSignal(parent context.Context, signals <-chan os.Signal, exit func(in
 		return nil
 	}
 	return ctx, caught
+}
+
+// tempFiles are the temporary files a run has open, which a second signal removes before
+// it exits.
+type tempFiles struct {
+	mu    sync.Mutex
+	names map[string]bool
+}
+
+type tempFilesKey struct{}
+
+// trackTemp records a temporary file for removal should a second signal end the process,
+// and returns the function that forgets it again.
+func trackTemp(ctx context.Context, name string) (forget func()) {
+	t, _ := ctx.Value(tempFilesKey{}).(*tempFiles)
+	if t == nil {
+		return func() {}
+	}
+	t.mu.Lock()
+	t.names[name] = true
+	t.mu.Unlock()
+	return func() {
+		t.mu.Lock()
+		delete(t.names, name)
+		t.mu.Unlock()
+	}
+}
+
+func (t *tempFiles) removeAll() {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for name := range t.names {
+		os.Remove(name)
+	}
 }
