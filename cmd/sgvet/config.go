@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"reflect"
 	"regexp"
 	"slices"
 	"strconv"
@@ -44,26 +45,36 @@ type config struct {
 	file *configFile
 }
 
-// configFile remembers where each key of a configuration file was written, so that an
-// error about a value names the file and the line as well as the key.
+// configFile remembers where each key of a configuration file was written, and what the
+// file set, so that an error about a value the file set names the file and the line as
+// well as the key.
 type configFile struct {
 	path string
 	// lines holds the line of each key, dotted from the top ("providers.abuseipdb.rate").
 	lines map[string]int
 	// keys holds, by line, the dotted key whose value starts on it.
 	keys map[int]string
+	// set is the configuration as the file left it, before any flag.
+	set config
 }
 
-// where returns "FILE: line N: " for a key written in the configuration file, and "" for a
-// key that came from a default or a flag.
+// where returns "FILE: line N: " for a key whose value the configuration file set, and ""
+// for a key whose value came from a default or a flag.
 func (c *config) where(key string) string {
 	if c.file == nil {
 		return ""
 	}
-	if line, ok := c.file.lines[key]; ok {
-		return fmt.Sprintf("%s: line %d: ", c.file.path, line)
+	line, ok := c.file.lines[key]
+	if !ok {
+		return ""
 	}
-	return ""
+	// A flag replaces the file's value, and the file's line would show another value.
+	now, ok := fieldByKey(reflect.ValueOf(c).Elem(), key)
+	then, _ := fieldByKey(reflect.ValueOf(&c.file.set).Elem(), key)
+	if !ok || !sameValue(now, then) {
+		return ""
+	}
+	return fmt.Sprintf("%s: line %d: ", c.file.path, line)
 }
 
 // keyErrorf is a usage error about the value of key: "KEY " and the message, after where
@@ -158,34 +169,37 @@ func loadConfigFile(path string, cfg *config) error {
 		}
 		return usageErrorf("%s: %s", path, strings.Join(parts, "; "))
 	}
+	file.set = *cfg
+	file.set.file = nil
 	cfg.file = file
 	return nil
 }
 
 // validate checks the values a file or flags may have set wrongly. Messages name the key
-// as it is written in the file, which is also the flag's name where there is one.
+// as it is written in the file, its line when the file set it, and the flag where there
+// is one.
 func (c *config) validate() error {
 	if c.RegionConcurrency < 1 {
-		return usageErrorf("region_concurrency must be at least 1, not %d", c.RegionConcurrency)
+		return c.keyErrorf("region_concurrency", "must be at least 1, not %d", c.RegionConcurrency)
 	}
 	if c.MaxHostsPerCIDR < 1 || c.MaxHostsPerCIDR > 1<<16 {
-		return usageErrorf("max_hosts_per_cidr must be between 1 and 65536, not %d", c.MaxHostsPerCIDR)
+		return c.keyErrorf("max_hosts_per_cidr", "must be between 1 and 65536, not %d", c.MaxHostsPerCIDR)
 	}
 	if !slices.Contains([]string{"text", "json"}, c.Log.Format) {
-		return usageErrorf("log format must be text or json, not %q", c.Log.Format)
+		return c.keyErrorf("log.format", "(--log-format) must be text or json, not %q", c.Log.Format)
 	}
 	if _, err := parseLevel(c.Log.Level); err != nil {
-		return err
+		return c.keyErrorf("log.level", "(--log-level) must be debug, info, warn or error, not %q", c.Log.Level)
 	}
 	for _, r := range c.Regions {
 		if r != "all" && !regionName.MatchString(r) {
-			return usageErrorf("--regions: %q is not a region name (like us-east-1) or all", r)
+			return c.keyErrorf("regions", "(--regions): %q is not a region name (like us-east-1) or all", r)
 		}
 	}
 	if slices.Contains(c.Regions, "all") && len(c.Regions) > 1 {
-		return usageErrorf("--regions: all cannot be combined with region names")
+		return c.keyErrorf("regions", "(--regions): all cannot be combined with region names")
 	}
-	if err := c.Audit.validate(); err != nil {
+	if err := c.Audit.validate(c); err != nil {
 		return err
 	}
 	return c.Reputation.validate(c)
@@ -195,10 +209,8 @@ var regionName = regexp.MustCompile(`^[a-z]{2,4}(-[a-z]+)+-\d+$`)
 
 func parseLevel(s string) (slog.Level, error) {
 	var l slog.Level
-	if err := l.UnmarshalText([]byte(s)); err != nil {
-		return l, usageErrorf("log level must be debug, info, warn or error, not %q", s)
-	}
-	return l, nil
+	err := l.UnmarshalText([]byte(s))
+	return l, err
 }
 
 // newLogger returns the logger that writes to stderr as the configuration says.
@@ -223,18 +235,18 @@ type auditConfig struct {
 	Markers []string `yaml:"markers"`
 }
 
-func (a *auditConfig) validate() error {
+func (a *auditConfig) validate(cfg *config) error {
 	if a.FailOn != "none" {
 		if s, err := report.ParseSeverity(a.FailOn); err != nil || s == report.Info {
-			return usageErrorf("fail_on (--fail-on) must be critical, high, medium, low or none, not %q", a.FailOn)
+			return cfg.keyErrorf("audit.fail_on", "(--fail-on) must be critical, high, medium, low or none, not %q", a.FailOn)
 		}
 	}
 	if a.StaleAfter <= 0 {
-		return usageErrorf("audit.stale_after must be more than 0")
+		return cfg.keyErrorf("audit.stale_after", "must be more than 0")
 	}
 	for _, m := range a.Markers {
 		if strings.TrimSpace(m) == "" {
-			return usageErrorf("audit.markers must not hold an empty word")
+			return cfg.keyErrorf("audit.markers", "must not hold an empty word")
 		}
 	}
 	return nil
@@ -258,4 +270,76 @@ func (d *days) UnmarshalYAML(n *yaml.Node) error {
 	}
 	*d = days(dur)
 	return nil
+}
+
+// fieldByKey returns the field of the struct v that the dotted key of a configuration
+// file sets, following the yaml tags.
+func fieldByKey(v reflect.Value, key string) (reflect.Value, bool) {
+	for name := range strings.SplitSeq(key, ".") {
+		if v.Kind() != reflect.Struct {
+			return reflect.Value{}, false
+		}
+		index, ok := yamlFields(v.Type())[name]
+		if !ok {
+			return reflect.Value{}, false
+		}
+		v = v.FieldByIndex(index)
+	}
+	return v, true
+}
+
+// yamlFields returns the index of each field of the struct type t by its YAML key,
+// including the fields of structs inlined with ",inline".
+func yamlFields(t reflect.Type) map[string][]int {
+	fields := map[string][]int{}
+	for i := range t.NumField() {
+		f := t.Field(i)
+		name, opts, _ := strings.Cut(f.Tag.Get("yaml"), ",")
+		switch {
+		case name == "-" || (!f.IsExported() && !f.Anonymous):
+		case slices.Contains(strings.Split(opts, ","), "inline"):
+			for k, index := range yamlFields(f.Type) {
+				fields[k] = append([]int{i}, index...)
+			}
+		case name == "":
+			fields[strings.ToLower(f.Name)] = []int{i}
+		default:
+			fields[name] = []int{i}
+		}
+	}
+	return fields
+}
+
+// sameValue reports whether two configuration values of one type are equal. Unlike
+// reflect.DeepEqual it reads values behind unexported embedded structs, such as the
+// providers' serviceConfig.
+func sameValue(a, b reflect.Value) bool {
+	switch a.Kind() {
+	case reflect.Bool:
+		return a.Bool() == b.Bool()
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
+		return a.Int() == b.Int()
+	case reflect.Float32, reflect.Float64:
+		return a.Float() == b.Float()
+	case reflect.String:
+		return a.String() == b.String()
+	case reflect.Slice:
+		if a.Len() != b.Len() {
+			return false
+		}
+		for i := range a.Len() {
+			if !sameValue(a.Index(i), b.Index(i)) {
+				return false
+			}
+		}
+		return true
+	case reflect.Struct:
+		for i := range a.NumField() {
+			if !sameValue(a.Field(i), b.Field(i)) {
+				return false
+			}
+		}
+		return true
+	}
+	return false
 }
