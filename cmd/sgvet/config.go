@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"os"
 	"reflect"
 	"regexp"
@@ -52,8 +53,6 @@ type configFile struct {
 	path string
 	// lines holds the line of each key, dotted from the top ("providers.abuseipdb.rate").
 	lines map[string]int
-	// keys holds, by line, the dotted key whose value starts on it.
-	keys map[int]string
 	// set is the configuration as the file left it, before any flag.
 	set config
 }
@@ -83,28 +82,6 @@ func (c *config) keyErrorf(key, format string, args ...any) error {
 	return usageErrorf("%s%s %s", c.where(key), key, fmt.Sprintf(format, args...))
 }
 
-// indexKeys records the line of every key of a YAML document, and by line the key whose
-// value starts there.
-func indexKeys(n *yaml.Node, prefix string, f *configFile) {
-	switch n.Kind {
-	case yaml.DocumentNode:
-		for _, c := range n.Content {
-			indexKeys(c, prefix, f)
-		}
-	case yaml.MappingNode:
-		for i := 0; i+1 < len(n.Content); i += 2 {
-			k, v := n.Content[i], n.Content[i+1]
-			key := k.Value
-			if prefix != "" {
-				key = prefix + "." + key
-			}
-			f.lines[key] = k.Line
-			f.keys[v.Line] = key
-			indexKeys(v, key, f)
-		}
-	}
-}
-
 type logConfig struct {
 	// Format is "text" or "json".
 	Format string `yaml:"format"`
@@ -126,53 +103,252 @@ func defaultConfig() config {
 	}
 }
 
-// unknownField matches the yaml package's message for a key the struct lacks.
-var unknownField = regexp.MustCompile(`line (\d+): field (\S+) not found in type \S+`)
-
-// lineError matches the start of one of the yaml package's errors about a line.
-var lineError = regexp.MustCompile(`^line (\d+): `)
-
-// loadConfigFile decodes the YAML file at path over cfg. Unknown keys are an error that
-// names the key and its line, and so is a value of the wrong type.
+// loadConfigFile decodes the YAML file at path over cfg. Every error names the file and
+// the line, and the key where there is one: an unknown key, a value of the wrong kind.
 func loadConfigFile(path string, cfg *config) error {
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return usageErrorf("--config: %v", err)
 	}
-	file := &configFile{path: path, lines: map[string]int{}, keys: map[int]string{}}
-	var doc yaml.Node
-	if err := yaml.Unmarshal(data, &doc); err == nil {
-		indexKeys(&doc, "", file)
-	}
 	dec := yaml.NewDecoder(bytes.NewReader(data))
-	dec.KnownFields(true)
-	if err := dec.Decode(cfg); err != nil {
-		if errors.Is(err, io.EOF) {
-			return nil // an empty file sets nothing
-		}
-		msg := strings.TrimPrefix(err.Error(), "yaml: ")
-		msg = strings.TrimPrefix(msg, "unmarshal errors:\n")
-		msg = unknownField.ReplaceAllString(msg, `line $1: unknown key "$2"`)
-		var parts []string
-		for _, part := range strings.Split(msg, "\n") {
-			part = strings.Join(strings.Fields(part), " ")
-			// Name the key whose value is on the line, unless the message already does.
-			if m := lineError.FindStringSubmatch(part); m != nil && !strings.Contains(part, "unknown key") {
-				n, _ := strconv.Atoi(m[1])
-				if key, ok := file.keys[n]; ok {
-					part = fmt.Sprintf("line %d: %s: %s", n, key, part[len(m[0]):])
-				}
-			}
-			if part != "" {
-				parts = append(parts, part)
-			}
-		}
-		return usageErrorf("%s: %s", path, strings.Join(parts, "; "))
+	var doc yaml.Node
+	if err := dec.Decode(&doc); errors.Is(err, io.EOF) {
+		return nil // an empty file sets nothing
+	} else if err != nil {
+		return yamlError(path, err)
+	}
+	if len(doc.Content) == 0 || doc.Content[0].ShortTag() == "!!null" {
+		return nil // a lone "---" sets nothing either
+	}
+	top := doc.Content[0]
+	if top.Kind != yaml.MappingNode {
+		return usageErrorf("%s: line %d: the file must hold keys and values (workers: 4), not %s", path, top.Line, describe(top))
+	}
+	file := &configFile{path: path, lines: map[string]int{}}
+	if err := file.check(top, reflect.TypeFor[config](), ""); err != nil {
+		return err
+	}
+	// Every key is known and every value of the right kind: the decoder has no error left
+	// to find, and its errors would speak of Go types.
+	if err := doc.Decode(cfg); err != nil {
+		return yamlError(path, err)
 	}
 	file.set = *cfg
 	file.set.file = nil
 	cfg.file = file
 	return nil
+}
+
+// yamlError is a usage error for an error of the yaml package about the file at path.
+func yamlError(path string, err error) error {
+	msg := strings.TrimPrefix(err.Error(), "yaml: ")
+	msg = strings.TrimPrefix(msg, "unmarshal errors:\n")
+	return usageErrorf("%s: %s", path, strings.Join(strings.Fields(msg), " "))
+}
+
+// check checks the YAML value n of key against the Go type t it is decoded into, and
+// records the line of every key in it. An unknown key, a key set twice and a value of the
+// wrong kind are errors that name the file, the line and the key, in words rather than
+// in Go's or YAML's types. A number with a fraction where a whole number belongs is an
+// error too, where the decoder would drop the fraction.
+func (f *configFile) check(n *yaml.Node, t reflect.Type, key string) error {
+	if n.Kind == yaml.AliasNode {
+		n = n.Alias
+	}
+	if n.Kind == yaml.ScalarNode && n.ShortTag() == "!!null" {
+		return nil // "key:" with no value leaves the default
+	}
+	if u, ok := reflect.New(t).Interface().(yaml.Unmarshaler); ok {
+		if err := u.UnmarshalYAML(n); err != nil {
+			return f.errorf(n.Line, key, "%v", err)
+		}
+		return nil
+	}
+	want := kindName(t)
+	switch {
+	case t.Kind() == reflect.Slice && n.Kind == yaml.ScalarNode:
+		return f.errorf(n.Line, key, "%s is not %s: write [%s]", describe(n), want, describe(n))
+	case t.Kind() == reflect.Struct && n.Kind != yaml.MappingNode,
+		t.Kind() == reflect.Slice && n.Kind != yaml.SequenceNode,
+		t.Kind() != reflect.Struct && t.Kind() != reflect.Slice && n.Kind != yaml.ScalarNode:
+		return f.errorf(n.Line, key, "%s is not %s", describe(n), want)
+	}
+	tag := n.ShortTag()
+	switch {
+	case t == reflect.TypeFor[time.Duration]():
+		if _, err := time.ParseDuration(n.Value); err == nil {
+			if tag != "!!str" {
+				n.Tag = "!!str" // 0: the decoder reads a duration only from text
+			}
+			return nil
+		}
+		if isNumber(n) {
+			return f.errorf(n.Line, key, "%s needs a unit: %ss or %sm", n.Value, n.Value, n.Value)
+		}
+		return f.errorf(n.Line, key, "%s is not %s (like 30s, 5m or 24h)", describe(n), want)
+	case t.Kind() == reflect.Struct:
+		return f.checkMapping(n, t, key)
+	case t.Kind() == reflect.Slice:
+		for _, item := range n.Content {
+			if err := f.check(item, t.Elem(), key); err != nil {
+				return err
+			}
+		}
+	case t.Kind() == reflect.Bool:
+		if tag != "!!bool" && !slices.Contains(yaml11Bools, n.Value) {
+			return f.errorf(n.Line, key, "%s is not %s", describe(n), want)
+		}
+	case reflect.Zero(t).CanInt():
+		var i int64
+		switch {
+		case leadingZero.MatchString(n.Value):
+			return f.errorf(n.Line, key, "%s starts with 0: write it without (YAML reads a leading 0 as octal)", n.Value)
+		case tag == "!!float" && strings.Trim(n.Value, "0123456789") == "":
+			return f.errorf(n.Line, key, "%s is too large", n.Value)
+		case tag == "!!float" && wholeFloat(n.Value):
+			return f.errorf(n.Line, key, "%s must be written as a whole number, without a fraction or an exponent", n.Value)
+		case tag != "!!int":
+			return f.errorf(n.Line, key, "%s is not %s", describe(n), want)
+		case n.Decode(&i) != nil || reflect.Zero(t).OverflowInt(i):
+			return f.errorf(n.Line, key, "%s is too large", n.Value)
+		}
+	case reflect.Zero(t).CanFloat():
+		if tag != "!!int" && tag != "!!float" {
+			return f.errorf(n.Line, key, "%s is not %s", describe(n), want)
+		}
+	}
+	return nil
+}
+
+// checkMapping checks the keys and values of the YAML mapping n against the struct type
+// t. Merges (<<: *anchor) are checked as if their keys were written in n.
+func (f *configFile) checkMapping(n *yaml.Node, t reflect.Type, key string) error {
+	fields := yamlFields(t)
+	seen := map[string]int{}
+	var merges []*yaml.Node
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k, v := n.Content[i], n.Content[i+1]
+		if k.ShortTag() == "!!merge" {
+			merges = append(merges, v)
+			continue
+		}
+		name := k.Value
+		sub, in := name, ""
+		if key != "" {
+			sub, in = key+"."+name, " in "+key
+		}
+		index, known := fields[name]
+		switch {
+		case k.Kind != yaml.ScalarNode:
+			return usageErrorf("%s: line %d: %s is not a key", f.path, k.Line, describe(k))
+		case !known:
+			return usageErrorf("%s: line %d: unknown key %q%s", f.path, k.Line, name, in)
+		case seen[name] > 0:
+			return usageErrorf("%s: line %d: %s is set twice, first on line %d", f.path, k.Line, sub, seen[name])
+		}
+		seen[name] = k.Line
+		if err := f.check(v, t.FieldByIndex(index).Type, sub); err != nil {
+			return err
+		}
+	}
+	for _, m := range merges {
+		if m.Kind == yaml.AliasNode {
+			m = m.Alias
+		}
+		list := []*yaml.Node{m}
+		if m.Kind == yaml.SequenceNode {
+			list = m.Content
+		}
+		for _, m := range list {
+			if m.Kind == yaml.AliasNode {
+				m = m.Alias
+			}
+			if m.Kind != yaml.MappingNode {
+				return usageErrorf("%s: line %d: << merges a mapping or a list of mappings, not %s", f.path, m.Line, describe(m))
+			}
+			if err := f.checkMapping(m, t, key); err != nil {
+				return err
+			}
+		}
+	}
+	// The keys written here are the ones whose values count, and whose lines errors name.
+	for name, line := range seen {
+		if key != "" {
+			name = key + "." + name
+		}
+		f.lines[name] = line
+	}
+	return nil
+}
+
+// errorf is a usage error about the value of key on line.
+func (f *configFile) errorf(line int, key, format string, args ...any) error {
+	return usageErrorf("%s: line %d: %s: %s", f.path, line, key, fmt.Sprintf(format, args...))
+}
+
+// yaml11Bools are the words besides true and false that the decoder reads as a bool.
+var yaml11Bools = []string{"y", "Y", "yes", "Yes", "YES", "on", "On", "ON", "n", "N", "no", "No", "NO", "off", "Off", "OFF"}
+
+// leadingZero matches the numbers with a leading 0, which the decoder reads as octal.
+var leadingZero = regexp.MustCompile(`^[-+]?0[0-9_]+$`)
+
+// wholeFloat reports whether the YAML float s has no fraction, as 4.0 and 1e3.
+func wholeFloat(s string) bool {
+	f, err := strconv.ParseFloat(strings.ReplaceAll(s, "_", ""), 64)
+	return err == nil && f == math.Trunc(f)
+}
+
+// kindName names what a value of type t is, for errors.
+func kindName(t reflect.Type) string {
+	switch {
+	case t == reflect.TypeFor[time.Duration]():
+		return "a duration"
+	case t.Kind() == reflect.Struct:
+		return "a mapping of keys"
+	case t.Kind() == reflect.Slice:
+		return "a list"
+	case t.Kind() == reflect.Bool:
+		return "true or false"
+	case reflect.Zero(t).CanInt():
+		return "a whole number"
+	case reflect.Zero(t).CanFloat():
+		return "a number"
+	}
+	return "a string"
+}
+
+// describe shows a YAML value in an error: a scalar as written, quoted when it is text and
+// shortened when it is long, or the kind of a list or a mapping.
+func describe(n *yaml.Node) string {
+	switch n.Kind {
+	case yaml.SequenceNode:
+		return "a list"
+	case yaml.MappingNode:
+		return "a mapping"
+	}
+	v := n.Value
+	if r := []rune(v); len(r) > 40 {
+		v = string(r[:37]) + "..."
+	}
+	if n.ShortTag() == "!!str" {
+		return strconv.Quote(v)
+	}
+	return v
+}
+
+// isNumber reports whether YAML reads the scalar n as a number.
+func isNumber(n *yaml.Node) bool {
+	tag := n.ShortTag()
+	return tag == "!!int" || tag == "!!float"
+}
+
+// scalarText returns the text of a single YAML value, or an error saying that a list or a
+// mapping is not what is wanted.
+func scalarText(n *yaml.Node, want string) (string, error) {
+	if n.Kind != yaml.ScalarNode {
+		return "", fmt.Errorf("%s is not %s", describe(n), want)
+	}
+	return strings.TrimSpace(n.Value), nil
 }
 
 // validate checks the values a file or flags may have set wrongly. Messages name the key
@@ -256,17 +432,23 @@ func (a *auditConfig) validate(cfg *config) error {
 type days time.Duration
 
 func (d *days) UnmarshalYAML(n *yaml.Node) error {
-	v := strings.TrimSpace(n.Value)
+	const want = "a number of days (90d) or a duration (36h)"
+	v, err := scalarText(n, want)
+	if err != nil {
+		return err
+	}
 	if num, ok := strings.CutSuffix(v, "d"); ok {
-		var k int
-		if _, err := fmt.Sscan(num, &k); err == nil && k > 0 && k < 100000 {
+		if k, err := strconv.Atoi(num); err == nil && k > 0 && k < 100000 {
 			*d = days(time.Duration(k) * 24 * time.Hour)
 			return nil
 		}
 	}
 	dur, err := time.ParseDuration(v)
 	if err != nil {
-		return fmt.Errorf("line %d: %q is not a number of days (90d) or a duration (36h)", n.Line, v)
+		if isNumber(n) {
+			return fmt.Errorf("%s needs a unit: %sd for days, or %sh for hours", v, v, v)
+		}
+		return fmt.Errorf("%s is not %s", describe(n), want)
 	}
 	*d = days(dur)
 	return nil

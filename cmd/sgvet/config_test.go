@@ -64,7 +64,7 @@ func TestConfigValueErrors(t *testing.T) {
 		{file: "workers: 0\n", want: "cfg.yaml: line 1: workers (--workers) must be between 1 and 256, not 0"},
 		{file: "cache:\n  enabled: true\npatience: 0s\n", want: "cfg.yaml: line 3: patience must be more than 0, not 0s"},
 		{file: sixLines + "    burst: 0\n", want: "cfg.yaml: line 7: providers.abuseipdb.burst must be at least 1, not 0"},
-		{file: sixLines + "    workers: 0\n", want: `cfg.yaml: line 7: unknown key "workers"`},
+		{file: sixLines + "    workers: 0\n", want: `cfg.yaml: line 7: unknown key "workers" in providers.abuseipdb`},
 		{file: "providers:\n  metadefender:\n    cache_ttl: -1h\n", want: "cfg.yaml: line 3: providers.metadefender.cache_ttl must not be negative (0 disables caching), not -1h0m0s"},
 		{file: "providers: {greynoise: {burst: 2, retries: 11}}\n", want: "cfg.yaml: line 1: providers.greynoise.retries must be between 0 and 10, not 11"},
 		{file: "providers:\n  virustotal:\n    thresholds:\n      malicious: 1\n      suspicious: 2\n", want: "cfg.yaml: line 3: providers.virustotal.thresholds need 1 <= suspicious <= malicious, not suspicious 2 and malicious 1"},
@@ -76,4 +76,89 @@ func TestConfigValueErrors(t *testing.T) {
 		{file: "log:\n  level: loud\n", flags: []string{"--log-level", "debug"}},
 		{file: "log:\n  format: json\n", flags: []string{"--log-format", "xml"}, want: `log.format (--log-format) must be text or json, not "xml"`},
 	})
+}
+
+// TestConfigTypeErrors: a value of the wrong kind names the file, the line and the key, and
+// says what it is and what belongs there in words, not in Go's or YAML's types. A number
+// with a fraction where a whole number belongs is refused, not cut to its whole part.
+func TestConfigTypeErrors(t *testing.T) {
+	runConfigErrorCases(t, []configErrorCase{
+		{file: "workers: many\n", want: `cfg.yaml: line 1: workers: "many" is not a whole number`},
+		{file: "workers: 4.5\n", want: "cfg.yaml: line 1: workers: 4.5 is not a whole number"},
+		{file: "workers: 4.0\n", want: "cfg.yaml: line 1: workers: 4.0 must be written as a whole number, without a fraction or an exponent"},
+		{file: "workers: 1e3\n", want: "cfg.yaml: line 1: workers: 1e3 must be written as a whole number, without a fraction or an exponent"},
+		{file: "workers: .5\n", want: "cfg.yaml: line 1: workers: .5 is not a whole number"},
+		{file: "workers: 010\n", want: "cfg.yaml: line 1: workers: 010 starts with 0: write it without (YAML reads a leading 0 as octal)"},
+		{file: "workers: 99999999999999999999\n", want: "cfg.yaml: line 1: workers: 99999999999999999999 is too large"},
+		{file: "workers: [4]\n", want: "cfg.yaml: line 1: workers: a list is not a whole number"},
+		{file: "{workers: 4.5}\n", want: "cfg.yaml: line 1: workers: 4.5 is not a whole number"},
+		{file: "log:\n  level: info\nmax_hosts_per_cidr: true\n", want: "cfg.yaml: line 3: max_hosts_per_cidr: true is not a whole number"},
+		{file: "providers:\n  abuseipdb:\n    max_age_days: 30.5\n", want: "cfg.yaml: line 3: providers.abuseipdb.max_age_days: 30.5 is not a whole number"},
+		{file: "providers:\n  abuseipdb:\n    burst: 1.5\n", want: "cfg.yaml: line 3: providers.abuseipdb.burst: 1.5 is not a whole number"},
+		{file: "providers: {abuseipdb: {burst: many}}\n", want: `cfg.yaml: line 1: providers.abuseipdb.burst: "many" is not a whole number`},
+		{file: "providers:\n  virustotal:\n    thresholds:\n      malicious: 2.5\n", want: "cfg.yaml: line 4: providers.virustotal.thresholds.malicious: 2.5 is not a whole number"},
+		{file: "cache:\n  enabled: maybe\n", want: `cfg.yaml: line 2: cache.enabled: "maybe" is not true or false`},
+		{file: "cache:\n  enabled: 1\n", want: "cfg.yaml: line 2: cache.enabled: 1 is not true or false"},
+		{file: "cache: [true]\n", want: "cfg.yaml: line 1: cache: a list is not a mapping of keys"},
+		{file: "log: text\n", want: `cfg.yaml: line 1: log: "text" is not a mapping of keys`},
+		{file: "profile: [a, b]\n", want: "cfg.yaml: line 1: profile: a list is not a string"},
+		{file: "regions: {us-east-1: yes}\n", want: "cfg.yaml: line 1: regions: a mapping is not a list"},
+		{file: "regions: us-east-1\n", want: `cfg.yaml: line 1: regions: "us-east-1" is not a list: write ["us-east-1"]`},
+		{file: "audit:\n  markers:\n    - temp\n    - [home]\n", want: "cfg.yaml: line 4: audit.markers: a list is not a string"},
+		{file: "patience: 5\n", want: "cfg.yaml: line 1: patience: 5 needs a unit: 5s or 5m"},
+		{file: "patience: 1.5\n", want: "cfg.yaml: line 1: patience: 1.5 needs a unit: 1.5s or 1.5m"},
+		{file: "patience: \"2\"\n", want: `cfg.yaml: line 1: patience: "2" is not a duration (like 30s, 5m or 24h)`},
+		{file: "providers:\n  abuseipdb:\n    cache_ttl: soon\n", want: `cfg.yaml: line 3: providers.abuseipdb.cache_ttl: "soon" is not a duration (like 30s, 5m or 24h)`},
+		{file: "providers:\n  abuseipdb:\n    timeout: {s: 1}\n", want: "cfg.yaml: line 3: providers.abuseipdb.timeout: a mapping is not a duration"},
+		{file: "providers:\n  abuseipdb:\n    rate: fast\n", want: `cfg.yaml: line 3: providers.abuseipdb.rate: rate "fast" must be a positive number of requests per second, or N/s, N/m or N/h`},
+		{file: "providers:\n  abuseipdb:\n    rate: 5/d\n", want: `cfg.yaml: line 3: providers.abuseipdb.rate: rate "5/d": the unit must be s, m or h`},
+		{file: "providers:\n  abuseipdb:\n    rate: [1/s]\n", want: "cfg.yaml: line 3: providers.abuseipdb.rate: a list is not a rate"},
+		{file: "providers:\n  abuseipdb:\n    rate: 0\n", want: `cfg.yaml: line 3: providers.abuseipdb.rate: rate "0" must be a positive number of requests per second, or N/s, N/m or N/h`},
+		{file: "audit:\n  stale_after: x\n", want: `cfg.yaml: line 2: audit.stale_after: "x" is not a number of days (90d) or a duration (36h)`},
+		{file: "audit:\n  stale_after: 90\n", want: "cfg.yaml: line 2: audit.stale_after: 90 needs a unit: 90d for days, or 90h for hours"},
+		{file: "audit:\n  stale_after: [90d]\n", want: "cfg.yaml: line 2: audit.stale_after: a list is not a number of days (90d) or a duration (36h)"},
+
+		{file: "region_concurency: 2\n", want: `cfg.yaml: line 1: unknown key "region_concurency"`},
+		{file: "cache:\n  enabled: true\n  size: 10\n", want: `cfg.yaml: line 3: unknown key "size" in cache`},
+		{file: "providers:\n  abuseipdb:\n    thresholds: {malicous: 80}\n", want: `cfg.yaml: line 3: unknown key "malicous" in providers.abuseipdb.thresholds`},
+		{file: "inputs: [a.json]\n", want: `cfg.yaml: line 1: unknown key "inputs"`},
+		{file: "workers: 2\nlog: {}\nworkers: 3\n", want: "cfg.yaml: line 3: workers is set twice, first on line 1"},
+		{file: "- workers: 2\n", want: "cfg.yaml: line 1: the file must hold keys and values (workers: 4), not a list"},
+		{file: "providers:\n  metadefender: &svc\n    burst: 2\n  greynoise:\n    <<: *svc\n    foo: 1\n", want: `cfg.yaml: line 6: unknown key "foo" in providers.greynoise`},
+		{file: "providers:\n  metadefender: &svc\n    burst: 2.5\n  greynoise: *svc\n", want: "cfg.yaml: line 3: providers.metadefender.burst: 2.5 is not a whole number"},
+
+		// Accepted: YAML's other words for true and false, other bases, no value, zero
+		// durations without a unit, anchors and merges.
+		{file: "cache: {enabled: yes}\n"},
+		{file: "workers: 0x10\n"},
+		{file: "workers:\nprofile:\n"},
+		{file: "providers:\n  abuseipdb:\n    cache_ttl: 0\n"},
+		{file: "providers:\n  metadefender: &svc\n    burst: 2\n    retries: 2\n  greynoise:\n    <<: *svc\n    burst: 3\n  virustotal: {<<: *svc}\n"},
+	})
+}
+
+// TestLoadConfigFileValues: what the checks let through decodes as written.
+func TestLoadConfigFileValues(t *testing.T) {
+	cases := []struct {
+		file string
+		want func(*config) bool
+	}{
+		{"workers:\n", func(c *config) bool { return c.Reputation.Workers == 4 }},
+		{"workers: 0x10\n", func(c *config) bool { return c.Reputation.Workers == 16 }},
+		{"cache: {enabled: no}\n", func(c *config) bool { return !c.Reputation.Cache.Enabled }},
+		{"providers:\n  abuseipdb:\n    cache_ttl: 0\n", func(c *config) bool { return c.Reputation.Providers.AbuseIPDB.CacheTTL == 0 }},
+		{"providers:\n  abuseipdb:\n    rate: 30/m\n", func(c *config) bool { return c.Reputation.Providers.AbuseIPDB.Rate == 0.5 }},
+		{"providers:\n  metadefender: &svc\n    burst: 2\n    retries: 5\n  greynoise:\n    <<: *svc\n    burst: 3\n", func(c *config) bool {
+			g := c.Reputation.Providers.GreyNoise
+			return g.Burst == 3 && g.Retries == 5
+		}},
+	}
+	for _, c := range cases {
+		cfg := defaultConfig()
+		if err := loadConfigFile(writeFile(t, "cfg.yaml", c.file), &cfg); err != nil {
+			t.Errorf("loadConfigFile(%q) = %v", c.file, err)
+		} else if !c.want(&cfg) {
+			t.Errorf("loadConfigFile(%q) = %+v, not what the file says", c.file, cfg.Reputation)
+		}
+	}
 }

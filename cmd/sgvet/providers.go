@@ -250,9 +250,13 @@ func loopbackHost(host string) bool {
 type rateValue float64
 
 func (r *rateValue) UnmarshalYAML(n *yaml.Node) error {
-	v, err := parseRate(n.Value)
+	s, err := scalarText(n, "a rate")
 	if err != nil {
-		return fmt.Errorf("line %d: %w", n.Line, err)
+		return err
+	}
+	v, err := parseRate(s)
+	if err != nil {
+		return err
 	}
 	*r = v
 	return nil
