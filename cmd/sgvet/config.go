@@ -104,7 +104,8 @@ func defaultConfig() config {
 }
 
 // loadConfigFile decodes the YAML file at path over cfg. Every error names the file and
-// the line, and the key where there is one: an unknown key, a value of the wrong kind.
+// the line, and the key where there is one: an unknown key, a value of the wrong kind, a
+// second YAML document.
 func loadConfigFile(path string, cfg *config) error {
 	data, err := os.ReadFile(path)
 	if err != nil {
@@ -117,7 +118,22 @@ func loadConfigFile(path string, cfg *config) error {
 	} else if err != nil {
 		return yamlError(path, err)
 	}
-	if len(doc.Content) == 0 || doc.Content[0].ShortTag() == "!!null" {
+	// The decoder reads one document; a second one would be ignored. Only empty ones, as a
+	// trailing "---", may follow.
+	for {
+		var next yaml.Node
+		err := dec.Decode(&next)
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return yamlError(path, err)
+		}
+		if !emptyDocument(&next) {
+			return usageErrorf("%s: line %d: a second YAML document: sgvet reads only one, so remove the '---' and merge the keys into the first", path, next.Line)
+		}
+	}
+	if emptyDocument(&doc) {
 		return nil // a lone "---" sets nothing either
 	}
 	top := doc.Content[0]
@@ -144,6 +160,11 @@ func yamlError(path string, err error) error {
 	msg := strings.TrimPrefix(err.Error(), "yaml: ")
 	msg = strings.TrimPrefix(msg, "unmarshal errors:\n")
 	return usageErrorf("%s: %s", path, strings.Join(strings.Fields(msg), " "))
+}
+
+// emptyDocument reports whether a YAML document holds nothing, as a lone "---" does.
+func emptyDocument(doc *yaml.Node) bool {
+	return len(doc.Content) == 0 || doc.Content[0].ShortTag() == "!!null"
 }
 
 // check checks the YAML value n of key against the Go type t it is decoded into, and

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"fmt"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -161,4 +162,27 @@ func TestLoadConfigFileValues(t *testing.T) {
 			t.Errorf("loadConfigFile(%q) = %+v, not what the file says", c.file, cfg.Reputation)
 		}
 	}
+}
+
+// TestConfigDocuments: the file holds one YAML document. A second one, which would be
+// ignored, is an error at its '---'; empty documents before or after the first are not.
+func TestConfigDocuments(t *testing.T) {
+	const second = "cfg.yaml: line %d: a second YAML document: sgvet reads only one, so remove the '---' and merge the keys into the first"
+	runConfigErrorCases(t, []configErrorCase{
+		{file: "workers: 2\n---\nworkers: 3\n", want: fmt.Sprintf(second, 2)},
+		{file: "---\nworkers: 2\n\n---\n# more\nlog:\n  level: debug\n", want: fmt.Sprintf(second, 4)},
+		{file: "workers: 2\n---\n---\nworkers: 3\n", want: fmt.Sprintf(second, 3)},
+		{file: "workers: 2\n...\n---\nworkers: 3\n", want: fmt.Sprintf(second, 3)},
+		{file: "workers: 2\n---\n- 3\n", want: fmt.Sprintf(second, 2)},
+		{file: "workers: 2\n---\nworkers: [\n", want: "cfg.yaml: line 3: did not find expected node content"},
+
+		{file: "---\nworkers: 2\n"},
+		{file: "workers: 2\n---\n"},
+		{file: "workers: 2\n---\n# nothing more\n"},
+		{file: "workers: 2\n...\n"},
+		{file: "---\nworkers: 2\n...\n---\n...\n"},
+		{file: "---\n"},
+		{file: "# only a comment\n"},
+		{file: ""},
+	})
 }
