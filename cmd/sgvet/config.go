@@ -97,7 +97,7 @@ func defaultConfig() config {
 		Reputation:        defaultReputationConfig(),
 		Audit: auditConfig{
 			FailOn:     "high",
-			StaleAfter: days(report.DefaultStaleAfter),
+			StaleAfter: staleAge(report.DefaultStaleAfter),
 			Markers:    slices.Clone(report.DefaultMarkers),
 		},
 	}
@@ -427,7 +427,7 @@ type auditConfig struct {
 	// State is the history database; empty keeps no history.
 	State string `yaml:"state"`
 	// StaleAfter is the age from which a rule with a temporary or personal marker is stale.
-	StaleAfter days `yaml:"stale_after"`
+	StaleAfter staleAge `yaml:"stale_after"`
 	// Markers are the words that mark a rule as temporary or personal.
 	Markers []string `yaml:"markers"`
 }
@@ -438,9 +438,6 @@ func (a *auditConfig) validate(cfg *config) error {
 			return cfg.keyErrorf("audit.fail_on", "(--fail-on) must be critical, high, medium, low or none, not %q", a.FailOn)
 		}
 	}
-	if a.StaleAfter <= 0 {
-		return cfg.keyErrorf("audit.stale_after", "must be more than 0")
-	}
 	for _, m := range a.Markers {
 		if strings.TrimSpace(m) == "" {
 			return cfg.keyErrorf("audit.markers", "must not hold an empty word")
@@ -449,29 +446,41 @@ func (a *auditConfig) validate(cfg *config) error {
 	return nil
 }
 
-// days is a duration that YAML may give in days, "90d", or as a Go duration, "36h".
-type days time.Duration
+// staleAge is audit.stale_after as report.Options.StaleAfter takes it. YAML gives it as a
+// number of days, "90d", or as a Go duration, "36h". Zero, "0d" or "0", means that a
+// marked rule is stale at any age, and is report.StaleAtAnyAge. A negative age is refused.
+type staleAge time.Duration
 
-func (d *days) UnmarshalYAML(n *yaml.Node) error {
+func (a *staleAge) UnmarshalYAML(n *yaml.Node) error {
 	const want = "a number of days (90d) or a duration (36h)"
 	v, err := scalarText(n, want)
 	if err != nil {
 		return err
 	}
+	var d time.Duration
 	if num, ok := strings.CutSuffix(v, "d"); ok {
-		if k, err := strconv.Atoi(num); err == nil && k > 0 && k < 100000 {
-			*d = days(time.Duration(k) * 24 * time.Hour)
-			return nil
+		k, err := strconv.Atoi(num)
+		switch {
+		case err != nil:
+			return fmt.Errorf("%s is not %s", describe(n), want)
+		case k > 100000:
+			return fmt.Errorf("%s is more days than sgvet counts (100000)", describe(n))
 		}
-	}
-	dur, err := time.ParseDuration(v)
-	if err != nil {
+		d = time.Duration(k) * 24 * time.Hour
+	} else if d, err = time.ParseDuration(v); err != nil {
 		if isNumber(n) {
 			return fmt.Errorf("%s needs a unit: %sd for days, or %sh for hours", v, v, v)
 		}
 		return fmt.Errorf("%s is not %s", describe(n), want)
 	}
-	*d = days(dur)
+	switch {
+	case d < 0:
+		return fmt.Errorf("%s is negative; 0d makes a marked rule stale at any age", describe(n))
+	case d == 0:
+		*a = staleAge(report.StaleAtAnyAge)
+	default:
+		*a = staleAge(d)
+	}
 	return nil
 }
 

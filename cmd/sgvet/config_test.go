@@ -5,6 +5,9 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/sgvet/sgvet/report"
 )
 
 // configError runs sgvet groups with a configuration file holding content, and the flags,
@@ -118,6 +121,10 @@ func TestConfigTypeErrors(t *testing.T) {
 		{file: "audit:\n  stale_after: x\n", want: `cfg.yaml: line 2: audit.stale_after: "x" is not a number of days (90d) or a duration (36h)`},
 		{file: "audit:\n  stale_after: 90\n", want: "cfg.yaml: line 2: audit.stale_after: 90 needs a unit: 90d for days, or 90h for hours"},
 		{file: "audit:\n  stale_after: [90d]\n", want: "cfg.yaml: line 2: audit.stale_after: a list is not a number of days (90d) or a duration (36h)"},
+		{file: "audit:\n  stale_after: -5d\n", want: `cfg.yaml: line 2: audit.stale_after: "-5d" is negative; 0d makes a marked rule stale at any age`},
+		{file: "audit:\n  stale_after: -36h\n", want: `cfg.yaml: line 2: audit.stale_after: "-36h" is negative; 0d makes a marked rule stale at any age`},
+		{file: "audit:\n  stale_after: 1.5d\n", want: `cfg.yaml: line 2: audit.stale_after: "1.5d" is not a number of days (90d) or a duration (36h)`},
+		{file: "audit:\n  stale_after: 100001d\n", want: `cfg.yaml: line 2: audit.stale_after: "100001d" is more days than sgvet counts (100000)`},
 
 		{file: "region_concurency: 2\n", want: `cfg.yaml: line 1: unknown key "region_concurency"`},
 		{file: "cache:\n  enabled: true\n  size: 10\n", want: `cfg.yaml: line 3: unknown key "size" in cache`},
@@ -149,6 +156,12 @@ func TestLoadConfigFileValues(t *testing.T) {
 		{"cache: {enabled: no}\n", func(c *config) bool { return !c.Reputation.Cache.Enabled }},
 		{"providers:\n  abuseipdb:\n    cache_ttl: 0\n", func(c *config) bool { return c.Reputation.Providers.AbuseIPDB.CacheTTL == 0 }},
 		{"providers:\n  abuseipdb:\n    rate: 30/m\n", func(c *config) bool { return c.Reputation.Providers.AbuseIPDB.Rate == 0.5 }},
+		{"audit: {stale_after: 0d}\n", func(c *config) bool { return c.Audit.StaleAfter == staleAge(report.StaleAtAnyAge) }},
+		{"audit: {stale_after: 0}\n", func(c *config) bool { return c.Audit.StaleAfter == staleAge(report.StaleAtAnyAge) }},
+		{"audit: {stale_after: 0s}\n", func(c *config) bool { return c.Audit.StaleAfter == staleAge(report.StaleAtAnyAge) }},
+		{"audit: {stale_after: 2d}\n", func(c *config) bool { return c.Audit.StaleAfter == staleAge(48*time.Hour) }},
+		{"audit: {stale_after: 36h}\n", func(c *config) bool { return c.Audit.StaleAfter == staleAge(36*time.Hour) }},
+		{"audit: {stale_after: }\n", func(c *config) bool { return c.Audit.StaleAfter == staleAge(report.DefaultStaleAfter) }},
 		{"providers:\n  metadefender: &svc\n    burst: 2\n    retries: 5\n  greynoise:\n    <<: *svc\n    burst: 3\n", func(c *config) bool {
 			g := c.Reputation.Providers.GreyNoise
 			return g.Burst == 3 && g.Retries == 5
@@ -159,7 +172,7 @@ func TestLoadConfigFileValues(t *testing.T) {
 		if err := loadConfigFile(writeFile(t, "cfg.yaml", c.file), &cfg); err != nil {
 			t.Errorf("loadConfigFile(%q) = %v", c.file, err)
 		} else if !c.want(&cfg) {
-			t.Errorf("loadConfigFile(%q) = %+v, not what the file says", c.file, cfg.Reputation)
+			t.Errorf("loadConfigFile(%q) = %+v, not what the file says", c.file, cfg)
 		}
 	}
 }
@@ -185,4 +198,37 @@ func TestConfigDocuments(t *testing.T) {
 		{file: "# only a comment\n"},
 		{file: ""},
 	})
+}
+
+// TestAuditStaleAfterZero: with stale_after 0d, a rule with a temporary marker is stale on
+// the day it is first seen; with the default, it is not.
+func TestAuditStaleAfterZero(t *testing.T) {
+	isolateAWS(t)
+	isolateProviders(t)
+	list := writeFile(t, "list.txt", "94.73.144.0/24\n")
+	input := writeFile(t, "sg.json", `{"SecurityGroups":[{"GroupId":"sg-1","GroupName":"app","VpcId":"vpc-1","OwnerId":"123456789012",
+		"IpPermissions":[{"IpProtocol":"tcp","FromPort":22,"ToPort":22,"IpRanges":[{"CidrIp":"81.2.69.142/32","Description":"temp access"}]}],"IpPermissionsEgress":[]}]}`)
+	cases := []struct {
+		config string
+		stale  bool
+	}{
+		{"audit: {stale_after: 0d}\n", true},
+		{"audit: {stale_after: 0}\n", true},
+		{"audit: {stale_after: 1h}\n", false},
+		{"audit: {fail_on: high}\n", false},
+	}
+	for _, c := range cases {
+		t.Run(c.config, func(t *testing.T) {
+			state := filepath.Join(t.TempDir(), "state.db")
+			res := sgvet(t, "", "audit", "--config", writeFile(t, "cfg.yaml", c.config), "--no-cache", "--blocklist", list,
+				"--input", input, "--state", state, "--format", "json", "--fail-on", "none")
+			if res.code != exitOK {
+				t.Fatalf("exit %d: %s", res.code, res.stderr)
+			}
+			got := findings(decodeReport(t, res.stdout), report.StaleSource, "app", "81.2.69.142/32")
+			if stale := len(got) > 0; stale != c.stale {
+				t.Errorf("stale-source findings for a temp rule first seen now = %+v, want stale %v", got, c.stale)
+			}
+		})
+	}
 }
