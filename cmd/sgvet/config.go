@@ -14,6 +14,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
 
 	"go.yaml.in/yaml/v3"
 
@@ -32,6 +33,8 @@ type config struct {
 	RegionConcurrency int `yaml:"region_concurrency"`
 	// MaxHostsPerCIDR is the largest public prefix, in addresses, expanded into addresses.
 	MaxHostsPerCIDR int `yaml:"max_hosts_per_cidr"`
+	// MaxInputSize is the most sgvet reads from one --input file, or from stdin.
+	MaxInputSize byteSize `yaml:"max_input_size"`
 	// Log configures the log lines written to stderr.
 	Log logConfig `yaml:"log"`
 	// Reputation configures the providers, their limits and the verdict cache.
@@ -93,6 +96,7 @@ func defaultConfig() config {
 	return config{
 		RegionConcurrency: collector.DefaultRegionConcurrency,
 		MaxHostsPerCIDR:   collector.DefaultMaxHostsPerCIDR,
+		MaxInputSize:      defaultMaxInputSize,
 		Log:               logConfig{Format: "text", Level: "info"},
 		Reputation:        defaultReputationConfig(),
 		Audit: auditConfig{
@@ -382,6 +386,9 @@ func (c *config) validate() error {
 	if c.MaxHostsPerCIDR < 1 || c.MaxHostsPerCIDR > 1<<16 {
 		return c.keyErrorf("max_hosts_per_cidr", "must be between 1 and 65536, not %d", c.MaxHostsPerCIDR)
 	}
+	if s := c.MaxInputSize; s < 1 || s > maxInputSizeLimit {
+		return c.keyErrorf("max_input_size", "(--max-input-size) must be between 1B and %s, not %s", maxInputSizeLimit, s)
+	}
 	if !slices.Contains([]string{"text", "json"}, c.Log.Format) {
 		return c.keyErrorf("log.format", "(--log-format) must be text or json, not %q", c.Log.Format)
 	}
@@ -481,6 +488,80 @@ func (a *staleAge) UnmarshalYAML(n *yaml.Node) error {
 	default:
 		*a = staleAge(d)
 	}
+	return nil
+}
+
+// byteSize is a number of bytes. The configuration and the flags give it as a whole
+// number of bytes, or with a unit: B, KiB, MiB, GiB (powers of 1024) or KB, MB, GB
+// (powers of 1000), in any case, with or without a space: 512MiB, 2 GB, 1048576.
+type byteSize int64
+
+const (
+	// defaultMaxInputSize is max_input_size when neither the file nor a flag sets it.
+	defaultMaxInputSize byteSize = 512 << 20
+	// maxInputSizeLimit is the largest max_input_size.
+	maxInputSizeLimit byteSize = 64 << 30
+)
+
+// byteUnits are the units of a byteSize, in the order String tries them.
+var byteUnits = []struct {
+	name string
+	size byteSize
+}{
+	{"GiB", 1 << 30}, {"MiB", 1 << 20}, {"KiB", 1 << 10},
+	{"GB", 1e9}, {"MB", 1e6}, {"KB", 1e3},
+	{"B", 1},
+}
+
+// parseByteSize parses a size as byteSize documents it.
+func parseByteSize(s string) (byteSize, error) {
+	s = strings.TrimSpace(s)
+	num := strings.TrimRightFunc(s, unicode.IsLetter)
+	unit := s[len(num):]
+	num = strings.TrimSpace(num)
+	if num == "" || strings.Trim(num, "0123456789") != "" {
+		return 0, fmt.Errorf("%q is not a size: a whole number of bytes, or one with a unit, like 512MiB", s)
+	}
+	per := byteSize(1)
+	if unit != "" {
+		per = 0
+		for _, u := range byteUnits {
+			if strings.EqualFold(u.name, unit) {
+				per = u.size
+			}
+		}
+		if per == 0 {
+			return 0, fmt.Errorf("%q: the unit must be B, KiB, MiB or GiB (powers of 1024), or KB, MB or GB (powers of 1000)", s)
+		}
+	}
+	n, err := strconv.ParseInt(num, 10, 64)
+	if err != nil || byteSize(n) > math.MaxInt64/per {
+		return 0, fmt.Errorf("%q is too large", s)
+	}
+	return byteSize(n) * per, nil
+}
+
+// String returns the size in the largest unit that holds it whole, binary units first:
+// 512MiB, 1GB, 1500B. parseByteSize reads it back.
+func (b byteSize) String() string {
+	for _, u := range byteUnits {
+		if b != 0 && b%u.size == 0 {
+			return strconv.FormatInt(int64(b/u.size), 10) + u.name
+		}
+	}
+	return strconv.FormatInt(int64(b), 10) + "B"
+}
+
+func (b *byteSize) UnmarshalYAML(n *yaml.Node) error {
+	v, err := scalarText(n, "a size")
+	if err != nil {
+		return err
+	}
+	size, err := parseByteSize(v)
+	if err != nil {
+		return err
+	}
+	*b = size
 	return nil
 }
 

@@ -232,3 +232,107 @@ func TestAuditStaleAfterZero(t *testing.T) {
 		})
 	}
 }
+
+func TestParseByteSize(t *testing.T) {
+	cases := []struct {
+		in   string
+		want byteSize
+		err  string // in the error; "" for none
+	}{
+		{in: "0", want: 0},
+		{in: "1048576", want: 1 << 20},
+		{in: "512MiB", want: 512 << 20},
+		{in: "512 MiB", want: 512 << 20},
+		{in: "512mib", want: 512 << 20},
+		{in: "1KiB", want: 1024},
+		{in: "64GiB", want: 64 << 30},
+		{in: "2GB", want: 2e9},
+		{in: "2 gb", want: 2e9},
+		{in: "1500KB", want: 1.5e6},
+		{in: "3MB", want: 3e6},
+		{in: "7B", want: 7},
+		{in: " 10 ", want: 10},
+		{in: "8589934591GiB", want: 8589934591 << 30},
+		{in: "8589934592GiB", err: `"8589934592GiB" is too large`},
+		{in: "99999999999999999999", err: "is too large"},
+		{in: "512M", err: `"512M": the unit must be B, KiB, MiB or GiB (powers of 1024), or KB, MB or GB (powers of 1000)`},
+		{in: "1k", err: "the unit must be"},
+		{in: "1TiB", err: "the unit must be"},
+		{in: "1.5GiB", err: `"1.5GiB" is not a size: a whole number of bytes, or one with a unit, like 512MiB`},
+		{in: "-1MiB", err: "is not a size"},
+		{in: "+1MiB", err: "is not a size"},
+		{in: "1e9", err: "is not a size"},
+		{in: "0x10", err: "is not a size"},
+		{in: "MiB", err: "is not a size"},
+		{in: "", err: "is not a size"},
+	}
+	for _, c := range cases {
+		got, err := parseByteSize(c.in)
+		switch {
+		case c.err == "" && (err != nil || got != c.want):
+			t.Errorf("parseByteSize(%q) = %d, %v; want %d", c.in, got, err, c.want)
+		case c.err != "" && (err == nil || !strings.Contains(err.Error(), c.err)):
+			t.Errorf("parseByteSize(%q) = %d, %v; want an error with %q", c.in, got, err, c.err)
+		}
+	}
+}
+
+func TestByteSizeString(t *testing.T) {
+	cases := []struct {
+		in   byteSize
+		want string
+	}{
+		{0, "0B"},
+		{1, "1B"},
+		{1500, "1500B"},
+		{1000, "1KB"},
+		{1024, "1KiB"},
+		{1536, "1536B"},
+		{3072, "3KiB"},
+		{1 << 20, "1MiB"},
+		{defaultMaxInputSize, "512MiB"},
+		{maxInputSizeLimit, "64GiB"},
+		{1e9, "1GB"},
+		{2500 * 1e6, "2500MB"},
+		{1<<30 + 1, "1073741825B"},
+	}
+	for _, c := range cases {
+		if got := c.in.String(); got != c.want {
+			t.Errorf("byteSize(%d).String() = %q, want %q", int64(c.in), got, c.want)
+		}
+		if back, err := parseByteSize(c.in.String()); err != nil || back != c.in {
+			t.Errorf("parseByteSize(%q) = %d, %v; want %d back", c.in.String(), back, err, int64(c.in))
+		}
+	}
+}
+
+// TestConfigMaxInputSize: max_input_size is a size with its unit; sizes out of range, and
+// anything else, are errors that name the file, the line and the key.
+func TestConfigMaxInputSize(t *testing.T) {
+	runConfigErrorCases(t, []configErrorCase{
+		{file: "max_input_size: 0\n", want: "cfg.yaml: line 1: max_input_size (--max-input-size) must be between 1B and 64GiB, not 0B"},
+		{file: "log: {}\nmax_input_size: 65GiB\n", want: "cfg.yaml: line 2: max_input_size (--max-input-size) must be between 1B and 64GiB, not 65GiB"},
+		{file: "max_input_size: 512M\n", want: `cfg.yaml: line 1: max_input_size: "512M": the unit must be B, KiB, MiB or GiB (powers of 1024), or KB, MB or GB (powers of 1000)`},
+		{file: "max_input_size: lots\n", want: `cfg.yaml: line 1: max_input_size: "lots" is not a size: a whole number of bytes, or one with a unit, like 512MiB`},
+		{file: "max_input_size: 1.5GiB\n", want: `cfg.yaml: line 1: max_input_size: "1.5GiB" is not a size: a whole number of bytes, or one with a unit, like 512MiB`},
+		{file: "max_input_size: -1\n", want: `cfg.yaml: line 1: max_input_size: "-1" is not a size: a whole number of bytes, or one with a unit, like 512MiB`},
+		{file: "max_input_size: [1MiB]\n", want: "cfg.yaml: line 1: max_input_size: a list is not a size"},
+		{file: "max_input_size: 1\n"},
+		{file: "max_input_size: 64GiB\n"},
+	})
+	cases := []struct {
+		file string
+		want byteSize
+	}{
+		{"log: {}\n", 512 << 20},
+		{"max_input_size: 1048576\n", 1 << 20},
+		{"max_input_size: 2 GB\n", 2e9},
+		{"max_input_size: 16kib\n", 16 << 10},
+	}
+	for _, c := range cases {
+		cfg := defaultConfig()
+		if err := loadConfigFile(writeFile(t, "cfg.yaml", c.file), &cfg); err != nil || cfg.MaxInputSize != c.want {
+			t.Errorf("loadConfigFile(%q): max_input_size %s, %v; want %s", c.file, cfg.MaxInputSize, err, c.want)
+		}
+	}
+}
