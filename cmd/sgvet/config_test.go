@@ -336,3 +336,17 @@ func TestConfigMaxInputSize(t *testing.T) {
 		}
 	}
 }
+
+// TestConfigErrorsHideSecrets: an API key written as key_env by mistake, or credentials in
+// a base_url, are refused without being printed.
+func TestConfigErrorsHideSecrets(t *testing.T) {
+	const secret = "c4nary0123456789abcdef0123456789"
+	runConfigErrorCases(t, []configErrorCase{
+		{file: "providers:\n  abuseipdb:\n    key_env: " + secret + "\n", want: "cfg.yaml: line 3: providers.abuseipdb.key_env must name an environment variable in capitals, digits and underscores, like ABUSEIPDB_API_KEY (the value is not shown, in case it is the key itself)"},
+		{file: "providers:\n  virustotal:\n    key_env: \"\"\n", want: "cfg.yaml: line 3: providers.virustotal.key_env must name an environment variable in capitals, digits and underscores, like VT_API_KEY (the value is not shown, in case it is the key itself)"},
+		{file: "providers:\n  metadefender:\n    key_env: md key\n", want: "cfg.yaml: line 3: providers.metadefender.key_env must name an environment variable in capitals, digits and underscores, like MDCLOUD_APIKEY (the value is not shown, in case it is the key itself)"},
+		{file: "providers:\n  abuseipdb:\n    base_url: ftp://user:" + secret + "@example.com/v2\n", want: "cfg.yaml: line 3: providers.abuseipdb.base_url must not carry credentials or a query; keys are read from providers.abuseipdb.key_env"},
+		{file: "providers:\n  abuseipdb:\n    base_url: \"https://api.example.com:" + secret + "/v2\"\n", want: "cfg.yaml: line 3: providers.abuseipdb.base_url is not a URL (it is not shown, in case it holds a secret)"},
+		{file: "providers:\n  greynoise:\n    key_env: MY_GREYNOISE_KEY_2\n"},
+	})
+}
