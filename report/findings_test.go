@@ -534,6 +534,42 @@ func TestBuildStaleSource(t *testing.T) {
 	}
 }
 
+// TestBuildStaleAtAnyAge: StaleAtAnyAge makes a marked rule stale on the day it is first
+// seen, while a StaleAfter of 0 still means DefaultStaleAfter.
+func TestBuildStaleAtAnyAge(t *testing.T) {
+	cases := []struct {
+		staleAfter time.Duration
+		firstSeen  time.Time
+		reason     string // of the stale-source finding; "" for none
+	}{
+		{StaleAtAnyAge, testNow, `the description says "temp" and the rule is 0 days old (first seen 2026-11-21)`},
+		{StaleAtAnyAge, testNow.Add(-time.Minute), `the rule is 0 days old`},
+		{0, testNow, ""},
+		{0, testNow.Add(-DefaultStaleAfter), ""},
+		{0, testNow.Add(-DefaultStaleAfter - time.Minute), `the rule is 90 days old`},
+		{time.Hour, testNow.Add(-time.Hour), ""},
+		{time.Hour, testNow.Add(-time.Hour - time.Minute), `the rule is 0 days old`},
+	}
+	for _, c := range cases {
+		t.Run(fmt.Sprintf("stale after %s, %s old", c.staleAfter, testNow.Sub(c.firstSeen)), func(t *testing.T) {
+			bc := buildCase{
+				rules: []collector.Rule{in("sgr-1", "tcp", 22, 22, "24.48.0.1/32", "temp access")},
+				opts:  Options{StaleAfter: c.staleAfter},
+				history: func(rules []collector.Rule) *HistoryView {
+					return &HistoryView{Previous: "run-1", FirstSeen: map[string]time.Time{RuleKey(rules[0]): c.firstSeen}, New: map[string]bool{}}
+				},
+			}
+			r := Build(bc.input())
+			checkReport(t, r)
+			w := want{kind: StaleSource, rule: "sgr-1", reason: c.reason}
+			if c.reason != "" {
+				w.sev = Low
+			}
+			checkWants(t, r, []want{w})
+		})
+	}
+}
+
 func TestBuildStaleRules(t *testing.T) {
 	runCases(t, []buildCase{
 		{

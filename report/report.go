@@ -218,7 +218,9 @@ type HistoryView struct {
 // Options tune how findings are built. The zero value means the defaults.
 type Options struct {
 	// StaleAfter is the age from which a rule with a temporary or personal marker is
-	// stale; 0 means DefaultStaleAfter.
+	// stale: it is stale once it is older than that. 0 means DefaultStaleAfter; a negative
+	// value, such as StaleAtAnyAge, makes a marked rule stale at any age, even on the day it
+	// is first seen.
 	StaleAfter time.Duration
 	// Markers are the words that mark a rule as temporary or personal, matched as whole
 	// words, case-insensitively; nil means DefaultMarkers.
@@ -230,6 +232,10 @@ type Options struct {
 
 // DefaultStaleAfter is the default Options.StaleAfter: 90 days.
 const DefaultStaleAfter = 90 * 24 * time.Hour
+
+// StaleAtAnyAge is the Options.StaleAfter that makes a rule with a temporary or personal
+// marker stale at any age, from its first sighting on: every age is older than it.
+const StaleAtAnyAge time.Duration = -1
 
 // DefaultMarkers is the default Options.Markers. Besides these words, a possessive name
 // such as "John's" marks a rule as personal.

@@ -6,12 +6,15 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"os"
+	"reflect"
 	"regexp"
 	"slices"
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
 
 	"go.yaml.in/yaml/v3"
 
@@ -30,6 +33,8 @@ type config struct {
 	RegionConcurrency int `yaml:"region_concurrency"`
 	// MaxHostsPerCIDR is the largest public prefix, in addresses, expanded into addresses.
 	MaxHostsPerCIDR int `yaml:"max_hosts_per_cidr"`
+	// MaxInputSize is the most sgvet reads from one --input file, or from stdin.
+	MaxInputSize byteSize `yaml:"max_input_size"`
 	// Log configures the log lines written to stderr.
 	Log logConfig `yaml:"log"`
 	// Reputation configures the providers, their limits and the verdict cache.
@@ -44,54 +49,40 @@ type config struct {
 	file *configFile
 }
 
-// configFile remembers where each key of a configuration file was written, so that an
-// error about a value names the file and the line as well as the key.
+// configFile remembers where each key of a configuration file was written, and what the
+// file set, so that an error about a value the file set names the file and the line as
+// well as the key.
 type configFile struct {
 	path string
 	// lines holds the line of each key, dotted from the top ("providers.abuseipdb.rate").
 	lines map[string]int
-	// keys holds, by line, the dotted key whose value starts on it.
-	keys map[int]string
+	// set is the configuration as the file left it, before any flag.
+	set config
 }
 
-// where returns "FILE: line N: " for a key written in the configuration file, and "" for a
-// key that came from a default or a flag.
+// where returns "FILE: line N: " for a key whose value the configuration file set, and ""
+// for a key whose value came from a default or a flag.
 func (c *config) where(key string) string {
 	if c.file == nil {
 		return ""
 	}
-	if line, ok := c.file.lines[key]; ok {
-		return fmt.Sprintf("%s: line %d: ", c.file.path, line)
+	line, ok := c.file.lines[key]
+	if !ok {
+		return ""
 	}
-	return ""
+	// A flag replaces the file's value, and the file's line would show another value.
+	now, ok := fieldByKey(reflect.ValueOf(c).Elem(), key)
+	then, _ := fieldByKey(reflect.ValueOf(&c.file.set).Elem(), key)
+	if !ok || !sameValue(now, then) {
+		return ""
+	}
+	return fmt.Sprintf("%s: line %d: ", c.file.path, line)
 }
 
 // keyErrorf is a usage error about the value of key: "KEY " and the message, after where
 // the configuration file set the key, if it did.
 func (c *config) keyErrorf(key, format string, args ...any) error {
 	return usageErrorf("%s%s %s", c.where(key), key, fmt.Sprintf(format, args...))
-}
-
-// indexKeys records the line of every key of a YAML document, and by line the key whose
-// value starts there.
-func indexKeys(n *yaml.Node, prefix string, f *configFile) {
-	switch n.Kind {
-	case yaml.DocumentNode:
-		for _, c := range n.Content {
-			indexKeys(c, prefix, f)
-		}
-	case yaml.MappingNode:
-		for i := 0; i+1 < len(n.Content); i += 2 {
-			k, v := n.Content[i], n.Content[i+1]
-			key := k.Value
-			if prefix != "" {
-				key = prefix + "." + key
-			}
-			f.lines[key] = k.Line
-			f.keys[v.Line] = key
-			indexKeys(v, key, f)
-		}
-	}
 }
 
 type logConfig struct {
@@ -105,87 +96,314 @@ func defaultConfig() config {
 	return config{
 		RegionConcurrency: collector.DefaultRegionConcurrency,
 		MaxHostsPerCIDR:   collector.DefaultMaxHostsPerCIDR,
+		MaxInputSize:      defaultMaxInputSize,
 		Log:               logConfig{Format: "text", Level: "info"},
 		Reputation:        defaultReputationConfig(),
 		Audit: auditConfig{
 			FailOn:     "high",
-			StaleAfter: days(report.DefaultStaleAfter),
+			StaleAfter: staleAge(report.DefaultStaleAfter),
 			Markers:    slices.Clone(report.DefaultMarkers),
 		},
 	}
 }
 
-// unknownField matches the yaml package's message for a key the struct lacks.
-var unknownField = regexp.MustCompile(`line (\d+): field (\S+) not found in type \S+`)
-
-// lineError matches the start of one of the yaml package's errors about a line.
-var lineError = regexp.MustCompile(`^line (\d+): `)
-
-// loadConfigFile decodes the YAML file at path over cfg. Unknown keys are an error that
-// names the key and its line, and so is a value of the wrong type.
+// loadConfigFile decodes the YAML file at path over cfg. Every error names the file and
+// the line, and the key where there is one: an unknown key, a value of the wrong kind, a
+// second YAML document.
 func loadConfigFile(path string, cfg *config) error {
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return usageErrorf("--config: %v", err)
 	}
-	file := &configFile{path: path, lines: map[string]int{}, keys: map[int]string{}}
-	var doc yaml.Node
-	if err := yaml.Unmarshal(data, &doc); err == nil {
-		indexKeys(&doc, "", file)
-	}
 	dec := yaml.NewDecoder(bytes.NewReader(data))
-	dec.KnownFields(true)
-	if err := dec.Decode(cfg); err != nil {
-		if errors.Is(err, io.EOF) {
-			return nil // an empty file sets nothing
-		}
-		msg := strings.TrimPrefix(err.Error(), "yaml: ")
-		msg = strings.TrimPrefix(msg, "unmarshal errors:\n")
-		msg = unknownField.ReplaceAllString(msg, `line $1: unknown key "$2"`)
-		var parts []string
-		for _, part := range strings.Split(msg, "\n") {
-			part = strings.Join(strings.Fields(part), " ")
-			// Name the key whose value is on the line, unless the message already does.
-			if m := lineError.FindStringSubmatch(part); m != nil && !strings.Contains(part, "unknown key") {
-				n, _ := strconv.Atoi(m[1])
-				if key, ok := file.keys[n]; ok {
-					part = fmt.Sprintf("line %d: %s: %s", n, key, part[len(m[0]):])
-				}
-			}
-			if part != "" {
-				parts = append(parts, part)
-			}
-		}
-		return usageErrorf("%s: %s", path, strings.Join(parts, "; "))
+	var doc yaml.Node
+	if err := dec.Decode(&doc); errors.Is(err, io.EOF) {
+		return nil // an empty file sets nothing
+	} else if err != nil {
+		return yamlError(path, err)
 	}
+	// The decoder reads one document; a second one would be ignored. Only empty ones, as a
+	// trailing "---", may follow.
+	for {
+		var next yaml.Node
+		err := dec.Decode(&next)
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return yamlError(path, err)
+		}
+		if !emptyDocument(&next) {
+			return usageErrorf("%s: line %d: a second YAML document: sgvet reads only one, so remove the '---' and merge the keys into the first", path, next.Line)
+		}
+	}
+	if emptyDocument(&doc) {
+		return nil // a lone "---" sets nothing either
+	}
+	top := doc.Content[0]
+	if top.Kind != yaml.MappingNode {
+		return usageErrorf("%s: line %d: the file must hold keys and values (workers: 4), not %s", path, top.Line, describe(top))
+	}
+	file := &configFile{path: path, lines: map[string]int{}}
+	if err := file.check(top, reflect.TypeFor[config](), ""); err != nil {
+		return err
+	}
+	// Every key is known and every value of the right kind: the decoder has no error left
+	// to find, and its errors would speak of Go types.
+	if err := doc.Decode(cfg); err != nil {
+		return yamlError(path, err)
+	}
+	file.set = *cfg
+	file.set.file = nil
 	cfg.file = file
 	return nil
 }
 
+// yamlError is a usage error for an error of the yaml package about the file at path.
+func yamlError(path string, err error) error {
+	msg := strings.TrimPrefix(err.Error(), "yaml: ")
+	msg = strings.TrimPrefix(msg, "unmarshal errors:\n")
+	return usageErrorf("%s: %s", path, strings.Join(strings.Fields(msg), " "))
+}
+
+// emptyDocument reports whether a YAML document holds nothing, as a lone "---" does.
+func emptyDocument(doc *yaml.Node) bool {
+	return len(doc.Content) == 0 || doc.Content[0].ShortTag() == "!!null"
+}
+
+// check checks the YAML value n of key against the Go type t it is decoded into, and
+// records the line of every key in it. An unknown key, a key set twice and a value of the
+// wrong kind are errors that name the file, the line and the key, in words rather than
+// in Go's or YAML's types. A number with a fraction where a whole number belongs is an
+// error too, where the decoder would drop the fraction.
+func (f *configFile) check(n *yaml.Node, t reflect.Type, key string) error {
+	if n.Kind == yaml.AliasNode {
+		n = n.Alias
+	}
+	if n.Kind == yaml.ScalarNode && n.ShortTag() == "!!null" {
+		return nil // "key:" with no value leaves the default
+	}
+	if u, ok := reflect.New(t).Interface().(yaml.Unmarshaler); ok {
+		if err := u.UnmarshalYAML(n); err != nil {
+			return f.errorf(n.Line, key, "%v", err)
+		}
+		return nil
+	}
+	want := kindName(t)
+	switch {
+	case t.Kind() == reflect.Slice && n.Kind == yaml.ScalarNode:
+		return f.errorf(n.Line, key, "%s is not %s: write [%s]", describe(n), want, describe(n))
+	case t.Kind() == reflect.Struct && n.Kind != yaml.MappingNode,
+		t.Kind() == reflect.Slice && n.Kind != yaml.SequenceNode,
+		t.Kind() != reflect.Struct && t.Kind() != reflect.Slice && n.Kind != yaml.ScalarNode:
+		return f.errorf(n.Line, key, "%s is not %s", describe(n), want)
+	}
+	tag := n.ShortTag()
+	switch {
+	case t == reflect.TypeFor[time.Duration]():
+		if _, err := time.ParseDuration(n.Value); err == nil {
+			if tag != "!!str" {
+				n.Tag = "!!str" // 0: the decoder reads a duration only from text
+			}
+			return nil
+		}
+		if isNumber(n) {
+			return f.errorf(n.Line, key, "%s needs a unit: %ss or %sm", n.Value, n.Value, n.Value)
+		}
+		return f.errorf(n.Line, key, "%s is not %s (like 30s, 5m or 24h)", describe(n), want)
+	case t.Kind() == reflect.Struct:
+		return f.checkMapping(n, t, key)
+	case t.Kind() == reflect.Slice:
+		for _, item := range n.Content {
+			if err := f.check(item, t.Elem(), key); err != nil {
+				return err
+			}
+		}
+	case t.Kind() == reflect.Bool:
+		if tag != "!!bool" && !slices.Contains(yaml11Bools, n.Value) {
+			return f.errorf(n.Line, key, "%s is not %s", describe(n), want)
+		}
+	case reflect.Zero(t).CanInt():
+		var i int64
+		switch {
+		case leadingZero.MatchString(n.Value):
+			return f.errorf(n.Line, key, "%s starts with 0: write it without (YAML reads a leading 0 as octal)", n.Value)
+		case tag == "!!float" && strings.Trim(n.Value, "0123456789") == "":
+			return f.errorf(n.Line, key, "%s is too large", n.Value)
+		case tag == "!!float" && wholeFloat(n.Value):
+			return f.errorf(n.Line, key, "%s must be written as a whole number, without a fraction or an exponent", n.Value)
+		case tag != "!!int":
+			return f.errorf(n.Line, key, "%s is not %s", describe(n), want)
+		case n.Decode(&i) != nil || reflect.Zero(t).OverflowInt(i):
+			return f.errorf(n.Line, key, "%s is too large", n.Value)
+		}
+	case reflect.Zero(t).CanFloat():
+		if tag != "!!int" && tag != "!!float" {
+			return f.errorf(n.Line, key, "%s is not %s", describe(n), want)
+		}
+	}
+	return nil
+}
+
+// checkMapping checks the keys and values of the YAML mapping n against the struct type
+// t. Merges (<<: *anchor) are checked as if their keys were written in n.
+func (f *configFile) checkMapping(n *yaml.Node, t reflect.Type, key string) error {
+	fields := yamlFields(t)
+	seen := map[string]int{}
+	var merges []*yaml.Node
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k, v := n.Content[i], n.Content[i+1]
+		if k.ShortTag() == "!!merge" {
+			merges = append(merges, v)
+			continue
+		}
+		name := k.Value
+		sub, in := name, ""
+		if key != "" {
+			sub, in = key+"."+name, " in "+key
+		}
+		index, known := fields[name]
+		switch {
+		case k.Kind != yaml.ScalarNode:
+			return usageErrorf("%s: line %d: %s is not a key", f.path, k.Line, describe(k))
+		case !known:
+			return usageErrorf("%s: line %d: unknown key %q%s", f.path, k.Line, name, in)
+		case seen[name] > 0:
+			return usageErrorf("%s: line %d: %s is set twice, first on line %d", f.path, k.Line, sub, seen[name])
+		}
+		seen[name] = k.Line
+		if err := f.check(v, t.FieldByIndex(index).Type, sub); err != nil {
+			return err
+		}
+	}
+	for _, m := range merges {
+		if m.Kind == yaml.AliasNode {
+			m = m.Alias
+		}
+		list := []*yaml.Node{m}
+		if m.Kind == yaml.SequenceNode {
+			list = m.Content
+		}
+		for _, m := range list {
+			if m.Kind == yaml.AliasNode {
+				m = m.Alias
+			}
+			if m.Kind != yaml.MappingNode {
+				return usageErrorf("%s: line %d: << merges a mapping or a list of mappings, not %s", f.path, m.Line, describe(m))
+			}
+			if err := f.checkMapping(m, t, key); err != nil {
+				return err
+			}
+		}
+	}
+	// The keys written here are the ones whose values count, and whose lines errors name.
+	for name, line := range seen {
+		if key != "" {
+			name = key + "." + name
+		}
+		f.lines[name] = line
+	}
+	return nil
+}
+
+// errorf is a usage error about the value of key on line.
+func (f *configFile) errorf(line int, key, format string, args ...any) error {
+	return usageErrorf("%s: line %d: %s: %s", f.path, line, key, fmt.Sprintf(format, args...))
+}
+
+// yaml11Bools are the words besides true and false that the decoder reads as a bool.
+var yaml11Bools = []string{"y", "Y", "yes", "Yes", "YES", "on", "On", "ON", "n", "N", "no", "No", "NO", "off", "Off", "OFF"}
+
+// leadingZero matches the numbers with a leading 0, which the decoder reads as octal.
+var leadingZero = regexp.MustCompile(`^[-+]?0[0-9_]+$`)
+
+// wholeFloat reports whether the YAML float s has no fraction, as 4.0 and 1e3.
+func wholeFloat(s string) bool {
+	f, err := strconv.ParseFloat(strings.ReplaceAll(s, "_", ""), 64)
+	return err == nil && f == math.Trunc(f)
+}
+
+// kindName names what a value of type t is, for errors.
+func kindName(t reflect.Type) string {
+	switch {
+	case t == reflect.TypeFor[time.Duration]():
+		return "a duration"
+	case t.Kind() == reflect.Struct:
+		return "a mapping of keys"
+	case t.Kind() == reflect.Slice:
+		return "a list"
+	case t.Kind() == reflect.Bool:
+		return "true or false"
+	case reflect.Zero(t).CanInt():
+		return "a whole number"
+	case reflect.Zero(t).CanFloat():
+		return "a number"
+	}
+	return "a string"
+}
+
+// describe shows a YAML value in an error: a scalar as written, quoted when it is text and
+// shortened when it is long, or the kind of a list or a mapping.
+func describe(n *yaml.Node) string {
+	switch n.Kind {
+	case yaml.SequenceNode:
+		return "a list"
+	case yaml.MappingNode:
+		return "a mapping"
+	}
+	v := n.Value
+	if r := []rune(v); len(r) > 40 {
+		v = string(r[:37]) + "..."
+	}
+	if n.ShortTag() == "!!str" {
+		return strconv.Quote(v)
+	}
+	return v
+}
+
+// isNumber reports whether YAML reads the scalar n as a number.
+func isNumber(n *yaml.Node) bool {
+	tag := n.ShortTag()
+	return tag == "!!int" || tag == "!!float"
+}
+
+// scalarText returns the text of a single YAML value, or an error saying that a list or a
+// mapping is not what is wanted.
+func scalarText(n *yaml.Node, want string) (string, error) {
+	if n.Kind != yaml.ScalarNode {
+		return "", fmt.Errorf("%s is not %s", describe(n), want)
+	}
+	return strings.TrimSpace(n.Value), nil
+}
+
 // validate checks the values a file or flags may have set wrongly. Messages name the key
-// as it is written in the file, which is also the flag's name where there is one.
+// as it is written in the file, its line when the file set it, and the flag where there
+// is one.
 func (c *config) validate() error {
 	if c.RegionConcurrency < 1 {
-		return usageErrorf("region_concurrency must be at least 1, not %d", c.RegionConcurrency)
+		return c.keyErrorf("region_concurrency", "must be at least 1, not %d", c.RegionConcurrency)
 	}
 	if c.MaxHostsPerCIDR < 1 || c.MaxHostsPerCIDR > 1<<16 {
-		return usageErrorf("max_hosts_per_cidr must be between 1 and 65536, not %d", c.MaxHostsPerCIDR)
+		return c.keyErrorf("max_hosts_per_cidr", "must be between 1 and 65536, not %d", c.MaxHostsPerCIDR)
+	}
+	if s := c.MaxInputSize; s < 1 || s > maxInputSizeLimit {
+		return c.keyErrorf("max_input_size", "(--max-input-size) must be between 1B and %s, not %s", maxInputSizeLimit, s)
 	}
 	if !slices.Contains([]string{"text", "json"}, c.Log.Format) {
-		return usageErrorf("log format must be text or json, not %q", c.Log.Format)
+		return c.keyErrorf("log.format", "(--log-format) must be text or json, not %q", c.Log.Format)
 	}
 	if _, err := parseLevel(c.Log.Level); err != nil {
-		return err
+		return c.keyErrorf("log.level", "(--log-level) must be debug, info, warn or error, not %q", c.Log.Level)
 	}
 	for _, r := range c.Regions {
 		if r != "all" && !regionName.MatchString(r) {
-			return usageErrorf("--regions: %q is not a region name (like us-east-1) or all", r)
+			return c.keyErrorf("regions", "(--regions): %q is not a region name (like us-east-1) or all", r)
 		}
 	}
 	if slices.Contains(c.Regions, "all") && len(c.Regions) > 1 {
-		return usageErrorf("--regions: all cannot be combined with region names")
+		return c.keyErrorf("regions", "(--regions): all cannot be combined with region names")
 	}
-	if err := c.Audit.validate(); err != nil {
+	if err := c.Audit.validate(c); err != nil {
 		return err
 	}
 	return c.Reputation.validate(c)
@@ -195,10 +413,8 @@ var regionName = regexp.MustCompile(`^[a-z]{2,4}(-[a-z]+)+-\d+$`)
 
 func parseLevel(s string) (slog.Level, error) {
 	var l slog.Level
-	if err := l.UnmarshalText([]byte(s)); err != nil {
-		return l, usageErrorf("log level must be debug, info, warn or error, not %q", s)
-	}
-	return l, nil
+	err := l.UnmarshalText([]byte(s))
+	return l, err
 }
 
 // newLogger returns the logger that writes to stderr as the configuration says.
@@ -218,44 +434,205 @@ type auditConfig struct {
 	// State is the history database; empty keeps no history.
 	State string `yaml:"state"`
 	// StaleAfter is the age from which a rule with a temporary or personal marker is stale.
-	StaleAfter days `yaml:"stale_after"`
+	StaleAfter staleAge `yaml:"stale_after"`
 	// Markers are the words that mark a rule as temporary or personal.
 	Markers []string `yaml:"markers"`
 }
 
-func (a *auditConfig) validate() error {
+func (a *auditConfig) validate(cfg *config) error {
 	if a.FailOn != "none" {
 		if s, err := report.ParseSeverity(a.FailOn); err != nil || s == report.Info {
-			return usageErrorf("fail_on (--fail-on) must be critical, high, medium, low or none, not %q", a.FailOn)
+			return cfg.keyErrorf("audit.fail_on", "(--fail-on) must be critical, high, medium, low or none, not %q", a.FailOn)
 		}
-	}
-	if a.StaleAfter <= 0 {
-		return usageErrorf("audit.stale_after must be more than 0")
 	}
 	for _, m := range a.Markers {
 		if strings.TrimSpace(m) == "" {
-			return usageErrorf("audit.markers must not hold an empty word")
+			return cfg.keyErrorf("audit.markers", "must not hold an empty word")
 		}
 	}
 	return nil
 }
 
-// days is a duration that YAML may give in days, "90d", or as a Go duration, "36h".
-type days time.Duration
+// staleAge is audit.stale_after as report.Options.StaleAfter takes it. YAML gives it as a
+// number of days, "90d", or as a Go duration, "36h". Zero, "0d" or "0", means that a
+// marked rule is stale at any age, and is report.StaleAtAnyAge. A negative age is refused.
+type staleAge time.Duration
 
-func (d *days) UnmarshalYAML(n *yaml.Node) error {
-	v := strings.TrimSpace(n.Value)
+func (a *staleAge) UnmarshalYAML(n *yaml.Node) error {
+	const want = "a number of days (90d) or a duration (36h)"
+	v, err := scalarText(n, want)
+	if err != nil {
+		return err
+	}
+	var d time.Duration
 	if num, ok := strings.CutSuffix(v, "d"); ok {
-		var k int
-		if _, err := fmt.Sscan(num, &k); err == nil && k > 0 && k < 100000 {
-			*d = days(time.Duration(k) * 24 * time.Hour)
-			return nil
+		k, err := strconv.Atoi(num)
+		switch {
+		case err != nil:
+			return fmt.Errorf("%s is not %s", describe(n), want)
+		case k > 100000:
+			return fmt.Errorf("%s is more days than sgvet counts (100000)", describe(n))
+		}
+		d = time.Duration(k) * 24 * time.Hour
+	} else if d, err = time.ParseDuration(v); err != nil {
+		if isNumber(n) {
+			return fmt.Errorf("%s needs a unit: %sd for days, or %sh for hours", v, v, v)
+		}
+		return fmt.Errorf("%s is not %s", describe(n), want)
+	}
+	switch {
+	case d < 0:
+		return fmt.Errorf("%s is negative; 0d makes a marked rule stale at any age", describe(n))
+	case d == 0:
+		*a = staleAge(report.StaleAtAnyAge)
+	default:
+		*a = staleAge(d)
+	}
+	return nil
+}
+
+// byteSize is a number of bytes. The configuration and the flags give it as a whole
+// number of bytes, or with a unit: B, KiB, MiB, GiB (powers of 1024) or KB, MB, GB
+// (powers of 1000), in any case, with or without a space: 512MiB, 2 GB, 1048576.
+type byteSize int64
+
+const (
+	// defaultMaxInputSize is max_input_size when neither the file nor a flag sets it.
+	defaultMaxInputSize byteSize = 512 << 20
+	// maxInputSizeLimit is the largest max_input_size.
+	maxInputSizeLimit byteSize = 64 << 30
+)
+
+// byteUnits are the units of a byteSize, in the order String tries them.
+var byteUnits = []struct {
+	name string
+	size byteSize
+}{
+	{"GiB", 1 << 30}, {"MiB", 1 << 20}, {"KiB", 1 << 10},
+	{"GB", 1e9}, {"MB", 1e6}, {"KB", 1e3},
+	{"B", 1},
+}
+
+// parseByteSize parses a size as byteSize documents it.
+func parseByteSize(s string) (byteSize, error) {
+	s = strings.TrimSpace(s)
+	num := strings.TrimRightFunc(s, unicode.IsLetter)
+	unit := s[len(num):]
+	num = strings.TrimSpace(num)
+	if num == "" || strings.Trim(num, "0123456789") != "" {
+		return 0, fmt.Errorf("%q is not a size: a whole number of bytes, or one with a unit, like 512MiB", s)
+	}
+	per := byteSize(1)
+	if unit != "" {
+		per = 0
+		for _, u := range byteUnits {
+			if strings.EqualFold(u.name, unit) {
+				per = u.size
+			}
+		}
+		if per == 0 {
+			return 0, fmt.Errorf("%q: the unit must be B, KiB, MiB or GiB (powers of 1024), or KB, MB or GB (powers of 1000)", s)
 		}
 	}
-	dur, err := time.ParseDuration(v)
-	if err != nil {
-		return fmt.Errorf("line %d: %q is not a number of days (90d) or a duration (36h)", n.Line, v)
+	n, err := strconv.ParseInt(num, 10, 64)
+	if err != nil || byteSize(n) > math.MaxInt64/per {
+		return 0, fmt.Errorf("%q is too large", s)
 	}
-	*d = days(dur)
+	return byteSize(n) * per, nil
+}
+
+// String returns the size in the largest unit that holds it whole, binary units first:
+// 512MiB, 1GB, 1500B. parseByteSize reads it back.
+func (b byteSize) String() string {
+	for _, u := range byteUnits {
+		if b != 0 && b%u.size == 0 {
+			return strconv.FormatInt(int64(b/u.size), 10) + u.name
+		}
+	}
+	return strconv.FormatInt(int64(b), 10) + "B"
+}
+
+func (b *byteSize) UnmarshalYAML(n *yaml.Node) error {
+	v, err := scalarText(n, "a size")
+	if err != nil {
+		return err
+	}
+	size, err := parseByteSize(v)
+	if err != nil {
+		return err
+	}
+	*b = size
 	return nil
+}
+
+// fieldByKey returns the field of the struct v that the dotted key of a configuration
+// file sets, following the yaml tags.
+func fieldByKey(v reflect.Value, key string) (reflect.Value, bool) {
+	for name := range strings.SplitSeq(key, ".") {
+		if v.Kind() != reflect.Struct {
+			return reflect.Value{}, false
+		}
+		index, ok := yamlFields(v.Type())[name]
+		if !ok {
+			return reflect.Value{}, false
+		}
+		v = v.FieldByIndex(index)
+	}
+	return v, true
+}
+
+// yamlFields returns the index of each field of the struct type t by its YAML key,
+// including the fields of structs inlined with ",inline".
+func yamlFields(t reflect.Type) map[string][]int {
+	fields := map[string][]int{}
+	for i := range t.NumField() {
+		f := t.Field(i)
+		name, opts, _ := strings.Cut(f.Tag.Get("yaml"), ",")
+		switch {
+		case name == "-" || (!f.IsExported() && !f.Anonymous):
+		case slices.Contains(strings.Split(opts, ","), "inline"):
+			for k, index := range yamlFields(f.Type) {
+				fields[k] = append([]int{i}, index...)
+			}
+		case name == "":
+			fields[strings.ToLower(f.Name)] = []int{i}
+		default:
+			fields[name] = []int{i}
+		}
+	}
+	return fields
+}
+
+// sameValue reports whether two configuration values of one type are equal. Unlike
+// reflect.DeepEqual it reads values behind unexported embedded structs, such as the
+// providers' serviceConfig.
+func sameValue(a, b reflect.Value) bool {
+	switch a.Kind() {
+	case reflect.Bool:
+		return a.Bool() == b.Bool()
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
+		return a.Int() == b.Int()
+	case reflect.Float32, reflect.Float64:
+		return a.Float() == b.Float()
+	case reflect.String:
+		return a.String() == b.String()
+	case reflect.Slice:
+		if a.Len() != b.Len() {
+			return false
+		}
+		for i := range a.Len() {
+			if !sameValue(a.Index(i), b.Index(i)) {
+				return false
+			}
+		}
+		return true
+	case reflect.Struct:
+		for i := range a.NumField() {
+			if !sameValue(a.Field(i), b.Field(i)) {
+				return false
+			}
+		}
+		return true
+	}
+	return false
 }

@@ -10,6 +10,8 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"reflect"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -202,20 +204,27 @@ func (c *reputationConfig) validate(cfg *config) error {
 
 func (s *serviceConfig) validate(key string, cfg *config) error {
 	fail := func(sub, format string, args ...any) error { return cfg.keyErrorf(key+"."+sub, format, args...) }
+	// The URL is shown only once it is known to carry no credentials.
 	u, err := url.Parse(s.BaseURL)
-	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
-		return fail("base_url", "must be an https URL, not %q", s.BaseURL)
+	if err != nil {
+		return fail("base_url", "is not a URL (it is not shown, in case it holds a secret)")
 	}
 	if u.User != nil || u.RawQuery != "" {
 		return fail("base_url", "must not carry credentials or a query; keys are read from %s.key_env", key)
+	}
+	if (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+		return fail("base_url", "must be an https URL, not %q", s.BaseURL)
 	}
 	// The API key travels in a header: over plain http anyone on the path reads it. Only a
 	// service on this machine (a local proxy, a test double) may be plain http.
 	if u.Scheme != "https" && !loopbackHost(u.Hostname()) {
 		return fail("base_url", "must be https, not %q: the API key travels with every request (plain http is allowed only for a loopback address)", s.BaseURL)
 	}
-	if s.KeyEnv == "" {
-		return fail("key_env", "must name an environment variable")
+	// The variable's name is printed when it is not set: a key written here by mistake
+	// must not be. Keys are not all capitals; variable names are, by convention.
+	if !envName.MatchString(s.KeyEnv) {
+		like, _ := fieldByKey(reflect.ValueOf(defaultConfig()), key+".key_env")
+		return fail("key_env", "must name an environment variable in capitals, digits and underscores, like %s (the value is not shown, in case it is the key itself)", like.String())
 	}
 	switch {
 	case !(s.Rate > 0):
@@ -236,6 +245,9 @@ func (s *serviceConfig) validate(key string, cfg *config) error {
 	return nil
 }
 
+// envName matches an environment variable's name as key_env must give it.
+var envName = regexp.MustCompile(`^[A-Z_][A-Z0-9_]*$`)
+
 // loopbackHost reports whether host is localhost or a loopback address.
 func loopbackHost(host string) bool {
 	if strings.EqualFold(host, "localhost") {
@@ -250,9 +262,13 @@ func loopbackHost(host string) bool {
 type rateValue float64
 
 func (r *rateValue) UnmarshalYAML(n *yaml.Node) error {
-	v, err := parseRate(n.Value)
+	s, err := scalarText(n, "a rate")
 	if err != nil {
-		return fmt.Errorf("line %d: %w", n.Line, err)
+		return err
+	}
+	v, err := parseRate(s)
+	if err != nil {
+		return err
 	}
 	*r = v
 	return nil
