@@ -55,7 +55,7 @@ type cliOutput struct {
 
 // ParseFile parses one input file. It fails, with an *InputError, when data is not JSON or
 // holds none of SecurityGroups, SecurityGroupRules, NetworkInterfaces and PrefixLists. A
-// rule with an invalid CIDR is kept, marked Invalid.
+// rule with an invalid CIDR, port range or protocol is kept, marked Invalid.
 func ParseFile(name string, data []byte) (*File, error) {
 	if len(bytes.TrimSpace(data)) == 0 {
 		return nil, &InputError{File: name, Err: errors.New("file is empty")}
@@ -108,19 +108,18 @@ func permissionRules(rules []Rule, base Rule, dir Direction, perms []types.IpPer
 	for _, p := range perms {
 		r := base
 		r.Direction = dir
-		r.Protocol = normalizeProtocol(aws.ToString(p.IpProtocol))
-		r.FromPort, r.ToPort = portOrAny(p.FromPort), portOrAny(p.ToPort)
+		r.setTraffic(p.IpProtocol, p.FromPort, p.ToPort)
 		for _, ip := range p.IpRanges {
 			cr := r
 			cr.Description = aws.ToString(ip.Description)
-			cr.CIDR, cr.Invalid = parseCIDR(aws.ToString(ip.CidrIp))
+			cr.setCIDR(aws.ToString(ip.CidrIp))
 			cr.ID = syntheticID(cr, aws.ToString(ip.CidrIp))
 			rules = append(rules, cr)
 		}
 		for _, ip := range p.Ipv6Ranges {
 			cr := r
 			cr.Description = aws.ToString(ip.Description)
-			cr.CIDR, cr.Invalid = parseCIDR(aws.ToString(ip.CidrIpv6))
+			cr.setCIDR(aws.ToString(ip.CidrIpv6))
 			cr.ID = syntheticID(cr, aws.ToString(ip.CidrIpv6))
 			rules = append(rules, cr)
 		}
