@@ -365,6 +365,8 @@ func TestParseFileErrors(t *testing.T) {
 		{"wrong type", "{\n\"SecurityGroups\": [{\"GroupId\": \"sg-1\", \"IpPermissions\": [{\"FromPort\": \"22\"}]}]}", 2, 74, "SecurityGroups.IpPermissions.FromPort: want int32, got string"},
 		{"other output", `{"Vpcs": []}`, 0, 0, "no SecurityGroups, SecurityGroupRules, NetworkInterfaces or PrefixLists"},
 		{"array", `[]`, 1, 1, "want collector.cliOutput, got array"},
+		{"aws CLI error", "\nAn error occurred (AuthFailure) when calling the DescribeSecurityGroups operation: AWS was not able to validate the provided access credentials, sorry\n", 2, 1, "invalid character 'A' looking for beginning of value"},
+		{"JSON with a missing brace", `"SecurityGroups": []}`, 1, 17, "invalid character ':' after top-level value"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -375,6 +377,43 @@ func TestParseFileErrors(t *testing.T) {
 			}
 			if ie.File != "in.json" || ie.Line != tt.line || ie.Column != tt.col || !strings.Contains(err.Error(), tt.want) {
 				t.Errorf("ParseFile(%q) = %q at %d:%d, want %q at %d:%d", tt.data, err, ie.Line, ie.Column, tt.want, tt.line, tt.col)
+			}
+		})
+	}
+}
+
+func TestParseFileOtherFormats(t *testing.T) {
+	const fix = "; sgvet reads JSON: run the aws command with --output json"
+	tests := []struct {
+		data string
+		want string
+	}{
+		// aws CLI v2 --output yaml and --output yaml-stream.
+		{"SecurityGroups:\n- Description: default VPC security group\n  GroupId: sg-1\n  IpPermissions: []\n", "this looks like YAML output of the aws CLI"},
+		{"\n\nSecurityGroupRules:\n- CidrIpv4: 0.0.0.0/0\n", "this looks like YAML output of the aws CLI"},
+		{"- SecurityGroups:\n  - GroupId: sg-1\n", "this looks like YAML output of the aws CLI"},
+		{"---\nSecurityGroups: []\n", "this looks like YAML output of the aws CLI"},
+		{"--- # groups\nSecurityGroups: []\n", "this looks like YAML output of the aws CLI"},
+		{"providers:\n  - abuseipdb\n", "this looks like YAML"},
+		// aws CLI --output table.
+		{"----------------------------------------------------\n|            DescribeSecurityGroupRules            |\n+--------------------------------------------------+\n||               SecurityGroupRules               ||\n", "this looks like table output of the aws CLI"},
+		{"||  CidrIpv4            |  0.0.0.0/0              ||\n", "this looks like table output of the aws CLI"},
+		{"+--------+\n", "this looks like table output of the aws CLI"},
+		// aws CLI --output text.
+		{"SECURITYGROUPS\tdefault VPC security group\tsg-1\tdefault\t123456789012\tvpc-1\nIPPERMISSIONSEGRESS\t-1\nIPRANGES\t0.0.0.0/0\n", "this looks like text output of the aws CLI"},
+		{"SECURITYGROUPRULES\t0.0.0.0/0\t-1\tsg-1\t-1\tTrue\tsgr-1\t-1\r\n", "this looks like text output of the aws CLI"},
+		{"GroupId\tCidrIp\nsg-1\t8.8.8.8/32\n", "this looks like tab-separated text"},
+		// CSV, as spreadsheets and other tools write it.
+		{"GroupId,GroupName,CidrIp\nsg-1,web,8.8.8.8/32\n", "this looks like CSV"},
+		{"\uFEFFGroupId,Description\r\nsg-1,\"web, and api\"\r\n", "this looks like CSV"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.data, func(t *testing.T) {
+			_, err := collector.ParseFile("groups.out", []byte(tt.data))
+			want := "groups.out: " + tt.want + fix
+			var ie *collector.InputError
+			if !errors.As(err, &ie) || err.Error() != want {
+				t.Errorf("ParseFile(%q) = %v, want %v", tt.data, err, want)
 			}
 		})
 	}
@@ -438,7 +477,7 @@ func TestParseAWSCLIOutput(t *testing.T) {
 // inventory that holds together: every public source names rules that exist, no invalid
 // rule is public, and the inventory encodes as JSON.
 func FuzzParseFile(f *testing.F) {
-	for _, seed := range []string{groupsJSON, rulesJSON, interfacesJSON, `{}`, `{"SecurityGroups":null}`, `[`,
+	for _, seed := range []string{groupsJSON, rulesJSON, interfacesJSON, `{}`, `{"SecurityGroups":null}`, `[`, "SecurityGroups:\n- GroupId: sg-1\n", "a,b\n1,2\n", strings.Repeat("\v\n", 5000) + "x",
 		`{"SecurityGroupRules":[{"GroupId":"sg-1","IpProtocol":"tcp","FromPort":70000,"ToPort":80,"CidrIpv4":"0.0.0.0/0"},{"GroupId":"sg-1","IpProtocol":"-1","PrefixListId":"pl-1"}]}`, "{\"SecurityGroups\":[{\"GroupId\":\"sg-1\",\"IpPermissions\":[{\"IpProtocol\":\"tcp\",\"IpRanges\":[{\"CidrIp\":\"::ffff:1.2.3.0/120\"}]}]}]}"} {
 		f.Add([]byte(seed))
 	}
