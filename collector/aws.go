@@ -291,7 +291,7 @@ func readPrefixLists(ctx context.Context, api EC2API, lists map[string]*prefixLi
 }
 
 // expandPrefixLists replaces each rule naming a customer-managed prefix list with one rule
-// per entry of the list.
+// per entry of the list. An invalid rule is kept as one rule naming the list.
 func expandPrefixLists(rules []Rule, lists map[string]*prefixList) []Rule {
 	out := make([]Rule, 0, len(rules))
 	for _, r := range rules {
@@ -302,7 +302,7 @@ func expandPrefixLists(rules []Rule, lists map[string]*prefixList) []Rule {
 		pl := lists[r.PrefixList.ID]
 		ref := *r.PrefixList
 		ref.Name, ref.Owner, ref.AWSManaged, ref.Unresolved = pl.name, pl.owner, pl.awsManaged, pl.unresolved
-		if pl.awsManaged || pl.unresolved != "" || len(pl.entries) == 0 {
+		if r.Invalid != nil || pl.awsManaged || pl.unresolved != "" || len(pl.entries) == 0 {
 			r.PrefixList = &ref
 			out = append(out, r)
 			continue
@@ -312,7 +312,7 @@ func expandPrefixLists(rules []Rule, lists map[string]*prefixList) []Rule {
 			entry := ref
 			entry.EntryDescription = aws.ToString(e.Description)
 			er.PrefixList = &entry
-			er.CIDR, er.Invalid = parseCIDR(aws.ToString(e.Cidr))
+			er.setCIDR(aws.ToString(e.Cidr))
 			out = append(out, er)
 		}
 	}
@@ -354,19 +354,17 @@ func ruleFromAPI(sr types.SecurityGroupRule, region string) Rule {
 		GroupID:     aws.ToString(sr.GroupId),
 		ID:          aws.ToString(sr.SecurityGroupRuleId),
 		Direction:   Ingress,
-		Protocol:    normalizeProtocol(aws.ToString(sr.IpProtocol)),
-		FromPort:    portOrAny(sr.FromPort),
-		ToPort:      portOrAny(sr.ToPort),
 		Description: aws.ToString(sr.Description),
 	}
+	r.setTraffic(sr.IpProtocol, sr.FromPort, sr.ToPort)
 	if aws.ToBool(sr.IsEgress) {
 		r.Direction = Egress
 	}
 	switch {
 	case sr.CidrIpv4 != nil:
-		r.CIDR, r.Invalid = parseCIDR(*sr.CidrIpv4)
+		r.setCIDR(*sr.CidrIpv4)
 	case sr.CidrIpv6 != nil:
-		r.CIDR, r.Invalid = parseCIDR(*sr.CidrIpv6)
+		r.setCIDR(*sr.CidrIpv6)
 	case sr.PrefixListId != nil:
 		r.PrefixList = &PrefixListRef{ID: *sr.PrefixListId}
 	case sr.ReferencedGroupInfo != nil:
@@ -380,13 +378,6 @@ func ruleFromAPI(sr types.SecurityGroupRule, region string) Rule {
 		}
 	}
 	return r
-}
-
-func portOrAny(p *int32) int32 {
-	if p == nil {
-		return -1
-	}
-	return *p
 }
 
 // DescribeError shortens an AWS SDK error to the operation, the error code and the

@@ -301,6 +301,80 @@ func TestCollectAWSEstate(t *testing.T) {
 	}
 }
 
+// TestCollectAWSInvalidRules collects rules whose ports or protocol the EC2 API cannot
+// have, which moto accepts: each is kept, marked invalid, with its group and rule id, and
+// is not public; the other rules are collected.
+func TestCollectAWSInvalidRules(t *testing.T) {
+	srv := motoserver.Require(t, moto)
+	ctx := t.Context()
+	east := estate{t, ctx, ec2.NewFromConfig(srv.AWSConfig(t, "us-east-1"))}
+	vpc := east.vpc("10.0.0.0/16")
+	odd := east.group(vpc, "odd")
+	world := []types.IpRange{v4("0.0.0.0/0", "")}
+	perm := func(protocol string, from, to int32) types.IpPermission {
+		return types.IpPermission{IpProtocol: aws.String(protocol), FromPort: aws.Int32(from), ToPort: aws.Int32(to), IpRanges: world}
+	}
+	office := east.prefixList("office", map[string]string{"9.9.9.9/32": "resolver"})
+	s3 := east.awsManagedList("com.amazonaws.us-east-1.s3")
+	east.ingress(odd,
+		perm("tcp", 70000, 80),
+		perm("udp", 90, 80),
+		perm("tcpx", 22, 22),
+		perm("icmp", 300, -1),
+		perm("300", 22, 22),
+		tcp(22, v4("8.8.8.8/32", "valid")),
+		types.IpPermission{IpProtocol: aws.String("tcp"), FromPort: aws.Int32(5432), ToPort: aws.Int32(70000), PrefixListIds: []types.PrefixListId{{PrefixListId: aws.String(office)}}},
+	)
+	east.egress(odd, types.IpPermission{IpProtocol: aws.String("tcp"), FromPort: aws.Int32(443), ToPort: aws.Int32(-5), PrefixListIds: []types.PrefixListId{{PrefixListId: aws.String(s3)}}})
+
+	src := collector.AWSSource{
+		Account: "123456789012",
+		Regions: []string{"us-east-1"},
+		Client:  func(region string) collector.EC2API { return ec2.NewFromConfig(srv.AWSConfig(t, region)) },
+	}
+	c, err := src.Collect(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	inv := c.Inventory(time.Now(), collector.Options{})
+
+	var got []string
+	for _, r := range inv.Invalid() {
+		if r.GroupID != odd || !strings.HasPrefix(r.ID, "sgr-") || r.Invalid.Reason == "" {
+			t.Errorf("invalid rule %+v: want group %s, an sgr- id and a reason", r, odd)
+		}
+		got = append(got, fmt.Sprintf("%s %s %s %q -> %s", r.Direction, r.Protocol, r.Invalid.Field, r.Invalid.Text, r.Target()))
+	}
+	slices.Sort(got)
+	want := []string{
+		`egress tcp ports "443--5" -> ` + s3,
+		`ingress 300 protocol "300" -> 0.0.0.0/0`,
+		`ingress icmp ports "type 300 code -1" -> 0.0.0.0/0`,
+		`ingress tcp ports "5432-70000" -> ` + office,
+		`ingress tcp ports "70000-80" -> 0.0.0.0/0`,
+		`ingress tcpx protocol "tcpx" -> 0.0.0.0/0`,
+		`ingress udp ports "90-80" -> 0.0.0.0/0`,
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("Collect: invalid rules\n  %q\nwant\n  %q", got, want)
+	}
+
+	// The group's only public source is the valid rule's address; the whole internet is
+	// public through the default egress rules alone.
+	var public []string
+	for k, rules := range sources(inv) {
+		for _, r := range rules {
+			if strings.HasPrefix(r, "us-east-1 odd ") {
+				public = append(public, k+": "+r)
+			}
+		}
+	}
+	slices.Sort(public)
+	if want := []string{"address 8.8.8.8: us-east-1 odd ingress tcp 22 8.8.8.8/32", "world 0.0.0.0/0: us-east-1 odd egress all all 0.0.0.0/0"}; !slices.Equal(public, want) {
+		t.Errorf("Collect: public sources of group odd\n  %q\nwant\n  %q", public, want)
+	}
+}
+
 // refusingRegion answers every call as a region that is not enabled for the account does.
 // moto serves every region, so this fake stands in for the refusal.
 type refusingRegion struct{ collector.EC2API }

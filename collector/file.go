@@ -2,6 +2,7 @@ package collector
 
 import (
 	"bytes"
+	"encoding/csv"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -54,14 +55,19 @@ type cliOutput struct {
 }
 
 // ParseFile parses one input file. It fails, with an *InputError, when data is not JSON or
-// holds none of SecurityGroups, SecurityGroupRules, NetworkInterfaces and PrefixLists. A
-// rule with an invalid CIDR is kept, marked Invalid.
+// holds none of SecurityGroups, SecurityGroupRules, NetworkInterfaces and PrefixLists; for
+// YAML, CSV, and the text and table output of the aws CLI, the error says to run the aws
+// command with --output json. A rule with an invalid CIDR, port range or protocol is kept,
+// marked Invalid.
 func ParseFile(name string, data []byte) (*File, error) {
 	if len(bytes.TrimSpace(data)) == 0 {
 		return nil, &InputError{File: name, Err: errors.New("file is empty")}
 	}
 	var out cliOutput
 	if err := json.Unmarshal(data, &out); err != nil {
+		if format := otherFormat(data); format != "" {
+			return nil, &InputError{File: name, Err: fmt.Errorf("this looks like %s; sgvet reads JSON: run the aws command with --output json", format)}
+		}
 		return nil, jsonError(name, data, err)
 	}
 	if out.SecurityGroups == nil && out.SecurityGroupRules == nil && out.NetworkInterfaces == nil && out.PrefixLists == nil {
@@ -108,19 +114,18 @@ func permissionRules(rules []Rule, base Rule, dir Direction, perms []types.IpPer
 	for _, p := range perms {
 		r := base
 		r.Direction = dir
-		r.Protocol = normalizeProtocol(aws.ToString(p.IpProtocol))
-		r.FromPort, r.ToPort = portOrAny(p.FromPort), portOrAny(p.ToPort)
+		r.setTraffic(p.IpProtocol, p.FromPort, p.ToPort)
 		for _, ip := range p.IpRanges {
 			cr := r
 			cr.Description = aws.ToString(ip.Description)
-			cr.CIDR, cr.Invalid = parseCIDR(aws.ToString(ip.CidrIp))
+			cr.setCIDR(aws.ToString(ip.CidrIp))
 			cr.ID = syntheticID(cr, aws.ToString(ip.CidrIp))
 			rules = append(rules, cr)
 		}
 		for _, ip := range p.Ipv6Ranges {
 			cr := r
 			cr.Description = aws.ToString(ip.Description)
-			cr.CIDR, cr.Invalid = parseCIDR(aws.ToString(ip.CidrIpv6))
+			cr.setCIDR(aws.ToString(ip.CidrIpv6))
 			cr.ID = syntheticID(cr, aws.ToString(ip.CidrIpv6))
 			rules = append(rules, cr)
 		}
@@ -239,6 +244,79 @@ func FromFiles(files []*File) Collection {
 		}
 	}
 	return c
+}
+
+// otherFormat names the format of data when it is not JSON but looks like another that
+// people give by mistake: "YAML", "CSV", or the text or table output of the aws CLI. It
+// returns "" when data starts as JSON does, or looks like nothing it knows. It reads the
+// first two non-blank lines, within the first few kilobytes.
+func otherFormat(data []byte) string {
+	data = bytes.TrimLeft(bytes.TrimPrefix(data, []byte("\uFEFF")), " \t\r\n")
+	if len(data) == 0 || data[0] == '{' || data[0] == '[' {
+		return ""
+	}
+	data = data[:min(len(data), 8<<10)]
+	var lines [2]string
+	for n := 0; n < len(lines) && len(data) > 0; {
+		var line []byte
+		line, data, _ = bytes.Cut(data, []byte("\n"))
+		if l := strings.TrimSpace(string(line)); l != "" {
+			lines[n] = l
+			n++
+		}
+	}
+	first, second := lines[0], lines[1]
+	key, _, isKey := strings.Cut(first, ":")
+	switch {
+	case first == "":
+		return ""
+	case len(first) > 3 && strings.Trim(first, "-") == "", first[0] == '|', first[0] == '+':
+		// A table opens with a line of dashes above its title.
+		return "table output of the aws CLI"
+	case first == "---" || strings.HasPrefix(first, "--- ") || first == "-" || strings.HasPrefix(first, "- "):
+		return "YAML output of the aws CLI"
+	case isKey && yamlKey(key) && (len(first) == len(key)+1 || first[len(key)+1] == ' '):
+		switch key {
+		case "SecurityGroups", "SecurityGroupRules", "NetworkInterfaces", "PrefixLists":
+			return "YAML output of the aws CLI"
+		}
+		return "YAML"
+	case strings.Contains(first, "\t"):
+		word, _, _ := strings.Cut(first, "\t")
+		if word != "" && strings.Trim(word, "ABCDEFGHIJKLMNOPQRSTUVWXYZ") == "" {
+			// The text output of the aws CLI starts each line with a name in capitals:
+			// SECURITYGROUPS, SECURITYGROUPRULES, IPPERMISSIONS.
+			return "text output of the aws CLI"
+		}
+		return "tab-separated text"
+	case second != "" && isCSV(first+"\n"+second+"\n"):
+		return "CSV"
+	}
+	return ""
+}
+
+// yamlKey reports whether s is a plain YAML mapping key, as the aws CLI writes them.
+func yamlKey(s string) bool {
+	for i, c := range s {
+		switch {
+		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c == '_':
+		case i > 0 && (c >= '0' && c <= '9' || c == '-' || c == '.'):
+		default:
+			return false
+		}
+	}
+	return s != ""
+}
+
+// isCSV reports whether text is two CSV records of the same number of fields, at least two.
+func isCSV(text string) bool {
+	r := csv.NewReader(strings.NewReader(text))
+	head, err := r.Read()
+	if err != nil || len(head) < 2 {
+		return false
+	}
+	_, err = r.Read() // the reader insists that it has as many fields as head
+	return err == nil
 }
 
 // jsonError turns a decoding error into an InputError with the line and column.

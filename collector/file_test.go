@@ -5,6 +5,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -171,11 +172,184 @@ func TestParseFileInvalidCIDR(t *testing.T) {
 		t.Fatalf("Invalid() = %+v, want one rule", invalid)
 	}
 	r := invalid[0]
-	if r.GroupID != "sg-web" || r.Invalid.Text != "300.1.2.3/32" || r.Invalid.Reason == "" || r.ID == "" {
-		t.Errorf("invalid rule = %+v (%+v), want group sg-web, text 300.1.2.3/32, a reason and an id", r, *r.Invalid)
+	if r.GroupID != "sg-web" || r.Invalid.Field != collector.FieldCIDR || r.Invalid.Text != "300.1.2.3/32" || r.Invalid.Reason == "" || r.ID == "" {
+		t.Errorf("invalid rule = %+v (%+v), want group sg-web, field cidr, text 300.1.2.3/32, a reason and an id", r, *r.Invalid)
 	}
 	if len(inv.Rules) != 8 || len(inv.Public) != 4 {
 		t.Errorf("%d rules and %d public sources, want the other rules all collected (8, 4)", len(inv.Rules), len(inv.Public))
+	}
+}
+
+// trafficCases are protocols and port ranges as the aws CLI and the EC2 API write them
+// (the JSON members of a rule), with the protocol sgvet reads and, for those it cannot
+// read, the field, text and part of the reason of the Invalid it records.
+var trafficCases = []struct {
+	traffic  string
+	protocol string // Rule.Protocol
+	field    collector.RuleField
+	text     string
+	reason   string
+}{
+	{traffic: `"IpProtocol": "tcp", "FromPort": 0, "ToPort": 65535`, protocol: "tcp"},
+	{traffic: `"IpProtocol": "TCP", "FromPort": 22, "ToPort": 22`, protocol: "tcp"},
+	{traffic: `"IpProtocol": "6", "FromPort": 22, "ToPort": 22`, protocol: "tcp"},
+	{traffic: `"IpProtocol": "17", "FromPort": 53, "ToPort": 53`, protocol: "udp"},
+	{traffic: `"IpProtocol": "-1"`, protocol: "all"},
+	{traffic: `"IpProtocol": "-1", "FromPort": -1, "ToPort": -1`, protocol: "all"},
+	{traffic: `"IpProtocol": "all"`, protocol: "all"},
+	{traffic: `"IpProtocol": "50", "FromPort": -1, "ToPort": -1`, protocol: "50"},
+	{traffic: `"IpProtocol": "255"`, protocol: "255"},
+	{traffic: `"IpProtocol": "icmp", "FromPort": -1, "ToPort": -1`, protocol: "icmp"},
+	{traffic: `"IpProtocol": "icmp", "FromPort": 8, "ToPort": -1`, protocol: "icmp"},
+	{traffic: `"IpProtocol": "icmpv6", "FromPort": 255, "ToPort": 255`, protocol: "icmpv6"},
+	{traffic: `"IpProtocol": "58", "FromPort": 128, "ToPort": 0`, protocol: "icmpv6"},
+
+	{traffic: `"IpProtocol": "tcp", "FromPort": 70000, "ToPort": 80`, protocol: "tcp", field: collector.FieldPorts, text: "70000-80", reason: "port 70000 is not between 0 and 65535"},
+	{traffic: `"IpProtocol": "udp", "FromPort": 53, "ToPort": 65536`, protocol: "udp", field: collector.FieldPorts, text: "53-65536", reason: "port 65536"},
+	{traffic: `"IpProtocol": "tcp", "FromPort": -1, "ToPort": -1`, protocol: "tcp", field: collector.FieldPorts, text: "-1", reason: "port -1 is not between 0 and 65535"},
+	{traffic: `"IpProtocol": "tcp", "FromPort": 90, "ToPort": 80`, protocol: "tcp", field: collector.FieldPorts, text: "90-80", reason: "reversed: FromPort 90 is above ToPort 80"},
+	{traffic: `"IpProtocol": "6", "FromPort": 0, "ToPort": 70000`, protocol: "tcp", field: collector.FieldPorts, text: "0-70000", reason: "port 70000"},
+	{traffic: `"IpProtocol": "tcp"`, protocol: "tcp", field: collector.FieldPorts, text: "", reason: "a tcp rule needs both FromPort and ToPort"},
+	{traffic: `"IpProtocol": "udp", "FromPort": 53`, protocol: "udp", field: collector.FieldPorts, text: "53", reason: "needs both FromPort and ToPort"},
+	{traffic: `"IpProtocol": "icmp", "FromPort": 300, "ToPort": -1`, protocol: "icmp", field: collector.FieldPorts, text: "type 300 code -1", reason: "ICMP type 300 is not -1 (any) or between 0 and 255"},
+	{traffic: `"IpProtocol": "icmpv6", "FromPort": 1, "ToPort": -2`, protocol: "icmpv6", field: collector.FieldPorts, text: "type 1 code -2", reason: "ICMP code -2"},
+	{traffic: `"IpProtocol": "tcpx", "FromPort": 22, "ToPort": 22`, protocol: "tcpx", field: collector.FieldProtocol, text: "tcpx", reason: "not tcp, udp, icmp, icmpv6, -1 (all) or a protocol number from 0 to 255"},
+	{traffic: `"IpProtocol": "256"`, protocol: "256", field: collector.FieldProtocol, text: "256", reason: "from 0 to 255"},
+	{traffic: `"IpProtocol": "-2"`, protocol: "-2", field: collector.FieldProtocol, text: "-2", reason: "from 0 to 255"},
+	{traffic: `"IpProtocol": ""`, protocol: "", field: collector.FieldProtocol, text: "", reason: "the rule has no IpProtocol"},
+	{traffic: `"FromPort": 22, "ToPort": 22`, protocol: "", field: collector.FieldProtocol, text: "", reason: "the rule has no IpProtocol"},
+}
+
+// TestParseFileTraffic reads each protocol and port range in a file of
+// describe-security-groups and in one of describe-security-group-rules, as a rule from
+// 0.0.0.0/0 beside a valid rule from 8.8.8.8. A rule that cannot be read is kept, marked
+// invalid with its group and rule, keeps its target, and is not public; the other rule is
+// collected.
+func TestParseFileTraffic(t *testing.T) {
+	const other = `{"IpProtocol": "tcp", "FromPort": 443, "ToPort": 443, "IpRanges": [{"CidrIp": "8.8.8.8/32"}]}`
+	for _, tt := range trafficCases {
+		files := map[string]string{
+			"describe-security-groups": `{"SecurityGroups": [{"GroupId": "sg-web", "GroupName": "web", "OwnerId": "111122223333", "VpcId": "vpc-1",
+				"IpPermissions": [{` + tt.traffic + `, "IpRanges": [{"CidrIp": "0.0.0.0/0"}]}, ` + other + `], "IpPermissionsEgress": []}]}`,
+			"describe-security-group-rules": `{"SecurityGroupRules": [
+				{"SecurityGroupRuleId": "sgr-1", "GroupId": "sg-web", "IsEgress": false, ` + tt.traffic + `, "CidrIpv4": "0.0.0.0/0"},
+				{"SecurityGroupRuleId": "sgr-2", "GroupId": "sg-web", "IsEgress": false, "IpProtocol": "tcp", "FromPort": 443, "ToPort": 443, "CidrIpv4": "8.8.8.8/32"}]}`,
+		}
+		for _, command := range []string{"describe-security-groups", "describe-security-group-rules"} {
+			t.Run(command+"/"+tt.traffic, func(t *testing.T) {
+				inv := inventoryOf(t, parse(t, command+".json", files[command]))
+				if len(inv.Rules) != 2 {
+					t.Fatalf("ParseFile(%q): %d rules, want 2", tt.traffic, len(inv.Rules))
+				}
+				var r collector.Rule
+				for _, rule := range inv.Rules {
+					if rule.CIDR.String() == "0.0.0.0/0" {
+						r = rule
+					}
+				}
+				if r.Protocol != tt.protocol || r.Target() != "0.0.0.0/0" || r.GroupID != "sg-web" || r.ID == "" {
+					t.Errorf("ParseFile(%q) = rule %+v, want protocol %q, target 0.0.0.0/0, group sg-web and an id", tt.traffic, r, tt.protocol)
+				}
+				publics := publicKeys(inv)
+				if tt.field == "" {
+					if r.Invalid != nil || len(inv.Invalid()) != 0 {
+						t.Errorf("ParseFile(%q) = invalid %+v, want a valid rule", tt.traffic, *r.Invalid)
+					}
+					if want := []string{"address 8.8.8.8", "world 0.0.0.0/0"}; !slices.Equal(publics, want) {
+						t.Errorf("ParseFile(%q): public sources %q, want %q", tt.traffic, publics, want)
+					}
+					return
+				}
+				if r.Invalid == nil {
+					t.Fatalf("ParseFile(%q) = valid rule %+v, want invalid %s %q", tt.traffic, r, tt.field, tt.text)
+				}
+				if got := *r.Invalid; got.Field != tt.field || got.Text != tt.text || !strings.Contains(got.Reason, tt.reason) {
+					t.Errorf("ParseFile(%q) = invalid %+v, want %s %q because %q", tt.traffic, got, tt.field, tt.text, tt.reason)
+				}
+				if invalid := inv.Invalid(); len(invalid) != 1 || invalid[0].ID != r.ID {
+					t.Errorf("ParseFile(%q): Invalid() = %+v, want the rule %s alone", tt.traffic, invalid, r.ID)
+				}
+				if r.IsPublic() {
+					t.Errorf("ParseFile(%q): IsPublic() = true for an invalid rule", tt.traffic)
+				}
+				if want := []string{"address 8.8.8.8"}; !slices.Equal(publics, want) {
+					t.Errorf("ParseFile(%q): public sources %q, want %q (not the invalid rule's)", tt.traffic, publics, want)
+				}
+			})
+		}
+	}
+}
+
+// TestInvalidRuleJSON checks how an inventory writes an invalid rule: its target, when it
+// has one, and "invalid" with the field, the text as written and the reason.
+func TestInvalidRuleJSON(t *testing.T) {
+	tests := []struct {
+		rule string // the members of a describe-security-group-rules rule
+		want string
+	}{
+		{`"IpProtocol": "tcp", "FromPort": 22, "ToPort": 22, "CidrIpv4": "300.1.2.3/32"`,
+			`"invalid":{"field":"cidr","text":"300.1.2.3/32","reason":"netip.ParsePrefix(\"300.1.2.3/32\"): ParseAddr(\"300.1.2.3\"): IPv4 field has value \u003e255"}`},
+		{`"IpProtocol": "tcp", "FromPort": 70000, "ToPort": 80, "CidrIpv4": "0.0.0.0/0"`,
+			`"cidr":"0.0.0.0/0","invalid":{"field":"ports","text":"70000-80","reason":"port 70000 is not between 0 and 65535"}`},
+		{`"IpProtocol": "tcpx", "FromPort": 22, "ToPort": 22, "CidrIpv6": "::/0"`,
+			`"cidr":"::/0","invalid":{"field":"protocol","text":"tcpx","reason":"not tcp, udp, icmp, icmpv6, -1 (all) or a protocol number from 0 to 255"}`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.rule, func(t *testing.T) {
+			inv := inventoryOf(t, parse(t, "rules.json", `{"SecurityGroupRules": [{"SecurityGroupRuleId": "sgr-1", "GroupId": "sg-1", `+tt.rule+`}]}`))
+			b, err := json.Marshal(inv.Rules[0])
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !strings.Contains(string(b), tt.want) {
+				t.Errorf("json.Marshal(rule %q) = %s, want it to hold %s", tt.rule, b, tt.want)
+			}
+		})
+	}
+}
+
+// publicKeys lists the public sources of inv as "kind address-or-prefix", sorted.
+func publicKeys(inv *collector.Inventory) []string {
+	var out []string
+	for _, p := range inv.Public {
+		switch p.Kind {
+		case collector.KindAddress:
+			out = append(out, "address "+p.Address.String())
+		case collector.KindAWSService:
+			out = append(out, "aws-service "+p.PrefixListID)
+		default:
+			out = append(out, string(p.Kind)+" "+p.CIDR.String())
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+// TestParseFileInvalidTwice: a rule whose ports and CIDR are both invalid is recorded as
+// an invalid CIDR, which leaves it no target but its text.
+func TestParseFileInvalidTwice(t *testing.T) {
+	data := `{"SecurityGroupRules": [{"SecurityGroupRuleId": "sgr-1", "GroupId": "sg-web", "IpProtocol": "tcp", "FromPort": 70000, "ToPort": 80, "CidrIpv4": "300.1.2.3/32"}]}`
+	inv := inventoryOf(t, parse(t, "rules.json", data))
+	invalid := inv.Invalid()
+	if len(invalid) != 1 || invalid[0].Invalid.Field != collector.FieldCIDR || invalid[0].Target() != "300.1.2.3/32" {
+		t.Errorf("ParseFile(%q): Invalid() = %+v, want one rule with an invalid CIDR", data, invalid)
+	}
+}
+
+// TestParseFileInvalidAWSList: an AWS-managed prefix list names AWS service ranges, which
+// are public; a rule naming one with ports it cannot have is not.
+func TestParseFileInvalidAWSList(t *testing.T) {
+	rules := `{"SecurityGroupRules": [
+		{"SecurityGroupRuleId": "sgr-1", "GroupId": "sg-web", "IsEgress": true, "IpProtocol": "tcp", "FromPort": 443, "ToPort": 70000, "PrefixListId": "pl-s3"},
+		{"SecurityGroupRuleId": "sgr-2", "GroupId": "sg-web", "IsEgress": true, "IpProtocol": "tcp", "FromPort": 443, "ToPort": 443, "PrefixListId": "pl-ddb"}]}`
+	lists := `{"PrefixLists": [{"PrefixListId": "pl-s3", "PrefixListName": "com.amazonaws.us-east-1.s3", "OwnerId": "AWS"},
+		{"PrefixListId": "pl-ddb", "PrefixListName": "com.amazonaws.us-east-1.dynamodb", "OwnerId": "AWS"}]}`
+	inv := inventoryOf(t, parse(t, "rules.json", rules), parse(t, "lists.json", lists))
+	if len(inv.Public) != 1 || inv.Public[0].PrefixListID != "pl-ddb" {
+		t.Errorf("ParseFile(%q): public sources %+v, want pl-ddb alone", rules, inv.Public)
+	}
+	if invalid := inv.Invalid(); len(invalid) != 1 || invalid[0].ID != "sgr-1" || invalid[0].Target() != "pl-s3" {
+		t.Errorf("ParseFile(%q): Invalid() = %+v, want sgr-1 naming pl-s3", rules, invalid)
 	}
 }
 
@@ -191,6 +365,8 @@ func TestParseFileErrors(t *testing.T) {
 		{"wrong type", "{\n\"SecurityGroups\": [{\"GroupId\": \"sg-1\", \"IpPermissions\": [{\"FromPort\": \"22\"}]}]}", 2, 74, "SecurityGroups.IpPermissions.FromPort: want int32, got string"},
 		{"other output", `{"Vpcs": []}`, 0, 0, "no SecurityGroups, SecurityGroupRules, NetworkInterfaces or PrefixLists"},
 		{"array", `[]`, 1, 1, "want collector.cliOutput, got array"},
+		{"aws CLI error", "\nAn error occurred (AuthFailure) when calling the DescribeSecurityGroups operation: AWS was not able to validate the provided access credentials, sorry\n", 2, 1, "invalid character 'A' looking for beginning of value"},
+		{"JSON with a missing brace", `"SecurityGroups": []}`, 1, 17, "invalid character ':' after top-level value"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -201,6 +377,43 @@ func TestParseFileErrors(t *testing.T) {
 			}
 			if ie.File != "in.json" || ie.Line != tt.line || ie.Column != tt.col || !strings.Contains(err.Error(), tt.want) {
 				t.Errorf("ParseFile(%q) = %q at %d:%d, want %q at %d:%d", tt.data, err, ie.Line, ie.Column, tt.want, tt.line, tt.col)
+			}
+		})
+	}
+}
+
+func TestParseFileOtherFormats(t *testing.T) {
+	const fix = "; sgvet reads JSON: run the aws command with --output json"
+	tests := []struct {
+		data string
+		want string
+	}{
+		// aws CLI v2 --output yaml and --output yaml-stream.
+		{"SecurityGroups:\n- Description: default VPC security group\n  GroupId: sg-1\n  IpPermissions: []\n", "this looks like YAML output of the aws CLI"},
+		{"\n\nSecurityGroupRules:\n- CidrIpv4: 0.0.0.0/0\n", "this looks like YAML output of the aws CLI"},
+		{"- SecurityGroups:\n  - GroupId: sg-1\n", "this looks like YAML output of the aws CLI"},
+		{"---\nSecurityGroups: []\n", "this looks like YAML output of the aws CLI"},
+		{"--- # groups\nSecurityGroups: []\n", "this looks like YAML output of the aws CLI"},
+		{"providers:\n  - abuseipdb\n", "this looks like YAML"},
+		// aws CLI --output table.
+		{"----------------------------------------------------\n|            DescribeSecurityGroupRules            |\n+--------------------------------------------------+\n||               SecurityGroupRules               ||\n", "this looks like table output of the aws CLI"},
+		{"||  CidrIpv4            |  0.0.0.0/0              ||\n", "this looks like table output of the aws CLI"},
+		{"+--------+\n", "this looks like table output of the aws CLI"},
+		// aws CLI --output text.
+		{"SECURITYGROUPS\tdefault VPC security group\tsg-1\tdefault\t123456789012\tvpc-1\nIPPERMISSIONSEGRESS\t-1\nIPRANGES\t0.0.0.0/0\n", "this looks like text output of the aws CLI"},
+		{"SECURITYGROUPRULES\t0.0.0.0/0\t-1\tsg-1\t-1\tTrue\tsgr-1\t-1\r\n", "this looks like text output of the aws CLI"},
+		{"GroupId\tCidrIp\nsg-1\t8.8.8.8/32\n", "this looks like tab-separated text"},
+		// CSV, as spreadsheets and other tools write it.
+		{"GroupId,GroupName,CidrIp\nsg-1,web,8.8.8.8/32\n", "this looks like CSV"},
+		{"\uFEFFGroupId,Description\r\nsg-1,\"web, and api\"\r\n", "this looks like CSV"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.data, func(t *testing.T) {
+			_, err := collector.ParseFile("groups.out", []byte(tt.data))
+			want := "groups.out: " + tt.want + fix
+			var ie *collector.InputError
+			if !errors.As(err, &ie) || err.Error() != want {
+				t.Errorf("ParseFile(%q) = %v, want %v", tt.data, err, want)
 			}
 		})
 	}
@@ -261,10 +474,11 @@ func TestParseAWSCLIOutput(t *testing.T) {
 }
 
 // FuzzParseFile checks that any input either fails with an *InputError or yields an
-// inventory that holds together: every public source names rules that exist, and the
-// inventory encodes as JSON.
+// inventory that holds together: every public source names rules that exist, no invalid
+// rule is public, and the inventory encodes as JSON.
 func FuzzParseFile(f *testing.F) {
-	for _, seed := range []string{groupsJSON, rulesJSON, interfacesJSON, `{}`, `{"SecurityGroups":null}`, `[`, "{\"SecurityGroups\":[{\"GroupId\":\"sg-1\",\"IpPermissions\":[{\"IpProtocol\":\"tcp\",\"IpRanges\":[{\"CidrIp\":\"::ffff:1.2.3.0/120\"}]}]}]}"} {
+	for _, seed := range []string{groupsJSON, rulesJSON, interfacesJSON, `{}`, `{"SecurityGroups":null}`, `[`, "SecurityGroups:\n- GroupId: sg-1\n", "a,b\n1,2\n", strings.Repeat("\v\n", 5000) + "x",
+		`{"SecurityGroupRules":[{"GroupId":"sg-1","IpProtocol":"tcp","FromPort":70000,"ToPort":80,"CidrIpv4":"0.0.0.0/0"},{"GroupId":"sg-1","IpProtocol":"-1","PrefixListId":"pl-1"}]}`, "{\"SecurityGroups\":[{\"GroupId\":\"sg-1\",\"IpPermissions\":[{\"IpProtocol\":\"tcp\",\"IpRanges\":[{\"CidrIp\":\"::ffff:1.2.3.0/120\"}]}]}]}"} {
 		f.Add([]byte(seed))
 	}
 	if paths, _ := filepath.Glob(filepath.Join("testdata", "aws-cli", "*.json")); len(paths) > 0 {
@@ -283,7 +497,11 @@ func FuzzParseFile(f *testing.F) {
 			}
 			return
 		}
-		inv := collector.FromFiles([]*collector.File{file}).Inventory(time.Unix(0, 0), collector.Options{MaxHostsPerCIDR: 16})
+		opts := collector.Options{MaxHostsPerCIDR: 16}
+		inv := collector.FromFiles([]*collector.File{file}).Inventory(time.Unix(0, 0), opts)
+		if p := collector.PublicSources(inv.Invalid(), opts); len(p) != 0 {
+			t.Errorf("invalid rules are public sources: %+v", p)
+		}
 		ids := map[string]bool{}
 		for _, r := range inv.Rules {
 			ids[r.ID] = true

@@ -66,7 +66,7 @@ type Inventory struct {
 	Public      []PublicSource `json:"public"`
 }
 
-// Invalid returns the rules whose CIDR could not be parsed.
+// Invalid returns the rules whose CIDR, ports or protocol could not be parsed.
 func (inv *Inventory) Invalid() []Rule {
 	var out []Rule
 	for _, r := range inv.Rules {
@@ -310,6 +310,9 @@ func PublicSources(rules []Rule, opts Options) []PublicSource {
 	for i := range rules {
 		r := &rules[i]
 		ri := int32(i)
+		if r.Invalid != nil {
+			continue // what it allows is unknown
+		}
 		if pl := r.PrefixList; pl != nil && pl.AWSManaged {
 			listing[pl.ID] = pl.Name
 			add(sourceKey{kind: KindAWSService, list: pl.ID}, ri)

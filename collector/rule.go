@@ -7,10 +7,12 @@
 package collector
 
 import (
+	"cmp"
 	"encoding/json"
 	"fmt"
 	"net/netip"
 	"strconv"
+	"strings"
 )
 
 // Direction is the direction of traffic a rule allows.
@@ -108,10 +110,32 @@ type PrefixListRef struct {
 	Unresolved string `json:"unresolved,omitempty"`
 }
 
-// InvalidCIDR is a CIDR that could not be parsed, kept as it was written.
-type InvalidCIDR struct {
-	Text   string `json:"text"`
-	Reason string `json:"reason"`
+// RuleField names the part of a rule that can be invalid.
+type RuleField string
+
+// The parts of a rule that are checked as they are read.
+const (
+	FieldCIDR     RuleField = "cidr"
+	FieldPorts    RuleField = "ports"
+	FieldProtocol RuleField = "protocol"
+)
+
+// String returns the field as people write it: "CIDR", "ports" or "protocol".
+func (f RuleField) String() string {
+	if f == FieldCIDR {
+		return "CIDR"
+	}
+	return string(f)
+}
+
+// Invalid is the part of a rule that could not be parsed, kept as it was written: a CIDR,
+// a port range ("70000-80"; for ICMP, the type and code) or a protocol ("tcpx"). A rule
+// is invalid for one reason: a CIDR that cannot be parsed is the one recorded, since the
+// rule then has no target.
+type Invalid struct {
+	Field  RuleField `json:"field"`
+	Text   string    `json:"text"`
+	Reason string    `json:"reason"`
 }
 
 // Rule is one rule of a security group with one target.
@@ -123,16 +147,20 @@ type Rule struct {
 	GroupName string    `json:"group_name,omitempty"`
 	ID        string    `json:"rule_id"`
 	Direction Direction `json:"direction"`
-	// Protocol is "tcp", "udp", "icmp", "icmpv6", "all", or an IP protocol number.
+	// Protocol is "tcp", "udp", "icmp", "icmpv6", "all", or an IP protocol number; in a
+	// rule with an invalid protocol, the protocol as it was written.
 	Protocol string `json:"protocol"`
 	// FromPort and ToPort are the port range; for ICMP they are the type and code; -1 is any.
 	FromPort int32 `json:"from_port"`
 	ToPort   int32 `json:"to_port"`
 	// CIDR is the rule's address range, normalised (masked; IPv4-mapped IPv6 as IPv4).
 	// It is the zero Prefix when the target is a group, an AWS-managed prefix list, or
-	// invalid.
-	CIDR            netip.Prefix   `json:"cidr,omitzero"`
-	Invalid         *InvalidCIDR   `json:"invalid,omitempty"`
+	// an invalid CIDR.
+	CIDR netip.Prefix `json:"cidr,omitzero"`
+	// Invalid is set when the rule's CIDR, ports or protocol could not be parsed. An
+	// invalid rule keeps its other fields, and its target when that was read, but nothing
+	// says what it allows: it is never public.
+	Invalid         *Invalid       `json:"invalid,omitempty"`
 	PrefixList      *PrefixListRef `json:"prefix_list,omitempty"`
 	ReferencedGroup *GroupRef      `json:"referenced_group,omitempty"`
 	Description     string         `json:"description"`
@@ -162,12 +190,12 @@ func (r Rule) PortRange() string {
 }
 
 // Target returns the rule's target as text: the CIDR, the referenced group, the prefix list,
-// or the invalid text.
+// or an invalid CIDR as it was written.
 func (r Rule) Target() string {
 	switch {
 	case r.CIDR.IsValid():
 		return r.CIDR.String()
-	case r.Invalid != nil:
+	case r.Invalid != nil && r.Invalid.Field == FieldCIDR:
 		return r.Invalid.Text
 	case r.PrefixList != nil:
 		return r.PrefixList.ID
@@ -180,36 +208,129 @@ func (r Rule) Target() string {
 	return ""
 }
 
-// normalizeProtocol maps the EC2 API's protocol strings to the names Rule uses.
-func normalizeProtocol(p string) string {
-	switch p {
-	case "-1", "":
-		return "all"
-	case "6":
-		return "tcp"
-	case "17":
-		return "udp"
-	case "1":
-		return "icmp"
-	case "58":
-		return "icmpv6"
+// setTraffic sets r's protocol and port range from the EC2 API's, and marks r invalid
+// when the protocol is unknown or the ports are impossible for it. Protocol names are
+// normalised to lower case and protocol numbers to the names Rule uses ("6" is "tcp",
+// "-1" is "all"); an unknown protocol is kept as it was written. A missing port is -1.
+func (r *Rule) setTraffic(protocol *string, from, to *int32) {
+	r.FromPort, r.ToPort = portOrAny(from), portOrAny(to)
+	written := ""
+	if protocol != nil {
+		written = *protocol
 	}
-	return p
+	p, ok := normalizeProtocol(written)
+	r.Protocol = p
+	switch {
+	case !ok:
+		reason := "not tcp, udp, icmp, icmpv6, -1 (all) or a protocol number from 0 to 255"
+		if written == "" {
+			reason = "the rule has no IpProtocol"
+		}
+		r.Invalid = &Invalid{Field: FieldProtocol, Text: written, Reason: reason}
+	case p == "tcp" || p == "udp":
+		r.Invalid = checkPorts(p, from, to)
+	case p == "icmp" || p == "icmpv6":
+		r.Invalid = checkICMP(r.FromPort, r.ToPort)
+	}
 }
 
-// parseCIDR parses a CIDR from a rule and normalises it; on failure it returns the
-// InvalidCIDR to record.
-func parseCIDR(s string) (netip.Prefix, *InvalidCIDR) {
+// normalizeProtocol maps the EC2 API's protocol strings to the names Rule uses, and
+// reports whether written is a protocol at all; if not, it returns written unchanged.
+func normalizeProtocol(written string) (string, bool) {
+	p := strings.ToLower(written)
+	switch p {
+	case "tcp", "udp", "icmp", "icmpv6", "all":
+		return p, true
+	case "-1":
+		return "all", true
+	}
+	n, err := strconv.ParseUint(p, 10, 8)
+	if err != nil {
+		return written, false
+	}
+	switch n {
+	case 6:
+		return "tcp", true
+	case 17:
+		return "udp", true
+	case 1:
+		return "icmp", true
+	case 58:
+		return "icmpv6", true
+	}
+	return strconv.FormatUint(n, 10), true
+}
+
+// checkPorts returns the Invalid to record when from and to are not a port range of the
+// TCP or UDP rule, or nil.
+func checkPorts(protocol string, from, to *int32) *Invalid {
+	if from == nil || to == nil {
+		text := ""
+		if p := cmp.Or(from, to); p != nil {
+			text = strconv.Itoa(int(*p))
+		}
+		return &Invalid{Field: FieldPorts, Text: text, Reason: "a " + protocol + " rule needs both FromPort and ToPort"}
+	}
+	lo, hi := *from, *to
+	text := portsText(lo, hi)
+	for _, p := range [...]int32{lo, hi} {
+		if p < 0 || p > 65535 {
+			return &Invalid{Field: FieldPorts, Text: text, Reason: fmt.Sprintf("port %d is not between 0 and 65535", p)}
+		}
+	}
+	if lo > hi {
+		return &Invalid{Field: FieldPorts, Text: text, Reason: fmt.Sprintf("the range is reversed: FromPort %d is above ToPort %d", lo, hi)}
+	}
+	return nil
+}
+
+// checkICMP returns the Invalid to record when the ICMP type or code is not -1 (any) or
+// 0 to 255, or nil.
+func checkICMP(typ, code int32) *Invalid {
+	for _, v := range [...]struct {
+		name  string
+		value int32
+	}{{"type", typ}, {"code", code}} {
+		if v.value < -1 || v.value > 255 {
+			return &Invalid{Field: FieldPorts, Text: fmt.Sprintf("type %d code %d", typ, code), Reason: fmt.Sprintf("ICMP %s %d is not -1 (any) or between 0 and 255", v.name, v.value)}
+		}
+	}
+	return nil
+}
+
+// portsText writes a port range as the EC2 API holds it: "22", "70000-80".
+func portsText(from, to int32) string {
+	if from == to {
+		return strconv.Itoa(int(from))
+	}
+	return strconv.Itoa(int(from)) + "-" + strconv.Itoa(int(to))
+}
+
+func portOrAny(p *int32) int32 {
+	if p == nil {
+		return -1
+	}
+	return *p
+}
+
+// setCIDR parses s as r's CIDR. A CIDR that cannot be parsed makes r invalid, whatever
+// else was wrong with it: the rule then has no target but the text.
+func (r *Rule) setCIDR(s string) {
 	p, err := netip.ParsePrefix(s)
 	if err != nil {
-		return netip.Prefix{}, &InvalidCIDR{Text: s, Reason: err.Error()}
+		r.CIDR, r.Invalid = netip.Prefix{}, &Invalid{Field: FieldCIDR, Text: s, Reason: err.Error()}
+		return
 	}
-	return Normalize(p), nil
+	r.CIDR = Normalize(p)
 }
 
 // IsPublic reports whether the rule's target is public: the whole internet, a CIDR not
-// inside a special-purpose range, or an AWS-managed prefix list.
+// inside a special-purpose range, or an AWS-managed prefix list. An invalid rule is never
+// public.
 func (r Rule) IsPublic() bool {
+	if r.Invalid != nil {
+		return false
+	}
 	if r.PrefixList != nil && r.PrefixList.AWSManaged {
 		return true
 	}

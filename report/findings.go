@@ -349,6 +349,9 @@ func (b *builder) ruleFindings() {
 	for i := range b.rules {
 		ri := int32(i)
 		r := &b.rules[i]
+		if r.Invalid != nil {
+			continue // what an invalid rule allows is unknown
+		}
 		if r.CIDR.IsValid() && collector.IsWorld(r.CIDR) {
 			b.worldFindings(ri)
 			continue

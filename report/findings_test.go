@@ -831,6 +831,60 @@ func TestBuildExposure(t *testing.T) {
 	})
 }
 
+// invalid marks r as the collector marks a rule whose ports or protocol it cannot read.
+func invalid(r collector.Rule, field collector.RuleField, text string) collector.Rule {
+	r.Invalid = &collector.Invalid{Field: field, Text: text, Reason: "cannot be read"}
+	return r
+}
+
+// TestBuildInvalidRules checks that a rule whose ports or protocol could not be read
+// yields no finding about what it would allow.
+func TestBuildInvalidRules(t *testing.T) {
+	md := "metadefender"
+	runCases(t, []buildCase{
+		{
+			name:  "ingress tcp 70000-80 from 0.0.0.0/0",
+			rules: []collector.Rule{invalid(in("sgr-1", "tcp", 70000, 80, "0.0.0.0/0", ""), collector.FieldPorts, "70000-80")},
+			want:  []want{{kind: OpenToWorld, rule: "sgr-1"}},
+		},
+		{
+			name:  "ingress tcpx 22 from ::/0",
+			rules: []collector.Rule{invalid(in("sgr-1", "tcpx", 22, 22, "::/0", ""), collector.FieldProtocol, "tcpx")},
+			want:  []want{{kind: OpenToWorld, rule: "sgr-1"}},
+		},
+		{
+			name:  "egress tcp -1 to 0.0.0.0/0",
+			rules: []collector.Rule{invalid(out("sgr-1", "tcp", -1, -1, "0.0.0.0/0", ""), collector.FieldPorts, "-1")},
+			want:  []want{{kind: OpenEgress, rule: "sgr-1"}},
+		},
+		{
+			name:  "ingress icmp type 8 code 300 from 0.0.0.0/0",
+			rules: []collector.Rule{invalid(in("sgr-1", "icmp", 8, 300, "0.0.0.0/0", ""), collector.FieldPorts, "type 8 code 300")},
+			want:  []want{{kind: ICMPOpen, rule: "sgr-1"}},
+		},
+		{
+			name:    "ingress tcp 90-80 from 85.25.199.246/32, malicious",
+			rules:   []collector.Rule{invalid(in("sgr-1", "tcp", 90, 80, "85.25.199.246/32", ""), collector.FieldPorts, "90-80")},
+			results: results(verdict(md, "85.25.199.246", reputation.Malicious, "listed")),
+			want:    []want{{kind: SuspiciousSource, rule: "sgr-1"}, {kind: StaleSource, rule: "sgr-1"}, {kind: Unvetted, rule: "sgr-1"}},
+		},
+		{
+			name:  "ingress tcp 20-70000 from 151.101.0.0/16",
+			rules: []collector.Rule{invalid(in("sgr-1", "tcp", 20, 70000, "151.101.0.0/16", ""), collector.FieldPorts, "20-70000")},
+			want:  []want{{kind: WideRange, rule: "sgr-1"}, {kind: Unvetted, rule: "sgr-1"}},
+		},
+		{
+			name: "24.48.0.1/32 on tcp 22 inside 24.48.0.0/24 on tcp 0-70000",
+			rules: []collector.Rule{
+				invalid(in("sgr-range", "tcp", 0, 70000, "24.48.0.0/24", "partner range"), collector.FieldPorts, "0-70000"),
+				in("sgr-host", "tcp", 22, 22, "24.48.0.1/32", "partner host"),
+			},
+			results: results(verdict(md, "24.48.0.1", reputation.Clean, "")),
+			want:    []want{{kind: StaleSource, rule: "sgr-host"}, {kind: StaleSource, rule: "sgr-range"}},
+		},
+	})
+}
+
 func TestBuildDefaultGroup(t *testing.T) {
 	self := func(groupID string) collector.Rule {
 		r := rule(groupID, "sgr-self", collector.Ingress, "all", -1, -1, "", "")
@@ -1190,7 +1244,7 @@ func TestAppendRuleKey(t *testing.T) {
 	pl := out("sgr-pl", "tcp", 443, 443, "", "")
 	pl.PrefixList = &collector.PrefixListRef{ID: "pl-s3", AWSManaged: true}
 	bad := in("sgr-bad", "tcp", 22, 22, "", "")
-	bad.Invalid = &collector.InvalidCIDR{Text: "300.1.2.3/32", Reason: "bad"}
+	bad.Invalid = &collector.Invalid{Field: collector.FieldCIDR, Text: "300.1.2.3/32", Reason: "bad"}
 	for _, r := range []collector.Rule{
 		in("sgr-v4", "tcp", 22, 22, "24.48.0.1/32", ""),
 		in("sgr-v6", "tcp", 22, 22, "2a02:8010:6a2f::17/128", ""),

@@ -70,7 +70,7 @@ func (b *builder) groupFindings() {
 type groupKey struct{ account, region, id string }
 
 // findRedundant records each vettable rule among run, the rules of one group, that another
-// rule of the group makes redundant: same direction and protocol, ports that cover its
+// valid rule of the group makes redundant: same direction and protocol, ports that cover its
 // ports, and a CIDR that strictly contains its CIDR. The narrowest such rule is kept.
 func (b *builder) findRedundant(run []int32) {
 	if len(run) < 2 {
@@ -84,7 +84,7 @@ func (b *builder) findRedundant(run []int32) {
 		best := int32(-1)
 		for _, j := range run {
 			o := &b.rules[j]
-			if j == i || o.Direction != r.Direction || o.Protocol != r.Protocol || !o.CIDR.IsValid() ||
+			if j == i || o.Invalid != nil || o.Direction != r.Direction || o.Protocol != r.Protocol || !o.CIDR.IsValid() ||
 				o.CIDR.Bits() >= r.CIDR.Bits() || o.CIDR.Addr().Is4() != r.CIDR.Addr().Is4() ||
 				!o.CIDR.Contains(r.CIDR.Addr()) || !portsCover(o, r) {
 				continue

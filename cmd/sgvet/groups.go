@@ -139,7 +139,7 @@ func writeGroupsTable(w io.Writer, inv *collector.Inventory) error {
 		fmt.Fprintf(w, "skipped %s: %s\n", cell(where), cell(s.Reason))
 	}
 	for _, r := range inv.Invalid() {
-		fmt.Fprintf(w, "invalid CIDR %q in group %s rule %s: %s\n", r.Invalid.Text, cell(r.GroupID), cell(r.ID), cell(r.Invalid.Reason))
+		fmt.Fprintf(w, "invalid %s %q in group %s rule %s: %s\n", r.Invalid.Field, r.Invalid.Text, cell(r.GroupID), cell(r.ID), cell(r.Invalid.Reason))
 	}
 	return nil
 }

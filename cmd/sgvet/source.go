@@ -41,7 +41,7 @@ func collect(ctx context.Context, cfg config, stdin io.Reader, log *slog.Logger,
 	}
 	inv := c.Inventory(time.Now(), collector.Options{MaxHostsPerCIDR: cfg.MaxHostsPerCIDR})
 	for _, r := range inv.Invalid() {
-		log.Warn("invalid CIDR in rule", "group", r.GroupID, "rule", r.ID, "cidr", r.Invalid.Text, "reason", r.Invalid.Reason)
+		log.Warn("invalid "+r.Invalid.Field.String()+" in rule", "group", r.GroupID, "rule", r.ID, string(r.Invalid.Field), r.Invalid.Text, "reason", r.Invalid.Reason)
 	}
 	return inv, nil
 }
