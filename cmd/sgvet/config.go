@@ -107,13 +107,33 @@ func defaultConfig() config {
 	}
 }
 
+// maxConfigSize bounds the configuration file, which is a page of keys: --config given
+// a device or an endless pipe ends with an error.
+const maxConfigSize byteSize = 1 << 20
+
+func readConfigFile(path string) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, usageErrorf("--config: %v", err)
+	}
+	defer f.Close()
+	data, err := io.ReadAll(newBoundedReader(f, maxConfigSize))
+	if errors.Is(err, errTooLarge) {
+		return nil, usageErrorf("--config %s: larger than %s: not a configuration file", path, maxConfigSize)
+	}
+	if err != nil {
+		return nil, usageErrorf("--config %s: %v", path, err)
+	}
+	return data, nil
+}
+
 // loadConfigFile decodes the YAML file at path over cfg. Every error names the file and
 // the line, and the key where there is one: an unknown key, a value of the wrong kind, a
 // second YAML document.
 func loadConfigFile(path string, cfg *config) error {
-	data, err := os.ReadFile(path)
+	data, err := readConfigFile(path)
 	if err != nil {
-		return usageErrorf("--config: %v", err)
+		return err
 	}
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	var doc yaml.Node

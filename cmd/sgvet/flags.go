@@ -290,6 +290,8 @@ type commonFlags struct {
 	logFormat  string
 	logLevel   string
 
+	maxInputSize string
+
 	providers  string
 	blocklists stringList
 	cacheFile  string
@@ -319,8 +321,14 @@ func (f *commonFlags) registerSource(c *commandFlags) {
 		"(repeatable; - is stdin)")
 	fs.StringVar(&f.profile, "profile", "", "use the AWS shared-config profile `NAME` (default: AWS_PROFILE, else the default chain)")
 	fs.StringVar(&f.regions, "regions", "", "collect the comma-separated `LIST` of regions, or all (default: every region enabled for the account)")
+	f.registerInputLimit(fs)
 	annotate(fs, "input", completeFiles, "json")
 	annotate(fs, "regions", completeValues, append([]string{"all"}, knownRegions("aws")...)...)
+}
+
+// registerInputLimit adds --max-input-size to fs.
+func (f *commonFlags) registerInputLimit(fs *pflag.FlagSet) {
+	fs.StringVar(&f.maxInputSize, "max-input-size", "", "read at most `SIZE` from one input, such as 512MiB or 2GiB (default: max_input_size in the configuration, "+defaultMaxInputSize.String()+")")
 }
 
 // registerProviders adds the provider flags.
@@ -399,6 +407,12 @@ func (f *commonFlags) load(fs *pflag.FlagSet) (config, error) {
 			cfg.Audit.State = f.state
 		case "workers":
 			cfg.Reputation.Workers = f.workers
+		case "max-input-size":
+			size, perr := parseByteSize(f.maxInputSize)
+			if perr != nil {
+				err = usageErrorf("--max-input-size: %v", perr)
+			}
+			cfg.MaxInputSize = size
 		}
 	})
 	if err != nil {

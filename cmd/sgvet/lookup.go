@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"context"
+	"errors"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -53,6 +54,7 @@ func lookupFlags(o *lookupOptions) *commandFlags {
 	o.common.registerProviders(c)
 	registerOutput(c, groupOutput, &o.format, &o.output, []string{"table", "json"})
 	o.common.registerConfig(c)
+	o.common.registerInputLimit(c.group(groupGeneral))
 	return c
 }
 
@@ -72,10 +74,19 @@ func runLookup(ctx context.Context, args []string, stdin io.Reader, stdout, stde
 	if i := slices.Index(operands, "-"); i >= 0 && slices.Contains(operands[i+1:], "-") {
 		return usageErrorf("- (standard input) can be given only once")
 	}
+	cfg, err := o.common.load(fs)
+	if err != nil {
+		return err
+	}
 	var targets []reputation.Target
 	for _, op := range operands {
 		if op == "-" {
-			read, err := readTargets(stdin, "stdin")
+			bounded := newBoundedReader(stdin, cfg.MaxInputSize)
+			read, err := readTargets(bounded, "stdin")
+			// The line cut at the limit may be what failed to parse.
+			if err != nil && bounded.exceeded() {
+				return tooLarge("lookup", "-", cfg.MaxInputSize)
+			}
 			if err != nil {
 				return err
 			}
@@ -90,10 +101,6 @@ func runLookup(ctx context.Context, args []string, stdin io.Reader, stdout, stde
 			return usageErrorf("%v", err)
 		}
 		targets = append(targets, t)
-	}
-	cfg, err := o.common.load(fs)
-	if err != nil {
-		return err
 	}
 	if err := checkOutput(output); err != nil {
 		return err
@@ -202,6 +209,9 @@ func readTargets(r io.Reader, name string) ([]reputation.Target, error) {
 		out = append(out, t)
 	}
 	if err := sc.Err(); err != nil {
+		if errors.Is(err, errTooLarge) {
+			return nil, err
+		}
 		return nil, usageErrorf("%s: %v", name, err)
 	}
 	return out, nil

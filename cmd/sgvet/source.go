@@ -29,7 +29,7 @@ func collect(ctx context.Context, cfg config, stdin io.Reader, log *slog.Logger,
 		err error
 	)
 	if len(cfg.Inputs) > 0 {
-		c, err = collectFiles(ctx, cfg.Inputs, stdin)
+		c, err = collectFiles(ctx, cfg.Inputs, stdin, cfg.MaxInputSize)
 	} else {
 		c, err = collectAWS(ctx, cfg, log, progress)
 	}
@@ -46,8 +46,8 @@ func collect(ctx context.Context, cfg config, stdin io.Reader, log *slog.Logger,
 	return inv, nil
 }
 
-// collectFiles parses the input files; - is stdin.
-func collectFiles(ctx context.Context, names []string, stdin io.Reader) (collector.Collection, error) {
+// collectFiles parses the input files; - is stdin. Each is read up to limit bytes.
+func collectFiles(ctx context.Context, names []string, stdin io.Reader, limit byteSize) (collector.Collection, error) {
 	stdins := 0
 	for _, name := range names {
 		if name == "-" {
@@ -62,18 +62,12 @@ func collectFiles(ctx context.Context, names []string, stdin io.Reader) (collect
 		if err := ctx.Err(); err != nil {
 			return collector.Collection{}, err
 		}
-		var (
-			data []byte
-			err  error
-		)
+		data, err := readInput(name, stdin, limit)
+		if err != nil {
+			return collector.Collection{}, err
+		}
 		if name == "-" {
 			name = "stdin"
-			data, err = io.ReadAll(stdin)
-		} else {
-			data, err = os.ReadFile(name)
-		}
-		if err != nil {
-			return collector.Collection{}, usageErrorf("--input: %v", err)
 		}
 		f, err := collector.ParseFile(name, data)
 		if err != nil {
