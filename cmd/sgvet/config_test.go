@@ -317,7 +317,7 @@ func TestConfigMaxInputSize(t *testing.T) {
 		{file: "max_input_size: 1.5GiB\n", want: `cfg.yaml: line 1: max_input_size: "1.5GiB" is not a size: a whole number of bytes, or one with a unit, like 512MiB`},
 		{file: "max_input_size: -1\n", want: `cfg.yaml: line 1: max_input_size: "-1" is not a size: a whole number of bytes, or one with a unit, like 512MiB`},
 		{file: "max_input_size: [1MiB]\n", want: "cfg.yaml: line 1: max_input_size: a list is not a size"},
-		{file: "max_input_size: 1\n"},
+		{file: "max_input_size: 21\n"}, // the input is 21 bytes
 		{file: "max_input_size: 64GiB\n"},
 	})
 	cases := []struct {
