@@ -40,14 +40,7 @@ Examples:
   sgvet audit --profile prod --format json --fail-on critical > report.json
 `
 
-// auditOptions are the values of audit's flags.
-type auditOptions struct {
-	common commonFlags
-	format string
-	output string
-}
-
-func auditFlags(o *auditOptions) *commandFlags {
+func auditFlags(o *commandOptions) *commandFlags {
 	c := newCommandFlags("sgvet audit", auditAbout)
 	o.common.registerSource(c)
 	o.common.registerProviders(c)
@@ -58,7 +51,7 @@ func auditFlags(o *auditOptions) *commandFlags {
 }
 
 func runAudit(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
-	var o auditOptions
+	var o commandOptions
 	fs, _, err := auditFlags(&o).parse(args, stdout)
 	if err != nil {
 		return err

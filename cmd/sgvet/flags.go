@@ -280,6 +280,14 @@ func wrapText(text string, indent, width int) string {
 // exits 0 without doing anything else.
 var errHelp = pflag.ErrHelp
 
+// commandOptions are the values of a command's flags: the shared ones, and where and how
+// its output is written.
+type commandOptions struct {
+	common commonFlags
+	format string
+	output string
+}
+
 // commonFlags are the flags the commands share. Each command registers the groups it
 // takes; load applies those that were set.
 type commonFlags struct {

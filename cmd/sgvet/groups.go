@@ -28,14 +28,7 @@ Examples:
   sgvet groups --profile audit --regions us-east-1,eu-west-1 --format json
 `
 
-// groupsOptions are the values of groups' flags.
-type groupsOptions struct {
-	common commonFlags
-	format string
-	output string
-}
-
-func groupsFlags(o *groupsOptions) *commandFlags {
+func groupsFlags(o *commandOptions) *commandFlags {
 	c := newCommandFlags("sgvet groups", groupsAbout)
 	o.common.registerSource(c)
 	registerOutput(c, groupOutput, &o.format, &o.output, []string{"table", "json"})
@@ -44,7 +37,7 @@ func groupsFlags(o *groupsOptions) *commandFlags {
 }
 
 func runGroups(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
-	var o groupsOptions
+	var o commandOptions
 	fs, _, err := groupsFlags(&o).parse(args, stdout)
 	if err != nil {
 		return err

@@ -41,14 +41,7 @@ Examples:
   grep -v '^#' contractors.txt | sgvet lookup -
 `
 
-// lookupOptions are the values of lookup's flags.
-type lookupOptions struct {
-	common commonFlags
-	format string
-	output string
-}
-
-func lookupFlags(o *lookupOptions) *commandFlags {
+func lookupFlags(o *commandOptions) *commandFlags {
 	c := newCommandFlags("sgvet lookup", lookupAbout)
 	c.operands = true
 	o.common.registerProviders(c)
@@ -59,7 +52,7 @@ func lookupFlags(o *lookupOptions) *commandFlags {
 }
 
 func runLookup(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
-	var o lookupOptions
+	var o commandOptions
 	fs, operands, err := lookupFlags(&o).parse(args, stdout)
 	if err != nil {
 		return err

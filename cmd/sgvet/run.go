@@ -99,9 +99,9 @@ type command struct {
 // commands returns sgvet's commands in the order help lists them.
 func commands() []command {
 	return []command{
-		{"audit", runAudit, func() *commandFlags { return auditFlags(new(auditOptions)) }},
-		{"groups", runGroups, func() *commandFlags { return groupsFlags(new(groupsOptions)) }},
-		{"lookup", runLookup, func() *commandFlags { return lookupFlags(new(lookupOptions)) }},
+		{"audit", runAudit, func() *commandFlags { return auditFlags(new(commandOptions)) }},
+		{"groups", runGroups, func() *commandFlags { return groupsFlags(new(commandOptions)) }},
+		{"lookup", runLookup, func() *commandFlags { return lookupFlags(new(commandOptions)) }},
 		{"version", runVersion, nil},
 		{"completion", runCompletion, nil},
 		{"help", runHelp, nil},
