@@ -85,6 +85,7 @@ func runAudit(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 	}
 	var hist *report.History
 	if cfg.Audit.State != "" {
+		log.Debug("opening the history", "state", cfg.Audit.State)
 		if hist, err = report.OpenHistory(ctx, cfg.Audit.State); err != nil {
 			return usageErrorf("--state: %v", err)
 		}
@@ -115,6 +116,7 @@ func runAudit(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 
 	var view *report.HistoryView
 	if hist != nil {
+		log.Debug("recording the run", "state", cfg.Audit.State, "rules", len(inv.Rules))
 		if view, err = hist.Record(ctx, runID, started, inv.Rules, results); err != nil {
 			return fmt.Errorf("--state: %w", err)
 		}

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"net"
@@ -13,6 +14,7 @@ import (
 	"path/filepath"
 	"runtime/debug"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -475,5 +477,85 @@ func TestSignalStopsRun(t *testing.T) {
 				t.Errorf("temporary files left: %q", tmp)
 			}
 		})
+	}
+}
+
+// lockedBuffer is a bytes.Buffer that a process writes and a test reads at once.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// TestSignalWhileStateIsLocked: another process holds the write lock on the history
+// for the whole test; sgvet, waiting for it, stops on SIGINT at once rather than when its
+// wait for the lock runs out (which would say the database is locked).
+func TestSignalWhileStateIsLocked(t *testing.T) {
+	isolateAWS(t)
+	isolateProviders(t)
+	state := filepath.Join(t.TempDir(), "state.db")
+	list := writeFile(t, "list.netset", "203.0.113.0/24\n")
+	args := []string{"audit", "--input", "../../examples/security-groups.json", "--blocklist", list, "--state", state, "--fail-on", "none", "-f", "json"}
+	if res := sgvet(t, "", args...); res.code != exitIncomplete { // the example names a prefix list files cannot expand
+		t.Fatalf("first run: exit %d, stderr %q", res.code, res.stderr)
+	}
+	db, err := sql.Open("sqlite", state)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	conn, err := db.Conn(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	if _, err := conn.ExecContext(t.Context(), "BEGIN IMMEDIATE"); err != nil {
+		t.Fatal(err)
+	}
+	defer conn.ExecContext(context.Background(), "ROLLBACK")
+
+	cmd := exec.Command(os.Args[0], append(args, "--log-level", "debug")...)
+	cmd.Env = append(os.Environ(), runMainEnv+"=1")
+	var stdout, stderr lockedBuffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		if cmd.ProcessState == nil {
+			cmd.Process.Kill()
+			cmd.Wait()
+		}
+	}()
+	for !strings.Contains(stderr.String(), "opening the history") {
+		if cmd.ProcessState != nil {
+			t.Fatalf("sgvet ended early: %q", stderr.String())
+		}
+		time.Sleep(10 * time.Millisecond) // polls the child's output; no deadline
+	}
+	if err := cmd.Process.Signal(os.Interrupt); err != nil {
+		t.Fatal(err)
+	}
+	err = cmd.Wait()
+	var exit *exec.ExitError
+	if !errors.As(err, &exit) || exit.ExitCode() != 130 {
+		t.Fatalf("%v, want exit 130; stderr %q", err, stderr.String())
+	}
+	if s := stderr.String(); strings.Contains(s, "locked") || strings.Contains(s, "busy") || !strings.Contains(s, "stopped by SIGINT") {
+		t.Errorf("sgvet waited for the lock instead of stopping: %q", s)
+	}
+	if stdout.String() != "" {
+		t.Errorf("a report was written: %.100q", stdout.String())
 	}
 }
