@@ -77,8 +77,10 @@ type History struct {
 }
 
 // OpenHistory opens the history file at path. If the file does not exist, OpenHistory
-// creates it, readable and writable by its owner only, and its parent directories. Each
-// connection waits up to 30 seconds for a lock another connection or process holds.
+// creates it, readable and writable by its owner only, and its parent directories. It
+// refuses, without changing it, a file that is not a SQLite database or that holds another
+// program's tables. Each connection waits up to 30 seconds for a lock another connection
+// or process holds.
 func OpenHistory(ctx context.Context, path string) (*History, error) {
 	h, err := openHistory(ctx, path, historyBusyTimeout)
 	if err != nil {
@@ -93,6 +95,7 @@ func openHistory(ctx context.Context, path string, busyTimeout time.Duration) (*
 	// A run rewrites every rule it saw: statement journals stay in memory, and the page
 	// cache may grow to 64 MiB, so that a large run is not written out twice.
 	db, err := sqlitefile.Open(ctx, path, sqlitefile.Options{
+		Kind:        "history",
 		BusyTimeout: busyTimeout,
 		Pragmas:     []string{"temp_store(MEMORY)", "cache_size(-65536)"},
 		Version:     historySchemaVersion,

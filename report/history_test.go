@@ -393,6 +393,14 @@ func TestOpenHistoryErrors(t *testing.T) {
 	if err := os.WriteFile(garbage, []byte(strings.Repeat("not a database\n", 100)), 0o600); err != nil {
 		t.Fatal(err)
 	}
+	other := filepath.Join(dir, "app.db")
+	if db, err = sql.Open("sqlite", other); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.Exec("CREATE TABLE users (id INTEGER); CREATE TABLE orders (id INTEGER)"); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
 
 	tests := []struct {
 		name, path, want string
@@ -400,7 +408,8 @@ func TestOpenHistoryErrors(t *testing.T) {
 		{"directory cannot be created", filepath.Join(notDir, "sub", "state.db"), ""},
 		{"path is a directory", dir, ""},
 		{"newer schema", newer, "newer"},
-		{"not a database", garbage, ""},
+		{"not a database", garbage, "not an sgvet history file: it is not a SQLite database; give another file"},
+		{"another program's database", other, "not an sgvet history file: it holds other tables (orders, users); give another file"},
 		{"empty path", "", "empty path"},
 	}
 	for _, tt := range tests {

@@ -55,8 +55,9 @@ type Cache struct {
 }
 
 // OpenCache opens the cache file at path. If the file does not exist, OpenCache creates it,
-// readable and writable by its owner only, and its parent directories. Each connection
-// waits up to 10 seconds for a lock another connection or process holds.
+// readable and writable by its owner only, and its parent directories. It refuses, without
+// changing it, a file that is not a SQLite database or that holds another program's tables.
+// Each connection waits up to 10 seconds for a lock another connection or process holds.
 func OpenCache(ctx context.Context, path string) (*Cache, error) {
 	return openCache(ctx, path, cacheBusyTimeout)
 }
@@ -65,6 +66,7 @@ func OpenCache(ctx context.Context, path string) (*Cache, error) {
 // compete for the file wait longer than a user would.
 func openCache(ctx context.Context, path string, busyTimeout time.Duration) (*Cache, error) {
 	db, err := sqlitefile.Open(ctx, path, sqlitefile.Options{
+		Kind:        "cache",
 		BusyTimeout: busyTimeout,
 		Version:     cacheSchemaVersion,
 		Schema:      cacheSchema(),

@@ -629,6 +629,14 @@ func TestOpenCacheErrors(t *testing.T) {
 	if err := os.WriteFile(garbage, []byte(strings.Repeat("not a database\n", 100)), 0o600); err != nil {
 		t.Fatal(err)
 	}
+	other := filepath.Join(dir, "app.db")
+	if db, err = sql.Open("sqlite", other); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.Exec("CREATE TABLE users (id INTEGER); CREATE TABLE orders (id INTEGER)"); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
 
 	tests := []struct {
 		name, path, want string
@@ -637,7 +645,8 @@ func TestOpenCacheErrors(t *testing.T) {
 		{"path is a file's child", filepath.Join(notDir, "cache.db"), ""},
 		{"path is a directory", dir, ""},
 		{"newer schema", newer, "newer"},
-		{"not a database", garbage, ""},
+		{"not a database", garbage, "not an sgvet cache file: it is not a SQLite database; give another file"},
+		{"another program's database", other, "not an sgvet cache file: it holds other tables (orders, users); give another file"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -646,8 +655,8 @@ func TestOpenCacheErrors(t *testing.T) {
 				c.Close()
 				t.Fatal("OpenCache succeeded, want an error")
 			}
-			if !strings.Contains(err.Error(), tt.path) || !strings.Contains(err.Error(), tt.want) {
-				t.Errorf("error %q does not name %s and say %q", err, tt.path, tt.want)
+			if !strings.Contains(err.Error(), "cache "+tt.path) || !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("OpenCache(%q) = %q, want an error naming the path and saying %q", tt.path, err, tt.want)
 			}
 		})
 	}

@@ -7,10 +7,12 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"io"
 	"math"
 	"net/url"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 
@@ -19,6 +21,8 @@ import (
 
 // Options describe a file.
 type Options struct {
+	// Kind is what the file is to sgvet, as errors name it: "history" or "cache".
+	Kind string
 	// BusyTimeout is how long a connection waits for a lock another connection or process
 	// holds.
 	BusyTimeout time.Duration
@@ -37,6 +41,9 @@ type Options struct {
 // another process had written. The file is put in write-ahead log mode, so that readers
 // never wait for a writer, and its schema is created, or checked to be one this program
 // knows.
+//
+// A file that is not empty and is not sgvet's is refused before anything in it changes: one
+// that is not a SQLite database, and one whose schema version is 0 but that holds tables.
 func Open(ctx context.Context, path string, opts Options) (*sql.DB, error) {
 	if path == "" {
 		return nil, errors.New("empty path")
@@ -50,7 +57,11 @@ func Open(ctx context.Context, path string, opts Options) (*sql.DB, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := f.Close(); err != nil {
+	err = checkHeader(f, opts.Kind)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
 		return nil, err
 	}
 	dsn, err := dataSource(path, opts)
@@ -66,6 +77,36 @@ func Open(ctx context.Context, path string, opts Options) (*sql.DB, error) {
 		return nil, err
 	}
 	return db, nil
+}
+
+// header begins every SQLite database file.
+const header = "SQLite format 3\x00"
+
+// checkHeader refuses the file f unless it is empty or begins as a SQLite database does.
+// SQLite itself would take a file of one byte for an empty database, and overwrite it.
+//
+// The header never changes once written, and a file being created by another process is
+// empty until the first page, which holds the header, is written whole.
+func checkHeader(f *os.File, kind string) error {
+	buf := make([]byte, len(header))
+	n, err := io.ReadFull(f, buf)
+	switch {
+	case n == 0 && errors.Is(err, io.EOF):
+		return nil
+	case err != nil && !errors.Is(err, io.ErrUnexpectedEOF):
+		return err
+	case n < len(header) || string(buf) != header:
+		return notSgvet(kind, "it is not a SQLite database")
+	}
+	return nil
+}
+
+// notSgvet returns the error that refuses a file of kind that is not sgvet's, saying why.
+func notSgvet(kind, why string) error {
+	if kind != "" {
+		kind += " "
+	}
+	return fmt.Errorf("not an sgvet %sfile: %s; give another file", kind, why)
 }
 
 // dataSource returns the data source name of the file at path. The driver runs its pragmas
@@ -88,18 +129,23 @@ func dataSource(path string, opts Options) (string, error) {
 	return u.String(), nil
 }
 
-// setUp puts the file in write-ahead log mode and creates or checks the schema. The journal
-// mode belongs to the file, not to a connection, so it is set here once. Converting a new
-// file takes an exclusive lock without waiting for it, so two processes opening a new file
-// at once can find it busy: setUp tries again until the busy timeout has passed.
+// setUp checks that the file is sgvet's, puts it in write-ahead log mode and creates or
+// checks the schema. The journal mode belongs to the file, not to a connection, so it is set
+// here once. Converting a new file takes an exclusive lock without waiting for it, so two
+// processes opening a new file at once can find it busy: setUp tries again until the busy
+// timeout has passed.
 func setUp(ctx context.Context, db *sql.DB, opts Options) error {
 	deadline := time.Now().Add(opts.BusyTimeout)
 	delay := time.Millisecond
 	for {
-		// Where the file system cannot share the log's index between processes, the file
-		// stays in its rollback journal mode, which is slower but as safe.
-		var mode string
-		err := db.QueryRowContext(ctx, "PRAGMA journal_mode = WAL").Scan(&mode)
+		// The file is checked before anything in it changes. Where the file system cannot
+		// share the log's index between processes, the file stays in its rollback journal
+		// mode, which is slower but as safe.
+		_, err := checkVersion(ctx, db, opts)
+		if err == nil {
+			var mode string
+			err = db.QueryRowContext(ctx, "PRAGMA journal_mode = WAL").Scan(&mode)
+		}
 		if err == nil {
 			err = migrate(ctx, db, opts)
 		}
@@ -117,6 +163,69 @@ func setUp(ctx context.Context, db *sql.DB, opts Options) error {
 	}
 }
 
+// querier is a database or a transaction.
+type querier interface {
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+}
+
+// tablesNamed is how many of a foreign file's tables its refusal names.
+const tablesNamed = 5
+
+// checkVersion returns the file's schema version, kept in its user_version. It refuses a
+// version newer than opts.Version, and a file of version 0 that holds tables or views: a
+// database of another program. One statement reads both, so that it sees the file before
+// or after another process created the schema, never in between.
+func checkVersion(ctx context.Context, q querier, opts Options) (int, error) {
+	rows, err := q.QueryContext(ctx, `SELECT v.user_version, s.name
+		FROM pragma_user_version AS v LEFT JOIN sqlite_schema AS s ON s.type IN ('table', 'view')
+		ORDER BY s.name`)
+	if err != nil {
+		return 0, err
+	}
+	defer rows.Close()
+	version := 0
+	var tables []string
+	for rows.Next() {
+		var name sql.NullString
+		if err := rows.Scan(&version, &name); err != nil {
+			return 0, err
+		}
+		if name.Valid {
+			tables = append(tables, name.String)
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return 0, err
+	}
+	switch {
+	case version > opts.Version:
+		return 0, fmt.Errorf("schema version %d is newer than version %d, the newest this program knows", version, opts.Version)
+	case version == 0 && len(tables) > 0:
+		return 0, notSgvet(opts.Kind, "it holds other tables ("+listNames(tables)+")")
+	}
+	return version, nil
+}
+
+// listNames returns up to tablesNamed of names, separated by commas, each quoted if it is
+// not plain text.
+func listNames(names []string) string {
+	var b strings.Builder
+	for i, name := range names {
+		if i == tablesNamed {
+			fmt.Fprintf(&b, " and %d more", len(names)-i)
+			break
+		}
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		if strings.IndexFunc(name, func(r rune) bool { return !strconv.IsGraphic(r) || r == ',' || r == ' ' }) >= 0 {
+			name = strconv.Quote(name)
+		}
+		b.WriteString(name)
+	}
+	return b.String()
+}
+
 // migrate creates the schema, or checks that the file's schema is one this program knows.
 func migrate(ctx context.Context, db *sql.DB, opts Options) error {
 	tx, err := db.BeginTx(ctx, nil)
@@ -124,15 +233,12 @@ func migrate(ctx context.Context, db *sql.DB, opts Options) error {
 		return err
 	}
 	defer tx.Rollback()
-	var version int
-	if err := tx.QueryRowContext(ctx, "PRAGMA user_version").Scan(&version); err != nil {
+	version, err := checkVersion(ctx, tx, opts)
+	if err != nil {
 		return err
 	}
-	switch {
-	case version == opts.Version:
+	if version == opts.Version {
 		return tx.Commit()
-	case version > opts.Version:
-		return fmt.Errorf("schema version %d is newer than version %d, the newest this program knows", version, opts.Version)
 	}
 	for _, stmt := range opts.Schema {
 		if _, err := tx.ExecContext(ctx, stmt); err != nil {

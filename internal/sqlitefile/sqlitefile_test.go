@@ -1,9 +1,13 @@
 package sqlitefile
 
 import (
+	"bytes"
+	"database/sql"
 	"math"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -46,6 +50,190 @@ func TestOpen(t *testing.T) {
 	opts.Version = 1
 	if _, err := Open(t.Context(), path, opts); err == nil || !strings.Contains(err.Error(), "schema version 2 is newer than version 1") {
 		t.Errorf("Open with an older schema = %v, want the version refused", err)
+	}
+}
+
+// testOptions returns the options of a history file of schema version 1.
+func testOptions() Options {
+	return Options{Kind: "history", BusyTimeout: time.Minute, Version: 1, Schema: []string{"CREATE TABLE runs (id TEXT)"}}
+}
+
+// writeDatabase writes a SQLite database at path, running stmts, and returns its bytes.
+func writeDatabase(t *testing.T, path string, stmts ...string) []byte {
+	t.Helper()
+	db, err := sql.Open("sqlite", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	for _, stmt := range stmts {
+		if _, err := db.Exec(stmt); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return data
+}
+
+// dirNames returns the names of the files in dir.
+func dirNames(t *testing.T, dir string) []string {
+	t.Helper()
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, e := range entries {
+		names = append(names, e.Name())
+	}
+	return names
+}
+
+func TestOpenRefusesOthersFiles(t *testing.T) {
+	random := make([]byte, 8192)
+	for i := range random {
+		random[i] = byte(rand.N(256))
+	}
+	tests := []struct {
+		name  string
+		write func(t *testing.T, path string) []byte // writes the file and returns its bytes
+		want  string
+	}{
+		{
+			name:  "text",
+			write: func(t *testing.T, path string) []byte { return []byte(strings.Repeat("not a database\n", 100)) },
+			want:  "not an sgvet history file: it is not a SQLite database; give another file",
+		},
+		{
+			name:  "one byte",
+			write: func(t *testing.T, path string) []byte { return []byte("x") },
+			want:  "not an sgvet history file: it is not a SQLite database; give another file",
+		},
+		{
+			name:  "random bytes",
+			write: func(t *testing.T, path string) []byte { return random },
+			want:  "not an sgvet history file: it is not a SQLite database; give another file",
+		},
+		{
+			name:  "half a header",
+			write: func(t *testing.T, path string) []byte { return []byte("SQLite for") },
+			want:  "not an sgvet history file: it is not a SQLite database; give another file",
+		},
+		{
+			name: "another program's tables",
+			write: func(t *testing.T, path string) []byte {
+				return writeDatabase(t, path, "CREATE TABLE users (id INTEGER)", "CREATE TABLE orders (id INTEGER)",
+					"INSERT INTO users VALUES (1)")
+			},
+			want: "not an sgvet history file: it holds other tables (orders, users); give another file",
+		},
+		{
+			name: "another program's tables in write-ahead log mode",
+			write: func(t *testing.T, path string) []byte {
+				return writeDatabase(t, path, "PRAGMA journal_mode = WAL", "CREATE TABLE users (id INTEGER)")
+			},
+			want: "not an sgvet history file: it holds other tables (users); give another file",
+		},
+		{
+			name: "another program's many tables",
+			write: func(t *testing.T, path string) []byte {
+				return writeDatabase(t, path, "CREATE TABLE a (x)", "CREATE TABLE b (x)", "CREATE TABLE c (x)", "CREATE TABLE d (x)",
+					`CREATE TABLE "odd, name" (x)`, "CREATE VIEW f AS SELECT 1", "CREATE TABLE g (x)", "CREATE INDEX a_x ON a (x)")
+			},
+			want: `not an sgvet history file: it holds other tables (a, b, c, d, f and 2 more); give another file`,
+		},
+		{
+			name: "a table with an odd name",
+			write: func(t *testing.T, path string) []byte {
+				return writeDatabase(t, path, `CREATE TABLE "odd, name" (x)`)
+			},
+			want: `not an sgvet history file: it holds other tables ("odd, name"); give another file`,
+		},
+		{
+			name: "another program's tables with sgvet's names",
+			write: func(t *testing.T, path string) []byte {
+				return writeDatabase(t, path, "CREATE TABLE runs (id TEXT)")
+			},
+			want: "not an sgvet history file: it holds other tables (runs); give another file",
+		},
+		{
+			name: "newer schema",
+			write: func(t *testing.T, path string) []byte {
+				return writeDatabase(t, path, "CREATE TABLE runs (id TEXT)", "PRAGMA user_version = 2")
+			},
+			want: "schema version 2 is newer than version 1, the newest this program knows",
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			dir := t.TempDir()
+			path := filepath.Join(dir, "state.db")
+			data := tt.write(t, path)
+			if err := os.WriteFile(path, data, 0o600); err != nil {
+				t.Fatal(err)
+			}
+			db, err := Open(t.Context(), path, testOptions())
+			if err == nil {
+				db.Close()
+			}
+			if err == nil || err.Error() != tt.want {
+				t.Errorf("Open(%q) = %v, want %v", tt.name, err, tt.want)
+			}
+			if got, err := os.ReadFile(path); err != nil || !bytes.Equal(got, data) {
+				t.Errorf("Open(%q) changed the file: %d bytes, %v; want the %d bytes written", tt.name, len(got), err, len(data))
+			}
+			if got := dirNames(t, dir); !slices.Equal(got, []string{"state.db"}) {
+				t.Errorf("Open(%q) left files %q, want only state.db", tt.name, got)
+			}
+		})
+	}
+}
+
+func TestOpenAdoptsEmptyFiles(t *testing.T) {
+	tests := []struct {
+		name  string
+		write func(t *testing.T, path string)
+	}{
+		{"no file", func(t *testing.T, path string) {}},
+		{"empty file", func(t *testing.T, path string) {
+			if err := os.WriteFile(path, nil, 0o600); err != nil {
+				t.Fatal(err)
+			}
+		}},
+		{"database without tables", func(t *testing.T, path string) {
+			writeDatabase(t, path, "CREATE TABLE gone (x)", "DROP TABLE gone")
+		}},
+		{"older schema", func(t *testing.T, path string) {
+			writeDatabase(t, path, "CREATE TABLE runs (id TEXT)", "PRAGMA user_version = 1")
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "state.db")
+			tt.write(t, path)
+			opts := testOptions()
+			opts.Version = 2
+			opts.Schema = []string{"CREATE TABLE IF NOT EXISTS runs (id TEXT)"}
+			db, err := Open(t.Context(), path, opts)
+			if err != nil {
+				t.Fatalf("Open(%q) = %v, want no error", tt.name, err)
+			}
+			defer db.Close()
+			var version int
+			var mode string
+			if err := db.QueryRow("PRAGMA user_version").Scan(&version); err != nil || version != 2 {
+				t.Errorf("Open(%q): user_version = %d, %v; want 2", tt.name, version, err)
+			}
+			if err := db.QueryRow("PRAGMA journal_mode").Scan(&mode); err != nil || mode != "wal" {
+				t.Errorf("Open(%q): journal_mode = %q, %v; want wal", tt.name, mode, err)
+			}
+		})
 	}
 }
 
