@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"slices"
 	"strings"
 	"time"
@@ -79,10 +80,11 @@ type History struct {
 // OpenHistory opens the history file at path. If the file does not exist, OpenHistory
 // creates it, readable and writable by its owner only, and its parent directories. It
 // refuses, without changing it, a file that is not a SQLite database or that holds another
-// program's tables. Each connection waits up to 30 seconds for a lock another connection
-// or process holds.
-func OpenHistory(ctx context.Context, path string) (*History, error) {
-	h, err := openHistory(ctx, path, historyBusyTimeout)
+// program's tables. If users other than its owner may read or write the file, OpenHistory
+// warns to log, which may be nil, and goes on. Each connection waits up to 30 seconds for a
+// lock another connection or process holds.
+func OpenHistory(ctx context.Context, path string, log *slog.Logger) (*History, error) {
+	h, err := openHistory(ctx, path, log, historyBusyTimeout)
 	if err != nil {
 		return nil, fmt.Errorf("open history %s: %w", path, err)
 	}
@@ -91,11 +93,12 @@ func OpenHistory(ctx context.Context, path string) (*History, error) {
 
 // openHistory opens the history file at path, each connection waiting up to busyTimeout
 // for a lock.
-func openHistory(ctx context.Context, path string, busyTimeout time.Duration) (*History, error) {
+func openHistory(ctx context.Context, path string, log *slog.Logger, busyTimeout time.Duration) (*History, error) {
 	// A run rewrites every rule it saw: statement journals stay in memory, and the page
 	// cache may grow to 64 MiB, so that a large run is not written out twice.
 	db, err := sqlitefile.Open(ctx, path, sqlitefile.Options{
 		Kind:        "history",
+		Log:         log,
 		BusyTimeout: busyTimeout,
 		Pragmas:     []string{"temp_store(MEMORY)", "cache_size(-65536)"},
 		Version:     historySchemaVersion,

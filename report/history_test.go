@@ -1,13 +1,16 @@
 package report
 
 import (
+	"bytes"
 	"context"
 	"database/sql"
 	"fmt"
+	"log/slog"
 	"net/netip"
 	"os"
 	"path/filepath"
 	"reflect"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -43,7 +46,7 @@ func historyRuleFor(n int, cidr string) collector.Rule {
 
 func openTestHistory(t testing.TB, path string) *History {
 	t.Helper()
-	h, err := OpenHistory(t.Context(), path)
+	h, err := OpenHistory(t.Context(), path, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -367,7 +370,7 @@ func TestOpenHistory(t *testing.T) {
 		}
 	}
 	// A second handle on the same file finds the schema in place.
-	h2, err := OpenHistory(t.Context(), path)
+	h2, err := OpenHistory(t.Context(), path, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -414,7 +417,7 @@ func TestOpenHistoryErrors(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			h, err := OpenHistory(t.Context(), tt.path)
+			h, err := OpenHistory(t.Context(), tt.path, nil)
 			if err == nil {
 				h.Close()
 				t.Fatalf("OpenHistory(%q) succeeded, want an error", tt.path)
@@ -423,6 +426,29 @@ func TestOpenHistoryErrors(t *testing.T) {
 				t.Errorf("OpenHistory(%q) = %q, want an error naming the path and saying %q", tt.path, err, tt.want)
 			}
 		})
+	}
+}
+
+func TestOpenHistoryWarnsOfSharedFile(t *testing.T) {
+	if runtime.GOOS == "windows" {
+		t.Skip("file modes do not control access")
+	}
+	path := filepath.Join(t.TempDir(), "state.db")
+	openTestHistory(t, path)
+	if err := os.Chmod(path, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var buf bytes.Buffer
+	h, err := OpenHistory(t.Context(), path, slog.New(slog.NewTextHandler(&buf, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.Close()
+	got := strings.TrimSpace(buf.String())
+	for _, want := range []string{"level=WARN", "history file", "file=" + path, "mode=0644", `hint="chmod 600 ` + path + `"`} {
+		if strings.Count(got, "\n") != 0 || !strings.Contains(got, want) {
+			t.Errorf("OpenHistory(%q) logged %q, want one line with %q", path, got, want)
+		}
 	}
 }
 
@@ -472,7 +498,7 @@ func historyHelper(path, index string) error {
 		return err
 	}
 	ctx := context.Background()
-	h, err := openHistory(ctx, path, historyHelperBusyTimeout)
+	h, err := openHistory(ctx, path, nil, historyHelperBusyTimeout)
 	if err != nil {
 		return err
 	}
@@ -575,7 +601,7 @@ func BenchmarkHistoryRecord(b *testing.B) {
 		for b.Loop() {
 			b.StopTimer()
 			n++
-			h, err := OpenHistory(b.Context(), filepath.Join(dir, strconv.Itoa(n)+".db"))
+			h, err := OpenHistory(b.Context(), filepath.Join(dir, strconv.Itoa(n)+".db"), nil)
 			if err != nil {
 				b.Fatal(err)
 			}

@@ -1,14 +1,17 @@
 package reputation
 
 import (
+	"bytes"
 	"context"
 	"database/sql"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/netip"
 	"os"
 	"path/filepath"
 	"reflect"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -29,7 +32,7 @@ const testBusyTimeout = 5 * time.Minute
 
 func openTestCache(t testing.TB, path string) *Cache {
 	t.Helper()
-	c, err := openCache(t.Context(), path, testBusyTimeout)
+	c, err := openCache(t.Context(), path, nil, testBusyTimeout)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -433,7 +436,7 @@ func cacheHelper(mode, path, index string) error {
 		return err
 	}
 	ctx := context.Background()
-	c, err := openCache(ctx, path, testBusyTimeout)
+	c, err := openCache(ctx, path, nil, testBusyTimeout)
 	if err != nil {
 		return err
 	}
@@ -650,7 +653,7 @@ func TestOpenCacheErrors(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			c, err := OpenCache(t.Context(), tt.path)
+			c, err := OpenCache(t.Context(), tt.path, nil)
 			if err == nil {
 				c.Close()
 				t.Fatal("OpenCache succeeded, want an error")
@@ -659,6 +662,29 @@ func TestOpenCacheErrors(t *testing.T) {
 				t.Errorf("OpenCache(%q) = %q, want an error naming the path and saying %q", tt.path, err, tt.want)
 			}
 		})
+	}
+}
+
+func TestOpenCacheWarnsOfSharedFile(t *testing.T) {
+	if runtime.GOOS == "windows" {
+		t.Skip("file modes do not control access")
+	}
+	path := filepath.Join(t.TempDir(), "cache.db")
+	openTestCache(t, path)
+	if err := os.Chmod(path, 0o660); err != nil {
+		t.Fatal(err)
+	}
+	var buf bytes.Buffer
+	c, err := OpenCache(t.Context(), path, slog.New(slog.NewTextHandler(&buf, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Close()
+	got := strings.TrimSpace(buf.String())
+	for _, want := range []string{"level=WARN", "cache file", "file=" + path, "mode=0660", `hint="chmod 600 ` + path + `"`} {
+		if strings.Count(got, "\n") != 0 || !strings.Contains(got, want) {
+			t.Errorf("OpenCache(%q) logged %q, want one line with %q", path, got, want)
+		}
 	}
 }
 

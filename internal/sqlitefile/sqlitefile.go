@@ -8,10 +8,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"math"
 	"net/url"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"time"
@@ -21,8 +23,12 @@ import (
 
 // Options describe a file.
 type Options struct {
-	// Kind is what the file is to sgvet, as errors name it: "history" or "cache".
+	// Kind is what the file is to sgvet, as errors and warnings name it: "history" or
+	// "cache".
 	Kind string
+	// Log receives the warning that other users may read or write the file; nil discards
+	// it.
+	Log *slog.Logger
 	// BusyTimeout is how long a connection waits for a lock another connection or process
 	// holds.
 	BusyTimeout time.Duration
@@ -44,6 +50,8 @@ type Options struct {
 //
 // A file that is not empty and is not sgvet's is refused before anything in it changes: one
 // that is not a SQLite database, and one whose schema version is 0 but that holds tables.
+// An existing file that users other than its owner may read or write is used, with a
+// warning to opts.Log.
 func Open(ctx context.Context, path string, opts Options) (*sql.DB, error) {
 	if path == "" {
 		return nil, errors.New("empty path")
@@ -57,7 +65,10 @@ func Open(ctx context.Context, path string, opts Options) (*sql.DB, error) {
 	if err != nil {
 		return nil, err
 	}
-	err = checkHeader(f, opts.Kind)
+	info, err := f.Stat()
+	if err == nil {
+		err = checkHeader(f, opts.Kind)
+	}
 	if cerr := f.Close(); err == nil {
 		err = cerr
 	}
@@ -76,6 +87,7 @@ func Open(ctx context.Context, path string, opts Options) (*sql.DB, error) {
 		db.Close()
 		return nil, err
 	}
+	warnShared(opts, path, info.Mode())
 	return db, nil
 }
 
@@ -107,6 +119,30 @@ func notSgvet(kind, why string) error {
 		kind += " "
 	}
 	return fmt.Errorf("not an sgvet %sfile: %s; give another file", kind, why)
+}
+
+// warnShared warns, on systems where file modes control access, when mode lets users
+// other than the owner read or write the file at path.
+func warnShared(opts Options, path string, mode os.FileMode) {
+	if opts.Log == nil || runtime.GOOS == "windows" || mode.Perm()&0o077 == 0 {
+		return
+	}
+	what := "file"
+	if opts.Kind != "" {
+		what = opts.Kind + " file"
+	}
+	opts.Log.Warn("the "+what+" may be read or written by other users",
+		"file", path, "mode", fmt.Sprintf("%#o", mode.Perm()), "hint", "chmod 600 "+shellQuote(path))
+}
+
+// shellQuote returns s as a POSIX shell reads it as one word.
+func shellQuote(s string) string {
+	if s != "" && strings.IndexFunc(s, func(r rune) bool {
+		return !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("/._-+:,@%", r))
+	}) < 0 {
+		return s
+	}
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }
 
 // dataSource returns the data source name of the file at path. The driver runs its pragmas

@@ -2,11 +2,15 @@ package sqlitefile
 
 import (
 	"bytes"
+	"context"
 	"database/sql"
+	"fmt"
+	"log/slog"
 	"math"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strings"
 	"testing"
@@ -235,6 +239,90 @@ func TestOpenAdoptsEmptyFiles(t *testing.T) {
 			}
 		})
 	}
+}
+
+// recorder is a slog.Handler that keeps the records it is given.
+type recorder struct{ records []slog.Record }
+
+func (r *recorder) Enabled(context.Context, slog.Level) bool { return true }
+func (r *recorder) Handle(_ context.Context, rec slog.Record) error {
+	r.records = append(r.records, rec)
+	return nil
+}
+func (r *recorder) WithAttrs([]slog.Attr) slog.Handler { return r }
+func (r *recorder) WithGroup(string) slog.Handler      { return r }
+
+// attrs returns the level, message and attributes of rec as text.
+func attrs(rec slog.Record) string {
+	s := fmt.Sprintf("%s %q", rec.Level, rec.Message)
+	rec.Attrs(func(a slog.Attr) bool {
+		s += fmt.Sprintf(" %s=%q", a.Key, a.Value.String())
+		return true
+	})
+	return s
+}
+
+func TestOpenWarnsOfSharedFile(t *testing.T) {
+	if runtime.GOOS == "windows" {
+		t.Skip("file modes do not control access")
+	}
+	dir := t.TempDir()
+	tests := []struct {
+		name string
+		path string
+		mode os.FileMode // 0: no file
+		hint string      // empty: no warning
+	}{
+		{"new file", filepath.Join(dir, "new.db"), 0, ""},
+		{"owner only", filepath.Join(dir, "owner.db"), 0o600, ""},
+		{"group reads", filepath.Join(dir, "group.db"), 0o640, "chmod 600 " + filepath.Join(dir, "group.db")},
+		{"others write", filepath.Join(dir, "others.db"), 0o602, "chmod 600 " + filepath.Join(dir, "others.db")},
+		{"everyone reads", filepath.Join(dir, "world.db"), 0o644, "chmod 600 " + filepath.Join(dir, "world.db")},
+		{"name a shell splits", filepath.Join(dir, "it's mine.db"), 0o660,
+			"chmod 600 '" + strings.ReplaceAll(filepath.Join(dir, "it's mine.db"), "'", `'\''`) + "'"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if tt.mode != 0 {
+				writeDatabase(t, tt.path, "PRAGMA user_version = 1")
+				if err := os.Chmod(tt.path, tt.mode); err != nil {
+					t.Fatal(err)
+				}
+			}
+			var rec recorder
+			opts := testOptions()
+			opts.Log = slog.New(&rec)
+			db, err := Open(t.Context(), tt.path, opts)
+			if err != nil {
+				t.Fatal(err)
+			}
+			db.Close()
+			var got, want []string
+			for _, r := range rec.records {
+				got = append(got, attrs(r))
+			}
+			if tt.hint != "" {
+				want = []string{fmt.Sprintf("WARN %q file=%q mode=%q hint=%q", "the history file may be read or written by other users",
+					tt.path, fmt.Sprintf("%#o", tt.mode), tt.hint)}
+			}
+			if !slices.Equal(got, want) {
+				t.Errorf("Open(%q) logged %q, want %q", tt.path, got, want)
+			}
+		})
+	}
+}
+
+func TestOpenWithoutLog(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "state.db")
+	writeDatabase(t, path, "PRAGMA user_version = 1")
+	if err := os.Chmod(path, 0o666); err != nil {
+		t.Fatal(err)
+	}
+	db, err := Open(t.Context(), path, testOptions())
+	if err != nil {
+		t.Fatalf("Open(%q) without a logger = %v, want no error", path, err)
+	}
+	db.Close()
 }
 
 func TestUnixNano(t *testing.T) {
