@@ -81,8 +81,10 @@ type History struct {
 // creates it, readable and writable by its owner only, and its parent directories. It
 // refuses, without changing it, a file that is not a SQLite database or that holds another
 // program's tables. If users other than its owner may read or write the file, OpenHistory
-// warns to log, which may be nil, and goes on. Each connection waits up to 30 seconds for a
-// lock another connection or process holds.
+// warns to log, which may be nil, and goes on.
+//
+// Each connection waits up to 30 seconds for a lock another connection or process holds;
+// the wait of a call, OpenHistory's too, ends when the call's context is done.
 func OpenHistory(ctx context.Context, path string, log *slog.Logger) (*History, error) {
 	h, err := openHistory(ctx, path, log, historyBusyTimeout)
 	if err != nil {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/netip"
@@ -18,6 +19,7 @@ import (
 	"time"
 
 	"github.com/sgvet/sgvet/collector"
+	"github.com/sgvet/sgvet/internal/canceltest"
 	"github.com/sgvet/sgvet/internal/processtest"
 	"github.com/sgvet/sgvet/reputation"
 )
@@ -450,6 +452,94 @@ func TestOpenHistoryWarnsOfSharedFile(t *testing.T) {
 			t.Errorf("OpenHistory(%q) logged %q, want one line with %q", path, got, want)
 		}
 	}
+}
+
+func TestHistoryCancelledWhileLocked(t *testing.T) {
+	a := historyRuleFor(1, "203.0.113.0/24")
+	// Each call would wait for the lock far longer than canceltest lets it.
+	const busyTimeout = 10 * time.Minute
+	openClose := func(ctx context.Context, path string) error {
+		h, err := openHistory(ctx, path, nil, busyTimeout)
+		if err == nil {
+			h.Close()
+		}
+		return err
+	}
+	// In each test, dir holds state.db, a history with one run, and the call is made on
+	// that history while the lock of a file in dir is held.
+	tests := []struct {
+		name string
+		lock func(t *testing.T, dir string)
+		call func(ctx context.Context, dir string, h *History) error
+	}{
+		{"OpenHistory", holdHistoryLock, func(ctx context.Context, dir string, _ *History) error {
+			return openClose(ctx, filepath.Join(dir, "state.db"))
+		}},
+		{"OpenHistory of a file being created", holdNewFileLock, func(ctx context.Context, dir string, _ *History) error {
+			return openClose(ctx, filepath.Join(dir, "new.db"))
+		}},
+		{"Record", holdHistoryLock, func(ctx context.Context, _ string, h *History) error {
+			_, err := h.Record(ctx, "run-2", historyT0.Add(time.Hour), []collector.Rule{a}, nil)
+			return err
+		}},
+		{"Finish", holdHistoryLock, func(ctx context.Context, _ string, h *History) error {
+			return h.Finish(ctx, "run-1", historyT0.Add(time.Minute))
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			dir := t.TempDir()
+			h, err := openHistory(t.Context(), filepath.Join(dir, "state.db"), nil, busyTimeout)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer h.Close()
+			if _, err := h.Record(t.Context(), "run-1", historyT0, []collector.Rule{a}, nil); err != nil {
+				t.Fatal(err)
+			}
+			before := historyCounts(t, h)
+			tt.lock(t, dir)
+			err = canceltest.Run(t, tt.name, func(ctx context.Context) error { return tt.call(ctx, dir, h) })
+			if !errors.Is(err, context.Canceled) {
+				t.Errorf("%s(%q) = %v, want %v", tt.name, dir, err, context.Canceled)
+			}
+			if got := historyCounts(t, h); !reflect.DeepEqual(got, before) {
+				t.Errorf("%s(%q) left rows %v, want %v", tt.name, dir, got, before)
+			}
+		})
+	}
+}
+
+// holdHistoryLock holds the write lock of the history dir/state.db, on a connection of its
+// own, until the test ends.
+func holdHistoryLock(t *testing.T, dir string) {
+	t.Helper()
+	holder := openTestHistory(t, filepath.Join(dir, "state.db"))
+	tx, err := holder.db.BeginTx(t.Context(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { tx.Rollback() })
+}
+
+// holdNewFileLock creates dir/new.db, empty, and holds an exclusive lock on it until the
+// test ends, as a process that creates it in rollback journal mode does while it writes.
+func holdNewFileLock(t *testing.T, dir string) {
+	t.Helper()
+	db, err := sql.Open("sqlite", filepath.Join(dir, "new.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	conn, err := db.Conn(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	if _, err := conn.ExecContext(t.Context(), "BEGIN EXCLUSIVE"); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.ExecContext(context.Background(), "ROLLBACK") })
 }
 
 // The environment variables that make the test binary a history helper process.

@@ -59,8 +59,10 @@ type Cache struct {
 // readable and writable by its owner only, and its parent directories. It refuses, without
 // changing it, a file that is not a SQLite database or that holds another program's tables.
 // If users other than its owner may read or write the file, OpenCache warns to log, which
-// may be nil, and goes on. Each connection waits up to 10 seconds for a lock another
-// connection or process holds.
+// may be nil, and goes on.
+//
+// Each connection waits up to 10 seconds for a lock another connection or process holds;
+// the wait of a call, OpenCache's too, ends when the call's context is done.
 func OpenCache(ctx context.Context, path string, log *slog.Logger) (*Cache, error) {
 	return openCache(ctx, path, log, cacheBusyTimeout)
 }

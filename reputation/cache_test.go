@@ -18,6 +18,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sgvet/sgvet/internal/canceltest"
 	"github.com/sgvet/sgvet/internal/processtest"
 	"github.com/sgvet/sgvet/internal/sqlitefile"
 )
@@ -685,6 +686,67 @@ func TestOpenCacheWarnsOfSharedFile(t *testing.T) {
 		if strings.Count(got, "\n") != 0 || !strings.Contains(got, want) {
 			t.Errorf("OpenCache(%q) logged %q, want one line with %q", path, got, want)
 		}
+	}
+}
+
+func TestCacheCancelledWhileLocked(t *testing.T) {
+	target := mustTarget(t, "192.0.2.1")
+	clean := Verdict{Provider: "p", Target: target, Status: Clean, CheckedAt: cacheNow}
+	tests := []struct {
+		name string
+		call func(ctx context.Context, path string, c *Cache) error
+		// readers never wait for the writer: they return at once, cancelled or not
+		reads bool
+	}{
+		{"OpenCache", func(ctx context.Context, path string, _ *Cache) error {
+			c, err := openCache(ctx, path, nil, testBusyTimeout)
+			if err == nil {
+				c.Close()
+			}
+			return err
+		}, false},
+		{"Put", func(ctx context.Context, _ string, c *Cache) error {
+			return c.Put(ctx, []Verdict{clean})
+		}, false},
+		{"Reserve", func(ctx context.Context, _ string, c *Cache) error {
+			_, err := c.Reserve(ctx, "p", 1, 10, cacheNow)
+			return err
+		}, false},
+		{"Release", func(ctx context.Context, _ string, c *Cache) error {
+			return c.Release(ctx, "p", 1, cacheDay(cacheNow))
+		}, false},
+		{"Purge", func(ctx context.Context, _ string, c *Cache) error {
+			_, err := c.Purge(ctx, cacheNow)
+			return err
+		}, false},
+		{"Get", func(ctx context.Context, _ string, c *Cache) error {
+			_, err := c.Get(ctx, "p", []Target{target}, time.Hour, cacheNow)
+			return err
+		}, true},
+		{"Used", func(ctx context.Context, _ string, c *Cache) error {
+			_, err := c.Used(ctx, "p", cacheNow)
+			return err
+		}, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "cache.db")
+			// testBusyTimeout is far longer than canceltest lets a call wait.
+			c := openTestCache(t, path)
+			holder := openTestCache(t, path)
+			tx, err := holder.db.BeginTx(t.Context(), nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer tx.Rollback()
+			err = canceltest.Run(t, tt.name, func(ctx context.Context) error { return tt.call(ctx, path, c) })
+			if tt.reads && err != nil {
+				t.Errorf("%s(%q) = %v, want no error", tt.name, path, err)
+			}
+			if !tt.reads && !errors.Is(err, context.Canceled) {
+				t.Errorf("%s(%q) = %v, want %v", tt.name, path, err, context.Canceled)
+			}
+		})
 	}
 }
 

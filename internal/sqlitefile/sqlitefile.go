@@ -5,6 +5,7 @@ package sqlitefile
 import (
 	"context"
 	"database/sql"
+	"database/sql/driver"
 	"errors"
 	"fmt"
 	"io"
@@ -18,7 +19,7 @@ import (
 	"strings"
 	"time"
 
-	_ "modernc.org/sqlite" // registers the "sqlite" driver
+	"modernc.org/sqlite"
 )
 
 // Options describe a file.
@@ -52,6 +53,11 @@ type Options struct {
 // that is not a SQLite database, and one whose schema version is 0 but that holds tables.
 // An existing file that users other than its owner may read or write is used, with a
 // warning to opts.Log.
+//
+// A wait for a lock, in Open and in every call on the database it returns, ends when the
+// call's context is done, with the context's error: the driver ends a statement's wait (from
+// modernc.org/sqlite v1.61.0), and the pragmas of a new connection run under the context of
+// the call that needs it.
 func Open(ctx context.Context, path string, opts Options) (*sql.DB, error) {
 	if path == "" {
 		return nil, errors.New("empty path")
@@ -79,10 +85,14 @@ func Open(ctx context.Context, path string, opts Options) (*sql.DB, error) {
 	if err != nil {
 		return nil, err
 	}
-	db, err := sql.Open("sqlite", dsn)
+	base, err := sqlite.NewConnector(dsn)
 	if err != nil {
 		return nil, err
 	}
+	db := sql.OpenDB(connector{
+		Connector: base,
+		pragmas:   append([]string{"synchronous(NORMAL)"}, opts.Pragmas...),
+	})
 	if err := setUp(ctx, db, opts); err != nil {
 		db.Close()
 		return nil, err
@@ -145,8 +155,8 @@ func shellQuote(s string) string {
 	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }
 
-// dataSource returns the data source name of the file at path. The driver runs its pragmas
-// on every connection it opens, so they hold for every connection in the pool.
+// dataSource returns the data source name of the file at path. The driver sets the busy
+// timeout on every connection it opens, before anything else.
 func dataSource(path string, opts Options) (string, error) {
 	abs, err := filepath.Abs(path)
 	if err != nil {
@@ -156,13 +166,39 @@ func dataSource(path string, opts Options) (string, error) {
 	if !strings.HasPrefix(p, "/") {
 		p = "/" + p // a volume name, as in C:/dir
 	}
-	q := fmt.Sprintf("_pragma=busy_timeout(%d)&_pragma=synchronous(NORMAL)", opts.BusyTimeout.Milliseconds())
-	for _, p := range opts.Pragmas {
-		q += "&_pragma=" + url.QueryEscape(p)
-	}
-	q += "&_txlock=immediate"
+	q := fmt.Sprintf("_pragma=busy_timeout(%d)&_txlock=immediate", opts.BusyTimeout.Milliseconds())
 	u := url.URL{Scheme: "file", Path: p, RawQuery: q}
 	return u.String(), nil
+}
+
+// connector opens connections and runs pragmas on each, so that they hold for every
+// connection in the pool. Most pragmas read the schema, which waits for a lock while a
+// writer in rollback journal mode holds it; the driver would run the pragmas of the data
+// source name with nothing to end that wait but the busy timeout. connector runs them
+// under the context of the call that needs the connection.
+type connector struct {
+	driver.Connector
+	pragmas []string // as in Options.Pragmas
+}
+
+// Connect opens a connection and runs the pragmas on it.
+func (c connector) Connect(ctx context.Context) (driver.Conn, error) {
+	conn, err := c.Connector.Connect(ctx)
+	if err != nil {
+		return nil, err
+	}
+	exec, ok := conn.(driver.ExecerContext)
+	if !ok {
+		conn.Close()
+		return nil, errors.New("the driver's connection cannot run statements with a context")
+	}
+	for _, p := range c.pragmas {
+		if _, err := exec.ExecContext(ctx, "PRAGMA "+p, nil); err != nil {
+			conn.Close()
+			return nil, fmt.Errorf("pragma %s: %w", p, err)
+		}
+	}
+	return conn, nil
 }
 
 // setUp checks that the file is sgvet's, puts it in write-ahead log mode and creates or

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"log/slog"
 	"math"
@@ -15,6 +16,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/sgvet/sgvet/internal/canceltest"
 )
 
 func TestOpen(t *testing.T) {
@@ -323,6 +326,67 @@ func TestOpenWithoutLog(t *testing.T) {
 		t.Fatalf("Open(%q) without a logger = %v, want no error", path, err)
 	}
 	db.Close()
+}
+
+// holdLock opens the file at path on a connection of its own, runs begin on it, and keeps
+// the lock that takes until the test ends.
+func holdLock(t *testing.T, path, begin string) {
+	t.Helper()
+	db, err := sql.Open("sqlite", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	conn, err := db.Conn(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := conn.ExecContext(t.Context(), begin); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		conn.ExecContext(context.Background(), "ROLLBACK")
+		conn.Close()
+		db.Close()
+	})
+}
+
+func TestOpenCancelledWhileLocked(t *testing.T) {
+	opts := testOptions()
+	opts.BusyTimeout = 10 * time.Minute
+	tests := []struct {
+		name  string
+		setUp func(t *testing.T, path string) // makes the file and holds its lock
+	}{
+		// Creating or checking the schema waits for the write lock.
+		{"write lock on an sgvet file", func(t *testing.T, path string) {
+			db, err := Open(t.Context(), path, opts)
+			if err != nil {
+				t.Fatal(err)
+			}
+			db.Close()
+			holdLock(t, path, "BEGIN IMMEDIATE")
+		}},
+		// The switch to write-ahead logging finds the file busy at once, and is tried again.
+		{"write lock on a new file", func(t *testing.T, path string) { holdLock(t, path, "BEGIN IMMEDIATE") }},
+		// Reading the file waits for the lock of a writer in rollback journal mode.
+		{"exclusive lock on a new file", func(t *testing.T, path string) { holdLock(t, path, "BEGIN EXCLUSIVE") }},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "state.db")
+			tt.setUp(t, path)
+			err := canceltest.Run(t, "Open", func(ctx context.Context) error {
+				db, err := Open(ctx, path, opts)
+				if err == nil {
+					db.Close()
+				}
+				return err
+			})
+			if !errors.Is(err, context.Canceled) {
+				t.Errorf("Open(%q) = %v, want %v", tt.name, err, context.Canceled)
+			}
+		})
+	}
 }
 
 func TestUnixNano(t *testing.T) {
