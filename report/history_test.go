@@ -854,6 +854,7 @@ func BenchmarkHistoryRecord(b *testing.B) {
 		}
 	})
 	b.Run("next", func(b *testing.B) {
+		rules := slices.Clone(rules) // changed below; -count runs this function again
 		h := openTestHistory(b, filepath.Join(b.TempDir(), "state.db"))
 		ctx := b.Context()
 		if _, err := h.Record(ctx, "run-0", historyT0, rules, results); err != nil {
