@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"slices"
 	"strings"
 	"time"
@@ -24,6 +25,10 @@ const historyBusyTimeout = 30 * time.Second
 
 // historyBatchRows is how many rows one INSERT statement writes.
 const historyBatchRows = 100
+
+// historyCheckEvery is how many iterations a loop of Record that makes no database call
+// runs between looks at its context.
+const historyCheckEvery = 1024
 
 // historySchema returns the statements that create the tables of schema version
 // historySchemaVersion. Times are unix nanoseconds, UTC.
@@ -77,10 +82,15 @@ type History struct {
 }
 
 // OpenHistory opens the history file at path. If the file does not exist, OpenHistory
-// creates it, readable and writable by its owner only, and its parent directories. Each
-// connection waits up to 30 seconds for a lock another connection or process holds.
-func OpenHistory(ctx context.Context, path string) (*History, error) {
-	h, err := openHistory(ctx, path, historyBusyTimeout)
+// creates it, readable and writable by its owner only, and its parent directories. It
+// refuses, without changing it, a file that is not a SQLite database or that holds another
+// program's tables. If users other than its owner may read or write the file, OpenHistory
+// warns to log, which may be nil, and goes on.
+//
+// Each connection waits up to 30 seconds for a lock another connection or process holds;
+// the wait of a call, OpenHistory's too, ends when the call's context is done.
+func OpenHistory(ctx context.Context, path string, log *slog.Logger) (*History, error) {
+	h, err := openHistory(ctx, path, log, historyBusyTimeout)
 	if err != nil {
 		return nil, fmt.Errorf("open history %s: %w", path, err)
 	}
@@ -89,10 +99,12 @@ func OpenHistory(ctx context.Context, path string) (*History, error) {
 
 // openHistory opens the history file at path, each connection waiting up to busyTimeout
 // for a lock.
-func openHistory(ctx context.Context, path string, busyTimeout time.Duration) (*History, error) {
+func openHistory(ctx context.Context, path string, log *slog.Logger, busyTimeout time.Duration) (*History, error) {
 	// A run rewrites every rule it saw: statement journals stay in memory, and the page
 	// cache may grow to 64 MiB, so that a large run is not written out twice.
 	db, err := sqlitefile.Open(ctx, path, sqlitefile.Options{
+		Kind:        "history",
+		Log:         log,
 		BusyTimeout: busyTimeout,
 		Pragmas:     []string{"temp_store(MEMORY)", "cache_size(-65536)"},
 		Version:     historySchemaVersion,
@@ -121,12 +133,46 @@ func (h *History) Close() error {
 // Rules are identified by RuleKey; of two rules with the same key, the last is kept.
 // Every verdict with a provider is stored, known or unknown. Recording a run again, with
 // the same start, replaces what was recorded for it and returns the same view.
+//
+// Once ctx is done, Record returns promptly with an error that wraps the context's cause,
+// and leaves the file as it was: the transaction is rolled back, without Record waiting for
+// that.
 func (h *History) Record(ctx context.Context, runID string, started time.Time, rules []collector.Rule, results []reputation.Result) (*HistoryView, error) {
 	view, err := h.record(ctx, runID, started, rules, results)
+	if err != nil && ctx.Err() != nil {
+		// Whatever failed (a statement interrupted, or one that found the transaction
+		// rolled back already), the context ended the run.
+		err = context.Cause(ctx)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("record run %s in history %s: %w", runID, h.path, err)
 	}
 	return view, nil
+}
+
+// historyCancelled returns the cause of ctx if it is done, looking at ctx only on the first
+// of every historyCheckEvery iterations of a loop, i counting from 0.
+func historyCancelled(ctx context.Context, i int) error {
+	if i%historyCheckEvery != 0 {
+		return nil
+	}
+	return context.Cause(ctx)
+}
+
+// historyWriting returns the context under which a statement of Record's transaction that
+// writes is to run, or the cause of ctx if ctx is done.
+//
+// Such a statement, once begun, runs to its end, which is soon: each writes one row, a
+// batch of historyBatchRows rows, or deletes the verdicts of one run. SQLite, interrupted
+// in the middle of a statement that writes, would roll the whole transaction back before
+// the statement returned, which for a run of 200,000 rules takes about a second, the caller
+// waiting. Once ctx is done, database/sql rolls the transaction back on a goroutine of its
+// own, and Record returns at its next look at ctx without waiting for that.
+func historyWriting(ctx context.Context) (context.Context, error) {
+	if err := context.Cause(ctx); err != nil {
+		return nil, err
+	}
+	return context.WithoutCancel(ctx), nil
 }
 
 // historyRule is a row of the rules table, without the rule's JSON.
@@ -154,7 +200,10 @@ func (h *History) record(ctx context.Context, runID string, started time.Time, r
 	// The rules of this run by key, the last of equal keys winning.
 	current := make(map[string]collector.Rule, len(rules))
 	keys := make([]string, 0, len(rules))
-	for _, r := range rules {
+	for i, r := range rules {
+		if err := historyCancelled(ctx, i); err != nil {
+			return nil, err
+		}
 		k := RuleKey(r)
 		if _, ok := current[k]; !ok {
 			keys = append(keys, k)
@@ -166,7 +215,13 @@ func (h *History) record(ctx context.Context, runID string, started time.Time, r
 	if err != nil {
 		return nil, err
 	}
-	defer tx.Rollback()
+	defer func() {
+		// Once ctx is done, database/sql rolls the transaction back; Record does not wait.
+		// The statements prepared in the transaction are closed with it.
+		if ctx.Err() == nil {
+			tx.Rollback()
+		}
+	}()
 
 	var recorded int64
 	switch err := tx.QueryRowContext(ctx, "SELECT started FROM runs WHERE id = ?", runID).Scan(&recorded); {
@@ -198,7 +253,12 @@ func (h *History) record(ctx context.Context, runID string, started time.Time, r
 	// Rules this run recorded before and no longer has: the run is recorded again with
 	// other rules. Their sighting by this run is undone.
 	var undone []string
+	n := 0
 	for k, row := range known {
+		if err := historyCancelled(ctx, n); err != nil {
+			return nil, err
+		}
+		n++
 		if _, ok := current[k]; ok {
 			continue
 		}
@@ -229,8 +289,10 @@ func (h *History) record(ctx context.Context, runID string, started time.Time, r
 		` ON CONFLICT (key) DO UPDATE SET first_seen = excluded.first_seen, last_seen = excluded.last_seen,
 		last_run = excluded.last_run, prev_seen = excluded.prev_seen, prev_run = excluded.prev_run,
 		rule = excluded.rule`, 7)
-	defer ins.close()
-	for _, k := range keys {
+	for i, k := range keys {
+		if err := historyCancelled(ctx, i); err != nil {
+			return nil, err
+		}
 		row, seen := known[k]
 		latest := true // this run is the latest to see the rule: the rule is stored as it saw it
 		switch {
@@ -287,7 +349,11 @@ func (h *History) record(ctx context.Context, runID string, started time.Time, r
 	if err != nil {
 		return nil, err
 	}
-	_, err = tx.ExecContext(ctx, `INSERT INTO runs (id, started, rules, verdicts) VALUES (?, ?, ?, ?)
+	wctx, err := historyWriting(ctx)
+	if err != nil {
+		return nil, err
+	}
+	_, err = tx.ExecContext(wctx, `INSERT INTO runs (id, started, rules, verdicts) VALUES (?, ?, ?, ?)
 		ON CONFLICT (id) DO UPDATE SET rules = excluded.rules, verdicts = excluded.verdicts`,
 		runID, start, len(keys), nverdicts)
 	if err != nil {
@@ -296,7 +362,12 @@ func (h *History) record(ctx context.Context, runID string, started time.Time, r
 
 	if prev != "" {
 		var gone []string
+		n = 0
 		for k, row := range known {
+			if err := historyCancelled(ctx, n); err != nil {
+				return nil, err
+			}
+			n++
 			if _, ok := current[k]; !ok && row.lastRun == prev {
 				gone = append(gone, k)
 			}
@@ -337,7 +408,11 @@ func historyLoadRules(ctx context.Context, tx *sql.Tx) (map[string]historyRule, 
 
 // historyWriteRow stores the sightings of the rule with key k, keeping its JSON.
 func historyWriteRow(ctx context.Context, tx *sql.Tx, k string, r historyRule) error {
-	_, err := tx.ExecContext(ctx, `UPDATE rules SET first_seen = ?, last_seen = ?, last_run = ?, prev_seen = ?, prev_run = ?
+	wctx, err := historyWriting(ctx)
+	if err != nil {
+		return err
+	}
+	_, err = tx.ExecContext(wctx, `UPDATE rules SET first_seen = ?, last_seen = ?, last_run = ?, prev_seen = ?, prev_run = ?
 		WHERE key = ?`, r.firstSeen, r.lastSeen, r.lastRun, r.prevSeen, r.prevRun, k)
 	return err
 }
@@ -351,9 +426,12 @@ func historyDelete(ctx context.Context, tx *sql.Tx, keys []string) error {
 	if err != nil {
 		return err
 	}
-	defer stmt.Close()
 	for _, k := range keys {
-		if _, err := stmt.ExecContext(ctx, k); err != nil {
+		wctx, err := historyWriting(ctx)
+		if err != nil {
+			return err
+		}
+		if _, err := stmt.ExecContext(wctx, k); err != nil {
 			return err
 		}
 	}
@@ -363,15 +441,21 @@ func historyDelete(ctx context.Context, tx *sql.Tx, keys []string) error {
 // historyWriteVerdicts replaces the verdicts of run with those in results, and returns how
 // many it stored. A verdict without a provider is not stored.
 func historyWriteVerdicts(ctx context.Context, tx *sql.Tx, run string, results []reputation.Result) (int, error) {
-	if _, err := tx.ExecContext(ctx, "DELETE FROM verdicts WHERE run = ?", run); err != nil {
+	wctx, err := historyWriting(ctx)
+	if err != nil {
+		return 0, err
+	}
+	if _, err := tx.ExecContext(wctx, "DELETE FROM verdicts WHERE run = ?", run); err != nil {
 		return 0, err
 	}
 	ins := newHistoryBatch(tx, `INSERT INTO verdicts (run, provider, target, status, score, checked_at, verdict) VALUES `,
 		` ON CONFLICT (run, provider, target) DO UPDATE SET status = excluded.status, score = excluded.score,
 		checked_at = excluded.checked_at, verdict = excluded.verdict`, 7)
-	defer ins.close()
 	n := 0
-	for _, res := range results {
+	for i, res := range results {
+		if err := historyCancelled(ctx, i); err != nil {
+			return 0, err
+		}
 		for _, v := range res.Verdicts {
 			if v.Provider == "" {
 				continue
@@ -410,7 +494,6 @@ func historyGone(ctx context.Context, tx *sql.Tx, keys []string, known map[strin
 	if err != nil {
 		return nil, err
 	}
-	defer stmt.Close()
 	gone := make([]GoneRule, 0, len(keys))
 	for _, k := range keys {
 		var data []byte
@@ -457,13 +540,14 @@ func (h *History) Finish(ctx context.Context, runID string, finished time.Time) 
 	return nil
 }
 
-// historyBatch inserts rows of a fixed number of columns, historyBatchRows to a statement.
+// historyBatch inserts rows of a fixed number of columns, historyBatchRows to a statement,
+// in Record's transaction.
 type historyBatch struct {
 	tx         *sql.Tx
 	head, tail string
 	cols       int
 	args       []any
-	full       *sql.Stmt // the statement for historyBatchRows rows, prepared once
+	full       *sql.Stmt // the statement for historyBatchRows rows, prepared once, closed with tx
 }
 
 func newHistoryBatch(tx *sql.Tx, head, tail string, cols int) *historyBatch {
@@ -488,7 +572,11 @@ func (b *historyBatch) add(ctx context.Context, values ...any) error {
 			return err
 		}
 	}
-	_, err := b.full.ExecContext(ctx, b.args...)
+	wctx, err := historyWriting(ctx)
+	if err != nil {
+		return err
+	}
+	_, err = b.full.ExecContext(wctx, b.args...)
 	b.args = b.args[:0]
 	return err
 }
@@ -498,13 +586,11 @@ func (b *historyBatch) flush(ctx context.Context) error {
 	if len(b.args) == 0 {
 		return nil
 	}
-	_, err := b.tx.ExecContext(ctx, b.query(len(b.args)/b.cols), b.args...)
+	wctx, err := historyWriting(ctx)
+	if err != nil {
+		return err
+	}
+	_, err = b.tx.ExecContext(wctx, b.query(len(b.args)/b.cols), b.args...)
 	b.args = b.args[:0]
 	return err
-}
-
-func (b *historyBatch) close() {
-	if b.full != nil {
-		b.full.Close()
-	}
 }

@@ -1,20 +1,26 @@
 package report
 
 import (
+	"bytes"
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
+	"log/slog"
 	"net/netip"
 	"os"
 	"path/filepath"
 	"reflect"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/sgvet/sgvet/collector"
+	"github.com/sgvet/sgvet/internal/canceltest"
 	"github.com/sgvet/sgvet/internal/processtest"
 	"github.com/sgvet/sgvet/reputation"
 )
@@ -43,7 +49,7 @@ func historyRuleFor(n int, cidr string) collector.Rule {
 
 func openTestHistory(t testing.TB, path string) *History {
 	t.Helper()
-	h, err := OpenHistory(t.Context(), path)
+	h, err := OpenHistory(t.Context(), path, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -367,7 +373,7 @@ func TestOpenHistory(t *testing.T) {
 		}
 	}
 	// A second handle on the same file finds the schema in place.
-	h2, err := OpenHistory(t.Context(), path)
+	h2, err := OpenHistory(t.Context(), path, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -393,6 +399,14 @@ func TestOpenHistoryErrors(t *testing.T) {
 	if err := os.WriteFile(garbage, []byte(strings.Repeat("not a database\n", 100)), 0o600); err != nil {
 		t.Fatal(err)
 	}
+	other := filepath.Join(dir, "app.db")
+	if db, err = sql.Open("sqlite", other); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.Exec("CREATE TABLE users (id INTEGER); CREATE TABLE orders (id INTEGER)"); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
 
 	tests := []struct {
 		name, path, want string
@@ -400,12 +414,13 @@ func TestOpenHistoryErrors(t *testing.T) {
 		{"directory cannot be created", filepath.Join(notDir, "sub", "state.db"), ""},
 		{"path is a directory", dir, ""},
 		{"newer schema", newer, "newer"},
-		{"not a database", garbage, ""},
+		{"not a database", garbage, "not an sgvet history file: it is not a SQLite database; give another file"},
+		{"another program's database", other, "not an sgvet history file: it holds other tables (orders, users); give another file"},
 		{"empty path", "", "empty path"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			h, err := OpenHistory(t.Context(), tt.path)
+			h, err := OpenHistory(t.Context(), tt.path, nil)
 			if err == nil {
 				h.Close()
 				t.Fatalf("OpenHistory(%q) succeeded, want an error", tt.path)
@@ -414,6 +429,256 @@ func TestOpenHistoryErrors(t *testing.T) {
 				t.Errorf("OpenHistory(%q) = %q, want an error naming the path and saying %q", tt.path, err, tt.want)
 			}
 		})
+	}
+}
+
+func TestOpenHistoryWarnsOfSharedFile(t *testing.T) {
+	if runtime.GOOS == "windows" {
+		t.Skip("file modes do not control access")
+	}
+	path := filepath.Join(t.TempDir(), "state.db")
+	openTestHistory(t, path)
+	if err := os.Chmod(path, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var buf bytes.Buffer
+	h, err := OpenHistory(t.Context(), path, slog.New(slog.NewTextHandler(&buf, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.Close()
+	got := strings.TrimSpace(buf.String())
+	for _, want := range []string{"level=WARN", "history file", "file=" + path, "mode=0644", `hint="chmod 600 ` + path + `"`} {
+		if strings.Count(got, "\n") != 0 || !strings.Contains(got, want) {
+			t.Errorf("OpenHistory(%q) logged %q, want one line with %q", path, got, want)
+		}
+	}
+}
+
+func TestHistoryCancelledWhileLocked(t *testing.T) {
+	a := historyRuleFor(1, "203.0.113.0/24")
+	// Each call would wait for the lock far longer than canceltest lets it.
+	const busyTimeout = 10 * time.Minute
+	openClose := func(ctx context.Context, path string) error {
+		h, err := openHistory(ctx, path, nil, busyTimeout)
+		if err == nil {
+			h.Close()
+		}
+		return err
+	}
+	// In each test, dir holds state.db, a history with one run, and the call is made on
+	// that history while the lock of a file in dir is held.
+	tests := []struct {
+		name string
+		lock func(t *testing.T, dir string)
+		call func(ctx context.Context, dir string, h *History) error
+	}{
+		{"OpenHistory", holdHistoryLock, func(ctx context.Context, dir string, _ *History) error {
+			return openClose(ctx, filepath.Join(dir, "state.db"))
+		}},
+		{"OpenHistory of a file being created", holdNewFileLock, func(ctx context.Context, dir string, _ *History) error {
+			return openClose(ctx, filepath.Join(dir, "new.db"))
+		}},
+		{"Record", holdHistoryLock, func(ctx context.Context, _ string, h *History) error {
+			_, err := h.Record(ctx, "run-2", historyT0.Add(time.Hour), []collector.Rule{a}, nil)
+			return err
+		}},
+		{"Finish", holdHistoryLock, func(ctx context.Context, _ string, h *History) error {
+			return h.Finish(ctx, "run-1", historyT0.Add(time.Minute))
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			dir := t.TempDir()
+			h, err := openHistory(t.Context(), filepath.Join(dir, "state.db"), nil, busyTimeout)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer h.Close()
+			if _, err := h.Record(t.Context(), "run-1", historyT0, []collector.Rule{a}, nil); err != nil {
+				t.Fatal(err)
+			}
+			before := historyCounts(t, h)
+			tt.lock(t, dir)
+			err = canceltest.Run(t, tt.name, func(ctx context.Context) error { return tt.call(ctx, dir, h) })
+			if !errors.Is(err, context.Canceled) {
+				t.Errorf("%s(%q) = %v, want %v", tt.name, dir, err, context.Canceled)
+			}
+			if got := historyCounts(t, h); !reflect.DeepEqual(got, before) {
+				t.Errorf("%s(%q) left rows %v, want %v", tt.name, dir, got, before)
+			}
+		})
+	}
+}
+
+// holdHistoryLock holds the write lock of the history dir/state.db, on a connection of its
+// own, until the test ends.
+func holdHistoryLock(t *testing.T, dir string) {
+	t.Helper()
+	holder := openTestHistory(t, filepath.Join(dir, "state.db"))
+	tx, err := holder.db.BeginTx(t.Context(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { tx.Rollback() })
+}
+
+// holdNewFileLock creates dir/new.db, empty, and holds an exclusive lock on it until the
+// test ends, as a process that creates it in rollback journal mode does while it writes.
+func holdNewFileLock(t *testing.T, dir string) {
+	t.Helper()
+	db, err := sql.Open("sqlite", filepath.Join(dir, "new.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	conn, err := db.Conn(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	if _, err := conn.ExecContext(t.Context(), "BEGIN EXCLUSIVE"); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.ExecContext(context.Background(), "ROLLBACK") })
+}
+
+// lookCounter is a context that counts the calls of its Done and Err methods, and cancels
+// itself with cause errLooked on the call numbered cancelAt; never if cancelAt is 0.
+type lookCounter struct {
+	context.Context
+	cancel   context.CancelCauseFunc
+	cancelAt int64
+	looks    atomic.Int64
+}
+
+var errLooked = errors.New("cancelled after so many looks")
+
+func newLookCounter(t *testing.T, cancelAt int64) *lookCounter {
+	ctx, cancel := context.WithCancelCause(t.Context())
+	t.Cleanup(func() { cancel(nil) })
+	return &lookCounter{Context: ctx, cancel: cancel, cancelAt: cancelAt}
+}
+
+func (c *lookCounter) look() {
+	if c.looks.Add(1) == c.cancelAt {
+		c.cancel(errLooked)
+	}
+}
+
+func (c *lookCounter) Done() <-chan struct{} { c.look(); return c.Context.Done() }
+func (c *lookCounter) Err() error            { c.look(); return c.Context.Err() }
+
+// historyDump returns every row of the history, in order.
+func historyDump(t *testing.T, h *History) string {
+	t.Helper()
+	var b strings.Builder
+	for _, table := range []string{"runs", "rules", "verdicts"} {
+		rows, err := h.db.QueryContext(t.Context(), "SELECT * FROM "+table+" ORDER BY 1, 2, 3")
+		if err != nil {
+			t.Fatal(err)
+		}
+		cols, err := rows.Columns()
+		if err != nil {
+			t.Fatal(err)
+		}
+		values := make([]any, len(cols))
+		ptrs := make([]any, len(cols))
+		for i := range values {
+			ptrs[i] = &values[i]
+		}
+		for rows.Next() {
+			if err := rows.Scan(ptrs...); err != nil {
+				t.Fatal(err)
+			}
+			fmt.Fprintf(&b, "%s %q\n", table, values)
+		}
+		if err := rows.Err(); err != nil {
+			t.Fatal(err)
+		}
+		rows.Close()
+	}
+	return b.String()
+}
+
+func TestHistoryRecordCancelled(t *testing.T) {
+	// The first run sees rules 0 to 1,499, the second 500 to 1,999: a third is gone, a
+	// third new.
+	const nrules = 1500
+	rules, results := historyBenchEstate(nrules+nrules/3, nrules/2)
+	t1, t2 := historyT0, historyT0.Add(time.Hour)
+	prepare := func(t *testing.T) *History {
+		h := openTestHistory(t, filepath.Join(t.TempDir(), "state.db"))
+		if _, err := h.Record(t.Context(), "run-1", t1, rules[:nrules], results); err != nil {
+			t.Fatal(err)
+		}
+		return h
+	}
+	record2 := func(ctx context.Context, h *History) (*HistoryView, error) {
+		return h.Record(ctx, "run-2", t2, rules[nrules/3:], results[nrules/6:])
+	}
+
+	// How often a whole recording of the second run looks at its context, and what it
+	// leaves.
+	h := prepare(t)
+	counter := newLookCounter(t, 0)
+	wantView, err := record2(counter, h)
+	if err != nil {
+		t.Fatal(err)
+	}
+	looks := counter.looks.Load()
+	want := historyDump(t, h)
+	t.Logf("a whole recording looks at its context %d times", looks)
+
+	tests := []struct {
+		name     string
+		cancelAt int64
+	}{
+		{"at the first look", 1},
+		{"after an eighth of the looks", looks / 8},
+		{"after a quarter of the looks", looks / 4},
+		{"after half the looks", looks / 2},
+		{"after three quarters of the looks", looks * 3 / 4},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			h := prepare(t)
+			before := historyDump(t, h)
+			if _, err := record2(newLookCounter(t, tt.cancelAt), h); !errors.Is(err, errLooked) {
+				t.Fatalf("Record(%q) = %v, want %v", tt.name, err, errLooked)
+			}
+			if got := historyDump(t, h); got != before {
+				t.Errorf("Record(%q) changed the history:\n%s\nwant\n%s", tt.name, got, before)
+			}
+			// The transaction is rolled back: the run is recorded as if never tried.
+			view, err := record2(t.Context(), h)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !reflect.DeepEqual(view, wantView) {
+				t.Errorf("Record after Record(%q) = %+v, want %+v", tt.name, view, wantView)
+			}
+			if got := historyDump(t, h); got != want {
+				t.Errorf("Record after Record(%q) left the history:\n%s\nwant\n%s", tt.name, got, want)
+			}
+		})
+	}
+}
+
+func TestHistoryRecordCancelledBeforeCall(t *testing.T) {
+	const nrules = 20_000
+	rules, _ := historyBenchEstate(nrules, 0)
+	h := openTestHistory(t, filepath.Join(t.TempDir(), "state.db"))
+	ctx, cancel := context.WithCancel(t.Context())
+	cancel()
+	// Indexing the rules would allocate at least one key for each.
+	allocs := testing.AllocsPerRun(3, func() {
+		if _, err := h.Record(ctx, "run-1", historyT0, rules, nil); !errors.Is(err, context.Canceled) {
+			t.Errorf("Record(cancelled) = %v, want %v", err, context.Canceled)
+		}
+	})
+	if allocs > nrules/100 {
+		t.Errorf("Record(cancelled) made %v allocations for %d rules, want at most %d", allocs, nrules, nrules/100)
 	}
 }
 
@@ -463,7 +728,7 @@ func historyHelper(path, index string) error {
 		return err
 	}
 	ctx := context.Background()
-	h, err := openHistory(ctx, path, historyHelperBusyTimeout)
+	h, err := openHistory(ctx, path, nil, historyHelperBusyTimeout)
 	if err != nil {
 		return err
 	}
@@ -542,10 +807,9 @@ func TestHistoryProcesses(t *testing.T) {
 	}
 }
 
-// BenchmarkHistoryRecord records a run of 100,000 rules and 50,000 verdicts: into a new
-// file, and into a file whose previous run saw the same estate but for one rule.
-func BenchmarkHistoryRecord(b *testing.B) {
-	const nrules, nverdicts = 100_000, 50_000
+// historyBenchEstate returns nrules rules, each allowing its own address, in 50 accounts,
+// and clean verdicts for the addresses of the first nverdicts.
+func historyBenchEstate(nrules, nverdicts int) ([]collector.Rule, []reputation.Result) {
 	rules := make([]collector.Rule, nrules)
 	for i := range rules {
 		rules[i] = historyRuleFor(i, netip.PrefixFrom(netip.AddrFrom4([4]byte{11, byte(i >> 16), byte(i >> 8), byte(i)}), 32).String())
@@ -559,6 +823,14 @@ func BenchmarkHistoryRecord(b *testing.B) {
 			{Provider: "metadefender", Target: target, Status: reputation.Clean, Score: &score, CheckedAt: historyT0},
 		}}
 	}
+	return rules, results
+}
+
+// BenchmarkHistoryRecord records a run of 100,000 rules and 50,000 verdicts: into a new
+// file, and into a file whose previous run saw the same estate but for one rule.
+func BenchmarkHistoryRecord(b *testing.B) {
+	const nrules = 100_000
+	rules, results := historyBenchEstate(nrules, 50_000)
 
 	b.Run("new", func(b *testing.B) {
 		dir := b.TempDir()
@@ -566,7 +838,7 @@ func BenchmarkHistoryRecord(b *testing.B) {
 		for b.Loop() {
 			b.StopTimer()
 			n++
-			h, err := OpenHistory(b.Context(), filepath.Join(dir, strconv.Itoa(n)+".db"))
+			h, err := OpenHistory(b.Context(), filepath.Join(dir, strconv.Itoa(n)+".db"), nil)
 			if err != nil {
 				b.Fatal(err)
 			}
@@ -582,6 +854,7 @@ func BenchmarkHistoryRecord(b *testing.B) {
 		}
 	})
 	b.Run("next", func(b *testing.B) {
+		rules := slices.Clone(rules) // changed below; -count runs this function again
 		h := openTestHistory(b, filepath.Join(b.TempDir(), "state.db"))
 		ctx := b.Context()
 		if _, err := h.Record(ctx, "run-0", historyT0, rules, results); err != nil {
@@ -601,4 +874,64 @@ func BenchmarkHistoryRecord(b *testing.B) {
 			}
 		}
 	})
+}
+
+// BenchmarkHistoryRecordCancel records runs of 200,000 rules and 50,000 verdicts, each
+// seeing the same estate as the previous one. Each iteration records a run whole, then
+// records the next nine times, cancelling it after a tenth of the time the whole one took,
+// two tenths, and so on. It reports the whole recording's time (ms-whole), how long Record
+// took to return after a cancel that stopped it, on average (ms-to-return) and at most
+// (max-ms-to-return), and how many of the nine recorded the run all the same, the cancel
+// coming during the commit or after (finished/op).
+func BenchmarkHistoryRecordCancel(b *testing.B) {
+	rules, results := historyBenchEstate(200_000, 50_000)
+	h := openTestHistory(b, filepath.Join(b.TempDir(), "state.db"))
+	if _, err := h.Record(b.Context(), "run-0", historyT0, rules, results); err != nil {
+		b.Fatal(err)
+	}
+	var whole, toReturn, longest time.Duration
+	cancels, finished := 0, 0
+	n := 0
+	for b.Loop() {
+		n++
+		start := time.Now()
+		if _, err := h.Record(b.Context(), "run-"+strconv.Itoa(n), historyT0.Add(time.Duration(n)*time.Hour), rules, results); err != nil {
+			b.Fatal(err)
+		}
+		took := time.Since(start)
+		whole += took
+		next := "run-" + strconv.Itoa(n) + "-cancelled"
+		for tenth := 1; tenth < 10; tenth++ {
+			ctx, cancel := context.WithCancel(b.Context())
+			cancelled := make(chan time.Time, 1)
+			timer := time.AfterFunc(took*time.Duration(tenth)/10, func() {
+				cancelled <- time.Now()
+				cancel()
+			})
+			_, err := h.Record(ctx, next, historyT0.Add(time.Duration(n)*time.Hour+time.Minute), rules, results)
+			returned := time.Now()
+			if timer.Stop() {
+				cancel()
+			}
+			switch {
+			case err == nil:
+				// Recorded before the cancel, or while committing: the next attempts record
+				// the run again.
+				finished++
+			case !errors.Is(err, context.Canceled):
+				b.Fatalf("Record cancelled after %d/10 of its time = %v, want %v", tenth, err, context.Canceled)
+			default:
+				d := returned.Sub(<-cancelled)
+				toReturn += d
+				longest = max(longest, d)
+				cancels++
+			}
+		}
+	}
+	b.ReportMetric(float64(whole.Milliseconds())/float64(n), "ms-whole")
+	if cancels > 0 {
+		b.ReportMetric(float64(toReturn.Microseconds())/1000/float64(cancels), "ms-to-return")
+		b.ReportMetric(float64(longest.Microseconds())/1000, "max-ms-to-return")
+	}
+	b.ReportMetric(float64(finished)/float64(n), "finished/op")
 }

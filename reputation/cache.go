@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"strings"
 	"time"
 
@@ -55,16 +56,23 @@ type Cache struct {
 }
 
 // OpenCache opens the cache file at path. If the file does not exist, OpenCache creates it,
-// readable and writable by its owner only, and its parent directories. Each connection
-// waits up to 10 seconds for a lock another connection or process holds.
-func OpenCache(ctx context.Context, path string) (*Cache, error) {
-	return openCache(ctx, path, cacheBusyTimeout)
+// readable and writable by its owner only, and its parent directories. It refuses, without
+// changing it, a file that is not a SQLite database or that holds another program's tables.
+// If users other than its owner may read or write the file, OpenCache warns to log, which
+// may be nil, and goes on.
+//
+// Each connection waits up to 10 seconds for a lock another connection or process holds;
+// the wait of a call, OpenCache's too, ends when the call's context is done.
+func OpenCache(ctx context.Context, path string, log *slog.Logger) (*Cache, error) {
+	return openCache(ctx, path, log, cacheBusyTimeout)
 }
 
 // openCache is OpenCache with the wait for a lock given: tests that make many processes
 // compete for the file wait longer than a user would.
-func openCache(ctx context.Context, path string, busyTimeout time.Duration) (*Cache, error) {
+func openCache(ctx context.Context, path string, log *slog.Logger, busyTimeout time.Duration) (*Cache, error) {
 	db, err := sqlitefile.Open(ctx, path, sqlitefile.Options{
+		Kind:        "cache",
+		Log:         log,
 		BusyTimeout: busyTimeout,
 		Version:     cacheSchemaVersion,
 		Schema:      cacheSchema(),

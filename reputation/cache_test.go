@@ -1,20 +1,24 @@
 package reputation
 
 import (
+	"bytes"
 	"context"
 	"database/sql"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/netip"
 	"os"
 	"path/filepath"
 	"reflect"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/sgvet/sgvet/internal/canceltest"
 	"github.com/sgvet/sgvet/internal/processtest"
 	"github.com/sgvet/sgvet/internal/sqlitefile"
 )
@@ -29,7 +33,7 @@ const testBusyTimeout = 5 * time.Minute
 
 func openTestCache(t testing.TB, path string) *Cache {
 	t.Helper()
-	c, err := openCache(t.Context(), path, testBusyTimeout)
+	c, err := openCache(t.Context(), path, nil, testBusyTimeout)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -433,7 +437,7 @@ func cacheHelper(mode, path, index string) error {
 		return err
 	}
 	ctx := context.Background()
-	c, err := openCache(ctx, path, testBusyTimeout)
+	c, err := openCache(ctx, path, nil, testBusyTimeout)
 	if err != nil {
 		return err
 	}
@@ -629,6 +633,14 @@ func TestOpenCacheErrors(t *testing.T) {
 	if err := os.WriteFile(garbage, []byte(strings.Repeat("not a database\n", 100)), 0o600); err != nil {
 		t.Fatal(err)
 	}
+	other := filepath.Join(dir, "app.db")
+	if db, err = sql.Open("sqlite", other); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.Exec("CREATE TABLE users (id INTEGER); CREATE TABLE orders (id INTEGER)"); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
 
 	tests := []struct {
 		name, path, want string
@@ -637,17 +649,102 @@ func TestOpenCacheErrors(t *testing.T) {
 		{"path is a file's child", filepath.Join(notDir, "cache.db"), ""},
 		{"path is a directory", dir, ""},
 		{"newer schema", newer, "newer"},
-		{"not a database", garbage, ""},
+		{"not a database", garbage, "not an sgvet cache file: it is not a SQLite database; give another file"},
+		{"another program's database", other, "not an sgvet cache file: it holds other tables (orders, users); give another file"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			c, err := OpenCache(t.Context(), tt.path)
+			c, err := OpenCache(t.Context(), tt.path, nil)
 			if err == nil {
 				c.Close()
 				t.Fatal("OpenCache succeeded, want an error")
 			}
-			if !strings.Contains(err.Error(), tt.path) || !strings.Contains(err.Error(), tt.want) {
-				t.Errorf("error %q does not name %s and say %q", err, tt.path, tt.want)
+			if !strings.Contains(err.Error(), "cache "+tt.path) || !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("OpenCache(%q) = %q, want an error naming the path and saying %q", tt.path, err, tt.want)
+			}
+		})
+	}
+}
+
+func TestOpenCacheWarnsOfSharedFile(t *testing.T) {
+	if runtime.GOOS == "windows" {
+		t.Skip("file modes do not control access")
+	}
+	path := filepath.Join(t.TempDir(), "cache.db")
+	openTestCache(t, path)
+	if err := os.Chmod(path, 0o660); err != nil {
+		t.Fatal(err)
+	}
+	var buf bytes.Buffer
+	c, err := OpenCache(t.Context(), path, slog.New(slog.NewTextHandler(&buf, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Close()
+	got := strings.TrimSpace(buf.String())
+	for _, want := range []string{"level=WARN", "cache file", "file=" + path, "mode=0660", `hint="chmod 600 ` + path + `"`} {
+		if strings.Count(got, "\n") != 0 || !strings.Contains(got, want) {
+			t.Errorf("OpenCache(%q) logged %q, want one line with %q", path, got, want)
+		}
+	}
+}
+
+func TestCacheCancelledWhileLocked(t *testing.T) {
+	target := mustTarget(t, "192.0.2.1")
+	clean := Verdict{Provider: "p", Target: target, Status: Clean, CheckedAt: cacheNow}
+	tests := []struct {
+		name string
+		call func(ctx context.Context, path string, c *Cache) error
+		// readers never wait for the writer: they return at once, cancelled or not
+		reads bool
+	}{
+		{"OpenCache", func(ctx context.Context, path string, _ *Cache) error {
+			c, err := openCache(ctx, path, nil, testBusyTimeout)
+			if err == nil {
+				c.Close()
+			}
+			return err
+		}, false},
+		{"Put", func(ctx context.Context, _ string, c *Cache) error {
+			return c.Put(ctx, []Verdict{clean})
+		}, false},
+		{"Reserve", func(ctx context.Context, _ string, c *Cache) error {
+			_, err := c.Reserve(ctx, "p", 1, 10, cacheNow)
+			return err
+		}, false},
+		{"Release", func(ctx context.Context, _ string, c *Cache) error {
+			return c.Release(ctx, "p", 1, cacheDay(cacheNow))
+		}, false},
+		{"Purge", func(ctx context.Context, _ string, c *Cache) error {
+			_, err := c.Purge(ctx, cacheNow)
+			return err
+		}, false},
+		{"Get", func(ctx context.Context, _ string, c *Cache) error {
+			_, err := c.Get(ctx, "p", []Target{target}, time.Hour, cacheNow)
+			return err
+		}, true},
+		{"Used", func(ctx context.Context, _ string, c *Cache) error {
+			_, err := c.Used(ctx, "p", cacheNow)
+			return err
+		}, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "cache.db")
+			// testBusyTimeout is far longer than canceltest lets a call wait.
+			c := openTestCache(t, path)
+			holder := openTestCache(t, path)
+			tx, err := holder.db.BeginTx(t.Context(), nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer tx.Rollback()
+			err = canceltest.Run(t, tt.name, func(ctx context.Context) error { return tt.call(ctx, path, c) })
+			if tt.reads && err != nil {
+				t.Errorf("%s(%q) = %v, want no error", tt.name, path, err)
+			}
+			if !tt.reads && !errors.Is(err, context.Canceled) {
+				t.Errorf("%s(%q) = %v, want %v", tt.name, path, err, context.Canceled)
 			}
 		})
 	}

@@ -75,7 +75,7 @@ func BenchmarkMetaDefenderBulk(b *testing.B) {
 // requests made (none) and the time per address.
 func BenchmarkVetWarmCache(b *testing.B) {
 	const n = 10000
-	cache, err := OpenCache(b.Context(), filepath.Join(b.TempDir(), "verdicts.db"))
+	cache, err := OpenCache(b.Context(), filepath.Join(b.TempDir(), "verdicts.db"), nil)
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -86,7 +86,7 @@ func runAudit(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 	var hist *report.History
 	if cfg.Audit.State != "" {
 		log.Debug("opening the history", "state", cfg.Audit.State)
-		if hist, err = report.OpenHistory(ctx, cfg.Audit.State); err != nil {
+		if hist, err = report.OpenHistory(ctx, cfg.Audit.State, log); err != nil {
 			return usageErrorf("--state: %v", err)
 		}
 		defer hist.Close()

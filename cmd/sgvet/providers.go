@@ -413,7 +413,7 @@ func newVetter(ctx context.Context, cfg config, log *slog.Logger) (*reputation.V
 		if err != nil {
 			return nil, nil, err
 		}
-		cache, err := reputation.OpenCache(ctx, path)
+		cache, err := reputation.OpenCache(ctx, path, log)
 		if err != nil {
 			return nil, nil, usageErrorf("--cache: %v", err)
 		}
