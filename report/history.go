@@ -109,6 +109,7 @@ func openHistory(ctx context.Context, path string, log *slog.Logger, busyTimeout
 		Pragmas:     []string{"temp_store(MEMORY)", "cache_size(-65536)"},
 		Version:     historySchemaVersion,
 		Schema:      historySchema(),
+		Tables:      []string{"runs", "rules", "verdicts"},
 	})
 	if err != nil {
 		return nil, err

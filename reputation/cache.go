@@ -76,6 +76,7 @@ func openCache(ctx context.Context, path string, log *slog.Logger, busyTimeout t
 		BusyTimeout: busyTimeout,
 		Version:     cacheSchemaVersion,
 		Schema:      cacheSchema(),
+		Tables:      []string{"verdicts", "usage"},
 	})
 	if err != nil {
 		return nil, fmt.Errorf("open cache %s: %w", path, err)

@@ -15,6 +15,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -39,6 +40,9 @@ type Options struct {
 	// statements that create it.
 	Version int
 	Schema  []string
+	// Tables are the tables every version of the schema has: a file of sgvet's that lacks
+	// one is another kind of sgvet file (a cache given for a history), and is refused.
+	Tables []string
 }
 
 // Open opens the file at path, creating it and its parent directories if they do not exist,
@@ -269,7 +273,19 @@ func checkVersion(ctx context.Context, q querier, opts Options) (int, error) {
 	if err := rows.Err(); err != nil {
 		return 0, err
 	}
+	var missing []string
+	for _, t := range opts.Tables {
+		if !slices.Contains(tables, t) {
+			missing = append(missing, t)
+		}
+	}
 	switch {
+	case version > 0 && len(missing) > 0 && (version <= opts.Version || len(missing) == len(opts.Tables)):
+		holds := "no table"
+		if len(tables) > 0 {
+			holds = listNames(tables)
+		}
+		return 0, notSgvet(opts.Kind, fmt.Sprintf("it has no %s table but holds %s", listNames(missing), holds))
 	case version > opts.Version:
 		return 0, fmt.Errorf("schema version %d is newer than version %d, the newest this program knows", version, opts.Version)
 	case version == 0 && len(tables) > 0:

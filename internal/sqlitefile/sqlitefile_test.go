@@ -62,7 +62,7 @@ func TestOpen(t *testing.T) {
 
 // testOptions returns the options of a history file of schema version 1.
 func testOptions() Options {
-	return Options{Kind: "history", BusyTimeout: time.Minute, Version: 1, Schema: []string{"CREATE TABLE runs (id TEXT)"}}
+	return Options{Kind: "history", BusyTimeout: time.Minute, Version: 1, Schema: []string{"CREATE TABLE runs (id TEXT)"}, Tables: []string{"runs"}}
 }
 
 // writeDatabase writes a SQLite database at path, running stmts, and returns its bytes.
@@ -168,6 +168,20 @@ func TestOpenRefusesOthersFiles(t *testing.T) {
 				return writeDatabase(t, path, "CREATE TABLE runs (id TEXT)")
 			},
 			want: "not an sgvet history file: it holds other tables (runs); give another file",
+		},
+		{
+			name: "another kind of sgvet file",
+			write: func(t *testing.T, path string) []byte {
+				return writeDatabase(t, path, "CREATE TABLE verdicts (x)", "CREATE TABLE usage (x)", "PRAGMA user_version = 1")
+			},
+			want: "not an sgvet history file: it has no runs table but holds usage, verdicts; give another file",
+		},
+		{
+			name: "another program's newer schema",
+			write: func(t *testing.T, path string) []byte {
+				return writeDatabase(t, path, "CREATE TABLE accounts (x)", "PRAGMA user_version = 7")
+			},
+			want: "not an sgvet history file: it has no runs table but holds accounts; give another file",
 		},
 		{
 			name: "newer schema",
@@ -287,7 +301,7 @@ func TestOpenWarnsOfSharedFile(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			if tt.mode != 0 {
-				writeDatabase(t, tt.path, "PRAGMA user_version = 1")
+				writeDatabase(t, tt.path, "CREATE TABLE runs (id TEXT)", "PRAGMA user_version = 1")
 				if err := os.Chmod(tt.path, tt.mode); err != nil {
 					t.Fatal(err)
 				}
@@ -317,7 +331,7 @@ func TestOpenWarnsOfSharedFile(t *testing.T) {
 
 func TestOpenWithoutLog(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "state.db")
-	writeDatabase(t, path, "PRAGMA user_version = 1")
+	writeDatabase(t, path, "CREATE TABLE runs (id TEXT)", "PRAGMA user_version = 1")
 	if err := os.Chmod(path, 0o666); err != nil {
 		t.Fatal(err)
 	}
