@@ -346,6 +346,19 @@ func TestBashCompletion(t *testing.T) {
 	if zsh.code != exitOK || !strings.HasPrefix(zsh.stdout, "#compdef sgvet\n") || !strings.Contains(zsh.stdout, "bashcompinit") || !strings.Contains(zsh.stdout, "complete -F _sgvet sgvet") {
 		t.Errorf("zsh script:\n%s", zsh.stdout)
 	}
+	// zsh runs the same function under its bash emulation, which leaves matching the word
+	// to zsh: the candidates come unfiltered.
+	if zshPath, err := exec.LookPath("zsh"); err == nil {
+		script := writeFile(t, "_sgvet", zsh.stdout)
+		cmd := exec.Command(zshPath, "-f", "-c", fmt.Sprintf(`autoload -U compinit && compinit -u; source %q
+t() { emulate -L sh; COMP_WORDS=("$@"); COMP_CWORD=$(( $# - 1 )); _sgvet; echo "${COMPREPLY[*]}"; }
+t sgvet audit --format ""; t sgvet groups -f ""`, script))
+		cmd.Dir = dir
+		out, err := cmd.CombinedOutput()
+		if want := "table json csv markdown html\ntable json\n"; err != nil || string(out) != want {
+			t.Errorf("zsh: %q (%v), want %q", out, err, want)
+		}
+	}
 	if bad := sgvet(t, "", "completion", "fish"); bad.code != exitUsage {
 		t.Errorf("completion fish: exit %d, want %d", bad.code, exitUsage)
 	}
