@@ -27,7 +27,12 @@ const (
 	OpenEgress        Kind = "open-egress"
 	ICMPOpen          Kind = "icmp-open"
 	DefaultGroupInUse Kind = "default-group-in-use"
+	UnusedGroup       Kind = "unused-group"
+	RuleQuota         Kind = "rule-quota"
 	Unvetted          Kind = "unvetted"
+	// InvalidRule is a rule whose CIDR, ports or protocol could not be parsed: it was not
+	// audited, and makes the report incomplete.
+	InvalidRule Kind = "invalid-rule"
 )
 
 // Kinds lists every kind, in the order reports show them.
@@ -96,6 +101,11 @@ type RuleRef struct {
 	// CIDR is the rule's CIDR, or its target (a prefix list) when it has no CIDR.
 	CIDR        string `json:"cidr"`
 	Description string `json:"description"`
+	// PrefixList is the managed prefix list the rule names, with the entry it stands for
+	// when the list is customer-managed: where the fix is.
+	PrefixList *collector.PrefixListRef `json:"prefix_list,omitempty"`
+	// Invalid says what of the rule could not be parsed.
+	Invalid *collector.Invalid `json:"invalid,omitempty"`
 }
 
 // refOf returns what a report shows of r.
@@ -111,6 +121,8 @@ func refOf(r *collector.Rule) RuleRef {
 		PortRange:   r.PortRange(),
 		CIDR:        r.Target(),
 		Description: r.Description,
+		PrefixList:  r.PrefixList,
+		Invalid:     r.Invalid,
 	}
 }
 
