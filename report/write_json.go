@@ -1,7 +1,10 @@
 package report
 
 import (
+	"bufio"
+	"bytes"
 	"encoding/json"
+	"errors"
 	"io"
 )
 
@@ -9,15 +12,56 @@ import (
 // sgvet.report/v1). Lists are never null: an empty list is [].
 type jsonWriter struct{}
 
+// Write streams the report: the findings, which may be a million, are encoded one at a
+// time, so that memory holds one finding's JSON rather than the whole document's. The
+// output is the same as encoding the whole report at once with a two-space indent.
 func (jsonWriter) Write(w io.Writer, r *Report) error {
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	return enc.Encode(normalized(r))
+	c := normalized(r)
+	findings := c.Findings
+	c.Findings = []Finding{}
+	whole, err := json.MarshalIndent(c, "", "  ")
+	if err != nil {
+		return err
+	}
+	// The report's own fields are at an indent of two spaces; a line break inside a string
+	// is escaped, so this text occurs once, where the findings go.
+	const slot = "\n  \"findings\": []"
+	head, tail, ok := bytes.Cut(whole, []byte(slot))
+	if !ok {
+		return errors.New("report JSON has no findings field")
+	}
+	bw := bufio.NewWriterSize(w, 64<<10)
+	bw.Write(head)
+	bw.WriteString("\n  \"findings\": [")
+	for i := range findings {
+		f := findings[i]
+		f.Reasons = nonNil(f.Reasons)
+		data, err := json.MarshalIndent(f, "    ", "  ")
+		if err != nil {
+			return err
+		}
+		if i > 0 {
+			bw.WriteByte(',')
+		}
+		bw.WriteString("\n    ")
+		if _, err := bw.Write(data); err != nil {
+			return err
+		}
+	}
+	if len(findings) > 0 {
+		bw.WriteString("\n  ]")
+	} else {
+		bw.WriteString("]")
+	}
+	bw.Write(tail)
+	bw.WriteByte('\n')
+	return bw.Flush()
 }
 
 // normalized returns a copy of r with its schema set and every nil list or map made
 // empty, so that JSON shows [] and {} rather than null; verdicts and their categories
-// are left out when empty. r is not modified.
+// are left out when empty. A finding's nil reasons are made empty as it is written. r is
+// not modified.
 func normalized(r *Report) *Report {
 	c := *r
 	c.Schema = Schema
@@ -33,11 +77,7 @@ func normalized(r *Report) *Report {
 		c.Summary.BySeverity = map[Severity]int{}
 	}
 	c.Gone = nonNil(c.Gone)
-	c.Findings = make([]Finding, len(r.Findings))
-	for i, f := range r.Findings {
-		f.Reasons = nonNil(f.Reasons)
-		c.Findings[i] = f
-	}
+	c.Findings = nonNil(c.Findings)
 	return &c
 }
 

@@ -637,3 +637,31 @@ func TestWriteHTML(t *testing.T) {
 		t.Errorf("medium bar = %q, want the longest (%d)", bars[2][0], chartBarMax)
 	}
 }
+
+// TestWriteJSONStreamsAsOneDocument: the streamed report is the document that encoding
+// the whole report at once gives, for none, one and several findings, and for text that
+// looks like the findings field.
+func TestWriteJSONStreamsAsOneDocument(t *testing.T) {
+	tricky := reportFixture()
+	tricky.Findings[0].Description = "\n  \"findings\": []"
+	for name, r := range map[string]*Report{"fixture": reportFixture(), "empty": emptyReportFixture(), "tricky": tricky, "one": func() *Report {
+		r := reportFixture()
+		r.Findings = r.Findings[:1]
+		return r
+	}()} {
+		t.Run(name, func(t *testing.T) {
+			c := normalized(r)
+			for i := range c.Findings {
+				c.Findings[i].Reasons = nonNil(c.Findings[i].Reasons)
+			}
+			want, err := json.MarshalIndent(c, "", "  ")
+			if err != nil {
+				t.Fatal(err)
+			}
+			want = append(want, '\n')
+			if got := renderFormat(t, "json", WriterOptions{}, r); !bytes.Equal(got, want) {
+				t.Errorf("Write(json) streamed differs from the whole document:\n got %s\nwant %s", got, want)
+			}
+		})
+	}
+}
