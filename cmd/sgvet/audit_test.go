@@ -55,8 +55,10 @@ func TestAuditExample(t *testing.T) {
 	if r.Schema != report.Schema || r.Run.ID == "" || r.Run.Finished.Before(r.Run.Started) {
 		t.Errorf("run = %+v", r.Run)
 	}
+	// AWS holds no rule it cannot parse, so the example, printed by the aws CLI, has no
+	// invalid rule.
 	for _, k := range report.Kinds {
-		if r.Summary.ByKind[k] == 0 {
+		if r.Summary.ByKind[k] == 0 && k != report.InvalidRule {
 			t.Errorf("the example shows no %s finding", k)
 		}
 	}

@@ -331,7 +331,7 @@ func TestGroupsExample(t *testing.T) {
 	if res.code != exitIncomplete || !strings.Contains(res.stdout, "skipped prefix list") {
 		t.Fatalf("exit %d, stdout:\n%s\nstderr: %s", res.code, res.stdout, res.stderr)
 	}
-	if !strings.Contains(res.stdout, "33 groups") || !strings.Contains(res.stdout, "1 AWS service list") {
+	if !strings.Contains(res.stdout, "34 groups") || !strings.Contains(res.stdout, "1 AWS service list") {
 		t.Errorf("summary does not count the example's groups and its AWS service list:\n%s", res.stdout)
 	}
 }
