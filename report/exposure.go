@@ -218,19 +218,11 @@ func (b *builder) openToWorld(r *collector.Rule, whom string) (Severity, string)
 	if !ok {
 		return High, protocolName(r) + " is open to " + whom
 	}
-	what := fmt.Sprintf("%s ports %d-%d are", protocolName(r), lo, hi)
-	switch {
-	case r.Protocol == "all":
-		what = "every protocol and port is"
-	case lo == 0 && hi == 65535:
-		what = fmt.Sprintf("every %s port is", protocolName(r))
-	case lo == hi:
-		what = fmt.Sprintf("%s port %d is", protocolName(r), lo)
-	}
 	if admin := b.adminServices(lo, hi); len(admin) > 0 {
 		if lo == hi {
 			return Critical, serviceName(r, admin[0]) + " is open to " + whom
 		}
+		what := portsText(r, lo, hi)
 		names := make([]string, 0, maxServicesNamed)
 		for _, s := range admin[:min(len(admin), maxServicesNamed)] {
 			names = append(names, serviceName(r, s))
@@ -249,9 +241,23 @@ func (b *builder) openToWorld(r *collector.Rule, whom string) (Severity, string)
 		return Low, serviceName(r, portService{lo, name}) + " is open to " + whom + ", as a public web server needs"
 	}
 	if lo == hi {
-		return High, fmt.Sprintf("%s open to %s, and it is not a public web port", what, whom)
+		return High, fmt.Sprintf("%s open to %s, and it is not a public web port", portsText(r, lo, hi), whom)
 	}
-	return High, what + " open to " + whom
+	return High, portsText(r, lo, hi) + " open to " + whom
+}
+
+// portsText says which ports of r, lo to hi, are open: "TCP port 8443 is", "TCP ports
+// 8000-8010 are", "every UDP port is", "every protocol and port is".
+func portsText(r *collector.Rule, lo, hi int32) string {
+	switch {
+	case r.Protocol == "all":
+		return "every protocol and port is"
+	case lo == 0 && hi == 65535:
+		return fmt.Sprintf("every %s port is", protocolName(r))
+	case lo == hi:
+		return fmt.Sprintf("%s port %d is", protocolName(r), lo)
+	}
+	return fmt.Sprintf("%s ports %d-%d are", protocolName(r), lo, hi)
 }
 
 // isWebPort reports whether port of protocol is a public web port.
