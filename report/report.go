@@ -257,8 +257,8 @@ type Options struct {
 	NearWorldIPv4Bits int
 	NearWorldIPv6Bits int
 	// RuleQuota is the number of inbound, and of outbound, rules AWS allows a group; a
-	// group with RuleQuotaShare of it in one direction is a rule-quota finding. 0 means
-	// DefaultRuleQuota.
+	// group with RuleQuotaShare percent of it in one direction is a rule-quota finding. 0
+	// means DefaultRuleQuota.
 	RuleQuota int
 }
 

@@ -97,7 +97,7 @@ func (b *builder) ruleQuota(run []int32) {
 		}
 		reason := fmt.Sprintf("%d of %d %s rules: AWS refuses more once the group reaches its quota, so merge ranges, move addresses into a prefix list (which counts as its maximum number of entries) or ask AWS for a higher quota", len(ids), b.quota, way)
 		if len(ids) > b.quota {
-			reason = fmt.Sprintf("%d %s rules, more than the quota of %d this audit was told of: check the quota the account has", len(ids), way, b.quota)
+			reason = fmt.Sprintf("%d %s rules, more than the quota of %d that the audit assumed, so the account's quota is higher", len(ids), way, b.quota)
 		}
 		b.findings = append(b.findings, Finding{
 			Kind:     RuleQuota,
