@@ -1,7 +1,11 @@
 package report
 
 import (
+	"cmp"
 	"fmt"
+	"math/big"
+	"net/netip"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -12,42 +16,67 @@ import (
 // portService is a well-known port and what listens on it.
 type portService struct {
 	port int32
-	name string
+	name string // empty for a port with no well-known service
 }
 
-// adminPorts are the administration and database ports: open to the whole internet they
-// are critical, and so is a malicious address allowed to reach them. Sorted by port.
-var adminPorts = []portService{
-	{22, "SSH"},
-	{23, "Telnet"},
-	{135, "Microsoft RPC"},
-	{139, "NetBIOS"},
-	{445, "SMB"},
-	{1433, "SQL Server"},
-	{1521, "Oracle"},
-	{2375, "Docker API"},
-	{2376, "Docker API over TLS"},
-	{2379, "etcd"},
-	{3306, "MySQL"},
-	{3389, "RDP"},
-	{5432, "PostgreSQL"},
-	{5900, "VNC"},
-	{5984, "CouchDB"},
-	{5985, "WinRM"},
-	{5986, "WinRM over HTTPS"},
-	{6379, "Redis"},
-	{6443, "Kubernetes API"},
-	{7000, "Cassandra"},
-	{7001, "Cassandra over TLS"},
-	{8086, "InfluxDB"},
-	{9042, "Cassandra CQL"},
-	{9200, "Elasticsearch"},
-	{9300, "Elasticsearch transport"},
-	{10250, "kubelet"},
-	{11211, "Memcached"},
-	{27017, "MongoDB"},
-	{27018, "MongoDB shard"},
-	{50070, "Hadoop NameNode"},
+// serviceNames names the well-known ports, those of the default port lists and a few more
+// that a configuration may add.
+var serviceNames = map[uint16]string{
+	20:    "FTP data",
+	21:    "FTP",
+	22:    "SSH",
+	23:    "Telnet",
+	80:    "HTTP",
+	135:   "Microsoft RPC",
+	139:   "NetBIOS",
+	443:   "HTTPS",
+	445:   "SMB",
+	1433:  "SQL Server",
+	1521:  "Oracle",
+	2375:  "Docker API",
+	2376:  "Docker API over TLS",
+	2379:  "etcd",
+	3306:  "MySQL",
+	3389:  "RDP",
+	4333:  "mSQL",
+	5432:  "PostgreSQL",
+	5900:  "VNC",
+	5984:  "CouchDB",
+	5985:  "WinRM",
+	5986:  "WinRM over HTTPS",
+	6379:  "Redis",
+	6443:  "Kubernetes API",
+	7000:  "Cassandra",
+	7001:  "Cassandra over TLS",
+	8086:  "InfluxDB",
+	9042:  "Cassandra CQL",
+	9200:  "Elasticsearch",
+	9300:  "Elasticsearch transport",
+	10250: "kubelet",
+	11211: "Memcached",
+	27017: "MongoDB",
+	27018: "MongoDB shard",
+	50070: "Hadoop NameNode",
+}
+
+// sensitivePorts returns the administration and database ports of opts, sorted by port,
+// without repeats.
+func sensitivePorts(opts *Options) []portService {
+	admin, db := opts.AdminPorts, opts.DatabasePorts
+	if admin == nil {
+		admin = DefaultAdminPorts
+	}
+	if db == nil {
+		db = DefaultDatabasePorts
+	}
+	out := make([]portService, 0, len(admin)+len(db))
+	for _, list := range [][]uint16{admin, db} {
+		for _, p := range list {
+			out = append(out, portService{int32(p), serviceNames[p]})
+		}
+	}
+	slices.SortFunc(out, func(a, b portService) int { return cmp.Compare(a.port, b.port) })
+	return slices.CompactFunc(out, func(a, b portService) bool { return a.port == b.port })
 }
 
 // maxServicesNamed is how many administration ports a reason names for a port range.
@@ -69,9 +98,9 @@ func rulePorts(r *collector.Rule) (lo, hi int32, ok bool) {
 }
 
 // adminServices returns the administration and database ports in lo-hi.
-func adminServices(lo, hi int32) []portService {
+func (b *builder) adminServices(lo, hi int32) []portService {
 	var out []portService
-	for _, s := range adminPorts {
+	for _, s := range b.sensitive {
 		if s.port >= lo && s.port <= hi {
 			out = append(out, s)
 		}
@@ -80,12 +109,12 @@ func adminServices(lo, hi int32) []portService {
 }
 
 // adminPortIn reports whether r allows some administration or database port.
-func adminPortIn(r *collector.Rule) bool {
+func (b *builder) adminPortIn(r *collector.Rule) bool {
 	lo, hi, ok := rulePorts(r)
 	if !ok {
 		return false
 	}
-	for _, s := range adminPorts {
+	for _, s := range b.sensitive {
 		if s.port >= lo && s.port <= hi {
 			return true
 		}
@@ -116,10 +145,17 @@ func protocolName(r *collector.Rule) string {
 	return "IP protocol " + r.Protocol
 }
 
-// serviceName names an administration port: "SSH (22)", or "Memcached (UDP 11211)" when
-// the protocol is not TCP.
+// serviceName names a port: "SSH (22)", or "Memcached (UDP 11211)" when the protocol is
+// not TCP; a port without a well-known service is "TCP port 4333".
 func serviceName(r *collector.Rule, s portService) string {
+	proto := "TCP"
 	if r.Protocol == "udp" {
+		proto = "UDP"
+	}
+	switch {
+	case s.name == "":
+		return fmt.Sprintf("%s port %d", proto, s.port)
+	case r.Protocol == "udp":
 		return fmt.Sprintf("%s (UDP %d)", s.name, s.port)
 	}
 	return fmt.Sprintf("%s (%d)", s.name, s.port)
@@ -136,7 +172,7 @@ func (b *builder) worldFindings(i int32) {
 			}
 			return
 		}
-		sev, reason := openToWorld(r)
+		sev, reason := b.openToWorld(r, "the whole internet")
 		b.findings = append(b.findings, b.ruleFinding(i, OpenToWorld, sev, []string{reason}))
 	case collector.Egress:
 		if !allPorts(r) {
@@ -148,6 +184,15 @@ func (b *builder) worldFindings(i int32) {
 		}
 		b.findings = append(b.findings, b.ruleFinding(i, OpenEgress, Low, []string{reason}))
 	}
+}
+
+// nearWorldFinding adds the open-to-world finding of the ingress rule i, whose prefix is
+// near-world, alone or with the group's other rules; why says so.
+func (b *builder) nearWorldFinding(i int32, why []string) {
+	r := &b.rules[i]
+	sev, reason := b.openToWorld(r, r.CIDR.String()+" (near-world)")
+	reasons := append([]string{reason}, why...)
+	b.findings = append(b.findings, b.ruleFinding(i, OpenToWorld, sev, reasons))
 }
 
 // icmpOpen says whether the ICMP rule r, from the whole internet, lets in echo requests.
@@ -165,21 +210,19 @@ func icmpOpen(r *collector.Rule) (string, bool) {
 	return "", false
 }
 
-// openToWorld returns the severity of the ingress rule r from the whole internet, and why.
-func openToWorld(r *collector.Rule) (Severity, string) {
+// openToWorld returns the severity of the ingress rule r from whom, the whole internet or
+// a near-world range, and why: critical when it allows an administration or database
+// port (all ports and all protocols do), low on a public web port, high otherwise.
+func (b *builder) openToWorld(r *collector.Rule, whom string) (Severity, string) {
 	lo, hi, ok := rulePorts(r)
-	switch {
-	case r.Protocol == "all":
-		return High, "every protocol and port is open to the whole internet"
-	case !ok:
-		return High, protocolName(r) + " is open to the whole internet"
-	case lo == 0 && hi == 65535:
-		return High, fmt.Sprintf("every %s port is open to the whole internet", protocolName(r))
+	if !ok {
+		return High, protocolName(r) + " is open to " + whom
 	}
-	if admin := adminServices(lo, hi); len(admin) > 0 {
+	if admin := b.adminServices(lo, hi); len(admin) > 0 {
 		if lo == hi {
-			return Critical, serviceName(r, admin[0]) + " is open to the whole internet"
+			return Critical, serviceName(r, admin[0]) + " is open to " + whom
 		}
+		what := portsText(r, lo, hi)
 		names := make([]string, 0, maxServicesNamed)
 		for _, s := range admin[:min(len(admin), maxServicesNamed)] {
 			names = append(names, serviceName(r, s))
@@ -188,19 +231,43 @@ func openToWorld(r *collector.Rule) (Severity, string) {
 		if n := len(admin) - len(names); n > 0 {
 			more = fmt.Sprintf(" and %d more administration or database %s", n, countNoun(n, "port", "ports"))
 		}
-		return Critical, fmt.Sprintf("%s ports %d-%d are open to the whole internet, including %s%s", protocolName(r), lo, hi, strings.Join(names, ", "), more)
+		return Critical, fmt.Sprintf("%s open to %s, including %s%s", what, whom, strings.Join(names, ", "), more)
 	}
-	if lo == hi && (lo == 80 || lo == 443) {
-		name := "HTTP"
-		if lo == 443 {
-			name = "HTTPS"
+	if lo == hi && b.isWebPort(r.Protocol, lo) {
+		name := serviceNames[uint16(lo)]
+		if r.Protocol == "udp" && lo == 443 {
+			name = "HTTP/3 (QUIC)"
 		}
-		return Low, serviceName(r, portService{lo, name}) + " is open to the whole internet, as a public web server needs"
+		return Low, serviceName(r, portService{lo, name}) + " is open to " + whom + ", as a public web server needs"
 	}
 	if lo == hi {
-		return High, fmt.Sprintf("%s port %d is open to the whole internet, and it is not a public web port", protocolName(r), lo)
+		return High, fmt.Sprintf("%s open to %s, and it is not a public web port", portsText(r, lo, hi), whom)
 	}
-	return High, fmt.Sprintf("%s ports %d-%d are open to the whole internet", protocolName(r), lo, hi)
+	return High, portsText(r, lo, hi) + " open to " + whom
+}
+
+// portsText says which ports of r, lo to hi, are open: "TCP port 8443 is", "TCP ports
+// 8000-8010 are", "every UDP port is", "every protocol and port is".
+func portsText(r *collector.Rule, lo, hi int32) string {
+	switch {
+	case r.Protocol == "all":
+		return "every protocol and port is"
+	case lo == 0 && hi == 65535:
+		return fmt.Sprintf("every %s port is", protocolName(r))
+	case lo == hi:
+		return fmt.Sprintf("%s port %d is", protocolName(r), lo)
+	}
+	return fmt.Sprintf("%s ports %d-%d are", protocolName(r), lo, hi)
+}
+
+// isWebPort reports whether port of protocol is a public web port.
+func (b *builder) isWebPort(protocol string, port int32) bool {
+	for _, w := range b.webPorts {
+		if w.Protocol == protocol && int32(w.Port) == port {
+			return true
+		}
+	}
+	return false
 }
 
 // wideRange adds the wide-range finding of rule i when its CIDR holds more addresses than
@@ -236,17 +303,25 @@ func addressCount(hostBits int) string {
 }
 
 // defaultGroup adds the default-group-in-use finding of g, a VPC's default group, whose
-// rules are the Rules at the indexes run, when it is attached to an interface or has rules
-// other than the ones AWS gives every default group.
+// rules are the Rules at the indexes run. CIS AWS Foundations and AWS Config's
+// vpc-default-security-group-closed want a default group to allow no traffic at all, and
+// nothing to use it. The finding is medium when the group is attached to an interface or
+// has rules other than the ones AWS gives every default group, and low when it only still
+// has AWS's rules. Invalid rules are left to their invalid-rule findings.
 func (b *builder) defaultGroup(g *collector.Group, run []int32) {
 	var reasons []string
+	sev := Medium
 	if g.Attached == collector.Attached {
 		reasons = append(reasons, "the default group is attached to network interfaces; they should use groups made for them")
 	}
-	extra := 0
+	extra, defaults := 0, 0
 	for _, i := range run {
 		r := &b.rules[i]
+		if r.Invalid != nil {
+			continue
+		}
 		if isDefaultRule(g, r) {
+			defaults++
 			continue
 		}
 		extra++
@@ -258,12 +333,21 @@ func (b *builder) defaultGroup(g *collector.Group, run []int32) {
 	if n := extra - maxAddressesShown; n > 0 {
 		reasons = append(reasons, fmt.Sprintf("and %d more %s", n, countNoun(n, "rule", "rules")))
 	}
+	if defaults > 0 {
+		if len(reasons) == 0 {
+			sev = Low
+		}
+		reasons = append(reasons, "the group still has the rules AWS gives every default group (all traffic from its own members, all traffic out); CIS AWS Foundations and AWS Config's vpc-default-security-group-closed want a default group to allow no traffic")
+	}
 	if len(reasons) == 0 {
 		return
 	}
+	if g.Attached == collector.AttachmentUnknown {
+		reasons = append(reasons, "whether the group is attached to network interfaces is unknown (no network interfaces were read)")
+	}
 	b.findings = append(b.findings, Finding{
 		Kind:     DefaultGroupInUse,
-		Severity: Medium,
+		Severity: sev,
 		RuleRef:  RuleRef{Account: g.Account, Region: g.Region, GroupID: g.ID, GroupName: g.Name},
 		Reasons:  reasons,
 	})
@@ -296,4 +380,145 @@ func ruleText(r *collector.Rule) string {
 		what = protocolName(r) + " " + r.PortRange()
 	}
 	return what + " " + way + " " + r.Target()
+}
+
+// findNearWorld records, in b.nearWorld, the ingress rules among run, the rules of one
+// group, whose public prefixes are near-world: as wide as the near-world prefix alone, or
+// covering as many addresses together with the group's other wide prefixes on the same
+// protocol and ports (overlaps counted once). The group's wide prefixes that together
+// allow a whole address family say so too, each one near-world already.
+func (b *builder) findNearWorld(run []int32) {
+	var wide []int32
+	for _, i := range run {
+		r := &b.rules[i]
+		if r.Direction == collector.Ingress && !isICMP(r) && vettable(r) && collector.Size(r.CIDR) > b.maxHosts {
+			wide = append(wide, i)
+		}
+	}
+	if len(wide) == 0 {
+		return
+	}
+	// Rules of one protocol, ports and address family are neighbours.
+	slices.SortFunc(wide, func(x, y int32) int {
+		a, c := &b.rules[x], &b.rules[y]
+		return cmp.Or(cmp.Compare(a.Protocol, c.Protocol), cmp.Compare(a.FromPort, c.FromPort), cmp.Compare(a.ToPort, c.ToPort),
+			cmp.Compare(a.CIDR.Addr().BitLen(), c.CIDR.Addr().BitLen()), cmp.Compare(x, y))
+	})
+	for start := 0; start < len(wide); {
+		first := &b.rules[wide[start]]
+		end := start + 1
+		for end < len(wide) {
+			r := &b.rules[wide[end]]
+			if r.Protocol != first.Protocol || r.FromPort != first.FromPort || r.ToPort != first.ToPort || r.CIDR.Addr().BitLen() != first.CIDR.Addr().BitLen() {
+				break
+			}
+			end++
+		}
+		b.nearWorldSet(wide[start:end])
+		start = end
+	}
+}
+
+// nearWorldSet finds the near-world rules among set, the wide ingress rules of one group on
+// one protocol and ports, of one address family.
+func (b *builder) nearWorldSet(set []int32) {
+	family, bits := "IPv4", b.nearV4
+	if b.rules[set[0]].CIDR.Addr().Is6() {
+		family, bits = "IPv6", b.nearV6
+	}
+	width := b.rules[set[0]].CIDR.Addr().BitLen()
+	var alone, rest []int32
+	for _, i := range set {
+		if b.rules[i].CIDR.Bits() <= bits {
+			alone = append(alone, i)
+		} else {
+			rest = append(rest, i)
+		}
+	}
+	for _, i := range alone {
+		p := b.rules[i].CIDR
+		b.nearWorld[i] = append(b.nearWorld[i], fmt.Sprintf("%s holds %s addresses: an %s prefix of /%d or wider is near-world, and is rated as the whole internet",
+			p, addressCount(width-p.Bits()), family, bits))
+	}
+	if len(set) < 2 {
+		return
+	}
+	threshold := new(big.Int).Lsh(big.NewInt(1), uint(width-bits))
+	if len(rest) >= 2 {
+		if n := b.unionSize(rest); n.Cmp(threshold) >= 0 {
+			for _, i := range rest {
+				b.nearWorld[i] = append(b.nearWorld[i], fmt.Sprintf("with %s on the same protocol and ports, the group allows %s %s addresses, as many as an %s /%d or more: near-world, rated as the whole internet",
+					b.otherRules(rest, i), bigCount(n), family, family, bits))
+			}
+		}
+	}
+	if len(alone) > 0 {
+		whole := new(big.Int).Lsh(big.NewInt(1), uint(width))
+		if b.unionSize(set).Cmp(whole) == 0 {
+			for _, i := range alone {
+				b.nearWorld[i] = append(b.nearWorld[i], fmt.Sprintf("with %s on the same protocol and ports, the group allows every %s address", b.otherRules(set, i), family))
+			}
+		}
+	}
+}
+
+// unionSize returns the number of addresses in the prefixes of the rules set, of one
+// address family, counting overlaps once.
+func (b *builder) unionSize(set []int32) *big.Int {
+	prefixes := make([]netip.Prefix, len(set))
+	for k, i := range set {
+		prefixes[k] = b.rules[i].CIDR
+	}
+	// A prefix that contains another sorts before it: same address or lower, shorter.
+	slices.SortFunc(prefixes, func(p, q netip.Prefix) int {
+		return cmp.Or(p.Addr().Compare(q.Addr()), cmp.Compare(p.Bits(), q.Bits()))
+	})
+	sum := new(big.Int)
+	var last netip.Prefix
+	for _, p := range prefixes {
+		if last.IsValid() && last.Contains(p.Addr()) && last.Bits() <= p.Bits() {
+			continue // inside the last counted prefix
+		}
+		last = p
+		sum.Add(sum, new(big.Int).Lsh(big.NewInt(1), uint(p.Addr().BitLen()-p.Bits())))
+	}
+	return sum
+}
+
+// otherRules names the rules of set other than rule i: "rule sgr-1 (128.0.0.0/1)",
+// "rules sgr-1 (...), sgr-2 (...)"; at most maxAddressesShown are named.
+func (b *builder) otherRules(set []int32, i int32) string {
+	var names []string
+	for _, j := range set {
+		if j == i {
+			continue
+		}
+		o := &b.rules[j]
+		if len(names) == maxAddressesShown {
+			names = append(names, "others")
+			break
+		}
+		names = append(names, o.ID+" ("+o.CIDR.String()+")")
+	}
+	return countNoun(len(names), "rule ", "rules ") + strings.Join(names, ", ")
+}
+
+// bigCount writes n with thousands separators, or as a power of two (or "more than" one)
+// when it is too long to read.
+func bigCount(n *big.Int) string {
+	if bits := n.BitLen(); bits > 49 {
+		if new(big.Int).Lsh(big.NewInt(1), uint(bits-1)).Cmp(n) == 0 {
+			return "2^" + strconv.Itoa(bits-1)
+		}
+		return "more than 2^" + strconv.Itoa(bits-1)
+	}
+	s := n.String()
+	var sb strings.Builder
+	for i, c := range s {
+		if i > 0 && (len(s)-i)%3 == 0 {
+			sb.WriteByte(',')
+		}
+		sb.WriteRune(c)
+	}
+	return sb.String()
 }

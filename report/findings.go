@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/netip"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -66,6 +67,12 @@ type builder struct {
 	markers    []string // lower case
 	maxHosts   uint64
 	today      time.Time // in.Now's day, UTC
+	// sensitive are the administration and database ports, sorted; webPorts the public
+	// web ports.
+	sensitive []portService
+	webPorts  []ProtoPort
+	// nearV4 and nearV6 are the near-world prefix lengths; quota the rule quota.
+	nearV4, nearV6, quota int
 
 	// verdicts holds every provider's verdicts by target.
 	verdicts map[reputation.Target][]reputation.Verdict
@@ -74,6 +81,8 @@ type builder struct {
 	sources map[int32]*ruleSources
 	// redundant holds, for each redundant rule, the index of the broader rule in its group.
 	redundant map[int32]int32
+	// nearWorld holds, for each ingress rule whose prefix is near-world, why it is.
+	nearWorld map[int32][]string
 	// addresses counts the public addresses and prefixes, and those with a known verdict.
 	addresses, vetted int
 
@@ -104,9 +113,18 @@ func newBuilder(in Input, inv *collector.Inventory) *builder {
 		staleAfter: cmp.Or(in.Options.StaleAfter, DefaultStaleAfter),
 		maxHosts:   collector.DefaultMaxHostsPerCIDR,
 		redundant:  map[int32]int32{},
+		nearWorld:  map[int32][]string{},
+		sensitive:  sensitivePorts(&in.Options),
+		webPorts:   in.Options.WebPorts,
+		nearV4:     cmp.Or(in.Options.NearWorldIPv4Bits, DefaultNearWorldIPv4Bits),
+		nearV6:     cmp.Or(in.Options.NearWorldIPv6Bits, DefaultNearWorldIPv6Bits),
+		quota:      cmp.Or(in.Options.RuleQuota, DefaultRuleQuota),
 		// Room for one finding per two rules spares most of the copying of large
 		// findings as the slice grows.
 		findings: make([]Finding, 0, len(inv.Rules)/2+8),
+	}
+	if b.webPorts == nil {
+		b.webPorts = DefaultWebPorts
 	}
 	if in.Options.MaxHostsPerCIDR > 0 {
 		b.maxHosts = uint64(in.Options.MaxHostsPerCIDR)
@@ -275,7 +293,7 @@ func (b *builder) suspicious(i int32, acc *ruleSources) {
 	sev := Medium
 	if acc.malicious {
 		sev = High
-		if r.Direction == collector.Egress || adminPortIn(r) {
+		if r.Direction == collector.Egress || b.adminPortIn(r) {
 			sev = Critical
 		}
 	}
@@ -350,7 +368,10 @@ func (b *builder) ruleFindings() {
 		ri := int32(i)
 		r := &b.rules[i]
 		if r.Invalid != nil {
-			continue // what an invalid rule allows is unknown
+			// What an invalid rule allows is unknown: it is reported as such, and nothing
+			// else is said of it.
+			b.invalidRule(ri)
+			continue
 		}
 		if r.CIDR.IsValid() && collector.IsWorld(r.CIDR) {
 			b.worldFindings(ri)
@@ -358,6 +379,9 @@ func (b *builder) ruleFindings() {
 		}
 		if !vettable(r) {
 			continue
+		}
+		if why, ok := b.nearWorld[ri]; ok {
+			b.nearWorldFinding(ri, why)
 		}
 		if acc := b.sources[ri]; acc != nil {
 			if len(acc.bad) > 0 {
@@ -373,10 +397,45 @@ func (b *builder) ruleFindings() {
 }
 
 // ruleFinding returns a finding of kind k about rule i, with what the history knows of it.
+// When the rule's address comes from an entry of a customer-managed prefix list, a last
+// reason says that the fix is in the list.
 func (b *builder) ruleFinding(i int32, k Kind, s Severity, reasons []string) Finding {
-	f := Finding{Kind: k, Severity: s, RuleRef: refOf(&b.rules[i]), Reasons: reasons}
+	r := &b.rules[i]
+	if pl := r.PrefixList; pl != nil && !pl.AWSManaged && r.CIDR.IsValid() {
+		reasons = append(reasons, prefixListReason(r))
+	}
+	f := Finding{Kind: k, Severity: s, RuleRef: refOf(r), Reasons: reasons}
 	f.FirstSeen, f.Change = b.history(i)
 	return f
+}
+
+// prefixListReason says that the address or range of r comes from an entry of the
+// customer-managed prefix list r names, and that the list is where to fix it.
+func prefixListReason(r *collector.Rule) string {
+	pl := r.PrefixList
+	what := "range"
+	if r.CIDR.IsSingleIP() {
+		what = "address"
+	}
+	entry := r.CIDR.String()
+	if d := pl.EntryDescription; d != "" {
+		entry = strconv.Quote(d)
+	}
+	list := pl.ID
+	if pl.Name != "" {
+		list += " (" + pl.Name + ")"
+	}
+	return fmt.Sprintf("the %s comes from entry %s of prefix list %s: remove or fix it there", what, entry, list)
+}
+
+// invalidRule adds the invalid-rule finding of rule i, whose CIDR, ports or protocol could
+// not be parsed.
+func (b *builder) invalidRule(i int32) {
+	inv := b.rules[i].Invalid
+	reason := fmt.Sprintf("the %s %s could not be parsed (%s), so what the rule allows is unknown and it was not audited", inv.Field, strconv.Quote(inv.Text), inv.Reason)
+	f := Finding{Kind: InvalidRule, Severity: Info, RuleRef: refOf(&b.rules[i]), Reasons: []string{reason}}
+	f.FirstSeen, f.Change = b.history(i)
+	b.findings = append(b.findings, f)
 }
 
 // history returns when the history first saw rule i and whether it is new, caching the

@@ -6,6 +6,7 @@ package report
 
 import (
 	"fmt"
+	"strconv"
 	"time"
 
 	"github.com/sgvet/sgvet/collector"
@@ -36,7 +37,7 @@ const (
 )
 
 // Kinds lists every kind, in the order reports show them.
-var Kinds = []Kind{SuspiciousSource, StaleSource, OpenToWorld, WideRange, OpenEgress, ICMPOpen, DefaultGroupInUse, Unvetted}
+var Kinds = []Kind{SuspiciousSource, StaleSource, OpenToWorld, WideRange, OpenEgress, ICMPOpen, DefaultGroupInUse, UnusedGroup, RuleQuota, Unvetted, InvalidRule}
 
 // Severity is how serious a finding is.
 type Severity string
@@ -189,10 +190,10 @@ type Report struct {
 	Gone     []GoneRule `json:"gone"`
 }
 
-// Incomplete reports whether some address could not be vetted or some part of the estate
-// could not be collected.
+// Incomplete reports whether some address could not be vetted, some part of the estate
+// could not be collected, or some rule could not be parsed (an invalid-rule finding).
 func (r *Report) Incomplete() bool {
-	return r.Summary.AddressesUnvetted > 0 || len(r.Run.Skipped) > 0
+	return r.Summary.AddressesUnvetted > 0 || len(r.Run.Skipped) > 0 || r.Summary.ByKind[InvalidRule] > 0
 }
 
 // Worst returns the most serious severity among the findings, and false if there are none.
@@ -240,7 +241,61 @@ type Options struct {
 	// MaxHostsPerCIDR is the largest prefix vetted address by address; larger public
 	// prefixes are wide ranges. 0 means collector.DefaultMaxHostsPerCIDR.
 	MaxHostsPerCIDR int
+	// AdminPorts and DatabasePorts are the administration and database ports, TCP or UDP:
+	// open to the whole internet they are critical, and so is a malicious address allowed
+	// to reach them. nil means DefaultAdminPorts and DefaultDatabasePorts; an empty list,
+	// none.
+	AdminPorts    []uint16
+	DatabasePorts []uint16
+	// WebPorts are the ports a public web server needs open to the whole internet, which
+	// are only low when they are. nil means DefaultWebPorts; an empty list, none.
+	WebPorts []ProtoPort
+	// NearWorldIPv4Bits and NearWorldIPv6Bits are the longest ingress prefixes, of one rule
+	// or of a group's rules on the same protocol and ports together, that are rated as the
+	// whole internet: a prefix of that length or shorter covers too much public space to
+	// be anyone's own. 0 means DefaultNearWorldIPv4Bits and DefaultNearWorldIPv6Bits.
+	NearWorldIPv4Bits int
+	NearWorldIPv6Bits int
+	// RuleQuota is the number of inbound, and of outbound, rules AWS allows a group; a
+	// group with RuleQuotaShare percent of it in one direction is a rule-quota finding. 0
+	// means DefaultRuleQuota.
+	RuleQuota int
 }
+
+// ProtoPort is one port of one protocol ("tcp" or "udp").
+type ProtoPort struct {
+	Protocol string
+	Port     uint16
+}
+
+// String returns p as the configuration writes it: "tcp/443".
+func (p ProtoPort) String() string { return p.Protocol + "/" + strconv.Itoa(int(p.Port)) }
+
+// DefaultAdminPorts is the default Options.AdminPorts: remote shells and desktops, Windows
+// file sharing and RPC, and the control planes of Docker, etcd, Kubernetes and Hadoop.
+var DefaultAdminPorts = []uint16{22, 23, 135, 139, 445, 2375, 2376, 2379, 3389, 5900, 5985, 5986, 6443, 10250, 50070}
+
+// DefaultDatabasePorts is the default Options.DatabasePorts: SQL and NoSQL databases,
+// caches and search engines.
+var DefaultDatabasePorts = []uint16{1433, 1521, 3306, 5432, 5984, 6379, 7000, 7001, 8086, 9042, 9200, 9300, 11211, 27017, 27018}
+
+// DefaultWebPorts is the default Options.WebPorts: HTTP and HTTPS over TCP, and HTTP/3
+// (QUIC) over UDP 443.
+var DefaultWebPorts = []ProtoPort{{"tcp", 80}, {"tcp", 443}, {"udp", 443}}
+
+// The defaults of Options' near-world prefixes: an IPv4 /8 and an IPv6 /16.
+const (
+	DefaultNearWorldIPv4Bits = 8
+	DefaultNearWorldIPv6Bits = 16
+)
+
+// DefaultRuleQuota is the default Options.RuleQuota: AWS's default quota of inbound, and of
+// outbound, rules per security group.
+const DefaultRuleQuota = 60
+
+// RuleQuotaShare is the share of the rule quota, in percent, from which a group is
+// reported as near it.
+const RuleQuotaShare = 90
 
 // DefaultStaleAfter is the default Options.StaleAfter: 90 days.
 const DefaultStaleAfter = 90 * 24 * time.Hour

@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 	"unicode"
@@ -20,7 +21,8 @@ var expiryWords = []string{"exp", "expire", "expires", "expired", "expiring", "e
 var notNames = []string{"Everybody", "Everyone", "He", "Here", "How", "It", "Let", "Nobody", "She", "Somebody", "Someone", "That", "There", "Today", "Tomorrow", "What", "Where", "Who", "Yesterday"}
 
 // groupFindings walks the rules group by group: it finds the rules made redundant by a
-// broader rule of their group, and adds the default-group-in-use findings.
+// broader rule of their group and the near-world ones, and adds the default-group-in-use,
+// rule-quota and unused-group findings.
 func (b *builder) groupFindings() {
 	defaults := map[groupKey]*collector.Group{}
 	for i := range b.inv.Groups {
@@ -53,6 +55,8 @@ func (b *builder) groupFindings() {
 		}
 		run := order[start:end]
 		b.findRedundant(run)
+		b.findNearWorld(run)
+		b.ruleQuota(run)
 		k := groupKey{first.Account, first.Region, first.GroupID}
 		if g := defaults[k]; g != nil {
 			b.defaultGroup(g, run)
@@ -63,6 +67,77 @@ func (b *builder) groupFindings() {
 	// Default groups without any rule.
 	for _, g := range defaults {
 		b.defaultGroup(g, nil)
+	}
+	b.unusedGroups()
+}
+
+// ruleQuota adds a rule-quota finding for each direction in which run, the rules of one
+// group, holds at least RuleQuotaShare percent of the rule quota. Rules are counted by
+// their ids: a rule naming a prefix list counts once, where AWS counts the list's maximum
+// number of entries.
+func (b *builder) ruleQuota(run []int32) {
+	need := (b.quota*RuleQuotaShare + 99) / 100
+	if len(run) < need {
+		return
+	}
+	for _, dir := range []collector.Direction{collector.Ingress, collector.Egress} {
+		ids := map[string]bool{}
+		for _, i := range run {
+			if r := &b.rules[i]; r.Direction == dir {
+				ids[r.ID] = true
+			}
+		}
+		if len(ids) < need {
+			continue
+		}
+		r := &b.rules[run[0]]
+		way := "inbound"
+		if dir == collector.Egress {
+			way = "outbound"
+		}
+		reason := fmt.Sprintf("%d of %d %s rules: AWS refuses more once the group reaches its quota, so merge ranges, move addresses into a prefix list (which counts as its maximum number of entries) or ask AWS for a higher quota", len(ids), b.quota, way)
+		if len(ids) > b.quota {
+			reason = fmt.Sprintf("%d %s rules, more than the quota of %d that the audit assumed, so the account's quota is higher", len(ids), way, b.quota)
+		}
+		b.findings = append(b.findings, Finding{
+			Kind:     RuleQuota,
+			Severity: Low,
+			RuleRef:  RuleRef{Account: r.Account, Region: r.Region, GroupID: r.GroupID, GroupName: r.GroupName, Direction: string(dir)},
+			Reasons:  []string{reason},
+		})
+	}
+}
+
+// unusedGroups adds the unused-group findings: groups known to be attached to no network
+// interface that no other group's rule references. Default groups are left to
+// default-group-in-use, and a group whose attachment is unknown is never called unused.
+func (b *builder) unusedGroups() {
+	var referenced map[string]bool
+	for i := range b.inv.Groups {
+		g := &b.inv.Groups[i]
+		if g.Attached != collector.Unattached || g.IsDefault() {
+			continue
+		}
+		if referenced == nil {
+			// Group ids are unique across accounts and regions, so a reference names its
+			// group by id alone.
+			referenced = map[string]bool{}
+			for j := range b.rules {
+				r := &b.rules[j]
+				if ref := r.ReferencedGroup; ref != nil && ref.GroupID != r.GroupID {
+					referenced[ref.GroupID] = true
+				}
+			}
+		}
+		if referenced[g.ID] {
+			continue
+		}
+		b.findings = append(b.findings, Finding{
+			Kind:     UnusedGroup,
+			Severity: Low,
+			RuleRef:  RuleRef{Account: g.Account, Region: g.Region, GroupID: g.ID, GroupName: g.Name},
+			Reasons:  []string{"the group is attached to no network interface and no other group's rules reference it: delete it, or it may be attached later with rules nobody reviews"},
+		})
 	}
 }
 
@@ -152,7 +227,16 @@ func (b *builder) stale(i int32) {
 		if o.PortRange() != r.PortRange() {
 			on = "on ports " + o.PortRange() + ", which include these"
 		}
-		reasons = append(reasons, fmt.Sprintf("redundant: rule %s allows %s %s", o.ID, o.Target(), on))
+		switch {
+		case o.ID == r.ID && o.PrefixList != nil:
+			// Entries of one prefix list share their rule's id: the broader one is another
+			// entry of the same list.
+			reasons = append(reasons, fmt.Sprintf("redundant: entry %s of the same prefix list %s includes it", entryName(o), o.PrefixList.ID))
+		case o.ID == r.ID:
+			reasons = append(reasons, fmt.Sprintf("redundant: the same rule also allows %s, which includes it", o.Target()))
+		default:
+			reasons = append(reasons, fmt.Sprintf("redundant: rule %s allows %s %s", o.ID, o.Target(), on))
+		}
 	}
 	if len(reasons) == 0 {
 		return
@@ -162,6 +246,14 @@ func (b *builder) stale(i int32) {
 		sev = Medium
 	}
 	b.findings = append(b.findings, b.ruleFinding(i, StaleSource, sev, reasons))
+}
+
+// entryName names the prefix list entry of r: its CIDR, and its description if it has one.
+func entryName(r *collector.Rule) string {
+	if d := r.PrefixList.EntryDescription; d != "" {
+		return r.CIDR.String() + " (" + strconv.Quote(d) + ")"
+	}
+	return r.CIDR.String()
 }
 
 // markerAge says why rule i, whose description holds the marker words, is stale: it is

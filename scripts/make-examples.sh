@@ -195,6 +195,7 @@ CI=$(sg "$PROD" ci-runners "CI runners" prod)
 MINIO=$(sg "$PROD" minio "Object storage console" prod)
 SFTP=$(sg "$PROD" sftp "Supplier SFTP drop" prod)
 K8S=$(sg "$PROD" k8s-nodes "Kubernetes worker nodes" prod)
+WEBHOOKS=$(sg "$PROD" payment-webhooks "Payment provider webhook senders" prod)
 
 allow ingress "$PROD_DEFAULT" \
 	"$(perm -1 -1 -1 "$PROD_DEFAULT")" \
@@ -267,6 +268,12 @@ allow ingress "$SFTP" \
 allow ingress "$K8S" \
 	"$(perm tcp 30000 32767 10.20.0.0/16)" \
 	"$(perm -1 -1 -1 "$K8S" "node to node")"
+# One rule per published sender address: 56 of AWS's default quota of 60 inbound rules.
+hooks=()
+for net in 3.18.12 3.130.192; do
+	for i in $(seq 10 37); do hooks+=("$(perm tcp 443 443 "$net.$i/32" "payment provider webhooks")"); done
+done
+allow ingress "$WEBHOOKS" "${hooks[@]}"
 
 # egress-restricted: replace the default all-traffic egress.
 ec2 revoke-security-group-egress --group-id "$EGRESS" --ip-permissions "[$(perm -1 -1 -1 0.0.0.0/0)]" >/dev/null
@@ -323,7 +330,7 @@ eni "$PROD_A" "bastion eth0" "$BASTION" "$MONITOR"
 eni "$PROD_A" "RDSNetworkInterface" "$DB_PG"
 eni "$PROD_B" "ElastiCache cache-prod-001" "$REDIS"
 eni "$PROD_A" "windows-jump eth0" "$WINJUMP"
-eni "$PROD_B" "partner-api eth0" "$PARTNER" "$APIGW"
+eni "$PROD_B" "partner-api eth0" "$PARTNER" "$APIGW" "$WEBHOOKS"
 eni "$PROD_A" "egress proxy eth0" "$EGRESS"
 eni "$PROD_B" "legacy-box eth0" "$PROD_DEFAULT"
 eni "$PROD_A" "k8s node ip-10-10-1-50" "$K8S" "$BATCH"

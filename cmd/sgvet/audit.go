@@ -29,8 +29,8 @@ offline blocklist when --blocklist gives a list. With no provider at all, the au
 reports exposure and staleness, and every address as unvetted.
 
 Exit status: 0 when no finding reaches --fail-on; 1 when one does; 3 when none does but the
-audit is incomplete (some address could not be vetted, or some region could not be
-collected); 2 for a usage, configuration, credentials or input error.
+audit is incomplete (some address could not be vetted, some region could not be collected,
+or some rule could not be parsed); 2 for a usage, configuration, credentials or input error.
 
 Examples:
   go run ./cmd/sgvet audit --input examples/security-groups.json \
@@ -132,11 +132,7 @@ func runAudit(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 		Results:   results,
 		History:   view,
 		Now:       started,
-		Options: report.Options{
-			StaleAfter:      time.Duration(cfg.Audit.StaleAfter),
-			Markers:         cfg.Audit.Markers,
-			MaxHostsPerCIDR: cfg.MaxHostsPerCIDR,
-		},
+		Options:   cfg.reportOptions(),
 	})
 	rep.Run.ID, rep.Run.Started, rep.Run.Finished = runID, started, time.Now().UTC()
 	rep.Run.Providers = stats

@@ -103,6 +103,13 @@ func defaultConfig() config {
 			FailOn:     "high",
 			StaleAfter: staleAge(report.DefaultStaleAfter),
 			Markers:    slices.Clone(report.DefaultMarkers),
+			Ports: portsConfig{
+				Admin:    portNumbers(report.DefaultAdminPorts),
+				Database: portNumbers(report.DefaultDatabasePorts),
+				Web:      webPortNames(report.DefaultWebPorts),
+			},
+			NearWorld: nearWorldConfig{IPv4Prefix: report.DefaultNearWorldIPv4Bits, IPv6Prefix: report.DefaultNearWorldIPv6Bits},
+			RuleQuota: report.DefaultRuleQuota,
 		},
 	}
 }
@@ -457,6 +464,89 @@ type auditConfig struct {
 	StaleAfter staleAge `yaml:"stale_after"`
 	// Markers are the words that mark a rule as temporary or personal.
 	Markers []string `yaml:"markers"`
+	// Ports are the administration, database and public web ports.
+	Ports portsConfig `yaml:"ports"`
+	// NearWorld are the prefix lengths from which an ingress source is rated as the whole
+	// internet.
+	NearWorld nearWorldConfig `yaml:"near_world"`
+	// RuleQuota is the number of inbound, and of outbound, rules AWS allows a group.
+	RuleQuota int `yaml:"rule_quota"`
+}
+
+// portsConfig is audit.ports, report.Options' port lists as the file writes them.
+type portsConfig struct {
+	// Admin and Database are port numbers, TCP or UDP.
+	Admin    []int `yaml:"admin"`
+	Database []int `yaml:"database"`
+	// Web are protocols and ports: "tcp/443", "udp/443".
+	Web []string `yaml:"web"`
+}
+
+// nearWorldConfig is audit.near_world.
+type nearWorldConfig struct {
+	IPv4Prefix int `yaml:"ipv4_prefix"`
+	IPv6Prefix int `yaml:"ipv6_prefix"`
+}
+
+// maxRuleQuota is the largest rule quota AWS grants a security group, per direction.
+const maxRuleQuota = 1000
+
+// portNumbers returns ports as the configuration holds them.
+func portNumbers(ports []uint16) []int {
+	out := make([]int, len(ports))
+	for i, p := range ports {
+		out[i] = int(p)
+	}
+	return out
+}
+
+// webPortNames returns ports as the configuration writes them: "tcp/443".
+func webPortNames(ports []report.ProtoPort) []string {
+	out := make([]string, len(ports))
+	for i, p := range ports {
+		out[i] = p.String()
+	}
+	return out
+}
+
+// parseWebPort parses "tcp/443" or "udp/443".
+func parseWebPort(s string) (report.ProtoPort, bool) {
+	proto, port, ok := strings.Cut(strings.ToLower(strings.TrimSpace(s)), "/")
+	n, err := strconv.ParseUint(port, 10, 16)
+	if !ok || err != nil || proto != "tcp" && proto != "udp" {
+		return report.ProtoPort{}, false
+	}
+	return report.ProtoPort{Protocol: proto, Port: uint16(n)}, true
+}
+
+// reportOptions returns the options of report.Build that the configuration sets. The
+// configuration holds every value, so none is left to report's defaults: an empty port
+// list means no such ports.
+func (c *config) reportOptions() report.Options {
+	a := &c.Audit
+	opts := report.Options{
+		StaleAfter:        time.Duration(a.StaleAfter),
+		Markers:           a.Markers,
+		MaxHostsPerCIDR:   c.MaxHostsPerCIDR,
+		AdminPorts:        make([]uint16, 0, len(a.Ports.Admin)),
+		DatabasePorts:     make([]uint16, 0, len(a.Ports.Database)),
+		WebPorts:          make([]report.ProtoPort, 0, len(a.Ports.Web)),
+		NearWorldIPv4Bits: a.NearWorld.IPv4Prefix,
+		NearWorldIPv6Bits: a.NearWorld.IPv6Prefix,
+		RuleQuota:         a.RuleQuota,
+	}
+	for _, p := range a.Ports.Admin {
+		opts.AdminPorts = append(opts.AdminPorts, uint16(p))
+	}
+	for _, p := range a.Ports.Database {
+		opts.DatabasePorts = append(opts.DatabasePorts, uint16(p))
+	}
+	for _, w := range a.Ports.Web {
+		if p, ok := parseWebPort(w); ok {
+			opts.WebPorts = append(opts.WebPorts, p)
+		}
+	}
+	return opts
 }
 
 func (a *auditConfig) validate(cfg *config) error {
@@ -469,6 +559,30 @@ func (a *auditConfig) validate(cfg *config) error {
 		if strings.TrimSpace(m) == "" {
 			return cfg.keyErrorf("audit.markers", "must not hold an empty word")
 		}
+	}
+	for _, list := range []struct {
+		key   string
+		ports []int
+	}{{"audit.ports.admin", a.Ports.Admin}, {"audit.ports.database", a.Ports.Database}} {
+		for _, p := range list.ports {
+			if p < 0 || p > 65535 {
+				return cfg.keyErrorf(list.key, "holds %d, which is not a port (0 to 65535)", p)
+			}
+		}
+	}
+	for _, w := range a.Ports.Web {
+		if _, ok := parseWebPort(w); !ok {
+			return cfg.keyErrorf("audit.ports.web", "holds %q: write a protocol and a port, like tcp/443 or udp/443", w)
+		}
+	}
+	if n := a.NearWorld.IPv4Prefix; n < 1 || n > 32 {
+		return cfg.keyErrorf("audit.near_world.ipv4_prefix", "must be between 1 and 32, not %d", n)
+	}
+	if n := a.NearWorld.IPv6Prefix; n < 1 || n > 128 {
+		return cfg.keyErrorf("audit.near_world.ipv6_prefix", "must be between 1 and 128, not %d", n)
+	}
+	if n := a.RuleQuota; n < 1 || n > maxRuleQuota {
+		return cfg.keyErrorf("audit.rule_quota", "must be between 1 and %d, not %d", maxRuleQuota, n)
 	}
 	return nil
 }

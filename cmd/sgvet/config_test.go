@@ -65,6 +65,15 @@ func TestConfigValueErrors(t *testing.T) {
 		{file: "regions: [all, us-east-1]\n", want: "cfg.yaml: line 1: regions (--regions): all cannot be combined with region names"},
 		{file: "audit:\n  state: \"\"\n  fail_on: info\n", want: `cfg.yaml: line 3: audit.fail_on (--fail-on) must be critical, high, medium, low or none, not "info"`},
 		{file: "audit:\n  markers: [temp, \" \"]\n", want: "cfg.yaml: line 2: audit.markers must not hold an empty word"},
+		{file: "audit:\n  ports:\n    admin: [22, 70000]\n", want: "cfg.yaml: line 3: audit.ports.admin holds 70000, which is not a port (0 to 65535)"},
+		{file: "audit:\n  ports:\n    database: [-1]\n", want: "cfg.yaml: line 3: audit.ports.database holds -1, which is not a port (0 to 65535)"},
+		{file: "audit:\n  ports:\n    web: [tcp/443, http]\n", want: `cfg.yaml: line 3: audit.ports.web holds "http": write a protocol and a port, like tcp/443 or udp/443`},
+		{file: "audit:\n  ports:\n    web: [icmp/8]\n", want: `cfg.yaml: line 3: audit.ports.web holds "icmp/8": write a protocol and a port, like tcp/443 or udp/443`},
+		{file: "audit:\n  near_world:\n    ipv4_prefix: 0\n", want: "cfg.yaml: line 3: audit.near_world.ipv4_prefix must be between 1 and 32, not 0"},
+		{file: "audit:\n  near_world: {ipv6_prefix: 129}\n", want: "cfg.yaml: line 2: audit.near_world.ipv6_prefix must be between 1 and 128, not 129"},
+		{file: "audit:\n  rule_quota: 0\n", want: "cfg.yaml: line 2: audit.rule_quota must be between 1 and 1000, not 0"},
+		{file: "audit:\n  rule_quota: 1001\n", want: "cfg.yaml: line 2: audit.rule_quota must be between 1 and 1000, not 1001"},
+		{file: "audit:\n  ports: {admin: [], database: [4333], web: [UDP/443]}\n  near_world: {ipv4_prefix: 32, ipv6_prefix: 1}\n  rule_quota: 1000\n"},
 		{file: "workers: 0\n", want: "cfg.yaml: line 1: workers (--workers) must be between 1 and 256, not 0"},
 		{file: "cache:\n  enabled: true\npatience: 0s\n", want: "cfg.yaml: line 3: patience must be more than 0, not 0s"},
 		{file: sixLines + "    burst: 0\n", want: "cfg.yaml: line 7: providers.abuseipdb.burst must be at least 1, not 0"},
@@ -349,4 +358,43 @@ func TestConfigErrorsHideSecrets(t *testing.T) {
 		{file: "providers:\n  abuseipdb:\n    base_url: \"https://api.example.com:" + secret + "/v2\"\n", want: "cfg.yaml: line 3: providers.abuseipdb.base_url is not a URL (it is not shown, in case it holds a secret)"},
 		{file: "providers:\n  greynoise:\n    key_env: MY_GREYNOISE_KEY_2\n"},
 	})
+}
+
+// TestReportOptions checks that the audit keys reach report.Build's options, and that an
+// empty port list means no such ports rather than the defaults.
+func TestReportOptions(t *testing.T) {
+	for _, c := range []struct {
+		file string
+		want report.Options
+	}{
+		{
+			file: "",
+			want: report.Options{
+				AdminPorts: report.DefaultAdminPorts, DatabasePorts: report.DefaultDatabasePorts, WebPorts: report.DefaultWebPorts,
+				NearWorldIPv4Bits: 8, NearWorldIPv6Bits: 16, RuleQuota: 60,
+			},
+		},
+		{
+			file: "audit:\n  ports: {admin: [], database: [4333], web: [UDP/443]}\n  near_world: {ipv4_prefix: 12, ipv6_prefix: 20}\n  rule_quota: 200\n",
+			want: report.Options{
+				AdminPorts: []uint16{}, DatabasePorts: []uint16{4333}, WebPorts: []report.ProtoPort{{Protocol: "udp", Port: 443}},
+				NearWorldIPv4Bits: 12, NearWorldIPv6Bits: 20, RuleQuota: 200,
+			},
+		},
+	} {
+		cfg := defaultConfig()
+		if c.file != "" {
+			if err := loadConfigFile(writeFile(t, "cfg.yaml", c.file), &cfg); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := cfg.validate(); err != nil {
+			t.Fatalf("config %q: %v", c.file, err)
+		}
+		got := cfg.reportOptions()
+		got.StaleAfter, got.Markers, got.MaxHostsPerCIDR = 0, nil, 0
+		if fmt.Sprintf("%#v", got) != fmt.Sprintf("%#v", c.want) || got.AdminPorts == nil {
+			t.Errorf("reportOptions(%q) = %#v, want %#v", c.file, got, c.want)
+		}
+	}
 }

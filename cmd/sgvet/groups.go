@@ -19,8 +19,9 @@ and list each group with its rules and the public sources they reference. No rep
 service is asked. --format json prints the whole inventory (schema sgvet.inventory/v1).
 
 Exit status: 0 when everything was collected; 3 when some region or prefix list could not
-be (the output lists them under "skipped"); 2 for a usage, configuration, credentials or
-input error.
+be (the output lists them under "skipped"), or some rule's CIDR, ports or protocol could not
+be parsed (the table lists them, and the JSON marks them "invalid"); 2 for a usage,
+configuration, credentials or input error.
 
 Examples:
   sgvet groups --input examples/security-groups.json
@@ -69,7 +70,7 @@ func runGroups(ctx context.Context, args []string, stdin io.Reader, stdout, stde
 	if err != nil {
 		return err
 	}
-	if len(inv.Skipped) > 0 {
+	if len(inv.Skipped) > 0 || len(inv.Invalid()) > 0 {
 		return errIncomplete
 	}
 	return nil
