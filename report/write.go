@@ -288,3 +288,39 @@ func unprintable(r rune) bool {
 	}
 	return false
 }
+
+// prefixListText says which managed prefix list a rule names and which of its entries
+// the finding is about: `prefix list pl-0a1b (office), entry “Alice home”`, with
+// "AWS-managed" in front of an AWS list and why its entries could not be read, if so.
+// It returns "" for a rule that names no prefix list.
+func prefixListText(ref RuleRef) string {
+	pl := ref.PrefixList
+	if pl == nil {
+		return ""
+	}
+	s := "prefix list " + groupLabel(pl.ID, pl.Name)
+	if pl.AWSManaged {
+		s = "AWS-managed " + s
+	}
+	if d := strings.TrimSpace(pl.EntryDescription); d != "" {
+		s += ", entry “" + d + "”"
+	}
+	if pl.Unresolved != "" {
+		s += ": entries not read: " + pl.Unresolved
+	}
+	return s
+}
+
+// invalidText says what of a rule could not be parsed: `cidr “10.0.0.300/32”: not an
+// address`, or "" for a rule that parsed.
+func invalidText(ref RuleRef) string {
+	in := ref.Invalid
+	if in == nil {
+		return ""
+	}
+	s := string(in.Field) + " “" + in.Text + "”"
+	if in.Reason != "" {
+		s += ": " + in.Reason
+	}
+	return s
+}

