@@ -413,12 +413,13 @@ func TestWriteJSONNoNull(t *testing.T) {
 }
 
 func TestWriteTableWidth(t *testing.T) {
-	for _, width := range []int{80, 120, 160} {
+	for _, width := range []int{60, 80, 120, 160} {
 		for name, r := range map[string]*Report{"fixture": reportFixture(), "empty": emptyReportFixture()} {
 			t.Run(name+"/"+strconv.Itoa(width), func(t *testing.T) {
 				out := string(renderFormat(t, "table", WriterOptions{Width: width}, r))
 				for i, line := range strings.Split(strings.TrimSuffix(out, "\n"), "\n") {
-					if n := utf8.RuneCountInString(line); n > width {
+					// Only a word longer than a line may make it longer: it is never cut.
+					if n := utf8.RuneCountInString(line); n > width && len(strings.Fields(line)) > 1 {
 						t.Errorf("line %d is %d characters wide, more than %d: %q", i+1, n, width, line)
 					}
 					if strings.IndexFunc(line, unicode.IsControl) >= 0 {
@@ -434,6 +435,71 @@ func TestWriteTableWidth(t *testing.T) {
 				}
 			})
 		}
+	}
+}
+
+// collapsed returns s with every run of white space, line breaks included, as one space:
+// a text wrapped over several lines reads as it did on one.
+func collapsed(s string) string { return strings.Join(strings.Fields(s), " ") }
+
+// TestWriteTableNothingCut renders the table at several widths and checks that every
+// description, reason, group, rule and prefix list is there whole at each, and that
+// nothing is cut with "…".
+func TestWriteTableNothingCut(t *testing.T) {
+	r := reportFixture()
+	r.Findings[1].Description = "break-glass access for the on-call engineer during the datacenter migration, remove after cutover"
+	r.Findings[2].GroupName = "payments-gateway-production-public-load-balancer"
+	var wants []string
+	for _, f := range r.Findings {
+		wants = append(wants, f.Reasons...)
+		wants = append(wants, tableGroup(f.GroupID, f.GroupName), f.RuleID, f.Description, f.CIDR)
+		if f.PrefixList != nil {
+			wants = append(wants, f.PrefixList.ID, f.PrefixList.Name, f.PrefixList.EntryDescription)
+		}
+	}
+	for _, width := range []int{0, 40, 60, 80, 120, 200} {
+		t.Run(strconv.Itoa(width), func(t *testing.T) {
+			out := string(renderFormat(t, "table", WriterOptions{Width: width}, r))
+			if strings.Contains(out, "…") {
+				t.Errorf("table at width %d cuts a text:\n%s", width, out)
+			}
+			flat := collapsed(out)
+			for _, want := range wants {
+				if want = collapsed(OneLine(want)); want != "" && !strings.Contains(flat, want) {
+					t.Errorf("table at width %d lacks %q:\n%s", width, want, out)
+				}
+			}
+		})
+	}
+}
+
+func TestWriteTableRegion(t *testing.T) {
+	one := reportFixture()
+	one.Run.Regions = []string{"eu-west-1"}
+	var kept []Finding
+	for _, f := range one.Findings {
+		if f.Region == "eu-west-1" {
+			kept = append(kept, f)
+		}
+	}
+	one.Findings = kept
+	fromFindings := reportFixture()
+	fromFindings.Run.Regions = nil
+	for _, tt := range []struct {
+		name string
+		r    *Report
+		want bool
+	}{
+		{"one region", one, false},
+		{"regions of the run", reportFixture(), true},
+		{"regions of the findings", fromFindings, true},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			out := string(renderFormat(t, "table", WriterOptions{Width: 200}, tt.r))
+			if got := strings.Contains(out, "REGION"); got != tt.want {
+				t.Errorf("REGION column shown = %v, want %v:\n%s", got, tt.want, out)
+			}
+		})
 	}
 }
 
@@ -692,5 +758,55 @@ func TestWriteHTML(t *testing.T) {
 	}
 	if bars[2][1] != "medium" || bars[2][2] != strconv.Itoa(chartBarMax) {
 		t.Errorf("medium bar = %q, want the longest (%d)", bars[2][0], chartBarMax)
+	}
+}
+
+// TestWriteWhereToFix checks that every text format names the prefix list a finding's
+// rule names, the entry, and what of an invalid rule could not be parsed.
+func TestWriteWhereToFix(t *testing.T) {
+	for _, format := range []string{"table", "csv", "markdown", "json"} {
+		t.Run(format, func(t *testing.T) {
+			out := string(renderFormat(t, format, WriterOptions{}, reportFixture()))
+			for _, want := range []string{"pl-0c0ffee1234567890", "office-ranges", "Alice home until 2025-03-01",
+				"sg-0a1b2c3d4e5f60718:ingress:tcp:22:pl-0c0ffee1234567890", "not an IP prefix"} {
+				if !strings.Contains(out, want) {
+					t.Errorf("Write(%s) lacks %q:\n%s", format, want, out)
+				}
+			}
+		})
+	}
+}
+
+// TestWriteUnvettedGrouped: one provider failure for many addresses reads as one line per
+// provider and reason in the table's and the Markdown's summary, not one per address.
+func TestWriteUnvettedGrouped(t *testing.T) {
+	const reason = "quota exhausted: daily limit of 4000 lookups reached"
+	r := &Report{Run: Run{Providers: []ProviderRun{{Provider: "metadefender"}, {Provider: "blocklist"}}}}
+	for i := range 50 {
+		addr := netip.AddrFrom4([4]byte{203, 0, 113, byte(i + 1)})
+		target := reputation.Target{Prefix: netip.PrefixFrom(addr, 32)}
+		md := reputation.Verdict{Provider: "metadefender", Target: target, Status: reputation.Unknown, Reason: reason}
+		bl := reputation.Verdict{Provider: "blocklist", Target: target, Status: reputation.Clean}
+		r.Findings = append(r.Findings, Finding{Kind: Unvetted, Severity: Info,
+			RuleRef:  RuleRef{GroupID: "sg-0a1b2c3d4e5f60718", RuleID: "sgr-0aa11bb22cc33dd4" + strconv.Itoa(i), CIDR: target.String()},
+			Reasons:  []string{"no provider could answer for " + addr.String()},
+			Verdicts: []reputation.Verdict{md, bl}})
+	}
+	r.Summary.AddressesUnvetted = 50
+	for _, tt := range []struct{ format, want string }{
+		{"table", "metadefender: 50 addresses: " + reason},
+		{"markdown", "metadefender: 50 addresses: " + mdEscape(reason)},
+	} {
+		t.Run(tt.format, func(t *testing.T) {
+			out := string(renderFormat(t, tt.format, WriterOptions{Width: 200}, r))
+			if n := strings.Count(out, tt.want); n != 1 {
+				t.Errorf("Write(%s) has %q %d times, want once:\n%s", tt.format, tt.want, n, out)
+			}
+			if tt.format == "table" {
+				if n := strings.Count(out, reason); n != 1 {
+					t.Errorf("Write(table) has %q %d times, want once:\n%s", reason, n, out)
+				}
+			}
+		})
 	}
 }

@@ -183,19 +183,18 @@ func newRunID(t time.Time) string {
 	return t.UTC().Format("20060102T150405Z") + "-" + hex.EncodeToString(b)
 }
 
-// terminalWidth returns the width for the table when stdout is a terminal: COLUMNS if set,
-// else the terminal's own width; 0 (the writer's default) otherwise.
+// terminalWidth returns the width to lay the table out for: COLUMNS if set, whether
+// or not stdout is a terminal (the table wraps to it and never cuts), else the width of
+// the terminal stdout is; 0 (the writer's default) otherwise.
 func terminalWidth(w io.Writer) int {
-	t := terminal(w)
-	if t == nil {
-		return 0
-	}
 	var n int
 	if _, err := fmt.Sscan(os.Getenv("COLUMNS"), &n); err == nil && n >= 40 {
 		return n
 	}
-	if n := windowWidth(t.(*os.File)); n >= 40 {
-		return n
+	if t := terminal(w); t != nil {
+		if n := windowWidth(t.(*os.File)); n >= 40 {
+			return n
+		}
 	}
 	return 0
 }
