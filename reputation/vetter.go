@@ -670,8 +670,10 @@ func (v *Vetter) stop(m *member, reason string) error {
 	return err
 }
 
-// report records and logs, once, why the provider stopped answering.
+// report records and logs, once, why the provider stopped answering. The stats name the
+// provider, so the reason does not start with its name.
 func (v *Vetter) report(m *member, reason string) {
+	reason = withoutProvider(m.p.Name(), reason)
 	m.mu.Lock()
 	first := m.stats.Stopped == ""
 	if first {

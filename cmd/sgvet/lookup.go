@@ -170,7 +170,7 @@ func writeLookupTable(w io.Writer, results []reputation.Result) error {
 			}
 			detail := v.Evidence
 			if v.Status == reputation.Unknown {
-				detail = strings.TrimPrefix(v.Reason, v.Provider+": ")
+				detail = v.Reason
 			}
 			if v.Cached {
 				detail += " (cached)"
