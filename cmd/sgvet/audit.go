@@ -65,7 +65,8 @@ func runAudit(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 	if err != nil {
 		return usageErrorf("--format: %v", err)
 	}
-	log := cfg.newLogger(stderr)
+	status := newStatusLine(stderr)
+	log := cfg.newLogger(status.logWriter(stderr))
 	started := time.Now().UTC()
 	runID := newRunID(started)
 
@@ -92,7 +93,7 @@ func runAudit(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 		defer hist.Close()
 	}
 
-	inv, err := collect(ctx, cfg, stdin, log, terminal(stderr))
+	inv, err := collect(ctx, cfg, stdin, log, status)
 	if err != nil {
 		return err
 	}
@@ -105,7 +106,7 @@ func runAudit(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 	var stats []reputation.ProviderStats
 	if vetter != nil {
 		targets := publicTargets(inv)
-		stop := startVetProgress(terminal(stderr), vetter, len(targets))
+		stop := startVetProgress(status, vetter, len(targets))
 		results, err = vetInProcess(ctx, runID, targets, vetter, cfg.Reputation.Workers, log)
 		stop()
 		if err != nil {

@@ -53,9 +53,10 @@ func runGroups(ctx context.Context, args []string, stdin io.Reader, stdout, stde
 	if err := checkOutput(output); err != nil {
 		return err
 	}
-	log := cfg.newLogger(stderr)
+	status := newStatusLine(stderr)
+	log := cfg.newLogger(status.logWriter(stderr))
 
-	inv, err := collect(ctx, cfg, stdin, log, terminal(stderr))
+	inv, err := collect(ctx, cfg, stdin, log, status)
 	if err != nil {
 		return err
 	}

@@ -252,7 +252,7 @@ func TestVetProgress(t *testing.T) {
 		tg, _ := reputation.ParseTarget(s)
 		targets = append(targets, tg)
 	}
-	stop := startVetProgress(&buf, v, len(targets))
+	stop := startVetProgress(&statusLine{w: &buf}, v, len(targets))
 	if _, err := v.Vet(t.Context(), targets); err != nil {
 		t.Fatal(err)
 	}
