@@ -83,7 +83,7 @@ func (s *statusLine) done() {
 // vetProgress redraws one line on a terminal while a Vetter works: addresses vetted so far
 // out of the total (an address counts as vetted once every provider has answered or given
 // up on it), each provider's request rate, cache hits, throttled replies and failed
-// requests, and the time left.
+// requests, whether the service made it pause, and the time left.
 type vetProgress struct {
 	status  *statusLine
 	vetter  *reputation.Vetter
@@ -142,6 +142,9 @@ func progressText(stats []reputation.ProviderStats, total int, elapsed time.Dura
 		}
 		if s.Throttled > 0 {
 			part += fmt.Sprintf(", throttled %s", times(s.Throttled))
+		}
+		if wait := s.PausedUntil.Sub(now); wait > 0 && s.Stopped == "" {
+			part += fmt.Sprintf(", paused by the service for %s", roundLeft(wait))
 		}
 		if s.Errors > 0 {
 			part += fmt.Sprintf(", %d failed requests", s.Errors)

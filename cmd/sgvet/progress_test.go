@@ -123,10 +123,11 @@ func TestETAEstimator(t *testing.T) {
 }
 
 func TestProgressText(t *testing.T) {
-	stats := []reputation.ProviderStats{{Provider: "metadefender", Lookups: 20, Answered: 15, Unknown: 5, Throttled: 3, Errors: 2}}
+	now := time.Date(2026, 11, 30, 0, 0, 0, 0, time.UTC)
+	stats := []reputation.ProviderStats{{Provider: "metadefender", Lookups: 20, Answered: 15, Unknown: 5, Throttled: 3, Errors: 2, PausedUntil: now.Add(42 * time.Second)}}
 	var e etaEstimator
-	got := progressText(stats, 100, 10*time.Second, &e, time.Now())
-	for _, want := range []string{"vetting: 20/100 addresses", "metadefender 2.0 req/s", "throttled 3 times", "2 failed requests", "time left unknown yet"} {
+	got := progressText(stats, 100, 10*time.Second, &e, now)
+	for _, want := range []string{"vetting: 20/100 addresses", "metadefender 2.0 req/s", "throttled 3 times", "2 failed requests", "paused by the service for 42s", "time left unknown yet"} {
 		if !strings.Contains(got, want) {
 			t.Errorf("progressText() = %q, want it to say %q", got, want)
 		}
