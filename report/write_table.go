@@ -154,7 +154,30 @@ func (p *termPrinter) findings(findings []Finding, regions []string) {
 	if len(regions) < 2 {
 		widths[colRegion] = 0 // one region: the header says which
 	}
-	widths = fitColumns(widths, p.width)
+	fitted := fitColumns(widths, p.width)
+	groupNameBelow := false
+	if fitted[colGroup] == 0 {
+		// The group's id alone may fit where its name and id do not: the id is what finds
+		// the group, and its name moves under the line.
+		idWidths := widths
+		idWidths[colGroup] = utf8.RuneCountInString(titles[colGroup])
+		for _, g := range groups {
+			for _, f := range g.Findings {
+				idWidths[colGroup] = max(idWidths[colGroup], utf8.RuneCountInString(OneLine(f.GroupID)))
+			}
+		}
+		if w := fitColumns(idWidths, p.width); w[colGroup] > 0 {
+			fitted, groupNameBelow = w, true
+			for gi, g := range groups {
+				for i, f := range g.Findings {
+					if id := strings.TrimSpace(OneLine(f.GroupID)); id != "" {
+						cells[gi][i][colGroup] = id
+					}
+				}
+			}
+		}
+	}
+	widths = fitted
 	descBelow, reasonBelow := widths[colDescription] == 0, widths[colReason] == 0
 	seenBelow := seen && widths[colSeen] == 0
 
@@ -181,6 +204,9 @@ func (p *termPrinter) findings(findings []Finding, regions []string) {
 			f := &g.Findings[i]
 			p.line(joinColumns(cells[gi][i], widths))
 			var details []string
+			if name := strings.TrimSpace(OneLine(f.GroupName)); groupNameBelow && name != "" && f.GroupID != "" {
+				details = append(details, "group name "+name)
+			}
 			for _, c := range []int{colGroup, colRegion, colRule, colPorts, colCIDR} {
 				if widths[c] == 0 && cells[gi][i][c] != "-" && (c != colRegion || len(regions) > 1) {
 					details = append(details, belowLabels[c]+" "+cells[gi][i][c])
@@ -266,14 +292,14 @@ func tableCells(f *Finding) [numColumns]string {
 // fitColumns returns the widths of the columns for a line of at most width characters;
 // a column of width 0 is left out. No column is ever narrower than its longest cell:
 // columns that do not fit move, whole, to the lines under the finding's line, in this
-// order: REASON, DESCRIPTION, RULE, SEEN, GROUP, and on a narrow terminal REGION, CIDR
+// order: REASON, DESCRIPTION, RULE, SEEN, REGION, GROUP, and on a narrow terminal CIDR
 // and PORTS too; then those that fit again in the room
 // left come back, the last moved first. If the line is still too long, it is left longer
 // than width rather than cut.
 func fitColumns(natural [numColumns]int, width int) [numColumns]int {
 	w := natural
 	var moved []int
-	for _, c := range []int{colReason, colDescription, colRule, colSeen, colGroup, colRegion, colCIDR, colPorts} {
+	for _, c := range []int{colReason, colDescription, colRule, colSeen, colRegion, colGroup, colCIDR, colPorts} {
 		if lineWidth(w) <= width {
 			break
 		}

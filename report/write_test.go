@@ -452,7 +452,7 @@ func TestWriteTableNothingCut(t *testing.T) {
 	var wants []string
 	for _, f := range r.Findings {
 		wants = append(wants, f.Reasons...)
-		wants = append(wants, tableGroup(f.GroupID, f.GroupName), f.RuleID, f.Description, f.CIDR)
+		wants = append(wants, f.GroupName, f.GroupID, f.RuleID, f.Description, f.CIDR)
 		if f.PrefixList != nil {
 			wants = append(wants, f.PrefixList.ID, f.PrefixList.Name, f.PrefixList.EntryDescription)
 		}
