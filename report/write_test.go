@@ -810,3 +810,19 @@ func TestWriteUnvettedGrouped(t *testing.T) {
 		})
 	}
 }
+
+// TestWriteNewColumnsOneLine: the prefix list and invalid-rule texts, which come from AWS
+// and from input files, reach no format with a control character.
+func TestWriteNewColumnsOneLine(t *testing.T) {
+	r := &Report{Findings: []Finding{{Kind: InvalidRule, Severity: Info, RuleRef: RuleRef{GroupID: "sg-1", RuleID: "sgr-1",
+		PrefixList: &collector.PrefixListRef{ID: "pl-1\x1b[2J", Name: "office\x1b]0;pwned\x07", EntryDescription: "Alice\x1b[31m home"},
+		Invalid:    &collector.Invalid{Field: collector.FieldCIDR, Text: "10.0.0.1/33\x1b[1A", Reason: "bad\x08 prefix"}}}}}
+	for _, format := range []string{"table", "csv", "markdown"} {
+		t.Run(format, func(t *testing.T) {
+			out := string(renderFormat(t, format, WriterOptions{}, r))
+			if i := strings.IndexAny(out, "\x1b\x07\x08"); i >= 0 {
+				t.Errorf("Write(%s) has a control character at %d:\n%q", format, i, out)
+			}
+		})
+	}
+}
