@@ -106,7 +106,7 @@ func runAudit(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 	var stats []reputation.ProviderStats
 	if vetter != nil {
 		targets := publicTargets(inv)
-		stop := startVetProgress(status, vetter, len(targets))
+		stop := startVetProgress(status, vetter, len(targets), addressRates(cfg.Reputation.Providers))
 		results, err = vetInProcess(ctx, runID, targets, vetter, cfg.Reputation.Workers, log)
 		stop()
 		if err != nil {

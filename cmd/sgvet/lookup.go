@@ -107,7 +107,7 @@ func runLookup(ctx context.Context, args []string, stdin io.Reader, stdout, stde
 	defer closeCache()
 
 	started := time.Now().UTC()
-	stopProgress := startVetProgress(status, vetter, len(targets))
+	stopProgress := startVetProgress(status, vetter, len(targets), addressRates(cfg.Reputation.Providers))
 	results, err := vetter.Vet(ctx, targets)
 	stopProgress()
 	if err != nil {

@@ -90,18 +90,20 @@ type vetProgress struct {
 	total   int
 	started time.Time
 	eta     etaEstimator
+	rates   map[string]float64
 	stop    chan struct{}
 	wg      sync.WaitGroup
 }
 
 // startVetProgress shows progress on status every half second until the returned function
-// is called. A nil status (stderr is not a terminal) shows nothing.
-func startVetProgress(status *statusLine, v *reputation.Vetter, targets int) func() {
+// is called. rates are the providers' addressRates. A nil status (stderr is not a
+// terminal) shows nothing.
+func startVetProgress(status *statusLine, v *reputation.Vetter, targets int, rates map[string]float64) func() {
 	if status == nil || targets == 0 {
 		return func() {}
 	}
 	now := time.Now()
-	p := &vetProgress{status: status, vetter: v, total: targets, started: now, stop: make(chan struct{})}
+	p := &vetProgress{status: status, vetter: v, total: targets, started: now, rates: rates, stop: make(chan struct{})}
 	p.wg.Go(func() {
 		tick := time.NewTicker(500 * time.Millisecond)
 		defer tick.Stop()
@@ -123,16 +125,38 @@ func startVetProgress(status *statusLine, v *reputation.Vetter, targets int) fun
 }
 
 func (p *vetProgress) draw(now time.Time) {
-	p.status.show(progressText(p.vetter.Stats(), p.total, now.Sub(p.started), &p.eta, now))
+	p.status.show(progressText(p.vetter.Stats(), p.total, now.Sub(p.started), &p.eta, p.rates, now))
+}
+
+// addressRates returns, for each online provider with a rate limit, the most addresses
+// per second the limit lets through: its rate times its batch size.
+func addressRates(p providersConfig) map[string]float64 {
+	rates := map[string]float64{}
+	for name, s := range map[string]serviceConfig{
+		"metadefender": p.MetaDefender, "abuseipdb": p.AbuseIPDB.serviceConfig,
+		"virustotal": p.VirusTotal.serviceConfig, "greynoise": p.GreyNoise,
+	} {
+		if s.Rate > 0 {
+			rates[name] = float64(s.Rate) * float64(max(s.BatchSize, 1))
+		}
+	}
+	return rates
 }
 
 // progressText returns the progress line for stats at now, elapsed after the start,
-// adding what it counts to eta.
-func progressText(stats []reputation.ProviderStats, total int, elapsed time.Duration, eta *etaEstimator, now time.Time) string {
+// adding what it counts to eta. rates (addresses per second, by provider) bound the time
+// left from below: the estimate never promises more than the rate limits allow. The cache
+// is read before any request, so what is left needs requests.
+func progressText(stats []reputation.ProviderStats, total int, elapsed time.Duration, eta *etaEstimator, rates map[string]float64, now time.Time) string {
 	verdicts := 0
 	var parts []string
+	var floor time.Duration
 	for _, s := range stats {
 		verdicts += s.Answered + s.CacheHits + s.Unknown
+		if r := rates[s.Provider]; r > 0 && s.Stopped == "" {
+			left := max(total-(s.Answered+s.CacheHits+s.Unknown), 0)
+			floor = max(floor, time.Duration(float64(left)/r*float64(time.Second)))
+		}
 		part := s.Provider
 		if s.Provider != "blocklist" { // offline: no requests
 			part += fmt.Sprintf(" %.1f req/s", float64(s.Lookups)/max(elapsed.Seconds(), 0.001))
@@ -161,7 +185,7 @@ func progressText(stats []reputation.ProviderStats, total int, elapsed time.Dura
 	case done >= total:
 		left = "done"
 	case ok:
-		left = "about " + roundLeft(d).String() + " left"
+		left = "about " + roundLeft(max(d, floor)).String() + " left"
 	}
 	return fmt.Sprintf("vetting: %d/%d addresses; %s; %s", done, total, strings.Join(parts, "; "), left)
 }

@@ -126,10 +126,38 @@ func TestProgressText(t *testing.T) {
 	now := time.Date(2026, 11, 30, 0, 0, 0, 0, time.UTC)
 	stats := []reputation.ProviderStats{{Provider: "metadefender", Lookups: 20, Answered: 15, Unknown: 5, Throttled: 3, Errors: 2, PausedUntil: now.Add(42 * time.Second)}}
 	var e etaEstimator
-	got := progressText(stats, 100, 10*time.Second, &e, now)
+	got := progressText(stats, 100, 10*time.Second, &e, nil, now)
 	for _, want := range []string{"vetting: 20/100 addresses", "metadefender 2.0 req/s", "throttled 3 times", "2 failed requests", "paused by the service for 42s", "time left unknown yet"} {
 		if !strings.Contains(got, want) {
 			t.Errorf("progressText() = %q, want it to say %q", got, want)
 		}
+	}
+}
+
+// TestProgressTextRateLimit: the time left never promises more than the rate limits
+// allow, however fast the last seconds went.
+func TestProgressTextRateLimit(t *testing.T) {
+	start := time.Date(2026, 11, 30, 0, 0, 0, 0, time.UTC)
+	for _, tt := range []struct {
+		name  string
+		rates map[string]float64
+		want  string
+	}{
+		{"no limit known", nil, "about 10s left"},
+		{"limit slower than the window", map[string]float64{"metadefender": 0.5}, "about 1m40s left"},
+		{"limit faster than the window", map[string]float64{"metadefender": 50}, "about 10s left"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			var e etaEstimator
+			var got string
+			for sec := 0; sec <= 10; sec += 5 {
+				done := 5 * sec // 5 addresses a second so far
+				st := []reputation.ProviderStats{{Provider: "metadefender", Answered: done}}
+				got = progressText(st, 100, time.Duration(sec)*time.Second, &e, tt.rates, start.Add(time.Duration(sec)*time.Second))
+			}
+			if !strings.Contains(got, tt.want) {
+				t.Errorf("progressText() = %q, want it to say %q", got, tt.want)
+			}
+		})
 	}
 }
