@@ -23,7 +23,9 @@ var Formats = []string{"table", "json", "csv", "markdown", "html"}
 
 // WriterOptions tune the writers; the zero value is usable.
 type WriterOptions struct {
-	// Width is the terminal width for the table; 0 means 120.
+	// Width is the width the table is laid out for, a terminal's or the one COLUMNS
+	// asks for; 0 means 120. The table never cuts a text to fit it: columns that do not
+	// fit move under each finding's line, and long texts wrap.
 	Width int
 }
 
@@ -287,4 +289,107 @@ func unprintable(r rune) bool {
 		return true
 	}
 	return false
+}
+
+// prefixListText says which managed prefix list a rule names and which of its entries
+// the finding is about: `prefix list pl-0a1b (office), entry “Alice home”`, with
+// "AWS-managed" in front of an AWS list and why its entries could not be read, if so.
+// It returns "" for a rule that names no prefix list.
+func prefixListText(ref RuleRef) string {
+	pl := ref.PrefixList
+	if pl == nil {
+		return ""
+	}
+	s := "prefix list " + groupLabel(pl.ID, pl.Name)
+	if pl.AWSManaged {
+		s = "AWS-managed " + s
+	}
+	if d := strings.TrimSpace(pl.EntryDescription); d != "" {
+		s += ", entry “" + d + "”"
+	}
+	if pl.Unresolved != "" {
+		s += ": entries not read: " + pl.Unresolved
+	}
+	return s
+}
+
+// invalidText says what of a rule could not be parsed: `cidr “10.0.0.300/32”: not an
+// address`, or "" for a rule that parsed.
+func invalidText(ref RuleRef) string {
+	in := ref.Invalid
+	if in == nil {
+		return ""
+	}
+	s := string(in.Field) + " “" + in.Text + "”"
+	if in.Reason != "" {
+		s += ": " + in.Reason
+	}
+	return s
+}
+
+// providerFailure is one reason a provider gave for not answering, and how many
+// addresses it gave it for.
+type providerFailure struct {
+	Provider, Reason string
+	Addresses        int
+}
+
+// unvettedFailures groups the reasons the providers gave for the addresses of the
+// unvetted findings: one entry per provider and reason, counting distinct addresses, so
+// that one outage reads as one line, not one per address. Providers come in the order
+// of the run, then by name; each provider's reasons, the most frequent first.
+func unvettedFailures(r *Report) []providerFailure {
+	type key struct{ provider, reason string }
+	addrs := map[key]map[string]bool{}
+	for _, f := range r.Findings {
+		if f.Kind != Unvetted {
+			continue
+		}
+		for _, v := range f.Verdicts {
+			if v.Known() {
+				continue
+			}
+			k := key{v.Provider, strings.TrimSpace(v.Reason)}
+			if k.reason == "" {
+				k.reason = "no answer"
+			}
+			if addrs[k] == nil {
+				addrs[k] = map[string]bool{}
+			}
+			addrs[k][v.Target.String()] = true
+		}
+	}
+	order := map[string]int{}
+	for i, p := range r.Run.Providers {
+		order[p.Provider] = i + 1
+	}
+	out := make([]providerFailure, 0, len(addrs))
+	for k, set := range addrs {
+		out = append(out, providerFailure{k.provider, k.reason, len(set)})
+	}
+	sort.Slice(out, func(i, j int) bool {
+		a, b := out[i], out[j]
+		oa, ob := order[a.Provider], order[b.Provider]
+		if oa == 0 {
+			oa = len(order) + 1
+		}
+		if ob == 0 {
+			ob = len(order) + 1
+		}
+		switch {
+		case oa != ob:
+			return oa < ob
+		case a.Provider != b.Provider:
+			return a.Provider < b.Provider
+		case a.Addresses != b.Addresses:
+			return a.Addresses > b.Addresses
+		}
+		return a.Reason < b.Reason
+	})
+	return out
+}
+
+// failureText returns a grouped failure as "metadefender: 50 addresses: quota exhausted".
+func failureText(f providerFailure) string {
+	return f.Provider + ": " + pluralize(f.Addresses, "address") + ": " + f.Reason
 }

@@ -4,23 +4,22 @@ import (
 	"encoding/csv"
 	"io"
 	"strings"
+	"unicode"
 )
 
-// csvWriter writes one row per finding after a header row. Cells that a spreadsheet
-// would take for a formula are quoted with a leading "'", and control characters other
+// csvWriter writes one row per finding after a header row. Every cell that a spreadsheet
+// could take for a formula is quoted with a leading "'", and control characters other
 // than line breaks and tabs are written as spaces.
 type csvWriter struct{}
 
-// csvHeader names the columns of the CSV report.
+// csvHeader names the columns of the CSV report. New columns go at the end, so that
+// programs that read columns by position keep working.
 var csvHeader = []string{
 	"severity", "kind", "account", "region", "group_id", "group_name", "rule_id",
 	"direction", "protocol", "port_range", "cidr", "description", "reasons", "verdicts",
-	"first_seen", "change",
+	"first_seen", "change", "prefix_list_id", "prefix_list_name", "prefix_list_entry",
+	"invalid",
 }
-
-// csvPortRange is the index of the port_range column, whose values ("8000-8080") are
-// never formulas and are written as they are.
-const csvPortRange = 9
 
 func (csvWriter) Write(w io.Writer, r *Report) error {
 	cw := csv.NewWriter(w)
@@ -28,17 +27,18 @@ func (csvWriter) Write(w io.Writer, r *Report) error {
 		return err
 	}
 	for _, f := range r.Findings {
+		var plID, plName, plEntry string
+		if pl := f.PrefixList; pl != nil {
+			plID, plName, plEntry = pl.ID, pl.Name, pl.EntryDescription
+		}
 		row := []string{
 			string(f.Severity), string(f.Kind), f.Account, f.Region, f.GroupID, f.GroupName,
 			f.RuleID, f.Direction, f.Protocol, f.PortRange, f.CIDR, f.Description,
 			strings.Join(f.Reasons, " | "), verdictsText(f.Verdicts), dateOf(f.FirstSeen),
-			string(f.Change),
+			string(f.Change), plID, plName, plEntry, invalidText(f.RuleRef),
 		}
 		for i := range row {
-			row[i] = csvText(row[i])
-			if i != csvPortRange {
-				row[i] = noFormula(row[i])
-			}
+			row[i] = noFormula(csvText(row[i]))
 		}
 		if err := cw.Write(row); err != nil {
 			return err
@@ -59,11 +59,14 @@ func csvText(s string) string {
 	}, s)
 }
 
-// noFormula prefixes with "'" a cell that starts with a character a spreadsheet reads as
-// the start of a formula (=, +, -, @, tab, carriage return), as OWASP advises against CSV
-// injection.
+// noFormula prefixes with "'" a cell that a spreadsheet could read as a formula, as OWASP
+// advises against CSV injection: one whose first character other than white space and
+// control or format characters is =, +, - or @, or that starts with a tab, carriage return or line
+// break. Every column is guarded, so a port range "-1" is written "'-1", which reads
+// the same.
 func noFormula(s string) string {
-	if s != "" && strings.ContainsRune("=+-@\t\r", rune(s[0])) {
+	t := strings.TrimLeftFunc(s, func(r rune) bool { return unicode.IsSpace(r) || unicode.IsControl(r) || unicode.Is(unicode.Cf, r) })
+	if t != "" && strings.ContainsRune("=+-@", rune(t[0])) || s != "" && strings.ContainsRune("\t\r\n", rune(s[0])) {
 		return "'" + s
 	}
 	return s

@@ -52,7 +52,11 @@ func (markdownWriter) Write(w io.Writer, r *Report) error {
 		if n := len(run.Skipped); n > 0 {
 			fmt.Fprintf(&b, " %s of the estate could not be collected (see [Skipped](#skipped)).", pluralize(n, "part"))
 		}
-		b.WriteString("\n\n")
+		b.WriteString("\n")
+		for _, f := range unvettedFailures(r) {
+			fmt.Fprintf(&b, "> - %s\n", mdEscape(failureText(f)))
+		}
+		b.WriteString("\n")
 	}
 	b.WriteString("| Severity | Findings |\n|---|--:|\n")
 	for _, c := range severityCounts(s) {
@@ -74,12 +78,15 @@ func (markdownWriter) Write(w io.Writer, r *Report) error {
 	}
 	for _, g := range groupBySeverity(r.Findings) {
 		fmt.Fprintf(&b, "\n## %s (%d)\n\n", mdEscape(capitalized(string(g.Severity))), len(g.Findings))
-		b.WriteString("| Kind | Account | Region | Group | Rule | Direction | Ports | CIDR | Description | Reasons | Verdicts | Seen |\n")
-		b.WriteString("|---|---|---|---|---|---|---|---|---|---|---|---|\n")
+		b.WriteString("| Kind | Account | Region | Group | Rule | Direction | Ports | CIDR | Prefix list | Description | Reasons | Verdicts | Seen |\n")
+		b.WriteString("|---|---|---|---|---|---|---|---|---|---|---|---|---|\n")
 		for _, f := range g.Findings {
-			reasons := make([]string, len(f.Reasons))
-			for i, reason := range f.Reasons {
-				reasons[i] = mdEscape(reason)
+			var reasons []string
+			if s := invalidText(f.RuleRef); s != "" {
+				reasons = append(reasons, "invalid "+mdEscape(s))
+			}
+			for _, reason := range f.Reasons {
+				reasons = append(reasons, mdEscape(reason))
 			}
 			verdicts := make([]string, len(f.Verdicts))
 			for i, v := range f.Verdicts {
@@ -90,7 +97,7 @@ func (markdownWriter) Write(w io.Writer, r *Report) error {
 			}
 			mdRow(&b, mdEscape(string(f.Kind)), mdEscape(f.Account), mdEscape(f.Region), mdEscape(groupLabel(f.GroupID, f.GroupName)),
 				mdEscape(f.RuleID), mdEscape(f.Direction), mdEscape(protoPorts(f.Protocol, f.PortRange)), mdEscape(f.CIDR),
-				mdEscape(f.Description), strings.Join(reasons, "<br>"), strings.Join(verdicts, "<br>"), mdEscape(seenText(f)))
+				mdEscape(strings.TrimPrefix(prefixListText(f.RuleRef), "prefix list ")), mdEscape(f.Description), strings.Join(reasons, "<br>"), strings.Join(verdicts, "<br>"), mdEscape(seenText(f)))
 		}
 	}
 

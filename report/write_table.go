@@ -4,17 +4,21 @@ import (
 	"bytes"
 	"fmt"
 	"io"
+	"sort"
 	"strings"
 	"unicode/utf8"
 )
 
 // tableWriter writes a report for a terminal: findings grouped by severity, one line
-// each, every line at most width characters.
+// each, laid out for lines of width characters. No text is ever cut: a column that does
+// not fit moves to the lines under each finding's line, and long texts wrap. Only a word
+// longer than a whole line (an address, a URL) makes its line longer than width.
 type tableWriter struct{ width int }
 
 // The columns of a finding's line, in order.
 const (
 	colKind = iota
+	colRegion
 	colGroup
 	colRule
 	colDir
@@ -25,9 +29,6 @@ const (
 	colReason
 	numColumns
 )
-
-// columnMin is a column and the width it may shrink to.
-type columnMin struct{ col, min int }
 
 // columnGap separates the columns.
 const columnGap = "  "
@@ -42,7 +43,7 @@ const detailIndent = 4
 func (t tableWriter) Write(w io.Writer, r *Report) error {
 	p := &termPrinter{width: t.width}
 	p.header(r)
-	p.findings(r.Findings)
+	p.findings(r.Findings, reportRegions(r))
 	p.summary(r)
 	_, err := w.Write(p.buf.Bytes())
 	return err
@@ -55,9 +56,9 @@ type termPrinter struct {
 	width int
 }
 
-// line writes s as one line, control characters as spaces, cut to the width.
+// line writes s as one line, control characters as spaces; it is never cut.
 func (p *termPrinter) line(s string) {
-	p.buf.WriteString(strings.TrimRight(fit(OneLine(s), p.width), " "))
+	p.buf.WriteString(strings.TrimRight(OneLine(s), " "))
 	p.buf.WriteByte('\n')
 }
 
@@ -122,14 +123,14 @@ func (p *termPrinter) header(r *Report) {
 	p.wrap(0, 4, "providers: "+strings.Join(providers, "; "))
 }
 
-func (p *termPrinter) findings(findings []Finding) {
+func (p *termPrinter) findings(findings []Finding, regions []string) {
 	p.blank()
 	if len(findings) == 0 {
 		p.line("no findings")
 		return
 	}
 
-	titles := [numColumns]string{"KIND", "GROUP", "RULE", "DIR", "PORTS", "CIDR", "SEEN", "DESCRIPTION", "REASON"}
+	titles := [numColumns]string{"KIND", "REGION", "GROUP", "RULE", "DIR", "PORTS", "CIDR", "SEEN", "DESCRIPTION", "REASON"}
 	groups := groupBySeverity(findings)
 	cells := make([][][numColumns]string, len(groups))
 	var widths [numColumns]int
@@ -150,7 +151,33 @@ func (p *termPrinter) findings(findings []Finding) {
 	if !seen {
 		widths[colSeen] = 0 // no history: the column is left out
 	}
-	widths = fitColumns(widths, p.width)
+	if len(regions) < 2 {
+		widths[colRegion] = 0 // one region: the header says which
+	}
+	fitted := fitColumns(widths, p.width)
+	groupNameBelow := false
+	if fitted[colGroup] == 0 {
+		// The group's id alone may fit where its name and id do not: the id is what finds
+		// the group, and its name moves under the line.
+		idWidths := widths
+		idWidths[colGroup] = utf8.RuneCountInString(titles[colGroup])
+		for _, g := range groups {
+			for _, f := range g.Findings {
+				idWidths[colGroup] = max(idWidths[colGroup], utf8.RuneCountInString(OneLine(f.GroupID)))
+			}
+		}
+		if w := fitColumns(idWidths, p.width); w[colGroup] > 0 {
+			fitted, groupNameBelow = w, true
+			for gi, g := range groups {
+				for i, f := range g.Findings {
+					if id := strings.TrimSpace(OneLine(f.GroupID)); id != "" {
+						cells[gi][i][colGroup] = id
+					}
+				}
+			}
+		}
+	}
+	widths = fitted
 	descBelow, reasonBelow := widths[colDescription] == 0, widths[colReason] == 0
 	seenBelow := seen && widths[colSeen] == 0
 
@@ -177,6 +204,20 @@ func (p *termPrinter) findings(findings []Finding) {
 			f := &g.Findings[i]
 			p.line(joinColumns(cells[gi][i], widths))
 			var details []string
+			if name := strings.TrimSpace(OneLine(f.GroupName)); groupNameBelow && name != "" && f.GroupID != "" {
+				details = append(details, "group name "+name)
+			}
+			for _, c := range []int{colGroup, colRegion, colRule, colPorts, colCIDR} {
+				if widths[c] == 0 && cells[gi][i][c] != "-" && (c != colRegion || len(regions) > 1) {
+					details = append(details, belowLabels[c]+" "+cells[gi][i][c])
+				}
+			}
+			if s := prefixListText(f.RuleRef); s != "" {
+				details = append(details, s)
+			}
+			if s := invalidText(f.RuleRef); s != "" {
+				details = append(details, "invalid "+s)
+			}
 			if descBelow && strings.TrimSpace(f.Description) != "" {
 				details = append(details, "“"+strings.TrimSpace(OneLine(f.Description))+"”")
 			}
@@ -189,6 +230,9 @@ func (p *termPrinter) findings(findings []Finding) {
 			}
 			details = append(details, reasons...)
 			for _, v := range f.Verdicts {
+				if f.Kind == Unvetted && !v.Known() {
+					continue // the reason says it, and the summary counts it once per provider
+				}
 				s := verdictText(v)
 				if v.Evidence != "" {
 					s += " — " + v.Evidence
@@ -201,6 +245,9 @@ func (p *termPrinter) findings(findings []Finding) {
 		}
 	}
 }
+
+// belowLabels name the cells of the columns that may move under a finding's line.
+var belowLabels = [numColumns]string{colGroup: "group", colRegion: "region", colRule: "rule", colPorts: "ports", colCIDR: "cidr"}
 
 // tableCells returns the cells of a finding's line, control characters as spaces and "-"
 // for an empty cell.
@@ -222,8 +269,9 @@ func tableCells(f *Finding) [numColumns]string {
 	}
 	cells := [numColumns]string{
 		colKind:        string(f.Kind),
+		colRegion:      f.Region,
 		colGroup:       tableGroup(f.GroupID, f.GroupName),
-		colRule:        tableRule(f.RuleID),
+		colRule:        f.RuleID,
 		colDir:         dir,
 		colPorts:       protoPorts(f.Protocol, f.PortRange),
 		colCIDR:        f.CIDR,
@@ -242,34 +290,36 @@ func tableCells(f *Finding) [numColumns]string {
 }
 
 // fitColumns returns the widths of the columns for a line of at most width characters;
-// a column of width 0 is left out. DESCRIPTION and REASON, the long free texts, shrink
-// first, each to a width that still reads; when that is not enough they move to the
-// lines under the finding's line, whole, rather than be cut to a few characters: REASON
-// first, then DESCRIPTION, and on a narrow terminal SEEN too. Then the other columns
-// shrink to their own minimums, and at last down to one character.
+// a column of width 0 is left out. No column is ever narrower than its longest cell:
+// columns that do not fit move, whole, to the lines under the finding's line, in this
+// order: REASON, DESCRIPTION, RULE, SEEN, REGION, GROUP, and on a narrow terminal CIDR
+// and PORTS too; then those that fit again in the room
+// left come back, the last moved first. If the line is still too long, it is left longer
+// than width rather than cut.
 func fitColumns(natural [numColumns]int, width int) [numColumns]int {
-	shrinkFreeText := []columnMin{{colDescription, 16}, {colReason, 32}, {colGroup, 21}}
-	shrinkAll := []columnMin{{colGroup, 21}, {colKind, 13}, {colCIDR, 15}, {colPorts, 9}, {colGroup, 12}, {colRule, 12}, {colDir, 3}}
-	for _, below := range [][]int{nil, {colReason}, {colReason, colDescription}} {
-		w := natural
-		for _, c := range below {
-			w[c] = 0
+	w := natural
+	var moved []int
+	for _, c := range []int{colReason, colDescription, colRule, colSeen, colRegion, colGroup, colCIDR, colPorts} {
+		if lineWidth(w) <= width {
+			break
 		}
-		if shrink(&w, width, shrinkFreeText, false) {
-			return w
+		if w[c] > 0 {
+			w[c] = 0
+			moved = append(moved, c)
 		}
 	}
-	w := natural
-	w[colDescription], w[colReason], w[colSeen] = 0, 0, 0
-	if !shrink(&w, width, shrinkAll, false) {
-		shrink(&w, width, shrinkAll, true)
+	for i := len(moved) - 2; i >= 0; i-- {
+		c := moved[i]
+		w[c] = natural[c]
+		if lineWidth(w) > width {
+			w[c] = 0
+		}
 	}
 	return w
 }
 
-// shrink narrows the columns in order, each down to its minimum, or down to one
-// character if floor is set, until a line fits width; it reports whether it does.
-func shrink(w *[numColumns]int, width int, order []columnMin, floor bool) bool {
+// lineWidth returns the width of a line of columns of widths w.
+func lineWidth(w [numColumns]int) int {
 	total, shown := 0, 0
 	for _, n := range w {
 		if n > 0 {
@@ -277,27 +327,11 @@ func shrink(w *[numColumns]int, width int, order []columnMin, floor bool) bool {
 			shown++
 		}
 	}
-	excess := total + len(columnGap)*(shown-1) - width
-	for _, c := range order {
-		if excess <= 0 {
-			break
-		}
-		lowest := c.min
-		if floor {
-			lowest = 1
-		}
-		if w[c.col] <= lowest {
-			continue
-		}
-		d := min(excess, w[c.col]-lowest)
-		w[c.col] -= d
-		excess -= d
-	}
-	return excess <= 0
+	return total + len(columnGap)*max(shown-1, 0)
 }
 
-// joinColumns lays cells out in columns of the given widths, cutting long cells with
-// "…"; a column of width 0 is left out.
+// joinColumns lays cells out in columns of the given widths, each at least as wide as its
+// cell; a column of width 0 is left out.
 func joinColumns(cells [numColumns]string, widths [numColumns]int) string {
 	var b strings.Builder
 	for i, s := range cells {
@@ -307,23 +341,10 @@ func joinColumns(cells [numColumns]string, widths [numColumns]int) string {
 		if b.Len() > 0 {
 			b.WriteString(columnGap)
 		}
-		s = fit(s, widths[i])
 		b.WriteString(s)
-		b.WriteString(strings.Repeat(" ", widths[i]-utf8.RuneCountInString(s)))
+		b.WriteString(strings.Repeat(" ", max(widths[i]-utf8.RuneCountInString(s), 0)))
 	}
 	return b.String()
-}
-
-// fit cuts s to n characters, ending it with "…" when it was longer.
-func fit(s string, n int) string {
-	if utf8.RuneCountInString(s) <= n {
-		return s
-	}
-	if n <= 0 {
-		return ""
-	}
-	r := []rune(s)
-	return string(r[:n-1]) + "…"
 }
 
 func (p *termPrinter) summary(r *Report) {
@@ -376,6 +397,9 @@ func (p *termPrinter) summary(r *Report) {
 		p.line("INCOMPLETE: the audit did not cover everything")
 		if n := s.AddressesUnvetted; n > 0 {
 			p.wrap(2, 4, fmt.Sprintf("%s could not be vetted by any provider", pluralize(n, "address")))
+			for _, f := range unvettedFailures(r) {
+				p.wrap(4, 6, failureText(f))
+			}
 		}
 		for _, sk := range r.Run.Skipped {
 			p.wrap(2, 4, fmt.Sprintf("skipped %s: %s", skippedWhere(sk.Account, sk.Region, sk.Resource), sk.Reason))
@@ -403,11 +427,22 @@ func tableGroup(id, name string) string {
 	return name + " (" + id + ")"
 }
 
-// tableRule returns an AWS rule id (sgr-...). Rules read from describe-security-groups
-// output have none: their made-up ids only repeat the other columns, and are left out.
-func tableRule(id string) string {
-	if strings.HasPrefix(id, "sgr-") {
-		return id
+// reportRegions returns the regions a report is about: the run's, and any other region a
+// finding names, sorted.
+func reportRegions(r *Report) []string {
+	set := map[string]bool{}
+	for _, region := range r.Run.Regions {
+		set[region] = true
 	}
-	return ""
+	for _, f := range r.Findings {
+		if f.Region != "" {
+			set[f.Region] = true
+		}
+	}
+	out := make([]string, 0, len(set))
+	for region := range set {
+		out = append(out, region)
+	}
+	sort.Strings(out)
+	return out
 }

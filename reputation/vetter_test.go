@@ -502,6 +502,9 @@ func TestVetThrottlingSlowsAndRetries(t *testing.T) {
 	if st.Stopped != "" || st.Throttled != 1 || st.Lookups != 11 {
 		t.Errorf("Stats = %+v, want not stopped, 1 throttled, 11 lookups", st)
 	}
+	if st.PausedUntil.IsZero() {
+		t.Errorf("Stats().PausedUntil is zero, want when the pause after the throttled reply ended")
+	}
 	if got := v.members[0].limiter.Limit(); got != 500 {
 		t.Errorf("rate = %v, want 500: at 1000/s, 2ms more between requests is at most half the rate", got)
 	}

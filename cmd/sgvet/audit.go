@@ -65,7 +65,8 @@ func runAudit(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 	if err != nil {
 		return usageErrorf("--format: %v", err)
 	}
-	log := cfg.newLogger(stderr)
+	status := newStatusLine(stderr)
+	log := cfg.newLogger(status.logWriter(stderr))
 	started := time.Now().UTC()
 	runID := newRunID(started)
 
@@ -92,7 +93,7 @@ func runAudit(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 		defer hist.Close()
 	}
 
-	inv, err := collect(ctx, cfg, stdin, log, terminal(stderr))
+	inv, err := collect(ctx, cfg, stdin, log, status)
 	if err != nil {
 		return err
 	}
@@ -105,7 +106,7 @@ func runAudit(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 	var stats []reputation.ProviderStats
 	if vetter != nil {
 		targets := publicTargets(inv)
-		stop := startVetProgress(terminal(stderr), vetter, len(targets))
+		stop := startVetProgress(status, vetter, len(targets), addressRates(cfg.Reputation.Providers))
 		results, err = vetInProcess(ctx, runID, targets, vetter, cfg.Reputation.Workers, log)
 		stop()
 		if err != nil {
@@ -179,19 +180,18 @@ func newRunID(t time.Time) string {
 	return t.UTC().Format("20060102T150405Z") + "-" + hex.EncodeToString(b)
 }
 
-// terminalWidth returns the width for the table when stdout is a terminal: COLUMNS if set,
-// else the terminal's own width; 0 (the writer's default) otherwise.
+// terminalWidth returns the width to lay the table out for: COLUMNS if set, whether
+// or not stdout is a terminal (the table wraps to it and never cuts), else the width of
+// the terminal stdout is; 0 (the writer's default) otherwise.
 func terminalWidth(w io.Writer) int {
-	t := terminal(w)
-	if t == nil {
-		return 0
-	}
 	var n int
 	if _, err := fmt.Sscan(os.Getenv("COLUMNS"), &n); err == nil && n >= 40 {
 		return n
 	}
-	if n := windowWidth(t.(*os.File)); n >= 40 {
-		return n
+	if t := terminal(w); t != nil {
+		if n := windowWidth(t.(*os.File)); n >= 40 {
+			return n
+		}
 	}
 	return 0
 }

@@ -286,6 +286,8 @@ type commandOptions struct {
 	common commonFlags
 	format string
 	output string
+	// sources lists each group's public sources under the groups table (sgvet groups).
+	sources bool
 }
 
 // commonFlags are the flags the commands share. Each command registers the groups it

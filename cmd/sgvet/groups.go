@@ -15,8 +15,10 @@ import (
 const groupsAbout = `Usage: sgvet groups [flags]
 
 Collect the security groups of an AWS account, or read them from files of aws CLI output,
-and list each group with its rules and the public sources they reference. No reputation
-service is asked. --format json prints the whole inventory (schema sgvet.inventory/v1).
+and list each group with the number of its rules and of the public sources they reference;
+--sources lists those sources too, one line per rule, with the group, the ports and the
+rule's description. No reputation service is asked. --format json prints the whole
+inventory (schema sgvet.inventory/v1), public sources included.
 
 Exit status: 0 when everything was collected; 3 when some region or prefix list could not
 be (the output lists them under "skipped"), or some rule's CIDR, ports or protocol could not
@@ -25,6 +27,7 @@ configuration, credentials or input error.
 
 Examples:
   sgvet groups --input examples/security-groups.json
+  sgvet groups --input examples/security-groups.json --sources | grep 0.0.0.0/0
   aws ec2 describe-security-groups --output json | sgvet groups --input -
   sgvet groups --profile audit --regions us-east-1,eu-west-1 --format json
 `
@@ -33,6 +36,7 @@ func groupsFlags(o *commandOptions) *commandFlags {
 	c := newCommandFlags("sgvet groups", groupsAbout)
 	o.common.registerSource(c)
 	registerOutput(c, groupOutput, &o.format, &o.output, []string{"table", "json"})
+	c.group(groupOutput).BoolVar(&o.sources, "sources", false, "list each group's public sources under the table, one line per rule (table only; json always has them)")
 	o.common.registerConfig(c)
 	return c
 }
@@ -54,9 +58,10 @@ func runGroups(ctx context.Context, args []string, stdin io.Reader, stdout, stde
 	if err := checkOutput(output); err != nil {
 		return err
 	}
-	log := cfg.newLogger(stderr)
+	status := newStatusLine(stderr)
+	log := cfg.newLogger(status.logWriter(stderr))
 
-	inv, err := collect(ctx, cfg, stdin, log, terminal(stderr))
+	inv, err := collect(ctx, cfg, stdin, log, status)
 	if err != nil {
 		return err
 	}
@@ -65,7 +70,7 @@ func runGroups(ctx context.Context, args []string, stdin io.Reader, stdout, stde
 		if format == "json" {
 			return writeInventoryJSON(w, inv)
 		}
-		return writeGroupsTable(w, inv)
+		return writeGroupsTable(w, inv, o.sources)
 	})
 	if err != nil {
 		return err
@@ -82,10 +87,9 @@ func writeInventoryJSON(w io.Writer, inv *collector.Inventory) error {
 	return enc.Encode(inv)
 }
 
-// maxNameWidth keeps long group names from pushing the table off the screen.
-const maxNameWidth = 32
-
-func writeGroupsTable(w io.Writer, inv *collector.Inventory) error {
+// writeGroupsTable writes one line per group with the number of its rules and public
+// sources, and with sources a second table: one line per rule with a public source.
+func writeGroupsTable(w io.Writer, inv *collector.Inventory, sources bool) error {
 	type counts struct{ rules, public int }
 	perGroup := map[string]*counts{}
 	publicTargets := map[string]map[string]bool{}
@@ -111,10 +115,16 @@ func writeGroupsTable(w io.Writer, inv *collector.Inventory) error {
 		if c == nil {
 			c = &counts{}
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%d\t%s\n", cell(g.ID), cell(truncate(g.Name, maxNameWidth)), cell(g.VPC), cell(g.Region), c.rules, c.public, g.Attached)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%d\t%s\n", cell(g.ID), cell(g.Name), cell(g.VPC), cell(g.Region), c.rules, c.public, g.Attached)
 	}
 	if err := tw.Flush(); err != nil {
 		return err
+	}
+
+	if sources {
+		if err := writeGroupSources(w, inv); err != nil {
+			return err
+		}
 	}
 
 	kinds := map[collector.SourceKind]int{}
@@ -128,6 +138,9 @@ func writeGroupsTable(w io.Writer, inv *collector.Inventory) error {
 	fmt.Fprintf(w, "; public: %s, %s, %s, %s\n",
 		plural(kinds[collector.KindAddress], "address"), plural(kinds[collector.KindPrefix], "prefix"),
 		plural(kinds[collector.KindWorld], "whole-internet range"), plural(kinds[collector.KindAWSService], "AWS service list"))
+	if !sources && len(inv.Public) > 0 {
+		fmt.Fprintln(w, "list each group's public sources with --sources, or all of them with --format json")
+	}
 	for _, s := range inv.Skipped {
 		where := strings.TrimSpace(s.Region + " " + s.Resource)
 		fmt.Fprintf(w, "skipped %s: %s\n", cell(where), cell(s.Reason))
@@ -136,6 +149,48 @@ func writeGroupsTable(w io.Writer, inv *collector.Inventory) error {
 		fmt.Fprintf(w, "invalid %s %q in group %s rule %s: %s\n", r.Invalid.Field, r.Invalid.Text, cell(r.GroupID), cell(r.ID), cell(r.Invalid.Reason))
 	}
 	return nil
+}
+
+// writeGroupSources writes the rules with a public source, in the order of the groups: the
+// group, its name, the direction, protocol and ports, the source, the rule's description
+// (with the prefix list and entry a source comes from) and its id.
+func writeGroupSources(w io.Writer, inv *collector.Inventory) error {
+	byGroup := map[string][]collector.Rule{}
+	for _, r := range inv.Rules {
+		if r.IsPublic() {
+			k := r.Account + "/" + r.Region + "/" + r.GroupID
+			byGroup[k] = append(byGroup[k], r)
+		}
+	}
+	fmt.Fprintln(w)
+	if len(byGroup) == 0 {
+		fmt.Fprintln(w, "no group has a public source")
+		return nil
+	}
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "GROUP\tNAME\tDIR\tPORTS\tPUBLIC SOURCE\tDESCRIPTION\tRULE")
+	for _, g := range inv.Groups {
+		for _, r := range byGroup[g.Account+"/"+g.Region+"/"+g.ID] {
+			ports := r.Protocol + "/" + r.PortRange()
+			if r.Protocol == "all" {
+				ports = "all"
+			}
+			desc := r.Description
+			if pl := r.PrefixList; pl != nil {
+				via := "prefix list " + pl.ID
+				if pl.Name != "" {
+					via += " (" + pl.Name + ")"
+				}
+				if pl.EntryDescription != "" {
+					via += ", entry “" + pl.EntryDescription + "”"
+				}
+				desc = strings.TrimSpace(desc + " [" + via + "]")
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", cell(g.ID), cell(g.Name), cell(string(r.Direction)),
+				cell(ports), cell(r.Target()), cell(desc), cell(r.ID))
+		}
+	}
+	return tw.Flush()
 }
 
 // cell returns s for a table cell: "-" when empty, and with control, line-breaking and
@@ -148,6 +203,7 @@ func cell(s string) string {
 	return report.OneLine(s)
 }
 
+// truncate cuts s to n characters, ending it with "…" when it was longer.
 func truncate(s string, n int) string {
 	r := []rune(s)
 	if len(r) <= n {

@@ -98,7 +98,8 @@ func runLookup(ctx context.Context, args []string, stdin io.Reader, stdout, stde
 	if err := checkOutput(output); err != nil {
 		return err
 	}
-	log := cfg.newLogger(stderr)
+	status := newStatusLine(stderr)
+	log := cfg.newLogger(status.logWriter(stderr))
 	vetter, closeCache, err := newVetter(ctx, cfg, log)
 	if err != nil {
 		return err
@@ -106,7 +107,7 @@ func runLookup(ctx context.Context, args []string, stdin io.Reader, stdout, stde
 	defer closeCache()
 
 	started := time.Now().UTC()
-	stopProgress := startVetProgress(terminal(stderr), vetter, len(targets))
+	stopProgress := startVetProgress(status, vetter, len(targets), addressRates(cfg.Reputation.Providers))
 	results, err := vetter.Vet(ctx, targets)
 	stopProgress()
 	if err != nil {
@@ -170,7 +171,7 @@ func writeLookupTable(w io.Writer, results []reputation.Result) error {
 			}
 			detail := v.Evidence
 			if v.Status == reputation.Unknown {
-				detail = strings.TrimPrefix(v.Reason, v.Provider+": ")
+				detail = v.Reason
 			}
 			if v.Cached {
 				detail += " (cached)"

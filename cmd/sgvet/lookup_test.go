@@ -252,7 +252,7 @@ func TestVetProgress(t *testing.T) {
 		tg, _ := reputation.ParseTarget(s)
 		targets = append(targets, tg)
 	}
-	stop := startVetProgress(&buf, v, len(targets))
+	stop := startVetProgress(&statusLine{w: &buf}, v, len(targets), nil)
 	if _, err := v.Vet(t.Context(), targets); err != nil {
 		t.Fatal(err)
 	}
@@ -260,7 +260,7 @@ func TestVetProgress(t *testing.T) {
 	if !strings.Contains(buf.String(), "vetting: 3/3 addresses; blocklist") || !strings.HasSuffix(buf.String(), "\n") {
 		t.Errorf("progress = %q, want the final count and a line end", buf.String())
 	}
-	if stop := startVetProgress(nil, v, 3); stop == nil {
+	if stop := startVetProgress(nil, v, 3, nil); stop == nil {
 		t.Error("startVetProgress(nil) returned nil")
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -363,5 +364,59 @@ func TestGroupsTableEscapesControlCharacters(t *testing.T) {
 	}
 	if strings.ContainsAny(res.stdout, "\x1b\t") || !strings.Contains(res.stdout, "evil [2J name line") {
 		t.Errorf("table passes control characters through:\n%q", res.stdout)
+	}
+}
+
+// TestGroupsSources: --sources lists each group's public sources, one line per rule with
+// the group, ports, source and description; without it the table says how to see them,
+// and --format json is the same either way.
+func TestGroupsSources(t *testing.T) {
+	isolateAWS(t)
+	in := []string{"--input", "../../examples/security-groups.json", "--input", "../../examples/network-interfaces.json"}
+	for _, tt := range []struct {
+		name     string
+		args     []string
+		want     []string
+		wantLine []string // the words of one line, in order
+		not      []string
+	}{
+		{"default", nil, []string{"--sources"}, nil, []string{"PUBLIC SOURCE"}},
+		{"sources", []string{"--sources"}, []string{"PUBLIC SOURCE"},
+			[]string{"sg-2467e74e0520f8773", "sftp", "ingress", "tcp/22", "41.71.171.50/32", "supplier upload"}, nil},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			res := sgvet(t, "", append(append([]string{"groups"}, in...), tt.args...)...)
+			// The example's customer-managed prefix lists cannot be expanded from files.
+			if res.code != 0 && res.code != exitIncomplete {
+				t.Fatalf("exit %d, stderr: %s", res.code, res.stderr)
+			}
+			for _, want := range tt.want {
+				if !strings.Contains(res.stdout, want) {
+					t.Errorf("groups %v lacks %q:\n%s", tt.args, want, res.stdout)
+				}
+			}
+			for _, not := range tt.not {
+				if strings.Contains(res.stdout, not) {
+					t.Errorf("groups %v has %q:\n%s", tt.args, not, res.stdout)
+				}
+			}
+			if tt.wantLine != nil {
+				found := false
+				for _, line := range strings.Split(res.stdout, "\n") {
+					if strings.Join(strings.Fields(line), " ") == strings.Join(tt.wantLine, " ")+" "+"sg-2467e74e0520f8773:ingress:tcp:22:41.71.171.50/32" {
+						found = true
+					}
+				}
+				if !found {
+					t.Errorf("groups %v has no line %q:\n%s", tt.args, tt.wantLine, res.stdout)
+				}
+			}
+		})
+	}
+	plain := sgvet(t, "", append(append([]string{"groups"}, in...), "--format", "json")...)
+	with := sgvet(t, "", append(append([]string{"groups"}, in...), "--format", "json", "--sources")...)
+	strip := func(s string) string { return regexp.MustCompile(`"collected_at": "[^"]*"`).ReplaceAllString(s, "") }
+	if strip(plain.stdout) != strip(with.stdout) {
+		t.Error("groups --format json differs with --sources")
 	}
 }

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -175,5 +176,27 @@ func TestLookupTableDropsControlCharacters(t *testing.T) {
 	}
 	if strings.ContainsAny(b.String(), "\x1b\u202e\u2067") {
 		t.Errorf("lookup table carries control characters: %q", b.String())
+	}
+}
+
+// TestTerminalWidthPiped: COLUMNS sets the width the table wraps to even when stdout is
+// not a terminal, since the table wraps rather than cuts.
+func TestTerminalWidthPiped(t *testing.T) {
+	for _, tt := range []struct {
+		columns string
+		want    int
+	}{
+		{"", 0},
+		{"200", 200},
+		{"80", 80},
+		{"12", 0},
+		{"wide", 0},
+	} {
+		t.Run("COLUMNS="+tt.columns, func(t *testing.T) {
+			t.Setenv("COLUMNS", tt.columns)
+			if got := terminalWidth(new(bytes.Buffer)); got != tt.want {
+				t.Errorf("terminalWidth(pipe) with COLUMNS=%q = %d, want %d", tt.columns, got, tt.want)
+			}
+		})
 	}
 }

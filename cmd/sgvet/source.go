@@ -21,9 +21,9 @@ import (
 )
 
 // collect reads the estate from the input files, or from the AWS API when there are none,
-// and assembles the inventory. Progress goes to progress, which is nil unless stderr is a
+// and assembles the inventory. Progress goes to status, which is nil unless stderr is a
 // terminal.
-func collect(ctx context.Context, cfg config, stdin io.Reader, log *slog.Logger, progress io.Writer) (*collector.Inventory, error) {
+func collect(ctx context.Context, cfg config, stdin io.Reader, log *slog.Logger, status *statusLine) (*collector.Inventory, error) {
 	var (
 		c   collector.Collection
 		err error
@@ -31,7 +31,7 @@ func collect(ctx context.Context, cfg config, stdin io.Reader, log *slog.Logger,
 	if len(cfg.Inputs) > 0 {
 		c, err = collectFiles(ctx, cfg.Inputs, stdin, cfg.MaxInputSize)
 	} else {
-		c, err = collectAWS(ctx, cfg, log, progress)
+		c, err = collectAWS(ctx, cfg, log, status)
 	}
 	if err != nil {
 		return nil, err
@@ -93,7 +93,7 @@ const credentialsHelp = `no AWS credentials found. Provide them in one of these 
 or read saved output instead: sgvet groups --input FILE`
 
 // collectAWS reads the estate from the AWS API of the account the credentials belong to.
-func collectAWS(ctx context.Context, cfg config, log *slog.Logger, progress io.Writer) (collector.Collection, error) {
+func collectAWS(ctx context.Context, cfg config, log *slog.Logger, status *statusLine) (collector.Collection, error) {
 	// The SDK's own log lines (such as its fall-back from IMDSv2) become debug lines.
 	sdkLog := logging.LoggerFunc(func(_ logging.Classification, format string, v ...any) {
 		log.Debug(fmt.Sprintf(format, v...), "from", "aws-sdk")
@@ -178,11 +178,11 @@ func collectAWS(ctx context.Context, cfg config, log *slog.Logger, progress io.W
 			return ec2.NewFromConfig(awsCfg, func(o *ec2.Options) { o.Region = region })
 		},
 	}
-	if progress != nil {
+	if status != nil {
 		src.Progress = func(done, total int) {
-			fmt.Fprintf(progress, "\rcollecting: %d/%d regions", done, total)
+			status.show(fmt.Sprintf("collecting: %d/%d regions", done, total))
 			if done == total {
-				fmt.Fprintln(progress)
+				status.done()
 			}
 		}
 	}
