@@ -330,13 +330,15 @@ func (b *builder) unvetted(i int32, acc *ruleSources) {
 		verdicts []reputation.Verdict
 		reasons  []string
 	)
+	// Addresses that failed for the same reasons share one sentence: a provider that
+	// stopped for a rule of 50 addresses says so once.
+	var (
+		whys    []string
+		targets = map[string][]string{}
+	)
 	for _, si := range shown {
 		t, _ := sourceTarget(&b.public[si])
 		vs := b.verdicts[t]
-		if len(vs) == 0 {
-			reasons = append(reasons, fmt.Sprintf("%s was not looked up by any provider", t))
-			continue
-		}
 		var why strings.Builder
 		for j, v := range vs {
 			verdicts = append(verdicts, v)
@@ -351,7 +353,23 @@ func (b *builder) unvetted(i int32, acc *ruleSources) {
 				why.WriteString(": no answer")
 			}
 		}
-		reasons = append(reasons, fmt.Sprintf("no provider could vet %s (%s)", t, why.String()))
+		w := why.String()
+		if _, seen := targets[w]; !seen {
+			whys = append(whys, w)
+		}
+		targets[w] = append(targets[w], t.String())
+	}
+	for _, w := range whys {
+		ts := targets[w]
+		what, verb := ts[0], "was"
+		if len(ts) > 1 {
+			what, verb = fmt.Sprintf("%d addresses, %s,", len(ts), listShort(ts, 3)), "were"
+		}
+		if w == "" {
+			reasons = append(reasons, fmt.Sprintf("%s %s not looked up by any provider", what, verb))
+			continue
+		}
+		reasons = append(reasons, fmt.Sprintf("no provider could vet %s (%s)", what, w))
 	}
 	if n := len(acc.unvetted) - len(shown); n > 0 {
 		reasons = append(reasons, fmt.Sprintf("and %d more %s in the rule could not be vetted", n, countNoun(n, "address", "addresses")))
@@ -580,4 +598,12 @@ func emptyIfNil[T any](s []T) []T {
 		return []T{}
 	}
 	return s
+}
+
+// listShort joins the first n of items, and says how many more there are.
+func listShort(items []string, n int) string {
+	if len(items) <= n {
+		return strings.Join(items, ", ")
+	}
+	return fmt.Sprintf("%s and %d more", strings.Join(items[:n], ", "), len(items)-n)
 }

@@ -289,7 +289,7 @@ func TestBuildSuspiciousSource(t *testing.T) {
 				{kind: SuspiciousSource, rule: "sgr-1", sev: High, reason: "94.73.144.9 is malicious"},
 				{kind: SuspiciousSource, rule: "sgr-1", sev: High, reason: "94.73.144.10 is suspicious"},
 				// The other six addresses have no result.
-				{kind: Unvetted, rule: "sgr-1", sev: Info, reason: "94.73.144.8 was not looked up by any provider"},
+				{kind: Unvetted, rule: "sgr-1", sev: Info, reason: "6 addresses, 94.73.144.8, 94.73.144.11, 94.73.144.12 and 3 more, were not looked up by any provider"},
 			},
 		},
 		{
