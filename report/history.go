@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"slices"
 	"strings"
 	"time"
@@ -594,4 +595,21 @@ func (b *historyBatch) flush(ctx context.Context) error {
 	_, err = b.tx.ExecContext(wctx, b.query(len(b.args)/b.cols), b.args...)
 	b.args = b.args[:0]
 	return err
+}
+
+// newRules returns the rules of rules that h calls new, in the order of their keys, with
+// their first sighting; of two rules with the same key, the last is kept.
+func newRules(rules []collector.Rule, h *HistoryView) []NewRule {
+	byKey := make(map[string]int, len(h.New))
+	for i := range rules {
+		if k := RuleKey(rules[i]); h.New[k] {
+			byKey[k] = i
+		}
+	}
+	keys := slices.Sorted(maps.Keys(byKey))
+	out := make([]NewRule, 0, len(keys))
+	for _, k := range keys {
+		out = append(out, NewRule{RuleRef: refOf(&rules[byKey[k]]), FirstSeen: h.FirstSeen[k]})
+	}
+	return out
 }

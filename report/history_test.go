@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"database/sql"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -934,4 +935,57 @@ func BenchmarkHistoryRecordCancel(b *testing.B) {
 		b.ReportMetric(float64(longest.Microseconds())/1000, "max-ms-to-return")
 	}
 	b.ReportMetric(float64(finished)/float64(n), "finished/op")
+}
+
+func TestBuildNewRules(t *testing.T) {
+	a := historyRuleFor(1, "203.0.113.1/32")
+	b := historyRuleFor(2, "203.0.113.2/32")
+	c := historyRuleFor(3, "203.0.113.3/32")
+	b2 := b
+	b2.Description = "rule 2, seen twice"
+	t1 := historyT0.Add(24 * time.Hour)
+	view := &HistoryView{
+		Previous:  "run-1",
+		FirstSeen: map[string]time.Time{RuleKey(a): historyT0, RuleKey(b): t1, RuleKey(c): t1},
+		New:       map[string]bool{RuleKey(c): true, RuleKey(b): true},
+	}
+	r := Build(Input{Inventory: &collector.Inventory{Rules: []collector.Rule{c, a, b, b2}}, History: view, Now: t1})
+	want := []NewRule{
+		{RuleRef: refOf(&b2), FirstSeen: t1},
+		{RuleRef: refOf(&c), FirstSeen: t1},
+	}
+	if !reflect.DeepEqual(r.New, want) {
+		t.Errorf("Build(...).New = %+v, want %+v", r.New, want)
+	}
+	if r.Summary.RulesNew != 2 {
+		t.Errorf("Build(...).Summary.RulesNew = %d, want 2", r.Summary.RulesNew)
+	}
+	var buf bytes.Buffer
+	if err := (jsonWriter{}).Write(&buf, r); err != nil {
+		t.Fatal(err)
+	}
+	var doc struct {
+		New []struct {
+			RuleID    string    `json:"rule_id"`
+			FirstSeen time.Time `json:"first_seen"`
+		} `json:"new"`
+	}
+	if err := json.Unmarshal(buf.Bytes(), &doc); err != nil {
+		t.Fatal(err)
+	}
+	if len(doc.New) != 2 || doc.New[0].RuleID != b.ID || doc.New[1].RuleID != c.ID || !doc.New[1].FirstSeen.Equal(t1) {
+		t.Errorf("JSON \"new\" = %+v, want %s and %s first seen %v", doc.New, b.ID, c.ID, t1)
+	}
+
+	// Without a history, and on the first run, nothing is new: the list is empty, not null.
+	for _, h := range []*HistoryView{nil, {FirstSeen: map[string]time.Time{}}} {
+		r := Build(Input{Inventory: &collector.Inventory{Rules: []collector.Rule{a}}, History: h, Now: t1})
+		buf.Reset()
+		if err := (jsonWriter{}).Write(&buf, r); err != nil {
+			t.Fatal(err)
+		}
+		if r.New == nil || len(r.New) != 0 || !strings.Contains(buf.String(), `"new": []`) {
+			t.Errorf("Build(history %v).New = %#v, want an empty list", h, r.New)
+		}
+	}
 }

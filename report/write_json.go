@@ -32,6 +32,7 @@ func normalized(r *Report) *Report {
 	if c.Summary.BySeverity == nil {
 		c.Summary.BySeverity = map[Severity]int{}
 	}
+	c.New = nonNil(c.New)
 	c.Gone = nonNil(c.Gone)
 	c.Findings = make([]Finding, len(r.Findings))
 	for i, f := range r.Findings {
