@@ -51,9 +51,9 @@ const historyCheckEvery = 1024
 // sightings of each rule it saw, and so rules holds nothing more.
 //
 // A verdict is stored by the run that got it, with that run's start, when it differs (in
-// anything but the time it was checked) from the latest verdict of the same provider for
-// the same target stored by an earlier run; hash is the hash of its JSON without that time
-// (0 when unknown).
+// anything but the time it was checked and whether the cache answered) from the latest
+// verdict of the same provider for the same target stored by an earlier run; hash is the
+// hash of its JSON without those two (0 when unknown).
 func historySchema() []string {
 	return []string{
 		`CREATE TABLE IF NOT EXISTS runs (
@@ -137,11 +137,13 @@ func historyMigrations() [][]string {
 }
 
 // History is the state database of --state FILE: the runs, every rule with its first and
-// last sighting, and the verdicts of each run. Several processes may open it at once; each
-// Record is one transaction. A History is safe for concurrent use.
+// last sighting, and the verdicts as they changed. Several processes may open it at once;
+// each Record, Commit and Prune is one transaction, and Prepare reads in one that blocks no
+// writer. A History is safe for concurrent use.
 //
-// The previous run of a run is the run recorded with the latest start before its own, ties
-// broken by id, whichever process recorded it. Runs are expected to be recorded roughly in
+// The previous run of a run is the run recorded (by Record or Commit) with the latest start
+// before its own, ties broken by id, whichever process recorded it; a prepared run that was
+// never committed is no previous run. Runs are expected to be recorded roughly in
 // the order they started; a run recorded after a later one sees the rules' history as well
 // as the file still holds it.
 type History struct {
@@ -647,8 +649,9 @@ func historyWriteVerdicts(ctx context.Context, tx *sql.Tx, run string, start int
 			}
 			v.Target = target
 			n++
-			checked := v.CheckedAt
-			v.CheckedAt = time.Time{}
+			// The time of the check, and whether the cache answered, are no change.
+			checked, cached := v.CheckedAt, v.Cached
+			v.CheckedAt, v.Cached = time.Time{}, false
 			data, err := json.Marshal(&v)
 			if err != nil {
 				return 0, fmt.Errorf("verdict of %s for %s: %w", v.Provider, target, err)
@@ -659,7 +662,7 @@ func historyWriteVerdicts(ctx context.Context, tx *sql.Tx, run string, start int
 				continue
 			}
 			latest[string(key)] = hash // of two equal verdicts in results, one is stored
-			v.CheckedAt = checked
+			v.CheckedAt, v.Cached = checked, cached
 			if data, err = json.Marshal(&v); err != nil {
 				return 0, fmt.Errorf("verdict of %s for %s: %w", v.Provider, target, err)
 			}

@@ -1082,11 +1082,13 @@ func TestHistoryStoresChanges(t *testing.T) {
 	}
 	wantRules := rulesJSON()
 
-	// The same estate, its verdicts checked again: nothing but the sightings changes.
+	// The same estate, its verdicts checked again or taken from the cache: nothing but the
+	// sightings changes.
 	again := slices.Clone(results)
 	for i := range again {
 		again[i].Verdicts = slices.Clone(again[i].Verdicts)
 		again[i].Verdicts[0].CheckedAt = historyT0.Add(time.Hour)
+		again[i].Verdicts[0].Cached = true
 	}
 	record(2, again)
 	if got := historyCounts(t, h); got["verdicts"] != 500 || got["rules"] != 500 {
