@@ -47,10 +47,12 @@ func Build(in Input) *Report {
 		},
 		Summary:  b.summary(),
 		Findings: emptyIfNil(b.findings),
+		New:      []NewRule{},
 		Gone:     []GoneRule{},
 	}
 	if h := in.History; h != nil {
 		r.Run.Previous = h.Previous
+		r.New = newRules(inv.Rules, h)
 		r.Gone = emptyIfNil(slices.Clone(h.Gone))
 	}
 	return r

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"database/sql"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -224,7 +225,9 @@ func TestHistoryRecordAgain(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	wantCounts := map[string]int{"runs": 2, "rules": 3, "verdicts": 6}
+	// run-2 got the verdicts of run-1 for 203.0.113.1 again, checked later: they are not
+	// stored again.
+	wantCounts := map[string]int{"runs": 2, "rules": 3, "verdicts": 4}
 	if got := historyCounts(t, h); !reflect.DeepEqual(got, wantCounts) {
 		t.Fatalf("rows = %v, want %v", got, wantCounts)
 	}
@@ -573,8 +576,8 @@ func (c *lookCounter) Err() error            { c.look(); return c.Context.Err() 
 func historyDump(t *testing.T, h *History) string {
 	t.Helper()
 	var b strings.Builder
-	for _, table := range []string{"runs", "rules", "verdicts"} {
-		rows, err := h.db.QueryContext(t.Context(), "SELECT * FROM "+table+" ORDER BY 1, 2, 3")
+	for _, table := range []string{"runs", "rules", "rule_data", "verdicts"} {
+		rows, err := h.db.QueryContext(t.Context(), "SELECT * FROM "+table+" ORDER BY 1, 2")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -934,4 +937,277 @@ func BenchmarkHistoryRecordCancel(b *testing.B) {
 		b.ReportMetric(float64(longest.Microseconds())/1000, "max-ms-to-return")
 	}
 	b.ReportMetric(float64(finished)/float64(n), "finished/op")
+}
+
+func TestBuildNewRules(t *testing.T) {
+	a := historyRuleFor(1, "203.0.113.1/32")
+	b := historyRuleFor(2, "203.0.113.2/32")
+	c := historyRuleFor(3, "203.0.113.3/32")
+	b2 := b
+	b2.Description = "rule 2, seen twice"
+	t1 := historyT0.Add(24 * time.Hour)
+	view := &HistoryView{
+		Previous:  "run-1",
+		FirstSeen: map[string]time.Time{RuleKey(a): historyT0, RuleKey(b): t1, RuleKey(c): t1},
+		New:       map[string]bool{RuleKey(c): true, RuleKey(b): true},
+	}
+	r := Build(Input{Inventory: &collector.Inventory{Rules: []collector.Rule{c, a, b, b2}}, History: view, Now: t1})
+	want := []NewRule{
+		{RuleRef: refOf(&b2), FirstSeen: t1},
+		{RuleRef: refOf(&c), FirstSeen: t1},
+	}
+	if !reflect.DeepEqual(r.New, want) {
+		t.Errorf("Build(...).New = %+v, want %+v", r.New, want)
+	}
+	if r.Summary.RulesNew != 2 {
+		t.Errorf("Build(...).Summary.RulesNew = %d, want 2", r.Summary.RulesNew)
+	}
+	var buf bytes.Buffer
+	if err := (jsonWriter{}).Write(&buf, r); err != nil {
+		t.Fatal(err)
+	}
+	var doc struct {
+		New []struct {
+			RuleID    string    `json:"rule_id"`
+			FirstSeen time.Time `json:"first_seen"`
+		} `json:"new"`
+	}
+	if err := json.Unmarshal(buf.Bytes(), &doc); err != nil {
+		t.Fatal(err)
+	}
+	if len(doc.New) != 2 || doc.New[0].RuleID != b.ID || doc.New[1].RuleID != c.ID || !doc.New[1].FirstSeen.Equal(t1) {
+		t.Errorf("JSON \"new\" = %+v, want %s and %s first seen %v", doc.New, b.ID, c.ID, t1)
+	}
+
+	// Without a history, and on the first run, nothing is new: the list is empty, not null.
+	for _, h := range []*HistoryView{nil, {FirstSeen: map[string]time.Time{}}} {
+		r := Build(Input{Inventory: &collector.Inventory{Rules: []collector.Rule{a}}, History: h, Now: t1})
+		buf.Reset()
+		if err := (jsonWriter{}).Write(&buf, r); err != nil {
+			t.Fatal(err)
+		}
+		if r.New == nil || len(r.New) != 0 || !strings.Contains(buf.String(), `"new": []`) {
+			t.Errorf("Build(history %v).New = %#v, want an empty list", h, r.New)
+		}
+	}
+}
+
+func TestHistoryPrepareCommit(t *testing.T) {
+	a := historyRuleFor(1, "203.0.113.0/24")
+	b := historyRuleFor(2, "198.51.100.7/32")
+	t1, t2, t3 := historyT0, historyT0.Add(time.Hour), historyT0.Add(2*time.Hour)
+	h := openTestHistory(t, filepath.Join(t.TempDir(), "state.db"))
+	ctx := t.Context()
+	if _, err := h.Record(ctx, "run-1", t1, []collector.Rule{a}, nil); err != nil {
+		t.Fatal(err)
+	}
+	before := historyDump(t, h)
+
+	// A run prepared and never committed (its report failed) changes nothing, and is no
+	// previous run: the next run sees b as new.
+	view, _, err := h.Prepare(ctx, "run-2", t2, []collector.Rule{a, b}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if view.Previous != "run-1" || !reflect.DeepEqual(sortedKeys(view.New), historyKeys(b)) {
+		t.Errorf("Prepare(run-2) = %+v, want previous run-1 and %s new", view, b.ID)
+	}
+	if got := historyDump(t, h); got != before {
+		t.Errorf("Prepare changed the history:\n%s\nwant\n%s", got, before)
+	}
+	view, pending, err := h.Prepare(ctx, "run-3", t3, []collector.Rule{a, b}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if view.Previous != "run-1" || !reflect.DeepEqual(sortedKeys(view.New), historyKeys(b)) {
+		t.Errorf("Prepare(run-3) after an uncommitted run-2 = %+v, want previous run-1 and %s new", view, b.ID)
+	}
+	// Another run committed between Prepare and Commit is kept.
+	if _, err := h.Record(ctx, "run-2b", t2, []collector.Rule{a}, nil); err != nil {
+		t.Fatal(err)
+	}
+	end := t3.Add(time.Minute)
+	if err := pending.Commit(ctx, end); err != nil {
+		t.Fatal(err)
+	}
+	var finished int64
+	if err := h.db.QueryRowContext(ctx, "SELECT finished FROM runs WHERE id = 'run-3'").Scan(&finished); err != nil || finished != end.UnixNano() {
+		t.Errorf("finished of run-3 = %d, %v; want %d", finished, err, end.UnixNano())
+	}
+	if got := historyCounts(t, h)["runs"]; got != 3 {
+		t.Errorf("%d runs stored, want 3", got)
+	}
+	view, err = h.Record(ctx, "run-4", t3.Add(time.Hour), []collector.Rule{a}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if view.Previous != "run-3" || len(view.New) != 0 || len(view.Gone) != 1 || view.Gone[0].RuleID != b.ID {
+		t.Errorf("Record(run-4) = %+v, want previous run-3, nothing new, %s gone", view, b.ID)
+	}
+
+	// A cancelled Commit leaves the file as it was.
+	_, pending, err = h.Prepare(ctx, "run-5", t3.Add(2*time.Hour), []collector.Rule{a, b}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	before = historyDump(t, h)
+	cctx, cancel := context.WithCancel(ctx)
+	cancel()
+	if err := pending.Commit(cctx, time.Now()); !errors.Is(err, context.Canceled) {
+		t.Errorf("Commit(cancelled) = %v, want %v", err, context.Canceled)
+	}
+	if got := historyDump(t, h); got != before {
+		t.Errorf("Commit(cancelled) changed the history:\n%s\nwant\n%s", got, before)
+	}
+}
+
+func TestHistoryStoresChanges(t *testing.T) {
+	rules, results := historyBenchEstate(500, 500)
+	h := openTestHistory(t, filepath.Join(t.TempDir(), "state.db"))
+	ctx := t.Context()
+	record := func(n int, results []reputation.Result) {
+		t.Helper()
+		at := historyT0.Add(time.Duration(n) * time.Hour)
+		if _, err := h.Record(ctx, "run-"+strconv.Itoa(n), at, rules, results); err != nil {
+			t.Fatal(err)
+		}
+	}
+	record(1, results)
+	rulesJSON := func() string {
+		var s string
+		if err := h.db.QueryRowContext(ctx, "SELECT group_concat(rule, ',') FROM (SELECT rule FROM rule_data ORDER BY key)").Scan(&s); err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	wantRules := rulesJSON()
+
+	// The same estate, its verdicts checked again or taken from the cache: nothing but the
+	// sightings changes.
+	again := slices.Clone(results)
+	for i := range again {
+		again[i].Verdicts = slices.Clone(again[i].Verdicts)
+		again[i].Verdicts[0].CheckedAt = historyT0.Add(time.Hour)
+		again[i].Verdicts[0].Cached = true
+	}
+	record(2, again)
+	if got := historyCounts(t, h); got["verdicts"] != 500 || got["rules"] != 500 {
+		t.Errorf("rows after an unchanged run = %v, want 500 rules and 500 verdicts", got)
+	}
+	if got := rulesJSON(); got != wantRules {
+		t.Errorf("rules after an unchanged run differ")
+	}
+	// One verdict changes: it alone is stored again.
+	again[7].Verdicts = slices.Clone(again[7].Verdicts)
+	again[7].Verdicts[0].Status = reputation.Malicious
+	record(3, again)
+	if got := historyCounts(t, h)["verdicts"]; got != 501 {
+		t.Errorf("%d verdicts after one changed, want 501", got)
+	}
+	var status string
+	if err := h.db.QueryRowContext(ctx, "SELECT status FROM verdicts WHERE run = 'run-3'").Scan(&status); err != nil || status != "malicious" {
+		t.Errorf("verdict stored by run-3 = %q, %v; want malicious", status, err)
+	}
+
+	// Pruning to two runs forgets run-0 and run-1, and the rule only run-0 saw; the
+	// verdicts of run-1 stay, the latest as of run-2, the oldest run kept.
+	old := historyRuleFor(9999, "192.0.2.1/32")
+	if _, err := h.Record(ctx, "run-0", historyT0.Add(-time.Hour), []collector.Rule{old}, nil); err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct {
+		keep, pruned int
+		counts       map[string]int
+	}{
+		{0, 0, map[string]int{"runs": 4, "rules": 501, "verdicts": 501}},
+		{5, 0, map[string]int{"runs": 4, "rules": 501, "verdicts": 501}},
+		{2, 2, map[string]int{"runs": 2, "rules": 500, "verdicts": 501}},
+		{2, 0, map[string]int{"runs": 2, "rules": 500, "verdicts": 501}},
+		// Pruning to one run forgets the verdict run-3 replaced.
+		{1, 1, map[string]int{"runs": 1, "rules": 500, "verdicts": 500}},
+	} {
+		n, err := h.Prune(ctx, tt.keep)
+		if err != nil || n != tt.pruned {
+			t.Errorf("Prune(%d) = %d, %v; want %d", tt.keep, n, err, tt.pruned)
+		}
+		if got := historyCounts(t, h); !reflect.DeepEqual(got, tt.counts) {
+			t.Errorf("rows after Prune(%d) = %v, want %v", tt.keep, got, tt.counts)
+		}
+	}
+	view, err := h.Record(ctx, "run-4", historyT0.Add(4*time.Hour), rules, again)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if view.Previous != "run-3" || len(view.New) != 0 || len(view.Gone) != 0 {
+		t.Errorf("Record after Prune = previous %q, %d new, %d gone; want run-3, none", view.Previous, len(view.New), len(view.Gone))
+	}
+	if got := historyCounts(t, h)["verdicts"]; got != 500 {
+		t.Errorf("%d verdicts after Prune and an unchanged run, want 500", got)
+	}
+}
+
+// historySchemaV1 are the statements of schema version 1, as sgvet created it.
+var historySchemaV1 = []string{
+	`CREATE TABLE IF NOT EXISTS runs (id TEXT NOT NULL PRIMARY KEY, started INTEGER NOT NULL, finished INTEGER,
+		rules INTEGER NOT NULL DEFAULT 0, verdicts INTEGER NOT NULL DEFAULT 0) WITHOUT ROWID`,
+	`CREATE INDEX IF NOT EXISTS runs_started ON runs (started, id)`,
+	`CREATE TABLE IF NOT EXISTS rules (key TEXT NOT NULL PRIMARY KEY, first_seen INTEGER NOT NULL,
+		last_seen INTEGER NOT NULL, last_run TEXT NOT NULL, prev_seen INTEGER, prev_run TEXT,
+		rule TEXT NOT NULL) WITHOUT ROWID`,
+	`CREATE TABLE IF NOT EXISTS verdicts (run TEXT NOT NULL, provider TEXT NOT NULL, target TEXT NOT NULL,
+		status TEXT NOT NULL, score INTEGER, checked_at INTEGER NOT NULL, verdict TEXT NOT NULL,
+		PRIMARY KEY (run, provider, target)) WITHOUT ROWID`,
+	`PRAGMA user_version = 1`,
+}
+
+func TestOpenHistoryMigratesVersion1(t *testing.T) {
+	a := historyRuleFor(1, "203.0.113.0/24")
+	b := historyRuleFor(2, "198.51.100.7/32")
+	path := filepath.Join(t.TempDir(), "state.db")
+	db, err := sql.Open("sqlite", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ruleJSON := func(r collector.Rule) string {
+		data, err := json.Marshal(r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return string(data)
+	}
+	t1, t2 := historyT0.UnixNano(), historyT0.Add(time.Hour).UnixNano()
+	stmts := append(slices.Clone(historySchemaV1),
+		fmt.Sprintf(`INSERT INTO runs VALUES ('run-1', %d, %d, 1, 1), ('run-2', %d, NULL, 2, 1)`, t1, t1+1, t2),
+		fmt.Sprintf(`INSERT INTO rules VALUES ('%s', %d, %d, 'run-2', %d, 'run-1', '%s'), ('%s', %d, %d, 'run-2', NULL, NULL, '%s')`,
+			RuleKey(a), t1, t2, t1, ruleJSON(a), RuleKey(b), t2, t2, ruleJSON(b)),
+		fmt.Sprintf(`INSERT INTO verdicts VALUES ('run-1', 'blocklist', '203.0.113.1', 'clean', NULL, %d, '{"provider":"blocklist","status":"clean"}'),
+			('run-2', 'blocklist', '203.0.113.1', 'malicious', 3, %d, '{"provider":"blocklist","status":"malicious"}')`, t1, t2),
+	)
+	for _, stmt := range stmts {
+		if _, err := db.Exec(stmt); err != nil {
+			t.Fatalf("%s: %v", stmt, err)
+		}
+	}
+	db.Close()
+
+	h := openTestHistory(t, path)
+	ctx := t.Context()
+	var version int
+	if err := h.db.QueryRowContext(ctx, "PRAGMA user_version").Scan(&version); err != nil || version != historySchemaVersion {
+		t.Errorf("user_version = %d, %v; want %d", version, err, historySchemaVersion)
+	}
+	if got, want := historyCounts(t, h), (map[string]int{"runs": 2, "rules": 2, "verdicts": 1}); !reflect.DeepEqual(got, want) {
+		t.Errorf("rows after migration = %v, want %v", got, want)
+	}
+	var status, run string
+	if err := h.db.QueryRowContext(ctx, "SELECT status, run FROM verdicts").Scan(&status, &run); err != nil || status != "malicious" || run != "run-2" {
+		t.Errorf("verdict kept = %q of %q, %v; want the latest, malicious of run-2", status, run, err)
+	}
+	view, err := h.Record(ctx, "run-3", historyT0.Add(2*time.Hour), []collector.Rule{a}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if view.Previous != "run-2" || !view.FirstSeen[RuleKey(a)].Equal(historyT0) || len(view.Gone) != 1 || view.Gone[0].RuleID != b.ID {
+		t.Errorf("Record after migration = %+v, want previous run-2, %s first seen %v, %s gone", view, a.ID, historyT0, b.ID)
+	}
 }

@@ -181,13 +181,22 @@ type GoneRule struct {
 	LastSeen  time.Time `json:"last_seen"`
 }
 
+// NewRule is a rule this run saw that the previous run did not.
+type NewRule struct {
+	RuleRef
+	FirstSeen time.Time `json:"first_seen"`
+}
+
 // Report is the result of an audit.
 type Report struct {
-	Schema   string     `json:"schema"`
-	Run      Run        `json:"run"`
-	Summary  Summary    `json:"summary"`
-	Findings []Finding  `json:"findings"`
-	Gone     []GoneRule `json:"gone"`
+	Schema   string    `json:"schema"`
+	Run      Run       `json:"run"`
+	Summary  Summary   `json:"summary"`
+	Findings []Finding `json:"findings"`
+	// New are the rules new since the previous run in the history, by RuleKey; empty
+	// without a history and on its first run.
+	New  []NewRule  `json:"new"`
+	Gone []GoneRule `json:"gone"`
 }
 
 // Incomplete reports whether some address could not be vetted, some part of the estate

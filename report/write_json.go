@@ -76,6 +76,7 @@ func normalized(r *Report) *Report {
 	if c.Summary.BySeverity == nil {
 		c.Summary.BySeverity = map[Severity]int{}
 	}
+	c.New = nonNil(c.New)
 	c.Gone = nonNil(c.Gone)
 	c.Findings = nonNil(c.Findings)
 	return &c

@@ -387,6 +387,9 @@ func withEmptyLists(r *Report) *Report {
 	if c.Findings == nil {
 		c.Findings = []Finding{}
 	}
+	if c.New == nil {
+		c.New = []NewRule{}
+	}
 	if c.Gone == nil {
 		c.Gone = []GoneRule{}
 	}

@@ -338,5 +338,45 @@ func (c *Cache) purge(ctx context.Context, before time.Time) (int64, error) {
 	return n, nil
 }
 
+// cacheExpireBatch is how many verdicts one transaction of Expire deletes, so that a
+// large purge holds the write lock a moment at a time.
+const cacheExpireBatch = 5000
+
+// Expire deletes the verdicts of provider that a Get with ttl at now would no longer
+// return (checked before now-ttl), and the provider's usage of UTC days before the day
+// before now's, and returns how many verdicts it deleted. It deletes in transactions of a
+// few thousand verdicts, so that other processes sharing the file wait for the lock a
+// moment at a time; once ctx is done it stops, with the context's error, having deleted
+// what the transactions before committed.
+func (c *Cache) Expire(ctx context.Context, provider string, ttl time.Duration, now time.Time) (int64, error) {
+	n, err := c.expire(ctx, provider, sqlitefile.UnixNano(now.Add(-ttl)), cacheDay(now.AddDate(0, 0, -1)), cacheExpireBatch)
+	if err != nil {
+		return n, fmt.Errorf("expire %s verdicts in cache %s: %w", provider, c.path, err)
+	}
+	return n, nil
+}
+
+func (c *Cache) expire(ctx context.Context, provider string, before int64, day string, batch int) (int64, error) {
+	if _, err := c.db.ExecContext(ctx, "DELETE FROM usage WHERE provider = ? AND day < ?", provider, day); err != nil {
+		return 0, err
+	}
+	var total int64
+	for {
+		res, err := c.db.ExecContext(ctx, `DELETE FROM verdicts WHERE provider = ?1 AND target IN (
+			SELECT target FROM verdicts WHERE provider = ?1 AND checked_at < ?2 LIMIT ?3)`, provider, before, batch)
+		if err != nil {
+			return total, err
+		}
+		n, err := res.RowsAffected()
+		if err != nil {
+			return total, err
+		}
+		total += n
+		if n < int64(batch) {
+			return total, nil
+		}
+	}
+}
+
 // cacheDay returns the UTC date of t, the key of a day's usage.
 func cacheDay(t time.Time) string { return t.UTC().Format(time.DateOnly) }

@@ -892,3 +892,54 @@ func TestCacheIsBusy(t *testing.T) {
 		}
 	}
 }
+
+func TestCacheExpire(t *testing.T) {
+	ctx := t.Context()
+	c := openTestCache(t, filepath.Join(t.TempDir(), "cache.db"))
+	var verdicts []Verdict
+	for _, provider := range []string{"p", "q"} {
+		for i := range 10 {
+			verdicts = append(verdicts, Verdict{
+				Provider:  provider,
+				Target:    AddressTarget(netip.AddrFrom4([4]byte{192, 0, 2, byte(i)})),
+				Status:    Clean,
+				CheckedAt: cacheNow.Add(-time.Duration(i) * time.Hour),
+			})
+		}
+	}
+	if err := c.Put(ctx, verdicts); err != nil {
+		t.Fatal(err)
+	}
+	for _, day := range []time.Time{cacheNow, cacheNow.AddDate(0, 0, -1), cacheNow.AddDate(0, 0, -2)} {
+		for _, provider := range []string{"p", "q"} {
+			if _, err := c.Reserve(ctx, provider, 1, 100, day); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	// In batches of 2: the verdicts of p checked more than 4h30m ago (5 of them) go.
+	n, err := c.expire(ctx, "p", sqlitefile.UnixNano(cacheNow.Add(-4*time.Hour-30*time.Minute)), cacheDay(cacheNow.AddDate(0, 0, -1)), 2)
+	if err != nil || n != 5 {
+		t.Errorf("expire(p, 4h30m) = %d, %v; want 5", n, err)
+	}
+	for _, tt := range []struct {
+		provider string
+		want     int
+	}{{"p", 5}, {"q", 10}} {
+		var got int
+		if err := c.db.QueryRowContext(ctx, "SELECT count(*) FROM verdicts WHERE provider = ?", tt.provider).Scan(&got); err != nil || got != tt.want {
+			t.Errorf("%s verdicts left = %d, %v; want %d", tt.provider, got, err, tt.want)
+		}
+	}
+	var days int
+	if err := c.db.QueryRowContext(ctx, "SELECT count(*) FROM usage").Scan(&days); err != nil || days != 5 {
+		t.Errorf("usage rows left = %d, %v; want 5 (p's of today and yesterday, q's three)", days, err)
+	}
+	got, err := c.Get(ctx, "p", []Target{verdicts[4].Target, verdicts[5].Target}, 4*time.Hour+30*time.Minute, cacheNow)
+	if err != nil || len(got) != 1 {
+		t.Errorf("Get after Expire = %v, %v; want the verdict checked 4h ago", got, err)
+	}
+	if n, err := c.Expire(ctx, "p", time.Hour, cacheNow); err != nil || n != 3 {
+		t.Errorf("Expire(p, 1h) = %d, %v; want 3", n, err)
+	}
+}

@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"strings"
 	"time"
@@ -116,16 +117,12 @@ func runAudit(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 	}
 
 	var view *report.HistoryView
+	var pending *report.PendingRun
 	if hist != nil {
-		log.Debug("recording the run", "state", cfg.Audit.State, "rules", len(inv.Rules))
-		if view, err = hist.Record(ctx, runID, started, inv.Rules, results); err != nil {
+		log.Debug("reading the history", "state", cfg.Audit.State, "rules", len(inv.Rules))
+		if view, pending, err = hist.Prepare(ctx, runID, started, inv.Rules, results); err != nil {
 			return fmt.Errorf("--state: %w", err)
 		}
-		defer func() {
-			if err := hist.Finish(context.WithoutCancel(ctx), runID, time.Now().UTC()); err != nil {
-				log.Warn("run end not recorded", "state", cfg.Audit.State, "err", err)
-			}
-		}()
 	}
 
 	rep := report.Build(report.Input{
@@ -141,7 +138,29 @@ func runAudit(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 	if err := writeOutput(ctx, output, stdout, func(w io.Writer) error { return writer.Write(w, rep) }); err != nil {
 		return err
 	}
+	if pending != nil {
+		if err := recordRun(ctx, hist, pending, cfg, log); err != nil {
+			return err
+		}
+	}
 	return auditExit(rep, cfg.Audit.FailOn)
+}
+
+// recordRun stores the run in the history once its report is written, so that a run whose
+// report failed, or that was stopped before, is never the previous run of another, and
+// then forgets the runs beyond history.keep.
+func recordRun(ctx context.Context, hist *report.History, pending *report.PendingRun, cfg config, log *slog.Logger) error {
+	log.Debug("recording the run", "state", cfg.Audit.State)
+	if err := pending.Commit(ctx, time.Now().UTC()); err != nil {
+		return fmt.Errorf("--state: the report is written, but the run is not recorded: %w", err)
+	}
+	n, err := hist.Prune(ctx, cfg.History.Keep)
+	if err != nil {
+		log.Warn("old runs not pruned from the history", "state", cfg.Audit.State, "err", err)
+	} else if n > 0 {
+		log.Debug("pruned old runs from the history", "state", cfg.Audit.State, "runs", n, "keep", cfg.History.Keep)
+	}
+	return nil
 }
 
 // auditExit maps a report to the exit status the design contract defines.

@@ -209,6 +209,47 @@ func TestAuditHistory(t *testing.T) {
 	}
 }
 
+// TestAuditHistoryFailedReport: a run whose report cannot be written is not recorded, so
+// the next run still reports the rule it added as new, since the run before it.
+func TestAuditHistoryFailedReport(t *testing.T) {
+	if _, err := os.Stat("/dev/full"); err != nil {
+		t.Skip("no /dev/full, to fail the report's write:", err)
+	}
+	isolateAWS(t)
+	isolateProviders(t)
+	state := filepath.Join(t.TempDir(), "state.db")
+	estate := func(cidrs ...string) string {
+		var ranges []string
+		for _, c := range cidrs {
+			ranges = append(ranges, `{"CidrIp":"`+c+`","Description":"office"}`)
+		}
+		return writeFile(t, "sg.json", `{"SecurityGroups":[{"GroupId":"sg-1","GroupName":"app","VpcId":"vpc-1","OwnerId":"123456789012",
+			"IpPermissions":[{"IpProtocol":"tcp","FromPort":22,"ToPort":22,"IpRanges":[`+strings.Join(ranges, ",")+`]}],"IpPermissionsEgress":[]}]}`)
+	}
+	audit := func(in string, more ...string) (result, report.Report) {
+		res := sgvet(t, "", append([]string{"audit", "--no-cache", "--input", in, "--state", state, "--format", "json", "--fail-on", "none"}, more...)...)
+		if len(more) > 0 {
+			return res, report.Report{}
+		}
+		if res.code != exitIncomplete && res.code != exitOK {
+			t.Fatalf("exit %d: %s", res.code, res.stderr)
+		}
+		return res, decodeReport(t, res.stdout)
+	}
+	_, first := audit(estate("81.2.69.142/32"))
+	// The report cannot be written: the disk is full when it is.
+	if res, _ := audit(estate("81.2.69.142/32", "94.73.144.9/32"), "--output", "/dev/full"); res.code != exitUsage {
+		t.Fatalf("audit --output /dev/full: exit %d, want %d: %s", res.code, exitUsage, res.stderr)
+	}
+	_, third := audit(estate("81.2.69.142/32", "94.73.144.9/32"))
+	if third.Run.Previous != first.Run.ID {
+		t.Errorf("previous run = %q, want %q, the last run whose report was written", third.Run.Previous, first.Run.ID)
+	}
+	if len(third.New) != 1 || third.New[0].CIDR != "94.73.144.9/32" || third.Summary.RulesNew != 1 {
+		t.Errorf("new = %+v (%d counted), want the rule for 94.73.144.9/32", third.New, third.Summary.RulesNew)
+	}
+}
+
 // TestAuditAgainstAWS runs the whole pipeline against moto, a MetaDefender double and a
 // blocklist.
 func TestAuditAgainstAWS(t *testing.T) {

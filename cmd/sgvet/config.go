@@ -41,6 +41,8 @@ type config struct {
 	Reputation reputationConfig `yaml:",inline"`
 	// Audit configures findings, history and the exit status of sgvet audit.
 	Audit auditConfig `yaml:"audit"`
+	// History configures the history file of --state.
+	History historyConfig `yaml:"history"`
 
 	// Inputs are files of aws CLI output to read instead of the AWS API; flag only.
 	Inputs []string `yaml:"-"`
@@ -111,6 +113,7 @@ func defaultConfig() config {
 			NearWorld: nearWorldConfig{IPv4Prefix: report.DefaultNearWorldIPv4Bits, IPv6Prefix: report.DefaultNearWorldIPv6Bits},
 			RuleQuota: report.DefaultRuleQuota,
 		},
+		History: historyConfig{Keep: report.DefaultHistoryKeep},
 	}
 }
 
@@ -433,6 +436,9 @@ func (c *config) validate() error {
 	if err := c.Audit.validate(c); err != nil {
 		return err
 	}
+	if c.History.Keep < 0 {
+		return c.keyErrorf("history.keep", "must be a number of runs, or 0 to keep every run, not %d", c.History.Keep)
+	}
 	return c.Reputation.validate(c)
 }
 
@@ -585,6 +591,12 @@ func (a *auditConfig) validate(cfg *config) error {
 		return cfg.keyErrorf("audit.rule_quota", "must be between 1 and %d, not %d", maxRuleQuota, n)
 	}
 	return nil
+}
+
+// historyConfig is the part of config about the history file.
+type historyConfig struct {
+	// Keep is how many runs the history keeps, the newest by start; 0 keeps every run.
+	Keep int `yaml:"keep"`
 }
 
 // staleAge is audit.stale_after as report.Options.StaleAfter takes it. YAML gives it as a

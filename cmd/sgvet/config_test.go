@@ -121,6 +121,8 @@ func TestConfigTypeErrors(t *testing.T) {
 		{file: "patience: 5\n", want: "cfg.yaml: line 1: patience: 5 needs a unit: 5s or 5m"},
 		{file: "patience: 1.5\n", want: "cfg.yaml: line 1: patience: 1.5 needs a unit: 1.5s or 1.5m"},
 		{file: "patience: \"2\"\n", want: `cfg.yaml: line 1: patience: "2" is not a duration (like 30s, 5m or 24h)`},
+		{file: "history:\n  keep: -1\n", want: "cfg.yaml: line 2: history.keep must be a number of runs, or 0 to keep every run, not -1"},
+		{file: "history:\n  keep: 30d\n", want: `cfg.yaml: line 2: history.keep: "30d" is not a whole number`},
 		{file: "providers:\n  abuseipdb:\n    cache_ttl: soon\n", want: `cfg.yaml: line 3: providers.abuseipdb.cache_ttl: "soon" is not a duration (like 30s, 5m or 24h)`},
 		{file: "providers:\n  abuseipdb:\n    timeout: {s: 1}\n", want: "cfg.yaml: line 3: providers.abuseipdb.timeout: a mapping is not a duration"},
 		{file: "providers:\n  abuseipdb:\n    rate: fast\n", want: `cfg.yaml: line 3: providers.abuseipdb.rate: rate "fast" must be a positive number of requests per second, or N/s, N/m or N/h`},
@@ -171,6 +173,9 @@ func TestLoadConfigFileValues(t *testing.T) {
 		{"audit: {stale_after: 2d}\n", func(c *config) bool { return c.Audit.StaleAfter == staleAge(48*time.Hour) }},
 		{"audit: {stale_after: 36h}\n", func(c *config) bool { return c.Audit.StaleAfter == staleAge(36*time.Hour) }},
 		{"audit: {stale_after: }\n", func(c *config) bool { return c.Audit.StaleAfter == staleAge(report.DefaultStaleAfter) }},
+		{"history: {}\n", func(c *config) bool { return c.History.Keep == 90 }},
+		{"history: {keep: 7}\n", func(c *config) bool { return c.History.Keep == 7 }},
+		{"history: {keep: 0}\n", func(c *config) bool { return c.History.Keep == 0 }},
 		{"providers:\n  metadefender: &svc\n    burst: 2\n    retries: 5\n  greynoise:\n    <<: *svc\n    burst: 3\n", func(c *config) bool {
 			g := c.Reputation.Providers.GreyNoise
 			return g.Burst == 3 && g.Retries == 5

@@ -302,9 +302,30 @@ type providerSetup struct {
 	policy   reputation.Policy
 }
 
+// expireCache deletes, at the end of a run, the verdicts of the run's providers that their
+// cache_ttl no longer lets a run reuse, and their old daily usage, so that the cache holds
+// what the next runs may use. It gives up once ctx is done.
+func expireCache(ctx context.Context, cache *reputation.Cache, setups []providerSetup, log *slog.Logger) {
+	now := time.Now()
+	for _, s := range setups {
+		if s.policy.CacheTTL <= 0 {
+			continue
+		}
+		n, err := cache.Expire(ctx, s.provider.Name(), s.policy.CacheTTL, now)
+		if err != nil {
+			log.Warn("expired verdicts not purged from the cache", "provider", s.provider.Name(), "err", err)
+			return
+		}
+		if n > 0 {
+			log.Debug("purged expired verdicts from the cache", "provider", s.provider.Name(), "verdicts", n)
+		}
+	}
+}
+
 // newVetter builds the providers the configuration enables and a Vetter over them. A
 // provider whose key is not set is skipped with one log line, unless --providers named it,
-// which is an error. The returned function closes the cache.
+// which is an error. The returned function purges the cache of expired verdicts and
+// closes it.
 func newVetter(ctx context.Context, cfg config, log *slog.Logger) (*reputation.Vetter, func() error, error) {
 	rc := cfg.Reputation
 	named := func(name string) bool { return slices.Contains(rc.Only, name) }
@@ -418,7 +439,10 @@ func newVetter(ctx context.Context, cfg config, log *slog.Logger) (*reputation.V
 			return nil, nil, usageErrorf("--cache: %v", err)
 		}
 		opts.Cache = cache
-		closeCache = cache.Close
+		closeCache = func() error {
+			expireCache(ctx, cache, setups, log)
+			return cache.Close()
+		}
 	}
 	return reputation.NewVetter(providers, opts), closeCache, nil
 }

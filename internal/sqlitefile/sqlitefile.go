@@ -40,6 +40,10 @@ type Options struct {
 	// statements that create it.
 	Version int
 	Schema  []string
+	// Migrations[v] holds the statements that bring a file of schema version v to version
+	// v+1, for v from 1 to Version-1. An older file is migrated in place, in one
+	// transaction, when it is opened; one whose migration is missing is refused.
+	Migrations [][]string
 	// Tables are the tables every version of the schema has: a file of sgvet's that lacks
 	// one is another kind of sgvet file (a cache given for a history), and is refused.
 	Tables []string
@@ -129,10 +133,15 @@ func checkHeader(f *os.File, kind string) error {
 
 // notSgvet returns the error that refuses a file of kind that is not sgvet's, saying why.
 func notSgvet(kind, why string) error {
-	if kind != "" {
-		kind += " "
+	return fmt.Errorf("not an sgvet %sfile: %s; give another file", kindPrefix(kind), why)
+}
+
+// kindPrefix returns kind followed by a space, or nothing if kind is empty.
+func kindPrefix(kind string) string {
+	if kind == "" {
+		return ""
 	}
-	return fmt.Errorf("not an sgvet %sfile: %s; give another file", kind, why)
+	return kind + " "
 }
 
 // warnShared warns, on systems where file modes control access, when mode lets users
@@ -314,7 +323,8 @@ func listNames(names []string) string {
 	return b.String()
 }
 
-// migrate creates the schema, or checks that the file's schema is one this program knows.
+// migrate creates the schema, or brings an older one to opts.Version, or checks that the
+// file's schema is one this program knows.
 func migrate(ctx context.Context, db *sql.DB, opts Options) error {
 	tx, err := db.BeginTx(ctx, nil)
 	if err != nil {
@@ -328,9 +338,21 @@ func migrate(ctx context.Context, db *sql.DB, opts Options) error {
 	if version == opts.Version {
 		return tx.Commit()
 	}
-	for _, stmt := range opts.Schema {
-		if _, err := tx.ExecContext(ctx, stmt); err != nil {
-			return err
+	if version == 0 {
+		for _, stmt := range opts.Schema {
+			if _, err := tx.ExecContext(ctx, stmt); err != nil {
+				return err
+			}
+		}
+	}
+	for v := max(version, 1); version > 0 && v < opts.Version; v++ {
+		if v >= len(opts.Migrations) || len(opts.Migrations[v]) == 0 {
+			return fmt.Errorf("schema version %d is older than version %d, and this program cannot migrate it; start a new %sfile", version, opts.Version, kindPrefix(opts.Kind))
+		}
+		for _, stmt := range opts.Migrations[v] {
+			if _, err := tx.ExecContext(ctx, stmt); err != nil {
+				return fmt.Errorf("migrate schema version %d to %d: %w", v, v+1, err)
+			}
 		}
 	}
 	if _, err := tx.ExecContext(ctx, fmt.Sprintf("PRAGMA user_version = %d", opts.Version)); err != nil {

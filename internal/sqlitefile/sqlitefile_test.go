@@ -241,6 +241,7 @@ func TestOpenAdoptsEmptyFiles(t *testing.T) {
 			opts := testOptions()
 			opts.Version = 2
 			opts.Schema = []string{"CREATE TABLE IF NOT EXISTS runs (id TEXT)"}
+			opts.Migrations = [][]string{1: {"CREATE INDEX runs_id ON runs (id)"}}
 			db, err := Open(t.Context(), path, opts)
 			if err != nil {
 				t.Fatalf("Open(%q) = %v, want no error", tt.name, err)
@@ -416,5 +417,42 @@ func TestUnixNano(t *testing.T) {
 		if got := UnixNano(tc.t); got != tc.want {
 			t.Errorf("UnixNano(%v) = %d, want %d", tc.t, got, tc.want)
 		}
+	}
+}
+
+func TestOpenMigrates(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "f.db")
+	v1 := Options{Kind: "history", BusyTimeout: time.Second, Version: 1, Tables: []string{"t"},
+		Schema: []string{"CREATE TABLE t (x INTEGER)"}}
+	db, err := Open(t.Context(), path, v1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.Exec("INSERT INTO t VALUES (1), (2)"); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+
+	// A version 3 that cannot migrate from 2 refuses the file, leaving it as it was.
+	v3 := v1
+	v3.Version = 3
+	v3.Schema = []string{"CREATE TABLE t (x INTEGER, y INTEGER, z INTEGER)"}
+	v3.Migrations = [][]string{1: {"ALTER TABLE t ADD COLUMN y INTEGER NOT NULL DEFAULT 7"}}
+	if _, err := Open(t.Context(), path, v3); err == nil || !strings.Contains(err.Error(), "start a new history file") {
+		t.Errorf("Open(version 1 file) without a migration from 2 = %v, want it refused", err)
+	}
+	// The migrations run in order, from the file's version, in place.
+	v3.Migrations = append(v3.Migrations, []string{"ALTER TABLE t ADD COLUMN z INTEGER", "UPDATE t SET z = x * y"})
+	db, err = Open(t.Context(), path, v3)
+	if err != nil {
+		t.Fatalf("Open(version 1 file) = %v, want it migrated", err)
+	}
+	defer db.Close()
+	var version, sum int
+	if err := db.QueryRow("PRAGMA user_version").Scan(&version); err != nil || version != 3 {
+		t.Errorf("user_version = %d, %v; want 3", version, err)
+	}
+	if err := db.QueryRow("SELECT sum(z) FROM t").Scan(&sum); err != nil || sum != 21 {
+		t.Errorf("sum(z) = %d, %v; want 21", sum, err)
 	}
 }
