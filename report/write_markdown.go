@@ -101,6 +101,17 @@ func (markdownWriter) Write(w io.Writer, r *Report) error {
 		}
 	}
 
+	if len(r.New) > 0 {
+		fmt.Fprintf(&b, "\n## New (%d)\n\nRules this run has and the previous one did not.\n\n", len(r.New))
+		b.WriteString("| Account | Region | Group | Rule | Direction | Ports | CIDR | Description | First seen |\n")
+		b.WriteString("|---|---|---|---|---|---|---|---|---|\n")
+		for _, n := range r.New {
+			mdRow(&b, mdEscape(n.Account), mdEscape(n.Region), mdEscape(groupLabel(n.GroupID, n.GroupName)), mdEscape(n.RuleID),
+				mdEscape(n.Direction), mdEscape(protoPorts(n.Protocol, n.PortRange)), mdEscape(n.CIDR), mdEscape(n.Description),
+				dateOf(&n.FirstSeen))
+		}
+	}
+
 	if len(r.Gone) > 0 {
 		fmt.Fprintf(&b, "\n## Gone (%d)\n\nRules the previous run had and this one does not.\n\n", len(r.Gone))
 		b.WriteString("| Account | Region | Group | Rule | Direction | Ports | CIDR | Description | First seen | Last seen |\n")

@@ -375,6 +375,23 @@ func (p *termPrinter) summary(r *Report) {
 	}
 	p.wrap(0, 4, rules)
 
+	if len(r.New) > 0 {
+		p.blank()
+		p.line(fmt.Sprintf("NEW: %s the previous run did not have", pluralize(len(r.New), "rule")))
+		for _, n := range r.New {
+			parts := []string{groupLabel(n.GroupID, n.GroupName), n.RuleID, n.Direction,
+				protoPorts(n.Protocol, n.PortRange), n.CIDR}
+			if d := strings.TrimSpace(OneLine(n.Description)); d != "" {
+				parts = append(parts, "“"+d+"”")
+			}
+			line := OneLine(strings.Join(nonEmpty(parts), " "))
+			if !n.FirstSeen.IsZero() {
+				line += ", first seen " + dateOf(&n.FirstSeen)
+			}
+			p.wrap(2, 4, line)
+		}
+	}
+
 	if len(r.Gone) > 0 {
 		p.blank()
 		p.line(fmt.Sprintf("GONE: %s the previous run had", pluralize(len(r.Gone), "rule")))

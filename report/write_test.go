@@ -196,6 +196,11 @@ func reportFixture() *Report {
 			RulesGone:         2,
 		},
 		Findings: findings,
+		New: []NewRule{
+			{RuleRef: RuleRef{Account: "111111111111", Region: "eu-west-1", GroupID: "sg-0a1b2c3d4e5f60718", GroupName: "bastion",
+				RuleID: "sgr-0aa11bb22cc33dd41", Direction: "ingress", Protocol: "tcp", PortRange: "22", CIDR: "203.0.113.9/32", Description: "new vendor, exp 2026-12-31"},
+				FirstSeen: fixtureDay(0, 0, 0)},
+		},
 		Gone: []GoneRule{
 			{RuleRef: RuleRef{Account: "111111111111", Region: "eu-west-1", GroupID: "sg-0a1b2c3d4e5f60718", GroupName: "bastion",
 				RuleID: "sgr-0aa11bb22cc33dd40", Direction: "ingress", Protocol: "tcp", PortRange: "22", CIDR: "198.51.100.77/32", Description: "contractor laptop"},
