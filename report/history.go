@@ -64,15 +64,7 @@ func historySchema() []string {
 			verdicts INTEGER NOT NULL DEFAULT 0
 		) WITHOUT ROWID`,
 		`CREATE INDEX IF NOT EXISTS runs_started ON runs (started, id)`,
-		`CREATE TABLE IF NOT EXISTS rules (
-			key        TEXT    NOT NULL PRIMARY KEY,
-			first_seen INTEGER NOT NULL,
-			last_seen  INTEGER NOT NULL,
-			last_run   TEXT    NOT NULL,
-			prev_seen  INTEGER,
-			prev_run   TEXT,
-			hash       INTEGER NOT NULL DEFAULT 0
-		) WITHOUT ROWID`,
+		historyRulesTable("rules"),
 		`CREATE TABLE IF NOT EXISTS rule_data (
 			key  TEXT NOT NULL PRIMARY KEY,
 			rule TEXT NOT NULL
@@ -80,6 +72,20 @@ func historySchema() []string {
 		historyVerdictsTable("verdicts"),
 		`CREATE INDEX IF NOT EXISTS verdicts_run ON verdicts (run)`,
 	}
+}
+
+// historyRulesTable returns the statement that creates the rules table of schema version
+// 2 under the given name.
+func historyRulesTable(name string) string {
+	return `CREATE TABLE IF NOT EXISTS ` + name + ` (
+			key        TEXT    NOT NULL PRIMARY KEY,
+			first_seen INTEGER NOT NULL,
+			last_seen  INTEGER NOT NULL,
+			last_run   TEXT    NOT NULL,
+			prev_seen  INTEGER,
+			prev_run   TEXT,
+			hash       INTEGER NOT NULL DEFAULT 0
+		) WITHOUT ROWID`
 }
 
 // historyVerdictsTable returns the statement that creates the verdicts table of schema
@@ -109,15 +115,7 @@ func historyMigrations() [][]string {
 		1: {
 			`CREATE TABLE rule_data (key TEXT NOT NULL PRIMARY KEY, rule TEXT NOT NULL) WITHOUT ROWID`,
 			`INSERT INTO rule_data (key, rule) SELECT key, rule FROM rules`,
-			`CREATE TABLE rules_v2 (
-				key        TEXT    NOT NULL PRIMARY KEY,
-				first_seen INTEGER NOT NULL,
-				last_seen  INTEGER NOT NULL,
-				last_run   TEXT    NOT NULL,
-				prev_seen  INTEGER,
-				prev_run   TEXT,
-				hash       INTEGER NOT NULL DEFAULT 0
-			) WITHOUT ROWID`,
+			historyRulesTable("rules_v2"),
 			`INSERT INTO rules_v2 (key, first_seen, last_seen, last_run, prev_seen, prev_run)
 			SELECT key, first_seen, last_seen, last_run, prev_seen, prev_run FROM rules`,
 			`DROP TABLE rules`,

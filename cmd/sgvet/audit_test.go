@@ -158,14 +158,7 @@ func TestAuditHistory(t *testing.T) {
 	isolateAWS(t)
 	isolateProviders(t)
 	state := filepath.Join(t.TempDir(), "state.db")
-	estate := func(cidrs ...string) string {
-		var ranges []string
-		for _, c := range cidrs {
-			ranges = append(ranges, `{"CidrIp":"`+c+`","Description":"temp access"}`)
-		}
-		return writeFile(t, "sg.json", `{"SecurityGroups":[{"GroupId":"sg-1","GroupName":"app","VpcId":"vpc-1","OwnerId":"123456789012",
-			"IpPermissions":[{"IpProtocol":"tcp","FromPort":22,"ToPort":22,"IpRanges":[`+strings.Join(ranges, ",")+`]}],"IpPermissionsEgress":[]}]}`)
-	}
+	estate := func(cidrs ...string) string { return sshEstate(t, "temp access", cidrs...) }
 	run := func(in string) report.Report {
 		res := sgvet(t, "", "audit", "--no-cache", "--input", in, "--state", state, "--format", "json", "--fail-on", "none")
 		if res.code != exitIncomplete && res.code != exitOK {
@@ -218,14 +211,7 @@ func TestAuditHistoryFailedReport(t *testing.T) {
 	isolateAWS(t)
 	isolateProviders(t)
 	state := filepath.Join(t.TempDir(), "state.db")
-	estate := func(cidrs ...string) string {
-		var ranges []string
-		for _, c := range cidrs {
-			ranges = append(ranges, `{"CidrIp":"`+c+`","Description":"office"}`)
-		}
-		return writeFile(t, "sg.json", `{"SecurityGroups":[{"GroupId":"sg-1","GroupName":"app","VpcId":"vpc-1","OwnerId":"123456789012",
-			"IpPermissions":[{"IpProtocol":"tcp","FromPort":22,"ToPort":22,"IpRanges":[`+strings.Join(ranges, ",")+`]}],"IpPermissionsEgress":[]}]}`)
-	}
+	estate := func(cidrs ...string) string { return sshEstate(t, "office", cidrs...) }
 	audit := func(in string, more ...string) (result, report.Report) {
 		res := sgvet(t, "", append([]string{"audit", "--no-cache", "--input", in, "--state", state, "--format", "json", "--fail-on", "none"}, more...)...)
 		if len(more) > 0 {
@@ -398,4 +384,16 @@ func TestAuditChecksItsFilesFirst(t *testing.T) {
 	if _, err := os.Stat(out); !os.IsNotExist(err) {
 		t.Errorf("a failed audit left %s behind (err %v)", out, err)
 	}
+}
+
+// sshEstate writes describe-security-groups output with one group that allows SSH from
+// each of cidrs, with description, and returns its path.
+func sshEstate(t *testing.T, description string, cidrs ...string) string {
+	t.Helper()
+	var ranges []string
+	for _, c := range cidrs {
+		ranges = append(ranges, `{"CidrIp":"`+c+`","Description":"`+description+`"}`)
+	}
+	return writeFile(t, "sg.json", `{"SecurityGroups":[{"GroupId":"sg-1","GroupName":"app","VpcId":"vpc-1","OwnerId":"123456789012",
+		"IpPermissions":[{"IpProtocol":"tcp","FromPort":22,"ToPort":22,"IpRanges":[`+strings.Join(ranges, ",")+`]}],"IpPermissionsEgress":[]}]}`)
 }
