@@ -9,7 +9,6 @@ import (
 	"html/template"
 	"io"
 	"sort"
-	"strings"
 
 	"github.com/sgvet/sgvet/reputation"
 )
@@ -30,8 +29,9 @@ var htmlTemplate = template.Must(template.ParseFS(htmlFiles, "html/report.html.t
 //go:embed html/report.css
 var htmlStyle string
 
-// htmlScript is the page's script: it sorts the findings table by a click on a column
-// header and filters it by text, severity and kind.
+// htmlScript is the page's script: it shows the findings from the page's data block, a
+// page of rows at a time, sorts them by a click on a column header and filters them by
+// text, severity and kind.
 //
 //go:embed html/report.js
 var htmlScript string
@@ -56,11 +56,13 @@ type htmlPage struct {
 	Incomplete                  bool
 	Chart                       htmlChart
 	Severities, Kinds           []namedCount
-	Rows                        []htmlRow
-	SeverityOptions             []string
-	KindOptions                 []string
-	Gone                        []htmlGone
-	Skipped                     []htmlSkipped
+	// Count is the number of findings; Data holds them all, for the script to show.
+	Count           int
+	Data            template.JS
+	SeverityOptions []string
+	KindOptions     []string
+	Gone            []htmlGone
+	Skipped         []htmlSkipped
 	// CSP is the page's Content-Security-Policy, naming the style sheet and the script
 	// by their hashes.
 	CSP    string
@@ -82,29 +84,6 @@ type htmlBar struct {
 	CountX, TextY       int
 }
 
-// htmlRow is one finding as the page shows it.
-type htmlRow struct {
-	Severity, Kind, Class string
-	Rank                  int
-	Account, Region       string
-	GroupID, GroupName    string
-	RuleID, Direction     string
-	Ports, CIDR           string
-	Description           string
-	Reasons               []string
-	Verdicts              []htmlVerdict
-	New                   bool
-	FirstSeen             string
-}
-
-// htmlVerdict is one provider's verdict on a finding's address.
-type htmlVerdict struct {
-	Summary, Class string
-	Categories     string
-	Evidence       string
-	Checked        string
-}
-
 // htmlGone is a gone rule as the page shows it.
 type htmlGone struct {
 	Account, Region, GroupID, GroupName, RuleID, Direction, Ports, CIDR, Description string
@@ -117,16 +96,20 @@ type htmlSkipped struct {
 }
 
 func (htmlWriter) Write(w io.Writer, r *Report) error {
-	var b bytes.Buffer
-	if err := htmlTemplate.Execute(&b, newHTMLPage(r)); err != nil {
+	p, err := newHTMLPage(r)
+	if err != nil {
 		return fmt.Errorf("render html report: %w", err)
 	}
-	_, err := w.Write(b.Bytes())
+	var b bytes.Buffer
+	if err := htmlTemplate.Execute(&b, p); err != nil {
+		return fmt.Errorf("render html report: %w", err)
+	}
+	_, err = w.Write(b.Bytes())
 	return err
 }
 
 // newHTMLPage returns what the page shows of r.
-func newHTMLPage(r *Report) *htmlPage {
+func newHTMLPage(r *Report) (*htmlPage, error) {
 	p := &htmlPage{
 		RunID:      OneLine(r.Run.ID),
 		Previous:   OneLine(r.Run.Previous),
@@ -158,13 +141,20 @@ func newHTMLPage(r *Report) *htmlPage {
 	p.Chart = newHTMLChart(p.Severities)
 
 	present := map[Kind]bool{}
+	data := newHTMLData(len(r.Findings))
 	for _, g := range groupBySeverity(r.Findings) {
 		p.SeverityOptions = append(p.SeverityOptions, OneLine(string(g.Severity)))
 		for _, f := range g.Findings {
 			present[f.Kind] = true
-			p.Rows = append(p.Rows, newHTMLRow(f))
+			data.add(f)
 		}
 	}
+	p.Count = len(r.Findings)
+	doc, err := data.document()
+	if err != nil {
+		return nil, err
+	}
+	p.Data = template.JS(doc)
 	var others []string
 	for k := range present {
 		if !knownKind(k) {
@@ -195,7 +185,7 @@ func newHTMLPage(r *Report) *htmlPage {
 			Resource: OneLine(s.Resource), Reason: OneLine(s.Reason),
 		})
 	}
-	return p
+	return p, nil
 }
 
 // cspHash returns the Content-Security-Policy source that allows the inline element
@@ -236,43 +226,6 @@ func severityClass(s Severity) string {
 		return string(s)
 	}
 	return "other"
-}
-
-// newHTMLRow returns what the page shows of f.
-func newHTMLRow(f Finding) htmlRow {
-	row := htmlRow{
-		Severity: OneLine(string(f.Severity)), Kind: OneLine(string(f.Kind)),
-		Class: severityClass(f.Severity), Rank: f.Severity.Rank(),
-		Account: OneLine(f.Account), Region: OneLine(f.Region),
-		GroupID: OneLine(f.GroupID), GroupName: OneLine(f.GroupName),
-		RuleID: OneLine(f.RuleID), Direction: OneLine(f.Direction),
-		Ports: OneLine(protoPorts(f.Protocol, f.PortRange)), CIDR: OneLine(f.CIDR),
-		Description: OneLine(f.Description), Reasons: oneLines(f.Reasons),
-		New: f.Change == New, FirstSeen: dateOf(f.FirstSeen),
-	}
-	for _, v := range f.Verdicts {
-		hv := htmlVerdict{
-			Summary:  OneLine(verdictText(v)),
-			Class:    verdictClass(v.Status),
-			Evidence: OneLine(v.Evidence),
-		}
-		var detail []string
-		if len(v.Categories) > 0 {
-			detail = append(detail, strings.Join(v.Categories, ", "))
-		}
-		if v.Country != "" {
-			detail = append(detail, v.Country)
-		}
-		hv.Categories = OneLine(strings.Join(detail, "; "))
-		if s := timeText(v.CheckedAt); s != "" {
-			hv.Checked = "checked " + s
-			if v.Cached {
-				hv.Checked += ", from the cache"
-			}
-		}
-		row.Verdicts = append(row.Verdicts, hv)
-	}
-	return row
 }
 
 // oneLines applies oneLine to every string of ss.
