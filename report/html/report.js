@@ -277,8 +277,10 @@
     var q = text.value.trim().toLowerCase();
     var sev = severity.value ? strings.indexOf(severity.value) : -1;
     var k = kind.value ? strings.indexOf(kind.value) : -1;
-    if (!q && sev < 0 && k < 0) {
+    if (!q && !severity.value && !kind.value) {
       selected = sorted;
+    } else if ((severity.value && sev < 0) || (kind.value && k < 0)) {
+      selected = [];
     } else {
       var m = q ? matching(q) : null;
       selected = sorted.filter(function (i) {
