@@ -15,7 +15,9 @@ import (
 
 // htmlWriter writes a report as one self-contained HTML page: no external style sheet,
 // script, font or image, and a Content-Security-Policy that lets only the page's own
-// style and script run. Every text from the report is escaped by html/template.
+// style and script run. Every text from the report is escaped by html/template, except
+// the findings' texts, which the script reads from a JSON data block where encoding/json
+// escapes them (see htmlData.document).
 type htmlWriter struct{}
 
 //go:embed html/report.html.tmpl
@@ -154,7 +156,7 @@ func newHTMLPage(r *Report) (*htmlPage, error) {
 	if err != nil {
 		return nil, err
 	}
-	p.Data = template.JS(doc)
+	p.Data = template.JS(doc) // safe in a script element: see htmlData.document
 	var others []string
 	for k := range present {
 		if !knownKind(k) {

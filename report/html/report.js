@@ -160,7 +160,7 @@
       if (p[2] || p[3]) {
         var entry = el("p", "description");
         entry.appendChild(el("span", "label", "Prefix list " + strings[p[0]] + ": "));
-        entry.appendChild(document.createTextNode(p[2] ? "entry " + strings[p[2]] : ""));
+        entry.appendChild(document.createTextNode(p[2] ? "the entry's description is " + strings[p[2]] : ""));
         if (p[3]) {
           entry.appendChild(document.createTextNode((p[2] ? "; " : "") + "entries not read: " + strings[p[3]]));
         }
