@@ -9,6 +9,7 @@ import (
 	"html/template"
 	"io"
 	"sort"
+	"strings"
 
 	"github.com/sgvet/sgvet/reputation"
 )
@@ -24,7 +25,41 @@ type htmlWriter struct{}
 var htmlFiles embed.FS
 
 // htmlTemplate is the page; its style sheet and script are added as they are.
-var htmlTemplate = template.Must(template.ParseFS(htmlFiles, "html/report.html.tmpl"))
+var htmlTemplate = template.Must(template.New("report.html.tmpl").
+	Funcs(template.FuncMap{"prose": prosePieces}).
+	ParseFS(htmlFiles, "html/report.html.tmpl"))
+
+// htmlPiece is a piece of a text that wraps at spaces: a word that a browser would break
+// at a hyphen, slash, dot or colon (an id, an address, a path) and so must be kept whole,
+// or a run of other words.
+type htmlPiece struct {
+	Text string
+	Keep bool
+}
+
+// prosePieces cuts s into the pieces that the page wraps at spaces, keeping whole every
+// word with a hyphen, slash, dot or colon in it, as report.js does.
+func prosePieces(s string) []htmlPiece {
+	var pieces []htmlPiece
+	text := func(t string) {
+		if n := len(pieces); n > 0 && !pieces[n-1].Keep {
+			pieces[n-1].Text += t
+		} else if t != "" {
+			pieces = append(pieces, htmlPiece{Text: t})
+		}
+	}
+	for i, word := range strings.Split(s, " ") {
+		if i > 0 {
+			text(" ")
+		}
+		if strings.ContainsAny(word, "-/.:") {
+			pieces = append(pieces, htmlPiece{Text: word, Keep: true})
+		} else {
+			text(word)
+		}
+	}
+	return pieces
+}
 
 // htmlStyle is the page's style sheet.
 //

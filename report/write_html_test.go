@@ -459,3 +459,22 @@ func BenchmarkWriteHTML(b *testing.B) {
 		})
 	}
 }
+
+func TestProsePieces(t *testing.T) {
+	for _, tt := range []struct {
+		in   string
+		want []htmlPiece
+	}{
+		{"", nil},
+		{"office vpn", []htmlPiece{{Text: "office vpn"}}},
+		{"prefix list pl-e1950a249cd095fc8", []htmlPiece{{Text: "prefix list "}, {Text: "pl-e1950a249cd095fc8", Keep: true}}},
+		{"41.71.171.50/32 is listed in sg-1 and sg-2 now", []htmlPiece{
+			{Text: "41.71.171.50/32", Keep: true}, {Text: " is listed in "}, {Text: "sg-1", Keep: true},
+			{Text: " and "}, {Text: "sg-2", Keep: true}, {Text: " now"}}},
+		{"two  spaces", []htmlPiece{{Text: "two  spaces"}}},
+	} {
+		if got := prosePieces(tt.in); !reflect.DeepEqual(got, tt.want) {
+			t.Errorf("prosePieces(%q) = %+v, want %+v", tt.in, got, tt.want)
+		}
+	}
+}

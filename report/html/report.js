@@ -50,6 +50,19 @@
     return e;
   }
 
+  // prose appends text to parent, to wrap at spaces only: a word that a browser would
+  // break at a hyphen, slash, dot or colon (an id, an address, a path) is kept whole.
+  function prose(parent, text) {
+    text.split(/(\S*[-\/.:]\S*)/).forEach(function (piece, i) {
+      if (i % 2) {
+        parent.appendChild(el("span", "nowrap", piece));
+      } else if (piece) {
+        parent.appendChild(document.createTextNode(piece));
+      }
+    });
+    return parent;
+  }
+
   function lines(td, first, second, secondClass) {
     if (first) {
       td.appendChild(document.createTextNode(first));
@@ -83,11 +96,11 @@
     li.appendChild(el("span", "verdict v-" + strings[v[0]], strings[v[1]]));
     if (v[2]) {
       li.appendChild(document.createTextNode(" "));
-      li.appendChild(el("span", "detail", strings[v[2]]));
+      li.appendChild(prose(el("span", "detail"), strings[v[2]]));
     }
     if (v[3]) {
       li.appendChild(el("br"));
-      li.appendChild(document.createTextNode(strings[v[3]]));
+      prose(li, strings[v[3]]);
     }
     if (v[4]) {
       li.appendChild(el("br"));
@@ -144,7 +157,7 @@
     var description = el("p", "description");
     description.appendChild(el("span", "label", "Description: "));
     if (f[DESCRIPTION]) {
-      description.appendChild(document.createTextNode(strings[f[DESCRIPTION]]));
+      prose(description, strings[f[DESCRIPTION]]);
     } else {
       description.appendChild(el("span", "none", "none"));
     }
@@ -160,9 +173,11 @@
       if (p[2] || p[3]) {
         var entry = el("p", "description");
         entry.appendChild(el("span", "label", "Prefix list " + strings[p[0]] + ": "));
-        entry.appendChild(document.createTextNode(p[2] ? "the entry's description is " + strings[p[2]] : ""));
+        if (p[2]) {
+          prose(entry, "the entry's description is " + strings[p[2]]);
+        }
         if (p[3]) {
-          entry.appendChild(document.createTextNode((p[2] ? "; " : "") + "entries not read: " + strings[p[3]]));
+          prose(entry, (p[2] ? "; " : "") + "entries not read: " + strings[p[3]]);
         }
         td.appendChild(entry);
       }
@@ -173,14 +188,14 @@
       invalid.appendChild(el("span", "label", "Invalid " + strings[inv[0]] + ": "));
       invalid.appendChild(el("code", "", strings[inv[1]]));
       if (inv[2]) {
-        invalid.appendChild(document.createTextNode(" (" + strings[inv[2]] + ")"));
+        prose(invalid, " (" + strings[inv[2]] + ")");
       }
       td.appendChild(invalid);
     }
     if (f[REASONS].length) {
       var reasons = el("ul", "reasons");
       f[REASONS].forEach(function (r) {
-        reasons.appendChild(el("li", "", strings[r]));
+        reasons.appendChild(prose(el("li"), strings[r]));
       });
       td.appendChild(reasons);
     }
