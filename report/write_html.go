@@ -16,22 +16,59 @@ import (
 
 // htmlWriter writes a report as one self-contained HTML page: no external style sheet,
 // script, font or image, and a Content-Security-Policy that lets only the page's own
-// style and script run. Every text from the report is escaped by html/template.
+// style and script run. Every text from the report is escaped by html/template, except
+// the findings' texts, which the script reads from a JSON data block where encoding/json
+// escapes them (see htmlData.document).
 type htmlWriter struct{}
 
 //go:embed html/report.html.tmpl
 var htmlFiles embed.FS
 
 // htmlTemplate is the page; its style sheet and script are added as they are.
-var htmlTemplate = template.Must(template.ParseFS(htmlFiles, "html/report.html.tmpl"))
+var htmlTemplate = template.Must(template.New("report.html.tmpl").
+	Funcs(template.FuncMap{"prose": prosePieces}).
+	ParseFS(htmlFiles, "html/report.html.tmpl"))
+
+// htmlPiece is a piece of a text that wraps at spaces: a word that a browser would break
+// at a hyphen, slash, dot or colon (an id, an address, a path) and so must be kept whole,
+// or a run of other words.
+type htmlPiece struct {
+	Text string
+	Keep bool
+}
+
+// prosePieces cuts s into the pieces that the page wraps at spaces, keeping whole every
+// word with a hyphen, slash, dot or colon in it, as report.js does.
+func prosePieces(s string) []htmlPiece {
+	var pieces []htmlPiece
+	text := func(t string) {
+		if n := len(pieces); n > 0 && !pieces[n-1].Keep {
+			pieces[n-1].Text += t
+		} else if t != "" {
+			pieces = append(pieces, htmlPiece{Text: t})
+		}
+	}
+	for i, word := range strings.Split(s, " ") {
+		if i > 0 {
+			text(" ")
+		}
+		if strings.ContainsAny(word, "-/.:") {
+			pieces = append(pieces, htmlPiece{Text: word, Keep: true})
+		} else {
+			text(word)
+		}
+	}
+	return pieces
+}
 
 // htmlStyle is the page's style sheet.
 //
 //go:embed html/report.css
 var htmlStyle string
 
-// htmlScript is the page's script: it sorts the findings table by a click on a column
-// header and filters it by text, severity and kind.
+// htmlScript is the page's script: it shows the findings from the page's data block, a
+// page of rows at a time, sorts them by a click on a column header and filters them by
+// text, severity and kind.
 //
 //go:embed html/report.js
 var htmlScript string
@@ -56,11 +93,13 @@ type htmlPage struct {
 	Incomplete                  bool
 	Chart                       htmlChart
 	Severities, Kinds           []namedCount
-	Rows                        []htmlRow
-	SeverityOptions             []string
-	KindOptions                 []string
-	Gone                        []htmlGone
-	Skipped                     []htmlSkipped
+	// Count is the number of findings; Data holds them all, for the script to show.
+	Count           int
+	Data            template.JS
+	SeverityOptions []string
+	KindOptions     []string
+	New, Gone       []htmlGone
+	Skipped         []htmlSkipped
 	// CSP is the page's Content-Security-Policy, naming the style sheet and the script
 	// by their hashes.
 	CSP    string
@@ -82,30 +121,7 @@ type htmlBar struct {
 	CountX, TextY       int
 }
 
-// htmlRow is one finding as the page shows it.
-type htmlRow struct {
-	Severity, Kind, Class string
-	Rank                  int
-	Account, Region       string
-	GroupID, GroupName    string
-	RuleID, Direction     string
-	Ports, CIDR           string
-	Description           string
-	Reasons               []string
-	Verdicts              []htmlVerdict
-	New                   bool
-	FirstSeen             string
-}
-
-// htmlVerdict is one provider's verdict on a finding's address.
-type htmlVerdict struct {
-	Summary, Class string
-	Categories     string
-	Evidence       string
-	Checked        string
-}
-
-// htmlGone is a gone rule as the page shows it.
+// htmlGone is a new or gone rule as the page shows it; a new rule has no LastSeen.
 type htmlGone struct {
 	Account, Region, GroupID, GroupName, RuleID, Direction, Ports, CIDR, Description string
 	FirstSeen, LastSeen                                                              string
@@ -117,16 +133,20 @@ type htmlSkipped struct {
 }
 
 func (htmlWriter) Write(w io.Writer, r *Report) error {
-	var b bytes.Buffer
-	if err := htmlTemplate.Execute(&b, newHTMLPage(r)); err != nil {
+	p, err := newHTMLPage(r)
+	if err != nil {
 		return fmt.Errorf("render html report: %w", err)
 	}
-	_, err := w.Write(b.Bytes())
+	var b bytes.Buffer
+	if err := htmlTemplate.Execute(&b, p); err != nil {
+		return fmt.Errorf("render html report: %w", err)
+	}
+	_, err = w.Write(b.Bytes())
 	return err
 }
 
 // newHTMLPage returns what the page shows of r.
-func newHTMLPage(r *Report) *htmlPage {
+func newHTMLPage(r *Report) (*htmlPage, error) {
 	p := &htmlPage{
 		RunID:      OneLine(r.Run.ID),
 		Previous:   OneLine(r.Run.Previous),
@@ -158,13 +178,20 @@ func newHTMLPage(r *Report) *htmlPage {
 	p.Chart = newHTMLChart(p.Severities)
 
 	present := map[Kind]bool{}
+	data := newHTMLData(len(r.Findings))
 	for _, g := range groupBySeverity(r.Findings) {
 		p.SeverityOptions = append(p.SeverityOptions, OneLine(string(g.Severity)))
 		for _, f := range g.Findings {
 			present[f.Kind] = true
-			p.Rows = append(p.Rows, newHTMLRow(f))
+			data.add(f)
 		}
 	}
+	p.Count = len(r.Findings)
+	doc, err := data.document()
+	if err != nil {
+		return nil, err
+	}
+	p.Data = template.JS(doc) // safe in a script element: see htmlData.document
 	var others []string
 	for k := range present {
 		if !knownKind(k) {
@@ -178,6 +205,15 @@ func newHTMLPage(r *Report) *htmlPage {
 	}
 	sort.Strings(others)
 	p.KindOptions = append(p.KindOptions, others...)
+	for _, n := range r.New {
+		p.New = append(p.New, htmlGone{
+			Account: OneLine(n.Account), Region: OneLine(n.Region),
+			GroupID: OneLine(n.GroupID), GroupName: OneLine(n.GroupName),
+			RuleID: OneLine(n.RuleID), Direction: OneLine(n.Direction),
+			Ports: OneLine(protoPorts(n.Protocol, n.PortRange)), CIDR: OneLine(n.CIDR),
+			Description: OneLine(n.Description), FirstSeen: dateOf(&n.FirstSeen),
+		})
+	}
 	for _, g := range r.Gone {
 		p.Gone = append(p.Gone, htmlGone{
 			Account: OneLine(g.Account), Region: OneLine(g.Region),
@@ -195,7 +231,7 @@ func newHTMLPage(r *Report) *htmlPage {
 			Resource: OneLine(s.Resource), Reason: OneLine(s.Reason),
 		})
 	}
-	return p
+	return p, nil
 }
 
 // cspHash returns the Content-Security-Policy source that allows the inline element
@@ -236,43 +272,6 @@ func severityClass(s Severity) string {
 		return string(s)
 	}
 	return "other"
-}
-
-// newHTMLRow returns what the page shows of f.
-func newHTMLRow(f Finding) htmlRow {
-	row := htmlRow{
-		Severity: OneLine(string(f.Severity)), Kind: OneLine(string(f.Kind)),
-		Class: severityClass(f.Severity), Rank: f.Severity.Rank(),
-		Account: OneLine(f.Account), Region: OneLine(f.Region),
-		GroupID: OneLine(f.GroupID), GroupName: OneLine(f.GroupName),
-		RuleID: OneLine(f.RuleID), Direction: OneLine(f.Direction),
-		Ports: OneLine(protoPorts(f.Protocol, f.PortRange)), CIDR: OneLine(f.CIDR),
-		Description: OneLine(f.Description), Reasons: oneLines(f.Reasons),
-		New: f.Change == New, FirstSeen: dateOf(f.FirstSeen),
-	}
-	for _, v := range f.Verdicts {
-		hv := htmlVerdict{
-			Summary:  OneLine(verdictText(v)),
-			Class:    verdictClass(v.Status),
-			Evidence: OneLine(v.Evidence),
-		}
-		var detail []string
-		if len(v.Categories) > 0 {
-			detail = append(detail, strings.Join(v.Categories, ", "))
-		}
-		if v.Country != "" {
-			detail = append(detail, v.Country)
-		}
-		hv.Categories = OneLine(strings.Join(detail, "; "))
-		if s := timeText(v.CheckedAt); s != "" {
-			hv.Checked = "checked " + s
-			if v.Cached {
-				hv.Checked += ", from the cache"
-			}
-		}
-		row.Verdicts = append(row.Verdicts, hv)
-	}
-	return row
 }
 
 // oneLines applies oneLine to every string of ss.

@@ -2,17 +2,13 @@ package report
 
 import (
 	"bytes"
-	"crypto/sha256"
-	"encoding/base64"
 	"encoding/csv"
 	"encoding/json"
 	"flag"
-	"html"
 	"net/netip"
 	"os"
 	"path/filepath"
 	"reflect"
-	"regexp"
 	"strconv"
 	"strings"
 	"testing"
@@ -699,73 +695,6 @@ func TestWriteMarkdownEscape(t *testing.T) {
 		if got := mdEscape(tt.in); got != tt.want {
 			t.Errorf("mdEscape(%q) = %q, want %q", tt.in, got, tt.want)
 		}
-	}
-}
-
-func TestWriteHTML(t *testing.T) {
-	r := reportFixture()
-	out := string(renderFormat(t, "html", WriterOptions{}, r))
-	if strings.Contains(out, "<script>alert(1)</script>") {
-		t.Error("HTML has the description's script unescaped")
-	}
-	if !strings.Contains(out, "&lt;script&gt;alert(1)&lt;/script&gt;") {
-		t.Error("HTML lacks the description's script, escaped")
-	}
-	if strings.Contains(out, "\x1b") {
-		t.Error("HTML has a terminal escape")
-	}
-	external := regexp.MustCompile(`(?i)\b(src|href|action|formaction|srcset|poster|data|xlink:href|background)\s*=\s*["']?\s*(https?:|//)`)
-	if m := external.FindString(out); m != "" {
-		t.Errorf("HTML refers to an external resource: %s", m)
-	}
-	for _, bad := range []string{"@import", "url(", "<link", "<img", "<iframe", "<object", "<embed", "<base", "eval("} {
-		if strings.Contains(strings.ToLower(out), bad) {
-			t.Errorf("HTML has %q", bad)
-		}
-	}
-	if !strings.Contains(out, "https://metadefender.com/results/ip/203.0.113.7") {
-		t.Error("HTML lacks the evidence's address as text")
-	}
-
-	// All findings are in the page, none hidden, so that it reads without a script.
-	if n := strings.Count(out, "<tr data-severity="); n != len(r.Findings) {
-		t.Errorf("HTML has %d finding rows, want %d", n, len(r.Findings))
-	}
-	if regexp.MustCompile(`<tr[^>]*\bhidden\b`).MatchString(out) {
-		t.Error("HTML hides a finding row")
-	}
-	if !regexp.MustCompile(`<form class="controls" id="controls" hidden>`).MatchString(out) {
-		t.Error("the filter controls are not hidden until the script shows them")
-	}
-
-	// The policy allows exactly the page's style sheet and script.
-	csp := regexp.MustCompile(`<meta http-equiv="Content-Security-Policy" content="([^"]*)">`).FindStringSubmatch(out)
-	if csp == nil {
-		t.Fatal("HTML has no Content-Security-Policy")
-	}
-	policy := html.UnescapeString(csp[1])
-	if !strings.Contains(policy, "default-src 'none'") {
-		t.Errorf("policy %q does not default to none", policy)
-	}
-	for _, el := range []struct{ tag, directive string }{{"style", "style-src"}, {"script", "script-src"}} {
-		blocks := regexp.MustCompile(`(?s)<`+el.tag+`>(.*?)</`+el.tag+`>`).FindAllStringSubmatch(out, -1)
-		if len(blocks) != 1 {
-			t.Fatalf("HTML has %d <%s> elements, want 1", len(blocks), el.tag)
-		}
-		sum := sha256.Sum256([]byte(blocks[0][1]))
-		want := el.directive + " 'sha256-" + base64.StdEncoding.EncodeToString(sum[:]) + "'"
-		if !strings.Contains(policy, want) {
-			t.Errorf("policy %q lacks %q", policy, want)
-		}
-	}
-
-	// The chart has a bar per severity, the longest for the most findings.
-	bars := regexp.MustCompile(`<rect class="bar sev-(\w+)" x="\d+" y="\d+" width="(\d+)"`).FindAllStringSubmatch(out, -1)
-	if len(bars) != len(Severities) {
-		t.Fatalf("chart has %d bars, want %d", len(bars), len(Severities))
-	}
-	if bars[2][1] != "medium" || bars[2][2] != strconv.Itoa(chartBarMax) {
-		t.Errorf("medium bar = %q, want the longest (%d)", bars[2][0], chartBarMax)
 	}
 }
 
