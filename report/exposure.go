@@ -291,7 +291,11 @@ func addressCount(hostBits int) string {
 	if hostBits > 48 {
 		return "2^" + strconv.Itoa(hostBits)
 	}
-	digits := strconv.FormatUint(1<<hostBits, 10)
+	return thousands(strconv.FormatUint(1<<hostBits, 10))
+}
+
+// thousands puts a comma between every three digits of a number written in digits.
+func thousands(digits string) string {
 	var sb strings.Builder
 	for i, c := range digits {
 		if i > 0 && (len(digits)-i)%3 == 0 {
@@ -512,13 +516,5 @@ func bigCount(n *big.Int) string {
 		}
 		return "more than 2^" + strconv.Itoa(bits-1)
 	}
-	s := n.String()
-	var sb strings.Builder
-	for i, c := range s {
-		if i > 0 && (len(s)-i)%3 == 0 {
-			sb.WriteByte(',')
-		}
-		sb.WriteRune(c)
-	}
-	return sb.String()
+	return thousands(n.String())
 }
