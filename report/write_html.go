@@ -10,6 +10,7 @@ import (
 	"io"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/sgvet/sgvet/reputation"
 )
@@ -98,7 +99,7 @@ type htmlPage struct {
 	Data            template.JS
 	SeverityOptions []string
 	KindOptions     []string
-	New, Gone       []htmlGone
+	New, Gone       []htmlRuleChange
 	Skipped         []htmlSkipped
 	// CSP is the page's Content-Security-Policy, naming the style sheet and the script
 	// by their hashes.
@@ -121,10 +122,26 @@ type htmlBar struct {
 	CountX, TextY       int
 }
 
-// htmlGone is a new or gone rule as the page shows it; a new rule has no LastSeen.
-type htmlGone struct {
+// htmlRuleChange is a new or gone rule as the page shows it; a new rule has no LastSeen.
+type htmlRuleChange struct {
 	Account, Region, GroupID, GroupName, RuleID, Direction, Ports, CIDR, Description string
 	FirstSeen, LastSeen                                                              string
+}
+
+// htmlRuleChangeOf returns what the page shows of a new or gone rule; a new rule's
+// lastSeen is zero.
+func htmlRuleChangeOf(ref RuleRef, firstSeen, lastSeen time.Time) htmlRuleChange {
+	c := htmlRuleChange{
+		Account: OneLine(ref.Account), Region: OneLine(ref.Region),
+		GroupID: OneLine(ref.GroupID), GroupName: OneLine(ref.GroupName),
+		RuleID: OneLine(ref.RuleID), Direction: OneLine(ref.Direction),
+		Ports: OneLine(protoPorts(ref.Protocol, ref.PortRange)), CIDR: OneLine(ref.CIDR),
+		Description: OneLine(ref.Description), FirstSeen: dateOf(&firstSeen),
+	}
+	if !lastSeen.IsZero() {
+		c.LastSeen = dateOf(&lastSeen)
+	}
+	return c
 }
 
 // htmlSkipped is a part of the estate that was not collected.
@@ -206,23 +223,10 @@ func newHTMLPage(r *Report) (*htmlPage, error) {
 	sort.Strings(others)
 	p.KindOptions = append(p.KindOptions, others...)
 	for _, n := range r.New {
-		p.New = append(p.New, htmlGone{
-			Account: OneLine(n.Account), Region: OneLine(n.Region),
-			GroupID: OneLine(n.GroupID), GroupName: OneLine(n.GroupName),
-			RuleID: OneLine(n.RuleID), Direction: OneLine(n.Direction),
-			Ports: OneLine(protoPorts(n.Protocol, n.PortRange)), CIDR: OneLine(n.CIDR),
-			Description: OneLine(n.Description), FirstSeen: dateOf(&n.FirstSeen),
-		})
+		p.New = append(p.New, htmlRuleChangeOf(n.RuleRef, n.FirstSeen, time.Time{}))
 	}
 	for _, g := range r.Gone {
-		p.Gone = append(p.Gone, htmlGone{
-			Account: OneLine(g.Account), Region: OneLine(g.Region),
-			GroupID: OneLine(g.GroupID), GroupName: OneLine(g.GroupName),
-			RuleID: OneLine(g.RuleID), Direction: OneLine(g.Direction),
-			Ports: OneLine(protoPorts(g.Protocol, g.PortRange)), CIDR: OneLine(g.CIDR),
-			Description: OneLine(g.Description),
-			FirstSeen:   dateOf(&g.FirstSeen), LastSeen: dateOf(&g.LastSeen),
-		})
+		p.Gone = append(p.Gone, htmlRuleChangeOf(g.RuleRef, g.FirstSeen, g.LastSeen))
 	}
 	for _, s := range r.Run.Skipped {
 		p.Skipped = append(p.Skipped, htmlSkipped{

@@ -106,9 +106,7 @@ func (markdownWriter) Write(w io.Writer, r *Report) error {
 		b.WriteString("| Account | Region | Group | Rule | Direction | Ports | CIDR | Description | First seen |\n")
 		b.WriteString("|---|---|---|---|---|---|---|---|---|\n")
 		for _, n := range r.New {
-			mdRow(&b, mdEscape(n.Account), mdEscape(n.Region), mdEscape(groupLabel(n.GroupID, n.GroupName)), mdEscape(n.RuleID),
-				mdEscape(n.Direction), mdEscape(protoPorts(n.Protocol, n.PortRange)), mdEscape(n.CIDR), mdEscape(n.Description),
-				dateOf(&n.FirstSeen))
+			mdRow(&b, append(mdRuleCells(n.RuleRef), dateOf(&n.FirstSeen))...)
 		}
 	}
 
@@ -117,9 +115,7 @@ func (markdownWriter) Write(w io.Writer, r *Report) error {
 		b.WriteString("| Account | Region | Group | Rule | Direction | Ports | CIDR | Description | First seen | Last seen |\n")
 		b.WriteString("|---|---|---|---|---|---|---|---|---|---|\n")
 		for _, g := range r.Gone {
-			mdRow(&b, mdEscape(g.Account), mdEscape(g.Region), mdEscape(groupLabel(g.GroupID, g.GroupName)), mdEscape(g.RuleID),
-				mdEscape(g.Direction), mdEscape(protoPorts(g.Protocol, g.PortRange)), mdEscape(g.CIDR), mdEscape(g.Description),
-				dateOf(&g.FirstSeen), dateOf(&g.LastSeen))
+			mdRow(&b, append(mdRuleCells(g.RuleRef), dateOf(&g.FirstSeen), dateOf(&g.LastSeen))...)
 		}
 	}
 
@@ -175,4 +171,11 @@ func capitalized(s string) string {
 		return s
 	}
 	return string(unicode.ToUpper(r)) + s[n:]
+}
+
+// mdRuleCells are the cells that name a new or gone rule: account, region, group, rule,
+// direction, ports, CIDR and description.
+func mdRuleCells(ref RuleRef) []string {
+	return []string{mdEscape(ref.Account), mdEscape(ref.Region), mdEscape(groupLabel(ref.GroupID, ref.GroupName)), mdEscape(ref.RuleID),
+		mdEscape(ref.Direction), mdEscape(protoPorts(ref.Protocol, ref.PortRange)), mdEscape(ref.CIDR), mdEscape(ref.Description)}
 }

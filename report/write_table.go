@@ -379,12 +379,7 @@ func (p *termPrinter) summary(r *Report) {
 		p.blank()
 		p.line(fmt.Sprintf("NEW: %s the previous run did not have", pluralize(len(r.New), "rule")))
 		for _, n := range r.New {
-			parts := []string{groupLabel(n.GroupID, n.GroupName), n.RuleID, n.Direction,
-				protoPorts(n.Protocol, n.PortRange), n.CIDR}
-			if d := strings.TrimSpace(OneLine(n.Description)); d != "" {
-				parts = append(parts, "“"+d+"”")
-			}
-			line := OneLine(strings.Join(nonEmpty(parts), " "))
+			line := ruleLine(n.RuleRef)
 			if !n.FirstSeen.IsZero() {
 				line += ", first seen " + dateOf(&n.FirstSeen)
 			}
@@ -396,12 +391,7 @@ func (p *termPrinter) summary(r *Report) {
 		p.blank()
 		p.line(fmt.Sprintf("GONE: %s the previous run had", pluralize(len(r.Gone), "rule")))
 		for _, g := range r.Gone {
-			parts := []string{groupLabel(g.GroupID, g.GroupName), g.RuleID, g.Direction,
-				protoPorts(g.Protocol, g.PortRange), g.CIDR}
-			if d := strings.TrimSpace(OneLine(g.Description)); d != "" {
-				parts = append(parts, "“"+d+"”")
-			}
-			line := strings.Join(nonEmpty(parts), " ")
+			line := ruleLine(g.RuleRef)
 			if !g.FirstSeen.IsZero() || !g.LastSeen.IsZero() {
 				line += fmt.Sprintf(", seen %s to %s", dateOf(&g.FirstSeen), dateOf(&g.LastSeen))
 			}
@@ -462,4 +452,15 @@ func reportRegions(r *Report) []string {
 	}
 	sort.Strings(out)
 	return out
+}
+
+// ruleLine describes a new or gone rule on one line: group, rule id, direction, ports,
+// CIDR and description.
+func ruleLine(ref RuleRef) string {
+	parts := []string{groupLabel(ref.GroupID, ref.GroupName), ref.RuleID, ref.Direction,
+		protoPorts(ref.Protocol, ref.PortRange), ref.CIDR}
+	if d := strings.TrimSpace(OneLine(ref.Description)); d != "" {
+		parts = append(parts, "“"+d+"”")
+	}
+	return strings.Join(nonEmpty(parts), " ")
 }
