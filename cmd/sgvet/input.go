@@ -50,7 +50,7 @@ func tooLarge(flag, name string, limit byteSize) error {
 // readInput reads one input, the named file or stdin ("-"), up to limit bytes.
 func readInput(name string, stdin io.Reader, limit byteSize) ([]byte, error) {
 	if name == "-" {
-		data, err := readJSON(newBoundedReader(stdin, limit))
+		data, err := readJSON(newBoundedReader(stdin, limit), 0)
 		if errors.Is(err, errTooLarge) {
 			return nil, tooLarge("--input", "-", limit)
 		}
@@ -74,7 +74,7 @@ func readInput(name string, stdin io.Reader, limit byteSize) ([]byte, error) {
 	if info.Mode().IsRegular() && info.Size() > int64(limit) {
 		return nil, tooLarge("--input", fmt.Sprintf("%s (%d bytes)", name, info.Size()), limit)
 	}
-	data, err := readJSON(newBoundedReader(f, limit))
+	data, err := readJSON(newBoundedReader(f, limit), info.Size())
 	if errors.Is(err, errTooLarge) {
 		return nil, tooLarge("--input", name, limit)
 	}
@@ -90,19 +90,19 @@ const sniffSize = 64 << 10
 // readJSON reads r to its end, unless its first bytes show that it is not JSON (the aws
 // CLI's JSON starts with { after blanks): then only those bytes are returned, enough for
 // the parser to say what is wrong, and a device like /dev/zero is not read to the limit.
-func readJSON(r io.Reader) ([]byte, error) {
-	head := make([]byte, sniffSize)
-	n, err := io.ReadFull(r, head)
-	head = head[:n]
-	switch {
-	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
-		return head, nil
-	case err != nil:
+func readJSON(r io.Reader, sizeHint int64) ([]byte, error) {
+	// One buffer, sized for the whole file when its size is known, so that a large input
+	// is neither grown step by step nor copied again once read.
+	buf := bytes.NewBuffer(make([]byte, 0, max(sniffSize, sizeHint+bytes.MinRead)))
+	if _, err := io.CopyN(buf, r, sniffSize); err != nil {
+		if errors.Is(err, io.EOF) {
+			return buf.Bytes(), nil
+		}
 		return nil, err
 	}
-	if trimmed := bytes.TrimLeft(head, " \t\r\n"); len(trimmed) > 0 && trimmed[0] != '{' && trimmed[0] != '[' {
-		return head, nil
+	if head := bytes.TrimLeft(buf.Bytes(), " \t\r\n"); len(head) > 0 && head[0] != '{' && head[0] != '[' {
+		return buf.Bytes(), nil
 	}
-	rest, err := io.ReadAll(r)
-	return append(head, rest...), err
+	_, err := buf.ReadFrom(r)
+	return buf.Bytes(), err
 }
