@@ -203,15 +203,6 @@ func cell(s string) string {
 	return report.OneLine(s)
 }
 
-// truncate cuts s to n characters, ending it with "…" when it was longer.
-func truncate(s string, n int) string {
-	r := []rune(s)
-	if len(r) <= n {
-		return s
-	}
-	return string(r[:n-1]) + "…"
-}
-
 func plural(n int, word string) string {
 	if n == 1 {
 		return "1 " + word

@@ -157,9 +157,6 @@ func writeLookupJSON(w io.Writer, started time.Time, stats []reputation.Provider
 	return enc.Encode(out)
 }
 
-// maxEvidenceWidth keeps a long evidence string from wrapping the table.
-const maxEvidenceWidth = 100
-
 func writeLookupTable(w io.Writer, results []reputation.Result) error {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "TARGET\tPROVIDER\tVERDICT\tSCORE\tCATEGORIES\tEVIDENCE")
@@ -177,7 +174,7 @@ func writeLookupTable(w io.Writer, results []reputation.Result) error {
 				detail += " (cached)"
 			}
 			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", r.Target, v.Provider, v.Status, sc,
-				cell(strings.Join(v.Categories, ",")), cell(truncate(detail, maxEvidenceWidth)))
+				cell(strings.Join(v.Categories, ",")), cell(detail))
 		}
 	}
 	return tw.Flush()

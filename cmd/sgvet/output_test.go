@@ -200,3 +200,20 @@ func TestTerminalWidthPiped(t *testing.T) {
 		})
 	}
 }
+
+// TestLookupTableKeepsEvidenceWhole: the table cuts no evidence, however long.
+func TestLookupTableKeepsEvidenceWhole(t *testing.T) {
+	target, err := reputation.ParseTarget("85.25.199.246")
+	if err != nil {
+		t.Fatal(err)
+	}
+	evidence := "listed by " + strings.Repeat("source, ", 40) + "see https://example.com/results/85.25.199.246"
+	var b strings.Builder
+	results := []reputation.Result{{Target: target, Verdicts: []reputation.Verdict{{Provider: "metadefender", Status: reputation.Malicious, Evidence: evidence}}}}
+	if err := writeLookupTable(&b, results); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(b.String(), evidence) || strings.Contains(b.String(), "…") {
+		t.Errorf("lookup table cut the evidence:\n%s", b.String())
+	}
+}
