@@ -278,7 +278,7 @@ func (b *builder) wideRange(i int32) {
 		return
 	}
 	how := "it was not vetted"
-	if known, _, _ := judge(b.verdicts[reputation.PrefixTarget(r.CIDR)]); known {
+	if known, _, _ := judge(b.verdicts.of(reputation.PrefixTarget(r.CIDR))); known {
 		how = "it was checked only against offline lists"
 	}
 	reason := fmt.Sprintf("%s holds %s addresses, more than the %d vetted one by one; %s", r.CIDR, addressCount(r.CIDR.Addr().BitLen()-r.CIDR.Bits()), b.maxHosts, how)

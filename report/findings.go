@@ -76,11 +76,14 @@ type builder struct {
 	// nearV4 and nearV6 are the near-world prefix lengths; quota the rule quota.
 	nearV4, nearV6, quota int
 
-	// verdicts holds every provider's verdicts by target.
-	verdicts map[reputation.Target][]reputation.Verdict
+	// verdicts finds every provider's verdicts on a target.
+	verdicts verdictIndex
 	// sources holds what the public sources say about the rules that reference them, for
-	// rules with at least one bad or unvetted source, by rule index.
-	sources map[int32]*ruleSources
+	// rules with at least one bad or unvetted source, sorted by rule and source; next is
+	// where sourcesOf reads on, and acc what it returns.
+	sources []ruleSource
+	next    int
+	acc     ruleSources
 	// redundant holds, for each redundant rule, the index of the broader rule in its group.
 	redundant map[int32]int32
 	// nearWorld holds, for each ingress rule whose prefix is near-world, why it is.
@@ -97,6 +100,16 @@ type builder struct {
 		firstSeen *time.Time
 		change    Change
 	}
+}
+
+// ruleSource is a bad or unvetted public source (by index in the inventory's public
+// sources) of a rule (by index in the inventory's rules). One rule's are consecutive in
+// builder.sources, which holds a few bytes per pair, not a record per rule.
+type ruleSource struct {
+	rule, source int32
+	// bad is set when a provider called the source malicious or suspicious, malicious when
+	// one called it malicious; otherwise no provider could answer for it.
+	bad, malicious bool
 }
 
 // ruleSources lists, by index in the inventory's public sources, a rule's sources that a provider called
@@ -121,9 +134,6 @@ func newBuilder(in Input, inv *collector.Inventory) *builder {
 		nearV4:     cmp.Or(in.Options.NearWorldIPv4Bits, DefaultNearWorldIPv4Bits),
 		nearV6:     cmp.Or(in.Options.NearWorldIPv6Bits, DefaultNearWorldIPv6Bits),
 		quota:      cmp.Or(in.Options.RuleQuota, DefaultRuleQuota),
-		// Room for one finding per two rules spares most of the copying of large
-		// findings as the slice grows.
-		findings: make([]Finding, 0, len(inv.Rules)/2+8),
 	}
 	if b.webPorts == nil {
 		b.webPorts = DefaultWebPorts
@@ -144,14 +154,7 @@ func newBuilder(in Input, inv *collector.Inventory) *builder {
 	b.today = time.Date(now.Year(), now.Month(), now.Day(), 0, 0, 0, 0, time.UTC)
 	b.hist.rule = -1
 
-	b.verdicts = make(map[reputation.Target][]reputation.Verdict, len(in.Results))
-	for _, res := range in.Results {
-		if prev, ok := b.verdicts[res.Target]; ok {
-			b.verdicts[res.Target] = append(slices.Clip(prev), res.Verdicts...)
-			continue
-		}
-		b.verdicts[res.Target] = res.Verdicts
-	}
+	b.verdicts = newVerdictIndex(in.Results)
 	return b
 }
 
@@ -195,7 +198,6 @@ func (b *builder) addressFindings() {
 		}
 	}
 
-	b.sources = map[int32]*ruleSources{}
 	for si := range public {
 		s := &public[si]
 		t, ok := sourceTarget(s)
@@ -203,7 +205,7 @@ func (b *builder) addressFindings() {
 			continue
 		}
 		b.addresses++
-		known, bad, malicious := judge(b.verdicts[t])
+		known, bad, malicious := judge(b.verdicts.of(t))
 		if known {
 			b.vetted++
 			if !bad {
@@ -218,20 +220,45 @@ func (b *builder) addressFindings() {
 					s.Kind == collector.KindAddress && (!r.CIDR.Contains(s.Address) || !r.CIDR.IsSingleIP() && whole[r.CIDR]) {
 					continue
 				}
-				acc := b.sources[ri]
-				if acc == nil {
-					acc = &ruleSources{}
-					b.sources[ri] = acc
-				}
-				if bad {
-					acc.bad = append(acc.bad, int32(si))
-					acc.malicious = acc.malicious || malicious
-				} else {
-					acc.unvetted = append(acc.unvetted, int32(si))
-				}
+				b.sources = append(b.sources, ruleSource{rule: ri, source: int32(si), bad: bad, malicious: malicious})
 			}
 		}
 	}
+	slices.SortFunc(b.sources, func(x, y ruleSource) int {
+		return cmp.Or(cmp.Compare(x.rule, y.rule), cmp.Compare(x.source, y.source))
+	})
+	// Room for the findings of those rules, and some more, spares copying large findings
+	// as the slice grows.
+	rules := 0
+	for i := range b.sources {
+		if i == 0 || b.sources[i].rule != b.sources[i-1].rule {
+			rules++
+		}
+	}
+	b.findings = make([]Finding, 0, rules+len(b.rules)/16+16)
+}
+
+// sourcesOf returns the bad and unvetted sources of rule i, or nil if it has none. Rules
+// are asked in order; what it returns is valid until the next call.
+func (b *builder) sourcesOf(i int32) *ruleSources {
+	for b.next < len(b.sources) && b.sources[b.next].rule < i {
+		b.next++
+	}
+	if b.next == len(b.sources) || b.sources[b.next].rule != i {
+		return nil
+	}
+	acc := &b.acc
+	acc.bad, acc.unvetted, acc.malicious = acc.bad[:0], acc.unvetted[:0], false
+	for ; b.next < len(b.sources) && b.sources[b.next].rule == i; b.next++ {
+		s := &b.sources[b.next]
+		if s.bad {
+			acc.bad = append(acc.bad, s.source)
+			acc.malicious = acc.malicious || s.malicious
+		} else {
+			acc.unvetted = append(acc.unvetted, s.source)
+		}
+	}
+	return acc
 }
 
 // sourceTarget returns the target that providers were asked about for s, and false for a
@@ -282,11 +309,17 @@ func (b *builder) suspicious(i int32, acc *ruleSources) {
 	)
 	for _, si := range shown {
 		t, _ := sourceTarget(&b.public[si])
-		for _, v := range b.verdicts[t] {
+		vs := b.verdicts.of(t)
+		for _, v := range vs {
 			if isBad(&v) {
 				verdicts = append(verdicts, v)
 				reasons = append(reasons, verdictReason(t, &v))
 			}
+		}
+		if len(shown) == 1 && len(verdicts) == len(vs) {
+			// Every verdict on the one address is bad: the finding shares them rather than
+			// holding a copy.
+			verdicts = slices.Clip(vs)
 		}
 	}
 	if n := len(bad) - len(shown); n > 0 {
@@ -307,7 +340,7 @@ func (b *builder) suspicious(i int32, acc *ruleSources) {
 // worstRank is 0 when some provider calls the source si malicious, 1 otherwise.
 func (b *builder) worstRank(si int32) int {
 	t, _ := sourceTarget(&b.public[si])
-	if reputation.Worst(b.verdicts[t]) == reputation.Malicious {
+	if reputation.Worst(b.verdicts.of(t)) == reputation.Malicious {
 		return 0
 	}
 	return 1
@@ -340,7 +373,7 @@ func (b *builder) unvetted(i int32, acc *ruleSources) {
 	)
 	for _, si := range shown {
 		t, _ := sourceTarget(&b.public[si])
-		vs := b.verdicts[t]
+		vs := b.verdicts.of(t)
 		var why strings.Builder
 		for j, v := range vs {
 			verdicts = append(verdicts, v)
@@ -403,7 +436,7 @@ func (b *builder) ruleFindings() {
 		if why, ok := b.nearWorld[ri]; ok {
 			b.nearWorldFinding(ri, why)
 		}
-		if acc := b.sources[ri]; acc != nil {
+		if acc := b.sourcesOf(ri); acc != nil {
 			if len(acc.bad) > 0 {
 				b.suspicious(ri, acc)
 			}
