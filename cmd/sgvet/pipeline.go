@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
+	"strings"
 
 	"golang.org/x/sync/errgroup"
 
@@ -145,7 +147,7 @@ func vetInProcess(ctx context.Context, run string, targets []reputation.Target, 
 		return wg.Wait()
 	})
 
-	byTarget := make(map[reputation.Target][]reputation.Verdict, len(targets))
+	gathered := newGathering(targets)
 	g.Go(func() error {
 		for {
 			msgs, err := results.Receive(gctx, 10)
@@ -160,9 +162,7 @@ func vetInProcess(ctx context.Context, run string, targets []reputation.Target, 
 				if err != nil {
 					return err
 				}
-				for _, v := range m.Verdicts {
-					byTarget[v.Target] = append(byTarget[v.Target], v)
-				}
+				gathered.add(m.Verdicts)
 				if err := results.Ack(gctx, msg.Receipt); err != nil {
 					return err
 				}
@@ -172,13 +172,102 @@ func vetInProcess(ctx context.Context, run string, targets []reputation.Target, 
 	if err := g.Wait(); err != nil {
 		return nil, err
 	}
-	out := make([]reputation.Result, 0, len(byTarget))
-	seen := make(map[reputation.Target]bool, len(targets))
+	return gathered.results(), nil
+}
+
+// gathering collects the verdicts of a run's messages by target, in the order of the
+// targets, holding as little as it can: a million addresses make a million results.
+type gathering struct {
+	out   []reputation.Result
+	index map[reputation.Target]int32
+	// strings and categories hold one copy of each provider name, status, country, reason
+	// and list of categories that decoding made many of.
+	strings    map[string]string
+	categories map[string][]string
+}
+
+func newGathering(targets []reputation.Target) *gathering {
+	g := &gathering{
+		out:        make([]reputation.Result, 0, len(targets)),
+		index:      make(map[reputation.Target]int32, len(targets)),
+		strings:    map[string]string{},
+		categories: map[string][]string{},
+	}
 	for _, t := range targets {
-		if vs, ok := byTarget[t]; ok && !seen[t] {
-			seen[t] = true
-			out = append(out, reputation.Result{Target: t, Verdicts: vs})
+		if _, ok := g.index[t]; !ok {
+			g.index[t] = int32(len(g.out))
+			g.out = append(g.out, reputation.Result{Target: t})
 		}
 	}
-	return out, nil
+	return g
+}
+
+// add files the verdicts of one message. A target's verdicts that are next to each other
+// in the message are kept in the message's own array, not copied; verdicts on a target
+// the run did not ask about are dropped.
+func (g *gathering) add(vs []reputation.Verdict) {
+	for start := 0; start < len(vs); {
+		end := start + 1
+		for end < len(vs) && vs[end].Target == vs[start].Target {
+			end++
+		}
+		run := vs[start:end:end]
+		for i := range run {
+			g.intern(&run[i])
+		}
+		if i, ok := g.index[run[0].Target]; ok {
+			r := &g.out[i]
+			if r.Verdicts == nil {
+				r.Verdicts = run
+			} else {
+				r.Verdicts = append(r.Verdicts, run...)
+			}
+		}
+		start = end
+	}
+}
+
+// intern replaces the strings of v that many verdicts share with one copy of each.
+func (g *gathering) intern(v *reputation.Verdict) {
+	for _, s := range []*string{&v.Provider, &v.Country, &v.Reason} {
+		*s = g.string(*s)
+	}
+	v.Status = reputation.Status(g.string(string(v.Status)))
+	if len(v.Categories) > 0 {
+		k := strings.Join(v.Categories, "\x00")
+		if c, ok := g.categories[k]; ok {
+			v.Categories = c
+		} else if len(g.categories) < maxInterned {
+			g.categories[k] = slices.Clip(v.Categories)
+		}
+	}
+}
+
+// maxInterned bounds how many strings a gathering holds one copy of: a provider whose
+// reasons name each address would otherwise fill it with strings no other verdict has.
+const maxInterned = 4096
+
+// string returns the copy of s that the gathering holds, holding s if it has room.
+func (g *gathering) string(s string) string {
+	if c, ok := g.strings[s]; ok || s == "" {
+		return c
+	}
+	if len(g.strings) < maxInterned {
+		g.strings[s] = s
+	}
+	return s
+}
+
+// results returns the targets that got verdicts, with their verdicts, in the order of
+// the targets.
+func (g *gathering) results() []reputation.Result {
+	out := g.out[:0]
+	for _, r := range g.out {
+		if len(r.Verdicts) > 0 {
+			out = append(out, r)
+		}
+	}
+	clear(g.out[len(out):])
+	g.index = nil
+	return out
 }

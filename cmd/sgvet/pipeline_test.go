@@ -1,0 +1,59 @@
+package main
+
+import (
+	"net/netip"
+	"reflect"
+	"testing"
+	"time"
+	"unsafe"
+
+	"github.com/sgvet/sgvet/reputation"
+)
+
+func TestGathering(t *testing.T) {
+	target := func(s string) reputation.Target { return reputation.AddressTarget(netip.MustParseAddr(s)) }
+	a, b, c, other := target("198.51.100.1"), target("198.51.100.2"), target("198.51.100.3"), target("203.0.113.9")
+	at := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	verdict := func(provider string, t reputation.Target, status reputation.Status, cats ...string) reputation.Verdict {
+		// Each string is a fresh copy, as decoding a message makes them.
+		return reputation.Verdict{Provider: string([]byte(provider)), Target: t, Status: reputation.Status([]byte(status)),
+			Categories: cats, Reason: string([]byte("")), CheckedAt: at}
+	}
+	g := newGathering([]reputation.Target{a, b, c, a})
+	g.add([]reputation.Verdict{
+		verdict("blocklist", b, reputation.Malicious, string([]byte("botnet"))),
+		verdict("metadefender", b, reputation.Malicious, string([]byte("botnet"))),
+		verdict("blocklist", a, reputation.Clean),
+		verdict("blocklist", other, reputation.Malicious), // not asked about: dropped
+	})
+	g.add([]reputation.Verdict{verdict("metadefender", a, reputation.Clean)}) // a's second provider, in another message
+	got := g.results()
+
+	// In the order of the targets, each once; c got no verdict and is left out.
+	var order []reputation.Target
+	for _, r := range got {
+		order = append(order, r.Target)
+	}
+	if want := []reputation.Target{a, b}; !reflect.DeepEqual(order, want) {
+		t.Fatalf("targets = %v, want %v", order, want)
+	}
+	if n := len(got[0].Verdicts); n != 2 || got[0].Verdicts[0].Provider != "blocklist" || got[0].Verdicts[1].Provider != "metadefender" {
+		t.Errorf("verdicts of %s = %+v, want blocklist then metadefender", a, got[0].Verdicts)
+	}
+	bv := got[1].Verdicts
+	if len(bv) != 2 || bv[0].Status != reputation.Malicious || !reflect.DeepEqual(bv[1].Categories, []string{"botnet"}) {
+		t.Fatalf("verdicts of %s = %+v", b, bv)
+	}
+	// Strings many verdicts share are held once.
+	same := func(x, y string) bool { return unsafe.StringData(x) == unsafe.StringData(y) }
+	if !same(got[0].Verdicts[0].Provider, bv[0].Provider) || !same(string(bv[0].Status), string(bv[1].Status)) {
+		t.Error("provider names and statuses are not shared")
+	}
+	if &bv[0].Categories[0] != &bv[1].Categories[0] {
+		t.Error("equal categories are not shared")
+	}
+	// A shared list of categories cannot be appended to in place.
+	if cap(bv[0].Categories) != len(bv[0].Categories) {
+		t.Errorf("shared categories have room to grow: cap %d, len %d", cap(bv[0].Categories), len(bv[0].Categories))
+	}
+}
