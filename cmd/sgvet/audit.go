@@ -114,6 +114,11 @@ func runAudit(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 			return err
 		}
 		stats = vetter.Stats()
+		// Nothing more is looked up: the cache is closed now, and the providers, which
+		// may hold large lists, are not kept while the report is built.
+		if err := closeCache(); err != nil {
+			log.Warn("cache not closed cleanly", "err", err)
+		}
 	}
 
 	var view *report.HistoryView

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"math"
 	"net/netip"
 	"net/url"
@@ -15,6 +16,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"go.yaml.in/yaml/v3"
@@ -305,19 +307,16 @@ type providerSetup struct {
 // expireCache deletes, at the end of a run, the verdicts of the run's providers that their
 // cache_ttl no longer lets a run reuse, and their old daily usage, so that the cache holds
 // what the next runs may use. It gives up once ctx is done.
-func expireCache(ctx context.Context, cache *reputation.Cache, setups []providerSetup, log *slog.Logger) {
+func expireCache(ctx context.Context, cache *reputation.Cache, ttls map[string]time.Duration, log *slog.Logger) {
 	now := time.Now()
-	for _, s := range setups {
-		if s.policy.CacheTTL <= 0 {
-			continue
-		}
-		n, err := cache.Expire(ctx, s.provider.Name(), s.policy.CacheTTL, now)
+	for _, name := range slices.Sorted(maps.Keys(ttls)) {
+		n, err := cache.Expire(ctx, name, ttls[name], now)
 		if err != nil {
-			log.Warn("expired verdicts not purged from the cache", "provider", s.provider.Name(), "err", err)
+			log.Warn("expired verdicts not purged from the cache", "provider", name, "err", err)
 			return
 		}
 		if n > 0 {
-			log.Debug("purged expired verdicts from the cache", "provider", s.provider.Name(), "verdicts", n)
+			log.Debug("purged expired verdicts from the cache", "provider", name, "verdicts", n)
 		}
 	}
 }
@@ -325,7 +324,7 @@ func expireCache(ctx context.Context, cache *reputation.Cache, setups []provider
 // newVetter builds the providers the configuration enables and a Vetter over them. A
 // provider whose key is not set is skipped with one log line, unless --providers named it,
 // which is an error. The returned function purges the cache of expired verdicts and
-// closes it.
+// closes it; it may be called more than once.
 func newVetter(ctx context.Context, cfg config, log *slog.Logger) (*reputation.Vetter, func() error, error) {
 	rc := cfg.Reputation
 	named := func(name string) bool { return slices.Contains(rc.Only, name) }
@@ -439,9 +438,22 @@ func newVetter(ctx context.Context, cfg config, log *slog.Logger) (*reputation.V
 			return nil, nil, usageErrorf("--cache: %v", err)
 		}
 		opts.Cache = cache
+		// The function holds the cache time of each provider rather than the providers,
+		// so that a large blocklist is not kept in memory until the cache is closed.
+		ttls := map[string]time.Duration{}
+		for _, s := range setups {
+			if s.policy.CacheTTL > 0 {
+				ttls[s.provider.Name()] = s.policy.CacheTTL
+			}
+		}
+		var once sync.Once
+		var closeErr error
 		closeCache = func() error {
-			expireCache(ctx, cache, setups, log)
-			return cache.Close()
+			once.Do(func() {
+				expireCache(ctx, cache, ttls, log)
+				closeErr = cache.Close()
+			})
+			return closeErr
 		}
 	}
 	return reputation.NewVetter(providers, opts), closeCache, nil
