@@ -73,7 +73,13 @@ func ParseFile(name string, data []byte) (*File, error) {
 	if out.SecurityGroups == nil && out.SecurityGroupRules == nil && out.NetworkInterfaces == nil && out.PrefixLists == nil {
 		return nil, &InputError{File: name, Err: errors.New("no SecurityGroups, SecurityGroupRules, NetworkInterfaces or PrefixLists: expected the JSON output of aws ec2 describe-security-groups, describe-security-group-rules, describe-network-interfaces or describe-managed-prefix-lists")}
 	}
-	f := &File{Name: name}
+	// The rules are counted first, so that a file of a million rules is not copied as its
+	// slice grows.
+	n := 0
+	for _, g := range out.SecurityGroups {
+		n += permissionRuleCount(g.IpPermissions) + permissionRuleCount(g.IpPermissionsEgress)
+	}
+	f := &File{Name: name, groupRules: make([]Rule, 0, n), rules: make([]Rule, 0, len(out.SecurityGroupRules))}
 	for _, g := range out.SecurityGroups {
 		grp := groupFromAPI(g, "")
 		if grp.ID == "" {
@@ -105,6 +111,15 @@ func ParseFile(name string, data []byte) (*File, error) {
 		f.lists[aws.ToString(pl.PrefixListId)] = prefixListFromAPI(pl)
 	}
 	return f, nil
+}
+
+// permissionRuleCount returns how many Rules permissionRules makes of perms.
+func permissionRuleCount(perms []types.IpPermission) int {
+	n := 0
+	for _, p := range perms {
+		n += len(p.IpRanges) + len(p.Ipv6Ranges) + len(p.PrefixListIds) + len(p.UserIdGroupPairs)
+	}
+	return n
 }
 
 // permissionRules appends one Rule per range, prefix list and group pair of perms. Rules
@@ -185,6 +200,13 @@ func FromFiles(files []*File) Collection {
 		}
 		interfaces = interfaces || f.attached != nil
 	}
+	// Room for every rule, at most, so that a million rules are not copied as the slice
+	// grows.
+	n := 0
+	for _, f := range files {
+		n += len(f.groupRules) + len(f.rules)
+	}
+	c.Rules = make([]Rule, 0, n)
 	skippedList := map[string]bool{}
 	addRule := func(r Rule) {
 		if r.PrefixList != nil {

@@ -3,8 +3,10 @@ package collector_test
 import (
 	"encoding/json"
 	"errors"
+	"net/netip"
 	"os"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -548,5 +550,34 @@ func TestParseFilePrefixLists(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestInventoryDropsRepeatedRules checks that of rules with one key the first is kept,
+// whatever their order, and that the rest are sorted.
+func TestInventoryDropsRepeatedRules(t *testing.T) {
+	rule := func(id, cidr, description string) collector.Rule {
+		return collector.Rule{Account: "111122223333", Region: "eu-west-1", GroupID: "sg-1", ID: id,
+			Direction: collector.Ingress, Protocol: "tcp", FromPort: 22, ToPort: 22,
+			CIDR: netip.MustParsePrefix(cidr), Description: description}
+	}
+	c := collector.Collection{
+		Groups: []collector.Group{{ID: "sg-1", Account: "111122223333", Region: "eu-west-1"}},
+		Rules: []collector.Rule{
+			rule("sgr-2", "198.51.100.7/32", "first"),
+			rule("sgr-1", "192.0.2.0/24", "kept"),
+			rule("sgr-2", "198.51.100.7/32", "second"),
+			rule("sgr-2", "198.51.100.8/32", "another target of sgr-2"),
+			rule("sgr-1", "192.0.2.0/24", "repeated"),
+		},
+	}
+	inv := c.Inventory(time.Unix(0, 0), collector.Options{})
+	var got []string
+	for _, r := range inv.Rules {
+		got = append(got, r.ID+" "+r.CIDR.String()+" "+r.Description)
+	}
+	want := []string{"sgr-1 192.0.2.0/24 kept", "sgr-2 198.51.100.7/32 first", "sgr-2 198.51.100.8/32 another target of sgr-2"}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("rules = %q, want %q", got, want)
 	}
 }

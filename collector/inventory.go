@@ -2,6 +2,7 @@ package collector
 
 import (
 	"cmp"
+	"hash/maphash"
 	"net/netip"
 	"slices"
 	"time"
@@ -104,7 +105,8 @@ type Collection struct {
 
 // Inventory assembles an Inventory: it sorts groups and rules, drops repeated rules,
 // copies each group's attachment, name and VPC to its rules, lists accounts and regions,
-// and finds the public sources.
+// and finds the public sources. The Inventory's rules are c.Rules's own array, sorted in
+// place: a million rules are not copied.
 func (c Collection) Inventory(collectedAt time.Time, opts Options) *Inventory {
 	groups, rules, regions := c.Groups, c.Rules, c.Regions
 	inv := &Inventory{
@@ -199,17 +201,32 @@ func keyOf(r *Rule) ruleKey {
 	return k
 }
 
+// dedupRules drops repeated rules, keeping the first of each key, and sorts the rest, in
+// the array of rules itself. Keys are remembered by a hash and the index of the first rule
+// with it, twelve bytes a rule where a set of the keys would take over a hundred; rules
+// whose hashes are equal are compared in full.
 func dedupRules(rules []Rule) []Rule {
-	out := make([]Rule, 0, len(rules))
-	seen := make(map[ruleKey]struct{}, len(rules))
+	seed := maphash.MakeSeed()
+	first := make(map[uint64]int32, len(rules))
+	var others map[uint64][]int32 // rules with another key and a hash already in first
+	out := rules[:0]
 	for i := range rules {
 		k := keyOf(&rules[i])
-		if _, dup := seen[k]; dup {
-			continue
+		h := maphash.Comparable(seed, k)
+		if j, ok := first[h]; ok {
+			if keyOf(&out[j]) == k || slices.ContainsFunc(others[h], func(j int32) bool { return keyOf(&out[j]) == k }) {
+				continue
+			}
+			if others == nil {
+				others = map[uint64][]int32{}
+			}
+			others[h] = append(others[h], int32(len(out)))
+		} else {
+			first[h] = int32(len(out))
 		}
-		seen[k] = struct{}{}
 		out = append(out, rules[i])
 	}
+	clear(rules[len(out):])
 	slices.SortFunc(out, compareRules)
 	return out
 }
