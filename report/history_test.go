@@ -1230,14 +1230,35 @@ var historySchemaV1 = []string{
 	`PRAGMA user_version = 1`,
 }
 
-func TestOpenHistoryMigratesVersion1(t *testing.T) {
-	a := historyRuleFor(1, "203.0.113.0/24")
-	b := historyRuleFor(2, "198.51.100.7/32")
+// openMigratedHistory writes a history file of an older schema version with stmts, opens
+// it, which migrates it, and checks that it is of the current version and holds counts rows.
+func openMigratedHistory(t *testing.T, stmts []string, counts map[string]int) *History {
+	t.Helper()
 	path := filepath.Join(t.TempDir(), "state.db")
 	db, err := sql.Open("sqlite", path)
 	if err != nil {
 		t.Fatal(err)
 	}
+	for _, stmt := range stmts {
+		if _, err := db.Exec(stmt); err != nil {
+			t.Fatalf("%s: %v", stmt, err)
+		}
+	}
+	db.Close()
+	h := openTestHistory(t, path)
+	var version int
+	if err := h.db.QueryRowContext(t.Context(), "PRAGMA user_version").Scan(&version); err != nil || version != historySchemaVersion {
+		t.Errorf("user_version = %d, %v; want %d", version, err, historySchemaVersion)
+	}
+	if got := historyCounts(t, h); !reflect.DeepEqual(got, counts) {
+		t.Errorf("rows after migration = %v, want %v", got, counts)
+	}
+	return h
+}
+
+func TestOpenHistoryMigratesVersion1(t *testing.T) {
+	a := historyRuleFor(1, "203.0.113.0/24")
+	b := historyRuleFor(2, "198.51.100.7/32")
 	ruleJSON := func(r collector.Rule) string {
 		data, err := json.Marshal(r)
 		if err != nil {
@@ -1253,22 +1274,8 @@ func TestOpenHistoryMigratesVersion1(t *testing.T) {
 		fmt.Sprintf(`INSERT INTO verdicts VALUES ('run-1', 'blocklist', '203.0.113.1', 'clean', NULL, %d, '{"provider":"blocklist","status":"clean"}'),
 			('run-2', 'blocklist', '203.0.113.1', 'malicious', 3, %d, '{"provider":"blocklist","status":"malicious"}')`, t1, t2),
 	)
-	for _, stmt := range stmts {
-		if _, err := db.Exec(stmt); err != nil {
-			t.Fatalf("%s: %v", stmt, err)
-		}
-	}
-	db.Close()
-
-	h := openTestHistory(t, path)
+	h := openMigratedHistory(t, stmts, map[string]int{"runs": 2, "rules": 2, "verdicts": 1})
 	ctx := t.Context()
-	var version int
-	if err := h.db.QueryRowContext(ctx, "PRAGMA user_version").Scan(&version); err != nil || version != historySchemaVersion {
-		t.Errorf("user_version = %d, %v; want %d", version, err, historySchemaVersion)
-	}
-	if got, want := historyCounts(t, h), (map[string]int{"runs": 2, "rules": 2, "verdicts": 1}); !reflect.DeepEqual(got, want) {
-		t.Errorf("rows after migration = %v, want %v", got, want)
-	}
 	var status, run string
 	if err := h.db.QueryRowContext(ctx, "SELECT status, run FROM verdicts").Scan(&status, &run); err != nil || status != "malicious" || run != "run-2" {
 		t.Errorf("verdict kept = %q of %q, %v; want the latest, malicious of run-2", status, run, err)
@@ -1739,11 +1746,6 @@ func TestOpenHistoryMigratesVersion2(t *testing.T) {
 	c := historyRuleFor(3, "192.0.2.0/28")
 	d := historyRuleFor(4, "192.0.2.64/28")
 	t1, t2, t3, t4 := historyT0, historyT0.Add(time.Hour), historyT0.Add(2*time.Hour), historyT0.Add(3*time.Hour)
-	path := filepath.Join(t.TempDir(), "state.db")
-	db, err := sql.Open("sqlite", path)
-	if err != nil {
-		t.Fatal(err)
-	}
 	stmts := slices.Clone(historySchemaV2)
 	for _, run := range []struct {
 		id string
@@ -1775,22 +1777,8 @@ func TestOpenHistoryMigratesVersion2(t *testing.T) {
 		('blocklist', '203.0.113.1', %d, 'run-1', 'clean', NULL, %d, 777, '{"provider":"blocklist","verdict":"clean"}'),
 		('blocklist', '203.0.113.1', %d, 'run-3', 'malicious', 3, %d, 778, '{"provider":"blocklist","verdict":"malicious"}')`,
 		t1.UnixNano(), t1.UnixNano(), t3.UnixNano(), t3.UnixNano()))
-	for _, stmt := range stmts {
-		if _, err := db.Exec(stmt); err != nil {
-			t.Fatalf("%s: %v", stmt, err)
-		}
-	}
-	db.Close()
-
-	h := openTestHistory(t, path)
+	h := openMigratedHistory(t, stmts, map[string]int{"runs": 3, "rules": 4, "verdicts": 2})
 	ctx := t.Context()
-	var version int
-	if err := h.db.QueryRowContext(ctx, "PRAGMA user_version").Scan(&version); err != nil || version != historySchemaVersion {
-		t.Errorf("user_version = %d, %v; want %d", version, err, historySchemaVersion)
-	}
-	if got, want := historyCounts(t, h), (map[string]int{"runs": 3, "rules": 4, "verdicts": 2}); !reflect.DeepEqual(got, want) {
-		t.Errorf("rows after migration = %v, want %v", got, want)
-	}
 
 	// The next run sees what run-3 had: a and d; b and d are gone, c is back.
 	results := historyResults(t4, "203.0.113.1")
