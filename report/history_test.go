@@ -2,12 +2,15 @@ package report
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"database/sql"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
+	"math/rand/v2"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -318,6 +321,49 @@ func TestHistoryRecordLate(t *testing.T) {
 	}
 }
 
+// TestHistoryRecordLateBetween: a run recorded late, between two recorded runs, is compared
+// with the run just before it, whatever later runs saw.
+func TestHistoryRecordLateBetween(t *testing.T) {
+	a := historyRuleFor(1, "203.0.113.0/24")
+	b := historyRuleFor(2, "198.51.100.7/32")
+	at := func(hours int) time.Time { return historyT0.Add(time.Duration(hours) * time.Hour) }
+	h := openTestHistory(t, filepath.Join(t.TempDir(), "state.db"))
+	ctx := t.Context()
+	for _, run := range []struct {
+		id    string
+		hours int
+		rules []collector.Rule
+	}{{"run-1", 1, []collector.Rule{a, b}}, {"run-3", 3, []collector.Rule{a}}, {"run-4", 4, []collector.Rule{a, b}}} {
+		if _, err := h.Record(ctx, run.id, at(run.hours), run.rules, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	goneB := func(last time.Time) []GoneRule { return []GoneRule{{RuleRef: refOf(&b), FirstSeen: at(1), LastSeen: last}} }
+	tests := []struct {
+		id       string
+		hours    int
+		rules    []collector.Rule
+		previous string
+		new      []string
+		gone     []GoneRule
+	}{
+		// run-4 saw b later; run-1, just before, saw it too.
+		{"run-2", 2, []collector.Rule{a}, "run-1", nil, goneB(at(1))},
+		// run-2, just before, did not see b; run-3, just after, did not either.
+		{"run-2b", 2, []collector.Rule{a, b}, "run-2", historyKeys(b), nil},
+		{"run-5", 5, []collector.Rule{a}, "run-4", nil, goneB(at(4))},
+	}
+	for _, tt := range tests {
+		view, err := h.Record(ctx, tt.id, at(tt.hours), tt.rules, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if view.Previous != tt.previous || !slices.Equal(sortedKeys(view.New), tt.new) || !reflect.DeepEqual(view.Gone, tt.gone) {
+			t.Errorf("Record(%s) = previous %q, new %q, gone %+v; want %q, %q, %+v", tt.id, view.Previous, sortedKeys(view.New), view.Gone, tt.previous, tt.new, tt.gone)
+		}
+	}
+}
+
 func TestHistoryPreviousTie(t *testing.T) {
 	h := openTestHistory(t, filepath.Join(t.TempDir(), "state.db"))
 	ctx := t.Context()
@@ -572,12 +618,29 @@ func (c *lookCounter) look() {
 func (c *lookCounter) Done() <-chan struct{} { c.look(); return c.Context.Done() }
 func (c *lookCounter) Err() error            { c.look(); return c.Context.Err() }
 
+// historyTables are the tables of the history, and the columns that order their rows.
+var historyTables = map[string]string{
+	"runs":            "seq",
+	"changes":         "n",
+	"rules":           "key",
+	"spans":           "key, since",
+	"rule_data":       "key",
+	"verdicts":        "provider, target, started, run",
+	"latest_verdicts": "bucket",
+}
+
 // historyDump returns every row of the history, in order.
 func historyDump(t *testing.T, h *History) string {
 	t.Helper()
+	return historyDumpTables(t, h, slices.Sorted(maps.Keys(historyTables))...)
+}
+
+// historyDumpTables returns every row of the given tables of the history, in order.
+func historyDumpTables(t *testing.T, h *History, tables ...string) string {
+	t.Helper()
 	var b strings.Builder
-	for _, table := range []string{"runs", "rules", "rule_data", "verdicts"} {
-		rows, err := h.db.QueryContext(t.Context(), "SELECT * FROM "+table+" ORDER BY 1, 2")
+	for _, table := range tables {
+		rows, err := h.db.QueryContext(t.Context(), "SELECT * FROM "+table+" ORDER BY "+historyTables[table])
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -594,7 +657,14 @@ func historyDump(t *testing.T, h *History) string {
 			if err := rows.Scan(ptrs...); err != nil {
 				t.Fatal(err)
 			}
-			fmt.Fprintf(&b, "%s %q\n", table, values)
+			b.WriteString(table)
+			for _, v := range values {
+				if s, ok := v.(string); ok {
+					v = strconv.Quote(s)
+				}
+				fmt.Fprintf(&b, " %v", v)
+			}
+			b.WriteString("\n")
 		}
 		if err := rows.Err(); err != nil {
 			t.Fatal(err)
@@ -1160,14 +1230,35 @@ var historySchemaV1 = []string{
 	`PRAGMA user_version = 1`,
 }
 
-func TestOpenHistoryMigratesVersion1(t *testing.T) {
-	a := historyRuleFor(1, "203.0.113.0/24")
-	b := historyRuleFor(2, "198.51.100.7/32")
+// openMigratedHistory writes a history file of an older schema version with stmts, opens
+// it, which migrates it, and checks that it is of the current version and holds counts rows.
+func openMigratedHistory(t *testing.T, stmts []string, counts map[string]int) *History {
+	t.Helper()
 	path := filepath.Join(t.TempDir(), "state.db")
 	db, err := sql.Open("sqlite", path)
 	if err != nil {
 		t.Fatal(err)
 	}
+	for _, stmt := range stmts {
+		if _, err := db.Exec(stmt); err != nil {
+			t.Fatalf("%s: %v", stmt, err)
+		}
+	}
+	db.Close()
+	h := openTestHistory(t, path)
+	var version int
+	if err := h.db.QueryRowContext(t.Context(), "PRAGMA user_version").Scan(&version); err != nil || version != historySchemaVersion {
+		t.Errorf("user_version = %d, %v; want %d", version, err, historySchemaVersion)
+	}
+	if got := historyCounts(t, h); !reflect.DeepEqual(got, counts) {
+		t.Errorf("rows after migration = %v, want %v", got, counts)
+	}
+	return h
+}
+
+func TestOpenHistoryMigratesVersion1(t *testing.T) {
+	a := historyRuleFor(1, "203.0.113.0/24")
+	b := historyRuleFor(2, "198.51.100.7/32")
 	ruleJSON := func(r collector.Rule) string {
 		data, err := json.Marshal(r)
 		if err != nil {
@@ -1183,22 +1274,8 @@ func TestOpenHistoryMigratesVersion1(t *testing.T) {
 		fmt.Sprintf(`INSERT INTO verdicts VALUES ('run-1', 'blocklist', '203.0.113.1', 'clean', NULL, %d, '{"provider":"blocklist","status":"clean"}'),
 			('run-2', 'blocklist', '203.0.113.1', 'malicious', 3, %d, '{"provider":"blocklist","status":"malicious"}')`, t1, t2),
 	)
-	for _, stmt := range stmts {
-		if _, err := db.Exec(stmt); err != nil {
-			t.Fatalf("%s: %v", stmt, err)
-		}
-	}
-	db.Close()
-
-	h := openTestHistory(t, path)
+	h := openMigratedHistory(t, stmts, map[string]int{"runs": 2, "rules": 2, "verdicts": 1})
 	ctx := t.Context()
-	var version int
-	if err := h.db.QueryRowContext(ctx, "PRAGMA user_version").Scan(&version); err != nil || version != historySchemaVersion {
-		t.Errorf("user_version = %d, %v; want %d", version, err, historySchemaVersion)
-	}
-	if got, want := historyCounts(t, h), (map[string]int{"runs": 2, "rules": 2, "verdicts": 1}); !reflect.DeepEqual(got, want) {
-		t.Errorf("rows after migration = %v, want %v", got, want)
-	}
 	var status, run string
 	if err := h.db.QueryRowContext(ctx, "SELECT status, run FROM verdicts").Scan(&status, &run); err != nil || status != "malicious" || run != "run-2" {
 		t.Errorf("verdict kept = %q of %q, %v; want the latest, malicious of run-2", status, run, err)
@@ -1210,4 +1287,597 @@ func TestOpenHistoryMigratesVersion1(t *testing.T) {
 	if view.Previous != "run-2" || !view.FirstSeen[RuleKey(a)].Equal(historyT0) || len(view.Gone) != 1 || view.Gone[0].RuleID != b.ID {
 		t.Errorf("Record after migration = %+v, want previous run-2, %s first seen %v, %s gone", view, a.ID, historyT0, b.ID)
 	}
+}
+
+// historyField is a field, at any depth, of a type: set allocates the pointers on the way to
+// it in v, a value of the type, and sets it to a value other than its zero if change is set.
+type historyField struct {
+	name string
+	set  func(v reflect.Value, change bool)
+}
+
+// historyFields returns the fields of typ at any depth, and for each pointer on the way, the
+// pointer itself (nil, or pointing to the zero value). A netip.Prefix or a time.Time is one
+// field.
+func historyFields(typ reflect.Type, name string) []historyField {
+	switch {
+	case typ.Kind() == reflect.Pointer:
+		fields := []historyField{{name, func(v reflect.Value, change bool) {
+			if change {
+				v.Set(reflect.New(typ.Elem()))
+			}
+		}}}
+		for _, f := range historyFields(typ.Elem(), name) {
+			fields = append(fields, historyField{f.name, func(v reflect.Value, change bool) {
+				v.Set(reflect.New(typ.Elem()))
+				f.set(v.Elem(), change)
+			}})
+		}
+		return fields
+	case typ.Kind() == reflect.Struct && typ != reflect.TypeFor[netip.Prefix]() && typ != reflect.TypeFor[time.Time]():
+		var fields []historyField
+		for i := range typ.NumField() {
+			for _, f := range historyFields(typ.Field(i).Type, name+"."+typ.Field(i).Name) {
+				fields = append(fields, historyField{f.name, func(v reflect.Value, change bool) { f.set(v.Field(i), change) }})
+			}
+		}
+		return fields
+	}
+	return []historyField{{name, func(v reflect.Value, change bool) {
+		if change {
+			v.Set(historyNonZero(typ))
+		}
+	}}}
+}
+
+// historyNonZero returns a value of typ other than its zero value.
+func historyNonZero(typ reflect.Type) reflect.Value {
+	v := reflect.New(typ).Elem()
+	switch {
+	case typ == reflect.TypeFor[netip.Prefix]():
+		v.Set(reflect.ValueOf(netip.MustParsePrefix("192.0.2.0/24")))
+	case typ == reflect.TypeFor[time.Time]():
+		v.Set(reflect.ValueOf(historyT0))
+	case typ.Kind() == reflect.String:
+		v.SetString("x")
+	case typ.Kind() == reflect.Bool:
+		v.SetBool(true)
+	case v.CanInt():
+		v.SetInt(1)
+	case typ.Kind() == reflect.Slice:
+		v.Set(reflect.Append(v, historyNonZero(typ.Elem())))
+	default:
+		panic("no value for " + typ.String())
+	}
+	return v
+}
+
+// historyEachChange calls f with two values of T that differ in one field only, for each
+// field of T at any depth, and the field's name.
+func historyEachChange[T any](f func(name string, a, b *T)) {
+	for _, field := range historyFields(reflect.TypeFor[T](), reflect.TypeFor[T]().Name()) {
+		var a, b T
+		field.set(reflect.ValueOf(&a).Elem(), false)
+		field.set(reflect.ValueOf(&b).Elem(), true)
+		f(field.name, &a, &b)
+	}
+}
+
+// TestHistoryHashesEveryField: two rules, or two verdicts, that differ in any one field
+// hash apart, but for a verdict's time of check and whether the cache answered, which are
+// no change. A field added to collector.Rule or reputation.Verdict fails this test until
+// the hash counts it.
+func TestHistoryHashesEveryField(t *testing.T) {
+	var f historyHasher
+	n := 0
+	historyEachChange(func(name string, a, b *collector.Rule) {
+		n++
+		if f.rule(a) == f.rule(b) {
+			t.Errorf("two rules that differ in %s hash alike", name)
+		}
+	})
+	historyEachChange(func(name string, a, b *reputation.Verdict) {
+		n++
+		same := name == "Verdict.CheckedAt" || name == "Verdict.Cached"
+		if got := f.verdict(a, a.Target) == f.verdict(b, b.Target); got != same {
+			t.Errorf("two verdicts that differ in %s hash alike: %v, want %v", name, got, same)
+		}
+	})
+	if n < 30 {
+		t.Errorf("%d fields compared, want every field of a rule and a verdict", n)
+	}
+	// A verdict's key counts its provider and target, and nothing else.
+	v := reputation.Verdict{Provider: "blocklist", Status: reputation.Clean}
+	target := reputation.AddressTarget(netip.MustParseAddr("192.0.2.1"))
+	key := f.verdictKey(v.Provider, target)
+	for _, other := range []uint64{
+		f.verdictKey("abuseipdb", target),
+		f.verdictKey(v.Provider, reputation.AddressTarget(netip.MustParseAddr("192.0.2.2"))),
+		f.verdictKey(v.Provider, reputation.PrefixTarget(netip.MustParsePrefix("192.0.2.0/24"))),
+	} {
+		if other == key {
+			t.Errorf("verdict keys of other providers or targets are alike")
+		}
+	}
+}
+
+func TestHistorySpansAt(t *testing.T) {
+	type spans = []historySpan
+	tests := []struct {
+		name  string
+		spans spans
+		at    int
+		seen  bool
+		want  spans
+	}{
+		{"first sighting", nil, 3, true, spans{{3, 3}}},
+		{"never seen", nil, 3, false, spans{}},
+		{"extends a span", spans{{0, 2}}, 3, true, spans{{0, 3}}},
+		{"starts a span earlier", spans{{4, 6}}, 3, true, spans{{3, 6}}},
+		{"joins two spans", spans{{0, 2}, {4, 6}}, 3, true, spans{{0, 6}}},
+		{"a span of its own", spans{{0, 1}, {5, 6}}, 3, true, spans{{0, 1}, {3, 3}, {5, 6}}},
+		{"seen within a span", spans{{0, 6}}, 3, true, spans{{0, 6}}},
+		{"splits a span", spans{{0, 6}}, 3, false, spans{{0, 2}, {4, 6}}},
+		{"cuts a span's end", spans{{0, 3}}, 3, false, spans{{0, 2}}},
+		{"cuts a span's start", spans{{3, 6}}, 3, false, spans{{4, 6}}},
+		{"drops a span of one", spans{{1, 1}, {3, 3}, {5, 5}}, 3, false, spans{{1, 1}, {5, 5}}},
+		{"not seen, no span there", spans{{0, 1}, {5, 6}}, 3, false, spans{{0, 1}, {5, 6}}},
+		{"after forgotten runs", spans{{-1, 2}}, 0, false, spans{{-1, -1}, {1, 2}}},
+	}
+	for _, tt := range tests {
+		if got := historySpansAt(tt.spans, tt.at, tt.seen); !slices.Equal(got, tt.want) {
+			t.Errorf("%s: historySpansAt(%v, %d, %v) = %v, want %v", tt.name, tt.spans, tt.at, tt.seen, got, tt.want)
+		}
+	}
+}
+
+// historyModel is what a history is to hold and show, worked out plainly from every run
+// recorded: the rules each run saw, each rule's first sighting, and the verdicts stored.
+type historyModel struct {
+	runs      map[string]*historyModelRun
+	firstSeen map[string]time.Time
+	verdicts  map[string][]historyModelVerdict // by provider and target
+}
+
+type historyModelRun struct {
+	id    string
+	start time.Time
+	rules map[string]collector.Rule
+}
+
+// historyModelVerdict is a verdict stored: by which run, and what it said.
+type historyModelVerdict struct {
+	start  time.Time
+	run    string
+	status reputation.Status
+}
+
+func newHistoryModel() *historyModel {
+	return &historyModel{runs: map[string]*historyModelRun{}, firstSeen: map[string]time.Time{}, verdicts: map[string][]historyModelVerdict{}}
+}
+
+// historyModelBefore reports whether the run (at, id) comes before the run (at2, id2).
+func historyModelBefore(at time.Time, id string, at2 time.Time, id2 string) bool {
+	return at.Before(at2) || (at.Equal(at2) && id < id2)
+}
+
+// view returns what recording the run (id, start) that saw rules shows.
+func (m *historyModel) view(id string, start time.Time, rules []collector.Rule) *HistoryView {
+	var prev *historyModelRun
+	for _, r := range m.runs {
+		if r.id != id && historyModelBefore(r.start, r.id, start, id) && (prev == nil || historyModelBefore(prev.start, prev.id, r.start, r.id)) {
+			prev = r
+		}
+	}
+	view := &HistoryView{FirstSeen: map[string]time.Time{}, New: map[string]bool{}}
+	seen := historyModelRules(rules)
+	for k := range seen {
+		view.FirstSeen[k] = start
+		if f, ok := m.firstSeen[k]; ok && f.Before(start) {
+			view.FirstSeen[k] = f
+		}
+		if prev == nil {
+			continue
+		}
+		if _, ok := prev.rules[k]; !ok {
+			view.New[k] = true
+		}
+	}
+	if prev == nil {
+		return view
+	}
+	view.Previous = prev.id
+	for _, k := range slices.Sorted(maps.Keys(prev.rules)) {
+		if _, ok := seen[k]; !ok {
+			r := prev.rules[k]
+			view.Gone = append(view.Gone, GoneRule{RuleRef: refOf(&r), FirstSeen: m.firstSeen[k], LastSeen: prev.start})
+		}
+	}
+	return view
+}
+
+func historyModelRules(rules []collector.Rule) map[string]collector.Rule {
+	m := make(map[string]collector.Rule)
+	for _, r := range rules {
+		m[RuleKey(r)] = r
+	}
+	return m
+}
+
+// record records the run (id, start) that saw rules and got results.
+func (m *historyModel) record(id string, start time.Time, rules []collector.Rule, results []reputation.Result) {
+	run := &historyModelRun{id: id, start: start, rules: historyModelRules(rules)}
+	m.runs[id] = run
+	for k := range run.rules {
+		if f, ok := m.firstSeen[k]; !ok || start.Before(f) {
+			m.firstSeen[k] = start
+		}
+	}
+	m.forgetRules()
+	for key, stored := range m.verdicts {
+		m.verdicts[key] = slices.DeleteFunc(stored, func(v historyModelVerdict) bool { return v.run == id })
+	}
+	for _, res := range results {
+		for _, v := range res.Verdicts {
+			key := v.Provider + " " + v.Target.String()
+			stored := m.verdicts[key]
+			// This run's own verdict, or else the latest before this run.
+			var latest *historyModelVerdict
+			for i := range stored {
+				s := &stored[i]
+				switch {
+				case latest != nil && latest.run == id:
+				case s.run == id:
+					latest = s
+				case historyModelBefore(s.start, s.run, start, id) && (latest == nil || historyModelBefore(latest.start, latest.run, s.start, s.run)):
+					latest = s
+				}
+			}
+			switch {
+			case latest != nil && latest.status == v.Status:
+			case latest != nil && latest.run == id:
+				latest.status = v.Status
+			default:
+				m.verdicts[key] = append(stored, historyModelVerdict{start, id, v.Status})
+			}
+		}
+	}
+}
+
+// forgetRules forgets the rules no run saw.
+func (m *historyModel) forgetRules() {
+	for k := range m.firstSeen {
+		if !slices.ContainsFunc(slices.Collect(maps.Values(m.runs)), func(r *historyModelRun) bool { _, ok := r.rules[k]; return ok }) {
+			delete(m.firstSeen, k)
+		}
+	}
+}
+
+// prune forgets all but the newest keep runs.
+func (m *historyModel) prune(keep int) int {
+	runs := slices.SortedFunc(maps.Values(m.runs), func(a, b *historyModelRun) int {
+		return cmp.Or(a.start.Compare(b.start), strings.Compare(a.id, b.id))
+	})
+	if len(runs) <= keep {
+		return 0
+	}
+	cut := runs[len(runs)-keep]
+	for _, r := range runs[:len(runs)-keep] {
+		delete(m.runs, r.id)
+	}
+	m.forgetRules()
+	for key, stored := range m.verdicts {
+		m.verdicts[key] = slices.DeleteFunc(stored, func(v historyModelVerdict) bool {
+			// Replaced by a later one, no later than the cut.
+			return slices.ContainsFunc(stored, func(w historyModelVerdict) bool {
+				return historyModelBefore(v.start, v.run, w.start, w.run) && !historyModelBefore(cut.start, cut.id, w.start, w.run)
+			})
+		})
+	}
+	return len(runs) - keep
+}
+
+// storedVerdicts returns the verdicts stored, one a line, in order.
+func (m *historyModel) storedVerdicts() string {
+	var lines []string
+	for key, stored := range m.verdicts {
+		for _, v := range stored {
+			lines = append(lines, fmt.Sprintf("%s %s %s", key, v.run, v.status))
+		}
+	}
+	slices.Sort(lines)
+	return strings.Join(lines, "\n")
+}
+
+// historyStoredVerdicts returns the verdicts h stores, as historyModel.storedVerdicts does,
+// and checks that latest_verdicts holds the hash of the latest of each provider for each
+// target.
+func historyStoredVerdicts(t *testing.T, h *History) string {
+	t.Helper()
+	rows, err := h.db.QueryContext(t.Context(), "SELECT provider, target, run, status, hash FROM verdicts ORDER BY provider, target, started, run")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	var lines []string
+	latest := map[uint64]int64{}
+	var f historyHasher
+	for rows.Next() {
+		var provider, target, run, status string
+		var hash int64
+		if err := rows.Scan(&provider, &target, &run, &status, &hash); err != nil {
+			t.Fatal(err)
+		}
+		lines = append(lines, fmt.Sprintf("%s %s %s %s", provider, target, run, status))
+		tgt, err := reputation.ParseTarget(target)
+		if err != nil {
+			t.Fatal(err)
+		}
+		latest[f.verdictKey(provider, tgt)] = hash
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	tx, err := h.db.BeginTx(t.Context(), &sql.TxOptions{ReadOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback()
+	got, err := historyLoadLatest(t.Context(), tx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := historyLatestOf(latest); !slices.Equal(got, want) {
+		t.Errorf("latest_verdicts = %v, want %v", got, want)
+	}
+	slices.Sort(lines)
+	return strings.Join(lines, "\n")
+}
+
+// TestHistoryMatchesModel records runs in any order, again, by Record and by Prepare and
+// Commit with other runs committed in between, prunes now and then, and checks each view,
+// the verdicts stored and latest_verdicts against historyModel.
+func TestHistoryMatchesModel(t *testing.T) {
+	var rules []collector.Rule
+	for i := range 7 {
+		rules = append(rules, historyRuleFor(i, fmt.Sprintf("192.0.2.%d/32", i)))
+	}
+	targets := []string{"198.51.100.1", "198.51.100.2", "2001:db8::/64"}
+	for seed := range uint64(30) {
+		rng := rand.New(rand.NewPCG(seed, 1))
+		h := openTestHistory(t, filepath.Join(t.TempDir(), "state.db"))
+		m := newHistoryModel()
+		ctx := t.Context()
+		starts := map[string]time.Time{}
+		// next returns a run to record: a new one, or now and then one recorded before.
+		next := func() (string, time.Time, []collector.Rule, []reputation.Result) {
+			id := fmt.Sprintf("run-%d", len(starts))
+			if ids := slices.Sorted(maps.Keys(m.runs)); len(ids) > 0 && rng.IntN(4) == 0 {
+				id = ids[rng.IntN(len(ids))]
+			}
+			if _, ok := starts[id]; !ok {
+				starts[id] = historyT0.Add(time.Duration(rng.IntN(8)) * time.Hour)
+			}
+			var seen []collector.Rule
+			for _, r := range rules {
+				if rng.IntN(3) > 0 {
+					seen = append(seen, r)
+				}
+			}
+			var results []reputation.Result
+			for _, s := range targets {
+				if rng.IntN(4) > 0 {
+					status := []reputation.Status{reputation.Clean, reputation.Malicious}[rng.IntN(2)]
+					results = append(results, historyResults(starts[id], s)...)
+					results[len(results)-1].Verdicts = []reputation.Verdict{{Provider: "blocklist", Target: results[len(results)-1].Target, Status: status, CheckedAt: starts[id]}}
+				}
+			}
+			return id, starts[id], seen, results
+		}
+		check := func(step int, what string, got, want *HistoryView) {
+			t.Helper()
+			if !reflect.DeepEqual(got, want) {
+				t.Fatalf("seed %d, step %d, %s = %+v, want %+v", seed, step, what, got, want)
+			}
+		}
+		for step := range 14 {
+			id, start, seen, results := next()
+			switch rng.IntN(5) {
+			case 0: // prepared, another run committed, then committed
+				view, pending, err := h.Prepare(ctx, id, start, seen, results)
+				if err != nil {
+					t.Fatal(err)
+				}
+				check(step, "Prepare("+id+")", view, m.view(id, start, seen))
+				if id2, start2, seen2, results2 := next(); id2 != id {
+					view, err := h.Record(ctx, id2, start2, seen2, results2)
+					if err != nil {
+						t.Fatal(err)
+					}
+					check(step, "Record("+id2+") between", view, m.view(id2, start2, seen2))
+					m.record(id2, start2, seen2, results2)
+				}
+				if err := pending.Commit(ctx, start.Add(time.Minute)); err != nil {
+					t.Fatal(err)
+				}
+			case 1: // pruned first
+				keep := 2 + rng.IntN(3)
+				n, err := h.Prune(ctx, keep)
+				if want := m.prune(keep); err != nil || n != want {
+					t.Fatalf("seed %d, step %d: Prune(%d) = %d, %v; want %d", seed, step, keep, n, err, want)
+				}
+				fallthrough
+			default:
+				view, err := h.Record(ctx, id, start, seen, results)
+				if err != nil {
+					t.Fatal(err)
+				}
+				check(step, "Record("+id+")", view, m.view(id, start, seen))
+			}
+			m.record(id, start, seen, results)
+			if got, want := historyStoredVerdicts(t, h), m.storedVerdicts(); got != want {
+				t.Fatalf("seed %d, step %d: verdicts stored:\n%s\nwant\n%s", seed, step, got, want)
+			}
+		}
+	}
+}
+
+// historySchemaV2 are the statements of schema version 2, as sgvet created it.
+var historySchemaV2 = []string{
+	`CREATE TABLE IF NOT EXISTS runs (id TEXT NOT NULL PRIMARY KEY, started INTEGER NOT NULL, finished INTEGER,
+		rules INTEGER NOT NULL DEFAULT 0, verdicts INTEGER NOT NULL DEFAULT 0) WITHOUT ROWID`,
+	`CREATE INDEX IF NOT EXISTS runs_started ON runs (started, id)`,
+	`CREATE TABLE IF NOT EXISTS rules (key TEXT NOT NULL PRIMARY KEY, first_seen INTEGER NOT NULL,
+		last_seen INTEGER NOT NULL, last_run TEXT NOT NULL, prev_seen INTEGER, prev_run TEXT,
+		hash INTEGER NOT NULL DEFAULT 0) WITHOUT ROWID`,
+	`CREATE TABLE IF NOT EXISTS rule_data (key TEXT NOT NULL PRIMARY KEY, rule TEXT NOT NULL) WITHOUT ROWID`,
+	`CREATE TABLE IF NOT EXISTS verdicts (provider TEXT NOT NULL, target TEXT NOT NULL, started INTEGER NOT NULL,
+		run TEXT NOT NULL, status TEXT NOT NULL, score INTEGER, checked_at INTEGER NOT NULL,
+		hash INTEGER NOT NULL DEFAULT 0, verdict TEXT NOT NULL, PRIMARY KEY (provider, target, started, run)) WITHOUT ROWID`,
+	`CREATE INDEX IF NOT EXISTS verdicts_run ON verdicts (run)`,
+	`PRAGMA user_version = 2`,
+}
+
+func TestOpenHistoryMigratesVersion2(t *testing.T) {
+	// a was seen by the last two runs, b by the first and the last, c by the first two, d
+	// by the last only.
+	a := historyRuleFor(1, "203.0.113.0/24")
+	b := historyRuleFor(2, "198.51.100.7/32")
+	c := historyRuleFor(3, "192.0.2.0/28")
+	d := historyRuleFor(4, "192.0.2.64/28")
+	t1, t2, t3, t4 := historyT0, historyT0.Add(time.Hour), historyT0.Add(2*time.Hour), historyT0.Add(3*time.Hour)
+	stmts := slices.Clone(historySchemaV2)
+	for _, run := range []struct {
+		id string
+		at time.Time
+	}{{"run-1", t1}, {"run-2", t2}, {"run-3", t3}} {
+		stmts = append(stmts, fmt.Sprintf(`INSERT INTO runs VALUES ('%s', %d, %d, 2, 1)`, run.id, run.at.UnixNano(), run.at.UnixNano()+1))
+	}
+	for _, r := range []struct {
+		rule            collector.Rule
+		first, last     time.Time
+		lastRun         string
+		prevSeen, prevR string
+	}{
+		{a, t1, t3, "run-3", fmt.Sprint(t2.UnixNano()), "'run-2'"},
+		{b, t1, t3, "run-3", fmt.Sprint(t1.UnixNano()), "'run-1'"},
+		{c, t1, t2, "run-2", fmt.Sprint(t1.UnixNano()), "'run-1'"},
+		{d, t3, t3, "run-3", "NULL", "NULL"},
+	} {
+		data, err := json.Marshal(r.rule)
+		if err != nil {
+			t.Fatal(err)
+		}
+		stmts = append(stmts,
+			fmt.Sprintf(`INSERT INTO rules VALUES ('%s', %d, %d, '%s', %s, %s, 12345)`,
+				RuleKey(r.rule), r.first.UnixNano(), r.last.UnixNano(), r.lastRun, r.prevSeen, r.prevR),
+			fmt.Sprintf(`INSERT INTO rule_data VALUES ('%s', '%s')`, RuleKey(r.rule), data))
+	}
+	stmts = append(stmts, fmt.Sprintf(`INSERT INTO verdicts VALUES
+		('blocklist', '203.0.113.1', %d, 'run-1', 'clean', NULL, %d, 777, '{"provider":"blocklist","verdict":"clean"}'),
+		('blocklist', '203.0.113.1', %d, 'run-3', 'malicious', 3, %d, 778, '{"provider":"blocklist","verdict":"malicious"}')`,
+		t1.UnixNano(), t1.UnixNano(), t3.UnixNano(), t3.UnixNano()))
+	h := openMigratedHistory(t, stmts, map[string]int{"runs": 3, "rules": 4, "verdicts": 2})
+	ctx := t.Context()
+
+	// The next run sees what run-3 had: a and d; b and d are gone, c is back.
+	results := historyResults(t4, "203.0.113.1")
+	results[0].Verdicts = results[0].Verdicts[:1]
+	view, err := h.Record(ctx, "run-4", t4, []collector.Rule{a, c}, results)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantView := &HistoryView{
+		Previous:  "run-3",
+		FirstSeen: map[string]time.Time{RuleKey(a): t1, RuleKey(c): t1},
+		New:       map[string]bool{RuleKey(c): true},
+		Gone: []GoneRule{
+			{RuleRef: refOf(&b), FirstSeen: t1, LastSeen: t3},
+			{RuleRef: refOf(&d), FirstSeen: t3, LastSeen: t3},
+		},
+	}
+	if !reflect.DeepEqual(view, wantView) {
+		t.Errorf("Record after migration = %+v, want %+v", view, wantView)
+	}
+	// A run recorded late, between run-2 and run-3, sees what run-2 had: a and c, and
+	// what version 2 knew of b, seen by run-1 and run-3 but not by run-2.
+	view, err = h.Record(ctx, "run-2b", t2.Add(time.Minute), []collector.Rule{b}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if view.Previous != "run-2" || !reflect.DeepEqual(sortedKeys(view.New), historyKeys(b)) || len(view.Gone) != 2 ||
+		view.Gone[0].RuleID != a.ID || view.Gone[1].RuleID != c.ID || !view.Gone[1].LastSeen.Equal(t2) {
+		t.Errorf("late run after migration = %+v, want previous run-2, %s new, %s and %s gone", view, b.ID, a.ID, c.ID)
+	}
+
+	// The latest verdicts were kept; version 3 knows none of their hashes, so run-4 stored
+	// its verdict again, the same as the latest. The run after it stores nothing.
+	var status, run string
+	if err := h.db.QueryRowContext(ctx, "SELECT status, run FROM verdicts WHERE run <> 'run-4' ORDER BY started DESC").Scan(&status, &run); err != nil || status != "malicious" || run != "run-3" {
+		t.Errorf("latest verdict kept = %q of %q, %v; want malicious of run-3", status, run, err)
+	}
+	if _, err := h.Record(ctx, "run-5", t4.Add(time.Hour), []collector.Rule{a, c}, results); err != nil {
+		t.Fatal(err)
+	}
+	if got := historyCounts(t, h)["verdicts"]; got != 3 {
+		t.Errorf("%d verdicts after two runs, want 3", got)
+	}
+}
+
+// TestHistoryUnchangedRunWritesNoRules: a run that sees what the run before it saw writes
+// no row but its own; one that changes three rules writes their three rows of rules and
+// the JSON of the two it saw; one that sees a rule again writes its row and the span that
+// ended.
+func TestHistoryUnchangedRunWritesNoRules(t *testing.T) {
+	rules, results := historyBenchEstate(300, 300)
+	h := openTestHistory(t, filepath.Join(t.TempDir(), "state.db"))
+	ctx := t.Context()
+	record := func(n int, rules []collector.Rule) {
+		t.Helper()
+		at := historyT0.Add(time.Duration(n) * time.Hour)
+		for i := range results {
+			results[i].Verdicts[0].CheckedAt = at
+		}
+		_, pending, err := h.Prepare(ctx, "run-"+strconv.Itoa(n), at, rules, results)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := pending.Commit(ctx, at.Add(time.Minute)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	tables := []string{"rules", "spans", "rule_data", "verdicts", "latest_verdicts"}
+	record(1, rules)
+	record(2, rules)
+	before := historyDumpTables(t, h, tables...)
+	record(3, rules)
+	if got := historyDumpTables(t, h, tables...); got != before {
+		t.Errorf("an unchanged run changed the history:\n%s\nwant\n%s", got, before)
+	}
+
+	// Rule 0 goes, rule 1 changes, a rule comes; then rule 0 comes back.
+	changed := slices.Clone(rules)
+	changed[0] = historyRuleFor(1000, "192.0.2.1/32")
+	changed[1].Description = "changed"
+	record(4, changed)
+	after := historyDumpTables(t, h, tables...)
+	if n := historyDiffLines(before, after); n != 5 {
+		t.Errorf("a run that changed three rules changed %d rows, want 5:\n%s", n, after)
+	}
+	record(5, append(changed, rules[0]))
+	if n := historyDiffLines(after, historyDumpTables(t, h, tables...)); n != 2 {
+		t.Errorf("a run that saw a rule again changed %d rows, want 2: its span and an earlier one", n)
+	}
+}
+
+// historyDiffLines returns how many lines of b are not lines of a.
+func historyDiffLines(a, b string) int {
+	lines := strings.Split(a, "\n")
+	n := 0
+	for _, l := range strings.Split(b, "\n") {
+		if !slices.Contains(lines, l) {
+			n++
+		}
+	}
+	return n
 }
