@@ -338,7 +338,9 @@ func TestHistoryRecordLateBetween(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	goneB := func(last time.Time) []GoneRule { return []GoneRule{{RuleRef: refOf(&b), FirstSeen: at(1), LastSeen: last}} }
+	goneB := func(last time.Time) []GoneRule {
+		return []GoneRule{{RuleRef: refOf(&b), FirstSeen: at(1), LastSeen: last}}
+	}
 	tests := []struct {
 		id       string
 		hours    int
