@@ -1,7 +1,6 @@
 package report
 
 import (
-	"cmp"
 	"slices"
 
 	"github.com/sgvet/sgvet/reputation"
@@ -25,7 +24,7 @@ func newVerdictIndex(results []reputation.Result) verdictIndex {
 		x.order[i] = int32(i)
 	}
 	slices.SortStableFunc(x.order, func(i, j int32) int {
-		return compareTarget(results[i].Target, results[j].Target)
+		return results[i].Target.Compare(results[j].Target)
 	})
 	for i := 1; i < len(x.order); i++ {
 		prev, cur := &results[x.order[i-1]], &results[x.order[i]]
@@ -50,15 +49,10 @@ func (x *verdictIndex) of(t reputation.Target) []reputation.Verdict {
 		return vs
 	}
 	i, found := slices.BinarySearchFunc(x.order, t, func(i int32, t reputation.Target) int {
-		return compareTarget(x.results[i].Target, t)
+		return x.results[i].Target.Compare(t)
 	})
 	if !found {
 		return nil
 	}
 	return x.results[x.order[i]].Verdicts
-}
-
-// compareTarget orders targets by address, then prefix length.
-func compareTarget(a, b reputation.Target) int {
-	return cmp.Or(a.Addr().Compare(b.Addr()), cmp.Compare(a.Bits(), b.Bits()))
 }

@@ -8,6 +8,7 @@
 package reputation
 
 import (
+	"cmp"
 	"fmt"
 	"net/netip"
 	"strings"
@@ -45,6 +46,15 @@ func PrefixTarget(p netip.Prefix) Target {
 		p = netip.PrefixFrom(a.Unmap(), bits)
 	}
 	return Target{p.Masked()}
+}
+
+// Compare orders targets by address (IPv4 before IPv6), then prefix length: it returns -1,
+// 0 or 1 as t is before, equal to or after u.
+func (t Target) Compare(u Target) int {
+	if c := t.Addr().Compare(u.Addr()); c != 0 {
+		return c
+	}
+	return cmp.Compare(t.Bits(), u.Bits())
 }
 
 // ParseTarget parses an address or a CIDR.
