@@ -108,7 +108,8 @@ func runAudit(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 	if vetter != nil {
 		targets := publicTargets(inv)
 		stop := startVetProgress(status, vetter, len(targets), addressRates(cfg.Reputation.Providers))
-		results, err = vetInProcess(ctx, runID, targets, vetter, cfg.Reputation.Workers, log)
+		// Without a history, nothing shows the verdicts on addresses no provider calls bad.
+		results, err = vetInProcess(ctx, runID, targets, vetter, cfg.Reputation.Workers, hist == nil, log)
 		stop()
 		if err != nil {
 			return err

@@ -115,8 +115,9 @@ func work(ctx context.Context, lookups, results queue.Transport, vetter *reputat
 
 // vetInProcess runs the lookups through in-memory queues and workers, as a fleet would
 // through SQS, and returns every provider's verdict on each target, in the Vetter's
-// provider order.
-func vetInProcess(ctx context.Context, run string, targets []reputation.Target, vetter *reputation.Vetter, workers int, log *slog.Logger) ([]reputation.Result, error) {
+// provider order. With settle set, a target that some provider answered for and none
+// called malicious or suspicious keeps only that: see gathering.
+func vetInProcess(ctx context.Context, run string, targets []reputation.Target, vetter *reputation.Vetter, workers int, settle bool, log *slog.Logger) ([]reputation.Result, error) {
 	bodies, err := lookupMessages(run, targets)
 	if err != nil {
 		return nil, err
@@ -148,6 +149,7 @@ func vetInProcess(ctx context.Context, run string, targets []reputation.Target, 
 	})
 
 	gathered := newGathering(targets)
+	gathered.settle = settle
 	g.Go(func() error {
 		for {
 			msgs, err := results.Receive(gctx, 10)
@@ -186,6 +188,14 @@ type gathering struct {
 	// and list of categories that decoding made many of.
 	strings    map[string]string
 	categories map[string][]string
+	// settle is set when nothing will show the verdicts on a target that a provider
+	// answered for and none called malicious or suspicious: a report shows the verdicts of
+	// bad and unvetted addresses only, and only the history stores the others. Such a
+	// target's verdicts are then replaced by one bare clean verdict, held once per
+	// provider in settled, so that an estate of a million clean addresses does not keep a
+	// million verdicts.
+	settle  bool
+	settled map[string][]reputation.Verdict
 }
 
 func newGathering(targets []reputation.Target) *gathering {
@@ -236,9 +246,41 @@ func (g *gathering) add(vs []reputation.Verdict) {
 			} else {
 				r.Verdicts = append(r.Verdicts, run...)
 			}
+			if g.settle {
+				g.settleVerdicts(r)
+			}
 		}
 		start = end
 	}
+}
+
+// settleVerdicts replaces the verdicts of r by one bare clean verdict of the first provider
+// that answered, if some provider answered and none called r's target malicious or
+// suspicious. The verdict is shared, and full: a verdict added later is appended to a copy.
+func (g *gathering) settleVerdicts(r *reputation.Result) {
+	known := -1
+	for i := range r.Verdicts {
+		v := &r.Verdicts[i]
+		if v.Status == reputation.Malicious || v.Status == reputation.Suspicious {
+			return
+		}
+		if known < 0 && v.Known() {
+			known = i
+		}
+	}
+	if known < 0 {
+		return
+	}
+	provider := r.Verdicts[known].Provider
+	vs, ok := g.settled[provider]
+	if !ok {
+		if g.settled == nil {
+			g.settled = map[string][]reputation.Verdict{}
+		}
+		vs = []reputation.Verdict{{Provider: provider, Status: reputation.Clean}}
+		g.settled[provider] = vs
+	}
+	r.Verdicts = vs
 }
 
 // intern replaces the strings of v that many verdicts share with one copy of each.

@@ -3,6 +3,7 @@ package main
 import (
 	"net/netip"
 	"reflect"
+	"slices"
 	"testing"
 	"time"
 	"unsafe"
@@ -55,5 +56,48 @@ func TestGathering(t *testing.T) {
 	// A shared list of categories cannot be appended to in place.
 	if cap(bv[0].Categories) != len(bv[0].Categories) {
 		t.Errorf("shared categories have room to grow: cap %d, len %d", cap(bv[0].Categories), len(bv[0].Categories))
+	}
+}
+
+// TestGatheringSettles checks that, with settle set, a target some provider answered for and
+// none called bad keeps one shared bare clean verdict, and that the others keep theirs.
+func TestGatheringSettles(t *testing.T) {
+	target := func(s string) reputation.Target { return reputation.AddressTarget(netip.MustParseAddr(s)) }
+	clean, also, unvetted, bad, late := target("198.51.100.1"), target("198.51.100.2"), target("198.51.100.3"), target("198.51.100.4"), target("198.51.100.5")
+	at := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	v := func(provider string, t reputation.Target, status reputation.Status) reputation.Verdict {
+		return reputation.Verdict{Provider: provider, Target: t, Status: status, Evidence: "evidence on " + t.String(), CheckedAt: at}
+	}
+	g := newGathering([]reputation.Target{clean, also, unvetted, bad, late})
+	g.settle = true
+	g.add([]reputation.Verdict{
+		v("metadefender", clean, reputation.Unknown), v("blocklist", clean, reputation.Clean),
+		v("blocklist", also, reputation.Clean),
+		v("metadefender", unvetted, reputation.Unknown),
+		v("blocklist", bad, reputation.Clean), v("metadefender", bad, reputation.Suspicious),
+		v("blocklist", late, reputation.Clean),
+	})
+	g.add([]reputation.Verdict{v("metadefender", late, reputation.Malicious)}) // after late was settled
+	got := map[reputation.Target][]reputation.Verdict{}
+	for _, r := range g.results() {
+		got[r.Target] = r.Verdicts
+	}
+	bare := []reputation.Verdict{{Provider: "blocklist", Status: reputation.Clean}}
+	for _, c := range []struct {
+		target reputation.Target
+		want   []reputation.Verdict
+	}{
+		{clean, bare},
+		{also, bare},
+		{unvetted, []reputation.Verdict{v("metadefender", unvetted, reputation.Unknown)}},
+		{bad, []reputation.Verdict{v("blocklist", bad, reputation.Clean), v("metadefender", bad, reputation.Suspicious)}},
+		{late, append(slices.Clone(bare), v("metadefender", late, reputation.Malicious))},
+	} {
+		if !reflect.DeepEqual(got[c.target], c.want) {
+			t.Errorf("verdicts of %s = %+v, want %+v", c.target, got[c.target], c.want)
+		}
+	}
+	if &got[clean][0] != &got[also][0] {
+		t.Error("the settled verdict is not shared")
 	}
 }
