@@ -36,18 +36,9 @@ type verdictsMessage struct {
 	Verdicts []reputation.Verdict `json:"verdicts"`
 }
 
-// lookupMessages splits targets into lookup messages.
-func lookupMessages(run string, targets []reputation.Target) ([][]byte, error) {
-	var out [][]byte
-	for start := 0; start < len(targets); start += maxAddressesPerMessage {
-		m := lookupMessage{V: messageVersion, Run: run, Addresses: targets[start:min(start+maxAddressesPerMessage, len(targets))]}
-		body, err := json.Marshal(m)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, body)
-	}
-	return out, nil
+// lookupBody returns the lookup message of run for targets.
+func lookupBody(run string, targets []reputation.Target) ([]byte, error) {
+	return json.Marshal(lookupMessage{V: messageVersion, Run: run, Addresses: targets})
 }
 
 func decodeLookup(body []byte) (lookupMessage, error) {
@@ -118,10 +109,11 @@ func work(ctx context.Context, lookups, results queue.Transport, vetter *reputat
 // provider order. With settle set, a target that some provider answered for and none
 // called malicious or suspicious keeps only that: see gathering.
 func vetInProcess(ctx context.Context, run string, targets []reputation.Target, vetter *reputation.Vetter, workers int, settle bool, log *slog.Logger) ([]reputation.Result, error) {
-	bodies, err := lookupMessages(run, targets)
-	if err != nil {
-		return nil, err
-	}
+	// The gathering holds the targets from here on; the lookup messages are made one at a
+	// time as the workers take them.
+	gathered := newGathering(targets)
+	gathered.settle = settle
+	targets = nil
 	// A message is invisible to other workers for as long as a run could take: the
 	// in-process workers never die without ending the run.
 	const visibility = 1 << 62
@@ -132,8 +124,17 @@ func vetInProcess(ctx context.Context, run string, targets []reputation.Target, 
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error {
 		defer lookups.Close()
-		for _, b := range bodies {
-			if err := lookups.Send(gctx, b); err != nil {
+		chunk := make([]reputation.Target, 0, maxAddressesPerMessage)
+		for start := 0; start < len(gathered.out); start += maxAddressesPerMessage {
+			chunk = chunk[:0]
+			for _, r := range gathered.out[start:min(start+maxAddressesPerMessage, len(gathered.out))] {
+				chunk = append(chunk, r.Target)
+			}
+			body, err := lookupBody(run, chunk)
+			if err != nil {
+				return err
+			}
+			if err := lookups.Send(gctx, body); err != nil {
 				return err
 			}
 		}
@@ -148,8 +149,6 @@ func vetInProcess(ctx context.Context, run string, targets []reputation.Target, 
 		return wg.Wait()
 	})
 
-	gathered := newGathering(targets)
-	gathered.settle = settle
 	g.Go(func() error {
 		for {
 			msgs, err := results.Receive(gctx, 10)
