@@ -176,19 +176,24 @@ func (b *builder) addressFindings() {
 	b.public = public
 
 	// PublicSource.Rules holds bare rule ids. A rule id names several Rules when the rule
-	// names a customer-managed prefix list, so the Rules of one id are chained.
-	first := make(map[string]int32, len(b.rules)/2)
-	next := make([]int32, len(b.rules))
-	for i := len(b.rules) - 1; i >= 0; i-- {
-		r := &b.rules[i]
-		if !vettable(r) {
-			continue
+	// names a customer-managed prefix list. byID holds the vettable rules sorted by id, then
+	// index: four bytes a rule, where a map by id would take fifty.
+	var byID []int32
+	for i := range b.rules {
+		if vettable(&b.rules[i]) {
+			byID = append(byID, int32(i))
 		}
-		next[i] = -1
-		if h, ok := first[r.ID]; ok {
-			next[i] = h
+	}
+	slices.SortFunc(byID, func(x, y int32) int {
+		return cmp.Or(strings.Compare(b.rules[x].ID, b.rules[y].ID), cmp.Compare(x, y))
+	})
+	rulesOf := func(id string) []int32 {
+		lo, _ := slices.BinarySearchFunc(byID, id, func(i int32, id string) int { return strings.Compare(b.rules[i].ID, id) })
+		hi := lo
+		for hi < len(byID) && b.rules[byID[hi]].ID == id {
+			hi++
 		}
-		first[r.ID] = int32(i)
+		return byID[lo:hi]
 	}
 	// A prefix kept whole was not expanded into addresses.
 	whole := map[netip.Prefix]bool{}
@@ -213,8 +218,7 @@ func (b *builder) addressFindings() {
 			}
 		}
 		for _, id := range s.Rules {
-			ri, ok := first[id]
-			for ; ok && ri >= 0; ri = next[ri] {
+			for _, ri := range rulesOf(id) {
 				r := &b.rules[ri]
 				if s.Kind == collector.KindPrefix && r.CIDR != s.CIDR ||
 					s.Kind == collector.KindAddress && (!r.CIDR.Contains(s.Address) || !r.CIDR.IsSingleIP() && whole[r.CIDR]) {
