@@ -581,3 +581,35 @@ func TestInventoryDropsRepeatedRules(t *testing.T) {
 		t.Errorf("rules = %q, want %q", got, want)
 	}
 }
+
+func TestLookupPrefixes(t *testing.T) {
+	rule := func(cidr string) *collector.Rule {
+		return &collector.Rule{Direction: collector.Ingress, Protocol: "tcp", FromPort: 22, ToPort: 22, CIDR: netip.MustParsePrefix(cidr)}
+	}
+	invalid := rule("41.71.171.50/32")
+	invalid.Invalid = &collector.Invalid{Field: collector.FieldPorts, Text: "70000", Reason: "out of range"}
+	for _, c := range []struct {
+		name string
+		rule *collector.Rule
+		opts collector.Options
+		want []string
+	}{
+		{"one address", rule("41.71.171.50/32"), collector.Options{}, []string{"41.71.171.50/32"}},
+		{"small prefix, expanded", rule("41.71.171.48/30"), collector.Options{}, []string{"41.71.171.48/32", "41.71.171.49/32", "41.71.171.50/32", "41.71.171.51/32"}},
+		{"larger than max hosts, whole", rule("41.71.171.48/29"), collector.Options{MaxHostsPerCIDR: 4}, []string{"41.71.171.48/29"}},
+		{"documentation range", rule("198.51.100.4/30"), collector.Options{}, nil},
+		{"IPv6", rule("2a00:1450:4001::1/128"), collector.Options{}, []string{"2a00:1450:4001::1/128"}},
+		{"private", rule("10.0.0.0/30"), collector.Options{}, nil},
+		{"world", rule("0.0.0.0/0"), collector.Options{}, nil},
+		{"invalid", invalid, collector.Options{}, nil},
+		{"no CIDR", &collector.Rule{ReferencedGroup: &collector.GroupRef{GroupID: "sg-1"}}, collector.Options{}, nil},
+	} {
+		var got []string
+		for p := range collector.LookupPrefixes(c.rule, c.opts) {
+			got = append(got, p.String())
+		}
+		if !reflect.DeepEqual(got, c.want) {
+			t.Errorf("%s: LookupPrefixes(%s) = %q, want %q", c.name, c.rule.CIDR, got, c.want)
+		}
+	}
+}

@@ -3,6 +3,7 @@ package collector
 import (
 	"cmp"
 	"hash/maphash"
+	"iter"
 	"net/netip"
 	"slices"
 	"time"
@@ -267,12 +268,37 @@ type sourceKey struct {
 	list   string       // KindAWSService
 }
 
+// LookupPrefixes returns what providers are asked about r: each public address of its CIDR,
+// as a prefix of one address, when the CIDR holds at most opts.MaxHostsPerCIDR addresses
+// (special-purpose addresses are left out), or else the CIDR whole, which then holds more
+// than one. It returns nothing for an invalid rule, a rule whose CIDR is not public, and
+// one open to the whole internet. PublicSources gathers these across rules.
+func LookupPrefixes(r *Rule, opts Options) iter.Seq[netip.Prefix] {
+	return func(yield func(netip.Prefix) bool) {
+		p := r.CIDR
+		if r.Invalid != nil || !r.IsPublic() || IsWorld(p) {
+			return
+		}
+		size := Size(p)
+		if size > opts.maxHosts() {
+			yield(p)
+			return
+		}
+		a := p.Addr()
+		for range size {
+			if _, special := SpecialAddr(a); !special && !yield(netip.PrefixFrom(a, a.BitLen())) {
+				return
+			}
+			a = a.Next()
+		}
+	}
+}
+
 // PublicSources finds the public sources among rules and deduplicates them across rules,
 // groups, regions and accounts. Prefixes of at most opts.MaxHostsPerCIDR addresses are
 // expanded into their public addresses; larger ones are kept whole. The result is sorted:
 // world, then prefixes, then addresses (each in address order), then AWS service lists.
 func PublicSources(rules []Rule, opts Options) []PublicSource {
-	maxHosts := opts.maxHosts()
 	// Each source's rules are a linked list in refs, so that gathering allocates nothing
 	// per source.
 	type ref struct{ rule, next int32 }
@@ -327,31 +353,22 @@ func PublicSources(rules []Rule, opts Options) []PublicSource {
 	for i := range rules {
 		r := &rules[i]
 		ri := int32(i)
-		if r.Invalid != nil {
-			continue // what it allows is unknown
-		}
-		if pl := r.PrefixList; pl != nil && pl.AWSManaged {
+		if pl := r.PrefixList; pl != nil && pl.AWSManaged && r.Invalid == nil {
 			listing[pl.ID] = pl.Name
 			add(sourceKey{kind: KindAWSService, list: pl.ID}, ri)
 			continue
 		}
-		p := r.CIDR
 		switch {
-		case !r.IsPublic():
-		case IsWorld(p):
-			add(sourceKey{kind: KindWorld, prefix: p}, ri)
+		case r.Invalid != nil || !r.IsPublic():
+		case IsWorld(r.CIDR):
+			add(sourceKey{kind: KindWorld, prefix: r.CIDR}, ri)
 		default:
-			size := Size(p)
-			if size > maxHosts {
-				add(sourceKey{kind: KindPrefix, prefix: p}, ri)
-				continue
-			}
-			a := p.Addr()
-			for range size {
-				if _, special := SpecialAddr(a); !special {
-					addAddr(a, ri)
+			for p := range LookupPrefixes(r, opts) {
+				if p.IsSingleIP() {
+					addAddr(p.Addr(), ri)
+				} else {
+					add(sourceKey{kind: KindPrefix, prefix: p}, ri)
 				}
-				a = a.Next()
 			}
 		}
 	}
