@@ -3,7 +3,6 @@ package report
 import (
 	"cmp"
 	"fmt"
-	"net/netip"
 	"slices"
 	"strconv"
 	"strings"
@@ -60,10 +59,9 @@ func Build(in Input) *Report {
 
 // builder holds the indexes Build computes once, and the findings as they are found.
 type builder struct {
-	in     Input
-	inv    *collector.Inventory
-	rules  []collector.Rule
-	public []collector.PublicSource
+	in    Input
+	inv   *collector.Inventory
+	rules []collector.Rule
 
 	staleAfter time.Duration
 	markers    []string // lower case
@@ -102,21 +100,22 @@ type builder struct {
 	}
 }
 
-// ruleSource is a bad or unvetted public source (by index in the inventory's public
-// sources) of a rule (by index in the inventory's rules). One rule's are consecutive in
-// builder.sources, which holds a few bytes per pair, not a record per rule.
+// ruleSource is a bad or unvetted public address or prefix of a rule (by index in the
+// inventory's rules). One rule's are consecutive in builder.sources, which holds a pair per
+// bad or unvetted source, not a record per rule.
 type ruleSource struct {
-	rule, source int32
+	target reputation.Target
+	rule   int32
 	// bad is set when a provider called the source malicious or suspicious, malicious when
 	// one called it malicious; otherwise no provider could answer for it.
 	bad, malicious bool
 }
 
-// ruleSources lists, by index in the inventory's public sources, a rule's sources that a provider called
-// malicious or suspicious, and those no provider could answer for.
+// ruleSources lists a rule's sources that a provider called malicious or suspicious, and
+// those no provider could answer for.
 type ruleSources struct {
-	bad       []int32
-	unvetted  []int32
+	bad       []reputation.Target
+	unvetted  []reputation.Target
 	malicious bool
 }
 
@@ -164,72 +163,46 @@ func vettable(r *collector.Rule) bool {
 	return r.CIDR.IsValid() && !collector.IsWorld(r.CIDR) && r.IsPublic()
 }
 
-// addressFindings counts the public addresses and prefixes and finds, for each rule, those
-// that providers call bad and those they could not answer for; it then adds the
-// suspicious-source and unvetted findings.
+// addressFindings counts the public addresses and prefixes the rules reference, and those
+// with a known verdict, and finds, for each rule, those that providers call bad and those
+// they could not answer for. It expands each rule as the collector's LookupPrefixes does,
+// rather than reading the inventory's public sources, which a large audit need not keep.
 func (b *builder) addressFindings() {
-	public := b.inv.Public
-	if public == nil && len(b.rules) > 0 {
-		// An inventory made by hand may lack its public sources.
-		public = collector.PublicSources(b.rules, collector.Options{MaxHostsPerCIDR: int(min(b.maxHosts, 1<<31-1))})
+	opts := collector.Options{MaxHostsPerCIDR: int(min(b.maxHosts, 1<<31-1))}
+	// Every target of every rule, with whether some verdict on it is known, to count the
+	// distinct ones.
+	type seen struct {
+		target reputation.Target
+		known  bool
 	}
-	b.public = public
-
-	// PublicSource.Rules holds bare rule ids. A rule id names several Rules when the rule
-	// names a customer-managed prefix list. byID holds the vettable rules sorted by id, then
-	// index: four bytes a rule, where a map by id would take fifty.
-	var byID []int32
+	var all []seen
 	for i := range b.rules {
-		if vettable(&b.rules[i]) {
-			byID = append(byID, int32(i))
-		}
-	}
-	slices.SortFunc(byID, func(x, y int32) int {
-		return cmp.Or(strings.Compare(b.rules[x].ID, b.rules[y].ID), cmp.Compare(x, y))
-	})
-	rulesOf := func(id string) []int32 {
-		lo, _ := slices.BinarySearchFunc(byID, id, func(i int32, id string) int { return strings.Compare(b.rules[i].ID, id) })
-		hi := lo
-		for hi < len(byID) && b.rules[byID[hi]].ID == id {
-			hi++
-		}
-		return byID[lo:hi]
-	}
-	// A prefix kept whole was not expanded into addresses.
-	whole := map[netip.Prefix]bool{}
-	for i := range public {
-		if public[i].Kind == collector.KindPrefix {
-			whole[public[i].CIDR] = true
-		}
-	}
-
-	for si := range public {
-		s := &public[si]
-		t, ok := sourceTarget(s)
-		if !ok {
+		r := &b.rules[i]
+		if !vettable(r) {
 			continue
 		}
-		b.addresses++
-		known, bad, malicious := judge(b.verdicts.of(t))
-		if known {
-			b.vetted++
-			if !bad {
+		for p := range collector.LookupPrefixes(r, opts) {
+			t := reputation.PrefixTarget(p)
+			known, bad, malicious := judge(b.verdicts.of(t))
+			all = append(all, seen{t, known})
+			if known && !bad {
 				continue
 			}
+			b.sources = append(b.sources, ruleSource{rule: int32(i), target: t, bad: bad, malicious: malicious})
 		}
-		for _, id := range s.Rules {
-			for _, ri := range rulesOf(id) {
-				r := &b.rules[ri]
-				if s.Kind == collector.KindPrefix && r.CIDR != s.CIDR ||
-					s.Kind == collector.KindAddress && (!r.CIDR.Contains(s.Address) || !r.CIDR.IsSingleIP() && whole[r.CIDR]) {
-					continue
-				}
-				b.sources = append(b.sources, ruleSource{rule: ri, source: int32(si), bad: bad, malicious: malicious})
+	}
+	slices.SortFunc(all, func(x, y seen) int { return x.target.Compare(y.target) })
+	for i := range all {
+		if i == 0 || all[i].target != all[i-1].target {
+			b.addresses++
+			if all[i].known {
+				b.vetted++
 			}
 		}
 	}
+	all = nil
 	slices.SortFunc(b.sources, func(x, y ruleSource) int {
-		return cmp.Or(cmp.Compare(x.rule, y.rule), cmp.Compare(x.source, y.source))
+		return cmp.Or(cmp.Compare(x.rule, y.rule), x.target.Compare(y.target))
 	})
 	// Room for the findings of those rules, and some more, spares copying large findings
 	// as the slice grows.
@@ -256,25 +229,13 @@ func (b *builder) sourcesOf(i int32) *ruleSources {
 	for ; b.next < len(b.sources) && b.sources[b.next].rule == i; b.next++ {
 		s := &b.sources[b.next]
 		if s.bad {
-			acc.bad = append(acc.bad, s.source)
+			acc.bad = append(acc.bad, s.target)
 			acc.malicious = acc.malicious || s.malicious
 		} else {
-			acc.unvetted = append(acc.unvetted, s.source)
+			acc.unvetted = append(acc.unvetted, s.target)
 		}
 	}
 	return acc
-}
-
-// sourceTarget returns the target that providers were asked about for s, and false for a
-// source that is never looked up.
-func sourceTarget(s *collector.PublicSource) (reputation.Target, bool) {
-	switch s.Kind {
-	case collector.KindAddress:
-		return reputation.AddressTarget(s.Address), true
-	case collector.KindPrefix:
-		return reputation.PrefixTarget(s.CIDR), true
-	}
-	return reputation.Target{}, false
 }
 
 // judge reports whether some verdict is known, whether some is malicious or suspicious,
@@ -302,17 +263,19 @@ func isBad(v *reputation.Verdict) bool {
 func (b *builder) suspicious(i int32, acc *ruleSources) {
 	r := &b.rules[i]
 	// Malicious sources first, so that the cap never hides what made the severity.
-	bad := slices.Clone(acc.bad)
-	slices.SortStableFunc(bad, func(x, y int32) int {
-		return cmp.Compare(b.worstRank(x), b.worstRank(y))
-	})
+	bad := acc.bad
+	if len(bad) > 1 {
+		bad = slices.Clone(bad)
+		slices.SortStableFunc(bad, func(x, y reputation.Target) int {
+			return cmp.Compare(b.worstRank(x), b.worstRank(y))
+		})
+	}
 	shown := bad[:min(len(bad), maxAddressesShown)]
 	var (
 		verdicts []reputation.Verdict
 		reasons  []string
 	)
-	for _, si := range shown {
-		t, _ := sourceTarget(&b.public[si])
+	for _, t := range shown {
 		vs := b.verdicts.of(t)
 		for _, v := range vs {
 			if isBad(&v) {
@@ -341,9 +304,8 @@ func (b *builder) suspicious(i int32, acc *ruleSources) {
 	b.findings = append(b.findings, f)
 }
 
-// worstRank is 0 when some provider calls the source si malicious, 1 otherwise.
-func (b *builder) worstRank(si int32) int {
-	t, _ := sourceTarget(&b.public[si])
+// worstRank is 0 when some provider calls t malicious, 1 otherwise.
+func (b *builder) worstRank(t reputation.Target) int {
 	if reputation.Worst(b.verdicts.of(t)) == reputation.Malicious {
 		return 0
 	}
@@ -375,8 +337,7 @@ func (b *builder) unvetted(i int32, acc *ruleSources) {
 		whys    []string
 		targets = map[string][]string{}
 	)
-	for _, si := range shown {
-		t, _ := sourceTarget(&b.public[si])
+	for _, t := range shown {
 		vs := b.verdicts.of(t)
 		var why strings.Builder
 		for j, v := range vs {

@@ -7,6 +7,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -1623,5 +1624,23 @@ func TestReportIncomplete(t *testing.T) {
 		if got := tc.r.Incomplete(); got != tc.want {
 			t.Errorf("Report{%s}.Incomplete() = %v, want %v", tc.name, got, tc.want)
 		}
+	}
+}
+
+// TestBuildWithoutPublicSources checks that Build finds each rule's sources from the rule
+// itself: sgvet audit drops the inventory's list of public sources before the report is
+// built, and the report must be the same.
+func TestBuildWithoutPublicSources(t *testing.T) {
+	in := exampleInput(t)
+	want := Build(in)
+	inv := *in.Inventory
+	inv.Public = nil
+	in.Inventory = &inv
+	got := Build(in)
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("Build without public sources =\n%s\nwant\n%s", findingList(got), findingList(want))
+	}
+	if want.Summary.AddressesTotal == 0 || want.Summary.AddressesVetted == 0 || want.Summary.AddressesUnvetted == 0 {
+		t.Errorf("summary %+v: want vetted and unvetted addresses in the example", want.Summary)
 	}
 }

@@ -107,6 +107,9 @@ func runAudit(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 	var stats []reputation.ProviderStats
 	if vetter != nil {
 		targets := publicTargets(inv)
+		// The report finds each rule's sources from the rule: the inventory's list of them,
+		// a record per address, is not kept while the addresses are vetted.
+		inv.Public = nil
 		stop := startVetProgress(status, vetter, len(targets), addressRates(cfg.Reputation.Providers))
 		// Without a history, nothing shows the verdicts on addresses no provider calls bad.
 		results, err = vetInProcess(ctx, runID, targets, vetter, cfg.Reputation.Workers, hist == nil, log)
