@@ -84,6 +84,9 @@ type Options struct {
 	// MaxHostsPerCIDR is the largest public prefix, in addresses, expanded into its
 	// addresses; zero means DefaultMaxHostsPerCIDR.
 	MaxHostsPerCIDR int
+	// NoPublic leaves Inventory.Public nil, for a caller that finds each rule's sources
+	// with LookupPrefixes: an estate of a million addresses then holds no record for each.
+	NoPublic bool
 }
 
 func (o Options) maxHosts() uint64 {
@@ -106,7 +109,7 @@ type Collection struct {
 
 // Inventory assembles an Inventory: it sorts groups and rules, drops repeated rules,
 // copies each group's attachment, name and VPC to its rules, lists accounts and regions,
-// and finds the public sources. The Inventory's rules are c.Rules's own array, sorted in
+// and finds the public sources (unless opts.NoPublic is set). The Inventory's rules are c.Rules's own array, sorted in
 // place: a million rules are not copied.
 func (c Collection) Inventory(collectedAt time.Time, opts Options) *Inventory {
 	groups, rules, regions := c.Groups, c.Rules, c.Regions
@@ -171,7 +174,9 @@ func (c Collection) Inventory(collectedAt time.Time, opts Options) *Inventory {
 	}
 	inv.Accounts = sortedKeys(accounts)
 	inv.Regions = sortedKeys(regionSet)
-	inv.Public = PublicSources(inv.Rules, opts)
+	if !opts.NoPublic {
+		inv.Public = PublicSources(inv.Rules, opts)
+	}
 	return inv
 }
 

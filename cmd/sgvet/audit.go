@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"slices"
 	"strings"
 	"time"
 
@@ -94,7 +95,7 @@ func runAudit(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 		defer hist.Close()
 	}
 
-	inv, err := collect(ctx, cfg, stdin, log, status)
+	inv, err := collect(ctx, cfg, false, stdin, log, status)
 	if err != nil {
 		return err
 	}
@@ -106,10 +107,7 @@ func runAudit(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 	var results []reputation.Result
 	var stats []reputation.ProviderStats
 	if vetter != nil {
-		targets := publicTargets(inv)
-		// The report finds each rule's sources from the rule: the inventory's list of them,
-		// a record per address, is not kept while the addresses are vetted.
-		inv.Public = nil
+		targets := publicTargets(inv, cfg.MaxHostsPerCIDR)
 		stop := startVetProgress(status, vetter, len(targets), addressRates(cfg.Reputation.Providers))
 		// Without a history, nothing shows the verdicts on addresses no provider calls bad.
 		results, err = vetInProcess(ctx, runID, targets, vetter, cfg.Reputation.Workers, hist == nil, log)
@@ -187,18 +185,19 @@ func auditExit(rep *report.Report, failOn string) error {
 }
 
 // publicTargets returns what the providers are asked about: every public address, and every
-// public prefix too wide to expand (for the providers that check prefixes).
-func publicTargets(inv *collector.Inventory) []reputation.Target {
+// public prefix too wide to expand (for the providers that check prefixes), each once, in
+// address order. It finds them from the rules, as the report does, so that the inventory
+// need not list its public sources.
+func publicTargets(inv *collector.Inventory, maxHosts int) []reputation.Target {
 	var out []reputation.Target
-	for _, p := range inv.Public {
-		switch p.Kind {
-		case collector.KindAddress:
-			out = append(out, reputation.AddressTarget(p.Address))
-		case collector.KindPrefix:
-			out = append(out, reputation.PrefixTarget(p.CIDR))
+	opts := collector.Options{MaxHostsPerCIDR: maxHosts}
+	for i := range inv.Rules {
+		for p := range collector.LookupPrefixes(&inv.Rules[i], opts) {
+			out = append(out, reputation.PrefixTarget(p))
 		}
 	}
-	return out
+	slices.SortFunc(out, reputation.Target.Compare)
+	return slices.Clip(slices.Compact(out))
 }
 
 // newRunID returns a run id that sorts by time and is unique across machines.

@@ -61,7 +61,7 @@ func runGroups(ctx context.Context, args []string, stdin io.Reader, stdout, stde
 	status := newStatusLine(stderr)
 	log := cfg.newLogger(status.logWriter(stderr))
 
-	inv, err := collect(ctx, cfg, stdin, log, status)
+	inv, err := collect(ctx, cfg, true, stdin, log, status)
 	if err != nil {
 		return err
 	}

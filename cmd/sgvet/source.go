@@ -21,9 +21,9 @@ import (
 )
 
 // collect reads the estate from the input files, or from the AWS API when there are none,
-// and assembles the inventory. Progress goes to status, which is nil unless stderr is a
-// terminal.
-func collect(ctx context.Context, cfg config, stdin io.Reader, log *slog.Logger, status *statusLine) (*collector.Inventory, error) {
+// and assembles the inventory, with its public sources if public is set. Progress goes to
+// status, which is nil unless stderr is a terminal.
+func collect(ctx context.Context, cfg config, public bool, stdin io.Reader, log *slog.Logger, status *statusLine) (*collector.Inventory, error) {
 	var (
 		c   collector.Collection
 		err error
@@ -39,7 +39,7 @@ func collect(ctx context.Context, cfg config, stdin io.Reader, log *slog.Logger,
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	inv := c.Inventory(time.Now(), collector.Options{MaxHostsPerCIDR: cfg.MaxHostsPerCIDR})
+	inv := c.Inventory(time.Now(), collector.Options{MaxHostsPerCIDR: cfg.MaxHostsPerCIDR, NoPublic: !public})
 	for _, r := range inv.Invalid() {
 		log.Warn("invalid "+r.Invalid.Field.String()+" in rule", "group", r.GroupID, "rule", r.ID, string(r.Invalid.Field), r.Invalid.Text, "reason", r.Invalid.Reason)
 	}
