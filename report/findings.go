@@ -76,9 +76,9 @@ type builder struct {
 
 	// verdicts finds every provider's verdicts on a target.
 	verdicts verdictIndex
-	// sources holds what the public sources say about the rules that reference them, for
-	// rules with at least one bad or unvetted source, sorted by rule and source; next is
-	// where sourcesOf reads on, and acc what it returns.
+	// sources holds the bad and unvetted addresses and prefixes of the rules that have
+	// some, sorted by rule and target; next is where sourcesOf reads on, and acc what it
+	// returns.
 	sources []ruleSource
 	next    int
 	acc     ruleSources

@@ -319,10 +319,12 @@ var DefaultMarkers = []string{"temp", "temporary", "test", "testing", "tmp", "ho
 
 // Input is what Build needs.
 type Input struct {
+	// Inventory is the estate. Its public sources are not read: Build finds each rule's
+	// from the rule, as collector.LookupPrefixes does, and the inventory may omit them.
 	Inventory *collector.Inventory
-	// Results are the verdicts on the inventory's public addresses and prefixes: a
-	// collector.KindAddress source as reputation.AddressTarget(Address), a KindPrefix
-	// source as reputation.PrefixTarget(CIDR). A source with no Result was not vetted.
+	// Results are the verdicts on the addresses and prefixes the rules reference, each
+	// target as reputation.PrefixTarget of what LookupPrefixes returns (a single address
+	// is its address target). A target with no Result was not vetted.
 	Results []reputation.Result
 	// History is nil when no history is kept.
 	History *HistoryView
