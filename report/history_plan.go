@@ -29,8 +29,8 @@ func historyRunCmp(a, b historyRunRef) int {
 	return cmp.Or(cmp.Compare(a.start, b.start), strings.Compare(a.id, b.id))
 }
 
-// historyRuleRow is a row of rules, as read or to write, with the rule whose JSON rule_data
-// is to hold: rule is its index in the run's keys, or -1 to keep what rule_data holds.
+// historyRuleRow is a row of rules, as read or to write, with the rule its ref is to
+// describe: rule is its index in the run's keys, or -1 to keep the ref stored.
 type historyRuleRow struct {
 	key             string
 	firstSeen, hash int64
@@ -750,7 +750,7 @@ func (p *historyPlan) write(ctx context.Context, tx *sql.Tx, finished int64) err
 		_, err = historyExec(ctx, tx, "UPDATE changes SET n = ?", p.changes+1)
 	}
 	if err == nil {
-		err = historyDelete(ctx, tx, p.forget, "rules", "rule_data", "spans")
+		err = historyDelete(ctx, tx, p.forget, "rules", "spans")
 	}
 	if err == nil {
 		err = historyDelete(ctx, tx, p.spanKeys, "spans")
@@ -774,7 +774,7 @@ func (p *historyPlan) write(ctx context.Context, tx *sql.Tx, finished int64) err
 	return err
 }
 
-// writeRules writes the plan's rows of spans, rules and rule_data.
+// writeRules writes the plan's rows of spans and rules.
 func (p *historyPlan) writeRules(ctx context.Context, tx *sql.Tx) error {
 	spans := newHistoryBatch(tx, `INSERT INTO spans (key, since, until) VALUES `,
 		` ON CONFLICT (key, since) DO UPDATE SET until = excluded.until`, 3)
@@ -786,33 +786,26 @@ func (p *historyPlan) writeRules(ctx context.Context, tx *sql.Tx) error {
 	if err := spans.flush(ctx); err != nil {
 		return err
 	}
-	rules := newHistoryBatch(tx, `INSERT INTO rules (key, first_seen, hash, since, until) VALUES `,
+	rules := newHistoryBatch(tx, `INSERT INTO rules (key, first_seen, hash, since, until, ref) VALUES `,
 		` ON CONFLICT (key) DO UPDATE SET first_seen = excluded.first_seen, hash = excluded.hash,
-		since = excluded.since, until = excluded.until`, 5)
-	data := newHistoryBatch(tx, `INSERT INTO rule_data (key, rule) VALUES `,
-		` ON CONFLICT (key) DO UPDATE SET rule = excluded.rule`, 2)
+		since = excluded.since, until = excluded.until, ref = coalesce(excluded.ref, ref)`, 6)
 	for i, r := range p.rules {
 		if err := historyCancelled(ctx, i); err != nil {
 			return err
 		}
-		if err := rules.add(ctx, r.key, r.firstSeen, r.hash, r.since, r.until); err != nil {
-			return err
+		var ref sql.NullString
+		if r.rule >= 0 {
+			js, err := historyRuleJSON(r.key, p.run.rule(r.rule))
+			if err != nil {
+				return fmt.Errorf("rule %s: %w", r.key, err)
+			}
+			ref = sql.NullString{String: string(js), Valid: true}
 		}
-		if r.rule < 0 {
-			continue
-		}
-		js, err := json.Marshal(p.run.rule(r.rule))
-		if err != nil {
-			return fmt.Errorf("rule %s: %w", r.key, err)
-		}
-		if err := data.add(ctx, r.key, string(js)); err != nil {
+		if err := rules.add(ctx, r.key, r.firstSeen, r.hash, r.since, r.until, ref); err != nil {
 			return err
 		}
 	}
-	if err := rules.flush(ctx); err != nil {
-		return err
-	}
-	return data.flush(ctx)
+	return rules.flush(ctx)
 }
 
 // writeVerdicts stores the plan's verdicts, replacing those the run stored before.

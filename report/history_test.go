@@ -626,7 +626,6 @@ var historyTables = map[string]string{
 	"changes":         "n",
 	"rules":           "key",
 	"spans":           "key, since",
-	"rule_data":       "key",
 	"verdicts":        "provider, target, started, run",
 	"latest_verdicts": "bucket",
 }
@@ -1147,7 +1146,7 @@ func TestHistoryStoresChanges(t *testing.T) {
 	record(1, results)
 	rulesJSON := func() string {
 		var s string
-		if err := h.db.QueryRowContext(ctx, "SELECT group_concat(rule, ',') FROM (SELECT rule FROM rule_data ORDER BY key)").Scan(&s); err != nil {
+		if err := h.db.QueryRowContext(ctx, "SELECT group_concat(ref, ',') FROM (SELECT ref FROM rules ORDER BY key)").Scan(&s); err != nil {
 			t.Fatal(err)
 		}
 		return s
@@ -1848,7 +1847,7 @@ func TestHistoryUnchangedRunWritesNoRules(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	tables := []string{"rules", "spans", "rule_data", "verdicts", "latest_verdicts"}
+	tables := []string{"rules", "spans", "verdicts", "latest_verdicts"}
 	record(1, rules)
 	record(2, rules)
 	before := historyDumpTables(t, h, tables...)
@@ -1863,8 +1862,8 @@ func TestHistoryUnchangedRunWritesNoRules(t *testing.T) {
 	changed[1].Description = "changed"
 	record(4, changed)
 	after := historyDumpTables(t, h, tables...)
-	if n := historyDiffLines(before, after); n != 5 {
-		t.Errorf("a run that changed three rules changed %d rows, want 5:\n%s", n, after)
+	if n := historyDiffLines(before, after); n != 3 {
+		t.Errorf("a run that changed three rules changed %d rows, want 3:\n%s", n, after)
 	}
 	record(5, append(changed, rules[0]))
 	if n := historyDiffLines(after, historyDumpTables(t, h, tables...)); n != 2 {
@@ -1882,4 +1881,46 @@ func historyDiffLines(a, b string) int {
 		}
 	}
 	return n
+}
+
+func TestHistoryGoneRuleFormats(t *testing.T) {
+	plain := historyRuleFor(1, "203.0.113.1/32")
+	listed := historyRuleFor(2, "203.0.113.2/32")
+	listed.CIDR = netip.Prefix{}
+	listed.PrefixList = &collector.PrefixListRef{ID: "pl-1", Name: "offices", Owner: "444455556666", EntryDescription: "paris"}
+	invalid := historyRuleFor(3, "203.0.113.3/32")
+	invalid.CIDR = netip.Prefix{}
+	invalid.Invalid = &collector.Invalid{Field: collector.FieldCIDR, Text: "300.0.0.1/32", Reason: "bad address"}
+	piped := historyRuleFor(4, "203.0.113.4/32")
+	piped.Account, piped.Region, piped.GroupName = "a|b", "", ""
+	allTraffic := historyRuleFor(5, "203.0.113.5/32")
+	allTraffic.Protocol, allTraffic.FromPort, allTraffic.ToPort, allTraffic.Description = "all", -1, -1, ""
+
+	for _, r := range []collector.Rule{plain, listed, invalid, piped, allTraffic} {
+		k := RuleKey(r)
+		want := GoneRule{RuleRef: refOf(&r)}
+		data, err := historyRuleJSON(k, &r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := historyGoneRule(k, data); !reflect.DeepEqual(got, want) {
+			t.Errorf("rule %s stored as %s = %+v, want %+v", r.ID, data, got, want)
+		}
+		// Versions 1 and 2 stored the JSON of the whole rule.
+		whole, err := json.Marshal(&r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := historyGoneRule(k, whole); !reflect.DeepEqual(got, want) {
+			t.Errorf("rule %s stored whole = %+v, want %+v", r.ID, got, want)
+		}
+	}
+	if data, _ := historyRuleJSON(RuleKey(plain), &plain); len(data) > 70 {
+		t.Errorf("rule stored in %d bytes, %s; want at most 70", len(data), data)
+	}
+	// With nothing stored, the key says what it can.
+	want := RuleRef{Account: plain.Account, Region: plain.Region, GroupID: plain.GroupID, RuleID: plain.ID, CIDR: plain.Target()}
+	if got := historyGoneRule(RuleKey(plain), nil); got.RuleRef != want {
+		t.Errorf("rule with nothing stored = %+v, want %+v", got.RuleRef, want)
+	}
 }
