@@ -75,6 +75,13 @@ const historyCheckEvery = 1024
 // in 16 bytes, little-endian; the pairs are sorted by key, in buckets by the top bits of the
 // key. So a run reads the latest verdicts' hashes in a thousand rows, and rewrites only the
 // buckets whose pairs change.
+//
+// A verdict's provider, target, status, score (NULL if it has none) and checked_at are
+// columns of its row; its JSON (verdict) holds, as historyVerdictData, the rest of it, under
+// the names of reputation.Verdict's JSON. So a reader rebuilds the verdict by unmarshalling
+// the JSON into a reputation.Verdict and setting those fields from the columns, all but
+// checked_at when the JSON has it. A verdict stored by version 1 or 2 has its whole JSON
+// there, which reads the same way.
 func historySchema() []string {
 	return []string{
 		historyRunsTable("runs"),

@@ -808,6 +808,29 @@ func (p *historyPlan) writeRules(ctx context.Context, tx *sql.Tx) error {
 	return rules.flush(ctx)
 }
 
+// historyVerdictData is what the verdict column of verdicts holds of a verdict, as JSON:
+// the fields of reputation.Verdict that are not columns of the row, under the same names.
+// CheckedAt is there only when the column checked_at, in unix nanoseconds, does not give it
+// back: the zero time, or one too far from 1970.
+type historyVerdictData struct {
+	Categories []string   `json:"categories,omitempty"`
+	Country    string     `json:"country,omitempty"`
+	Evidence   string     `json:"evidence,omitempty"`
+	Reason     string     `json:"reason,omitempty"`
+	CheckedAt  *time.Time `json:"checked_at,omitempty"`
+	Cached     bool       `json:"cached,omitempty"`
+}
+
+// newHistoryVerdictData returns what the verdict column holds of v, whose checked_at column
+// holds checkedAt.
+func newHistoryVerdictData(v *reputation.Verdict, checkedAt int64) *historyVerdictData {
+	d := &historyVerdictData{Categories: v.Categories, Country: v.Country, Evidence: v.Evidence, Reason: v.Reason, Cached: v.Cached}
+	if !time.Unix(0, checkedAt).Equal(v.CheckedAt) {
+		d.CheckedAt = &v.CheckedAt
+	}
+	return d
+}
+
 // writeVerdicts stores the plan's verdicts, replacing those the run stored before.
 func (p *historyPlan) writeVerdicts(ctx context.Context, tx *sql.Tx) error {
 	run := p.run
@@ -824,18 +847,19 @@ func (p *historyPlan) writeVerdicts(ctx context.Context, tx *sql.Tx) error {
 			return err
 		}
 		res := &run.results[w.result]
-		v := res.Verdicts[w.verdict]
-		v.Target = historyVerdictTarget(res, &v)
-		js, err := json.Marshal(&v)
+		v := &res.Verdicts[w.verdict]
+		target := historyVerdictTarget(res, v)
+		checkedAt := sqlitefile.UnixNano(v.CheckedAt)
+		js, err := json.Marshal(newHistoryVerdictData(v, checkedAt))
 		if err != nil {
-			return fmt.Errorf("verdict of %s for %s: %w", v.Provider, v.Target, err)
+			return fmt.Errorf("verdict of %s for %s: %w", v.Provider, target, err)
 		}
 		var score sql.NullInt64
 		if v.Score != nil {
 			score = sql.NullInt64{Int64: int64(*v.Score), Valid: true}
 		}
-		err = ins.add(ctx, v.Provider, v.Target.String(), run.start, run.id, string(v.Status), score,
-			sqlitefile.UnixNano(v.CheckedAt), w.hash, string(js))
+		err = ins.add(ctx, v.Provider, target.String(), run.start, run.id, string(v.Status), score,
+			checkedAt, w.hash, string(js))
 		if err != nil {
 			return err
 		}

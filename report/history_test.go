@@ -1924,3 +1924,69 @@ func TestHistoryGoneRuleFormats(t *testing.T) {
 		t.Errorf("rule with nothing stored = %+v, want %+v", got.RuleRef, want)
 	}
 }
+
+// historyReadVerdict rebuilds a verdict from the columns of its row and its JSON, as
+// historySchema says a reader does.
+func historyReadVerdict(provider, target, status string, score sql.NullInt64, checkedAt int64, data string) (reputation.Verdict, error) {
+	v := reputation.Verdict{CheckedAt: time.Unix(0, checkedAt).UTC()}
+	if err := json.Unmarshal([]byte(data), &v); err != nil {
+		return v, err
+	}
+	t, err := reputation.ParseTarget(target)
+	if err != nil {
+		return v, err
+	}
+	v.Provider, v.Target, v.Status, v.Score = provider, t, reputation.Status(status), nil
+	if score.Valid {
+		n := int(score.Int64)
+		v.Score = &n
+	}
+	return v, nil
+}
+
+func TestHistoryVerdictsRebuild(t *testing.T) {
+	h := openTestHistory(t, filepath.Join(t.TempDir(), "state.db"))
+	ctx := t.Context()
+	addr := reputation.AddressTarget(netip.MustParseAddr("203.0.113.1"))
+	network := reputation.Target{Prefix: netip.MustParsePrefix("203.0.113.0/24")}
+	three := 3
+	want := []reputation.Verdict{
+		{Provider: "abuseipdb", Target: addr, Status: reputation.Malicious, Score: &three, Categories: []string{"botnet", "scanner"},
+			Country: "FR", Evidence: "reported 3 times", CheckedAt: historyT0, Cached: true},
+		{Provider: "greynoise", Target: network, Status: reputation.Unknown, Reason: "quota exhausted"},
+		{Provider: "metadefender", Target: addr, Status: reputation.Clean, CheckedAt: historyT0.Add(time.Second)},
+	}
+	results := []reputation.Result{{Target: addr, Verdicts: slices.Clone(want)}}
+	// The second verdict has no target of its own: it is the result's.
+	results[0].Verdicts[1].Target = reputation.Target{}
+	results[0].Target = network
+	results[0].Verdicts[0].Target, results[0].Verdicts[2].Target = addr, addr
+	if _, err := h.Record(ctx, "run-1", historyT0, nil, results); err != nil {
+		t.Fatal(err)
+	}
+	rows, err := h.db.QueryContext(ctx, "SELECT provider, target, status, score, checked_at, verdict FROM verdicts ORDER BY provider")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	var got []reputation.Verdict
+	for rows.Next() {
+		var provider, target, status, data string
+		var score sql.NullInt64
+		var checkedAt int64
+		if err := rows.Scan(&provider, &target, &status, &score, &checkedAt, &data); err != nil {
+			t.Fatal(err)
+		}
+		v, err := historyReadVerdict(provider, target, status, score, checkedAt, data)
+		if err != nil {
+			t.Fatalf("verdict of %s: %v", provider, err)
+		}
+		got = append(got, v)
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("verdicts rebuilt from their rows = %+v, want %+v", got, want)
+	}
+}
