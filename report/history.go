@@ -82,6 +82,12 @@ const historyCheckEvery = 1024
 // the JSON into a reputation.Verdict and setting those fields from the columns, all but
 // checked_at when the JSON has it. A verdict stored by version 1 or 2 has its whole JSON
 // there, which reads the same way.
+//
+// A verdict names the run that stored it by its id (run), which outlives the run: the
+// latest verdicts of a forgotten run are kept. forgotten_runs holds the ids of the runs
+// forgotten whose verdicts are still stored, so that the runs whose verdicts are stored are
+// found without an index of verdicts by run, which would take a tenth of the file: a run
+// not in runs and not in forgotten_runs stored none.
 func historySchema() []string {
 	return []string{
 		historyRunsTable("runs"),
@@ -91,7 +97,7 @@ func historySchema() []string {
 		historyRulesTable("rules"),
 		historySpansTable,
 		historyVerdictsTable("verdicts"),
-		`CREATE INDEX IF NOT EXISTS verdicts_run ON verdicts (run)`,
+		historyForgottenRunsTable,
 		historyLatestVerdictsTable,
 	}
 }
@@ -138,6 +144,17 @@ const historyLatestVerdictsTable = `CREATE TABLE IF NOT EXISTS latest_verdicts (
 			pairs  BLOB    NOT NULL
 		)`
 
+// historyForgottenRunsTable is the statement that creates the forgotten_runs table of
+// schema version 3.
+const historyForgottenRunsTable = `CREATE TABLE IF NOT EXISTS forgotten_runs (
+			id TEXT NOT NULL PRIMARY KEY
+		) WITHOUT ROWID`
+
+// historyFillForgottenRuns is the statement that adds to forgotten_runs the ids of the runs
+// not stored whose verdicts are. It reads every verdict.
+const historyFillForgottenRuns = `INSERT OR IGNORE INTO forgotten_runs (id)
+			SELECT DISTINCT run FROM verdicts WHERE run NOT IN (SELECT id FROM runs)`
+
 // historyVerdictsTable returns the statement that creates the verdicts table of schema
 // versions 2 and 3 under the given name.
 func historyVerdictsTable(name string) string {
@@ -169,7 +186,8 @@ func historyVerdictsTable(name string) string {
 // latest run. First sightings and rules' JSON are kept, the JSON of rule_data moving to
 // the ref column of rules; rules and verdicts get hash 0, as
 // version 3 hashes them otherwise, and latest_verdicts starts empty: the next run rewrites
-// each rule's JSON once and stores each verdict once again.
+// each rule's JSON once and stores each verdict once again. The index of verdicts by run
+// gives way to forgotten_runs.
 func historyMigrations() [][]string {
 	return [][]string{
 		1: {
@@ -220,6 +238,9 @@ func historyMigrations() [][]string {
 			`CREATE INDEX runs_started ON runs (started, id)`,
 			`UPDATE verdicts SET hash = 0`,
 			historyLatestVerdictsTable,
+			`DROP INDEX verdicts_run`,
+			historyForgottenRunsTable,
+			historyFillForgottenRuns,
 		},
 	}
 }
@@ -715,8 +736,8 @@ func newRules(rules []collector.Rule, h *HistoryView) []NewRule {
 // new again, first seen on its return. A span that began with a forgotten run is kept as
 // it is: it began before the oldest kept run.
 //
-// Pruning after each run forgets one run at a time, and costs a scan of the rules only when
-// it forgets one. Once ctx is done, Prune returns promptly with an error that wraps the
+// Pruning after each run forgets one run at a time, and costs a scan of the rules and two
+// of the verdicts only when it forgets one. Once ctx is done, Prune returns promptly with an error that wraps the
 // context's cause, and leaves the file as it was.
 func (h *History) Prune(ctx context.Context, keep int) (int, error) {
 	if keep <= 0 {
@@ -775,13 +796,17 @@ func (h *History) prune(ctx context.Context, keep int) (int, error) {
 	if _, err := historyExec(ctx, tx, "UPDATE changes SET n = n + 1"); err != nil {
 		return 0, err
 	}
-	for _, stmt := range []string{
-		`DELETE FROM verdicts WHERE (started < ?1 OR (started = ?1 AND run < ?2)) AND EXISTS (
+	_, err = historyExec(ctx, tx, `DELETE FROM verdicts WHERE (started < ?1 OR (started = ?1 AND run < ?2)) AND EXISTS (
 			SELECT 1 FROM verdicts AS w WHERE w.provider = verdicts.provider AND w.target = verdicts.target
 			AND (w.started > verdicts.started OR (w.started = verdicts.started AND w.run > verdicts.run))
-			AND (w.started < ?1 OR (w.started = ?1 AND w.run <= ?2)))`,
-	} {
-		if _, err := historyExec(ctx, tx, stmt, cut.start, cut.id); err != nil {
+			AND (w.started < ?1 OR (w.started = ?1 AND w.run <= ?2)))`, cut.start, cut.id)
+	if err != nil {
+		return 0, err
+	}
+	// The runs forgotten may have left verdicts, and the verdicts deleted may have been the
+	// last of a run forgotten before.
+	for _, stmt := range []string{`DELETE FROM forgotten_runs`, historyFillForgottenRuns} {
+		if _, err := historyExec(ctx, tx, stmt); err != nil {
 			return 0, err
 		}
 	}

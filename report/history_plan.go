@@ -79,7 +79,7 @@ type historyPlan struct {
 	ref     historyRunRef // the run's row, with its seq
 	view    *HistoryView
 	changes int64 // the count of changes the history had when the plan was made
-	replace bool  // verdicts stored under the run's id are replaced
+	replace bool  // verdicts are stored under the run's id, and are replaced
 
 	rules       []historyRuleRow
 	spanKeys    []string // rules whose earlier spans are replaced by those of theirs in spans
@@ -207,13 +207,13 @@ func historyPlanDigesting(ctx context.Context, tx *sql.Tx, run *historyRun, dige
 
 // historyNewest reports whether the run ref is later than every stored run, head being the
 // latest of those (nil if there is none), and new: not stored (stored is nil), nor the id of
-// a forgotten run that left its latest verdicts.
+// a forgotten run that left its latest verdicts (in forgotten_runs).
 func historyNewest(ctx context.Context, tx *sql.Tx, ref historyRunRef, stored, head *historyRunRef) (bool, error) {
 	if stored != nil || (head != nil && historyRunCmp(*head, ref) > 0) {
 		return false, nil
 	}
 	var newest bool
-	err := tx.QueryRowContext(ctx, "SELECT NOT EXISTS (SELECT 1 FROM verdicts WHERE run = ?)", ref.id).Scan(&newest)
+	err := tx.QueryRowContext(ctx, "SELECT NOT EXISTS (SELECT 1 FROM forgotten_runs WHERE id = ?)", ref.id).Scan(&newest)
 	return newest, err
 }
 
@@ -368,7 +368,6 @@ type historyRuleSpans struct {
 // runs, puts the run in its place, and writes the rules whose spans or first sighting
 // changed, or that the run is the latest to see and saw changed; and it reads every verdict.
 func (p *historyPlan) planAnywhere(ctx context.Context, tx *sql.Tx, stored *historyRunRef, digested func() error) ([]historyGoneRef, error) {
-	p.replace = true
 	if stored != nil {
 		p.ref = *stored
 	}
@@ -639,9 +638,14 @@ func (p *historyPlan) planVerdictsAnywhere(ctx context.Context, tx *sql.Tx) erro
 			if err := rows.Scan(&provider, &text, &r.start, &r.id, &hash); err != nil {
 				return err
 			}
+			if r.id == p.run.id {
+				// The run's own are replaced.
+				p.replace = true
+				return nil
+			}
 			target, err := reputation.ParseTarget(text)
-			if err != nil || r.id == p.run.id {
-				// No verdict of a run has that target; the run's own are replaced.
+			if err != nil {
+				// No verdict of a run has that target.
 				return nil
 			}
 			key := f.verdictKey(provider, target)
@@ -835,8 +839,11 @@ func newHistoryVerdictData(v *reputation.Verdict, checkedAt int64) *historyVerdi
 func (p *historyPlan) writeVerdicts(ctx context.Context, tx *sql.Tx) error {
 	run := p.run
 	if p.replace {
-		if _, err := historyExec(ctx, tx, "DELETE FROM verdicts WHERE run = ?", run.id); err != nil {
-			return err
+		// The run is stored, or is so now: its id leaves forgotten_runs if it was there.
+		for _, stmt := range []string{"DELETE FROM verdicts WHERE run = ?", "DELETE FROM forgotten_runs WHERE id = ?"} {
+			if _, err := historyExec(ctx, tx, stmt, run.id); err != nil {
+				return err
+			}
 		}
 	}
 	ins := newHistoryBatch(tx, `INSERT INTO verdicts (provider, target, started, run, status, score, checked_at, hash, verdict) VALUES `,

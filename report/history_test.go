@@ -627,6 +627,7 @@ var historyTables = map[string]string{
 	"rules":           "key",
 	"spans":           "key, since",
 	"verdicts":        "provider, target, started, run",
+	"forgotten_runs":  "id",
 	"latest_verdicts": "bucket",
 }
 
@@ -1630,6 +1631,16 @@ func historyStoredVerdicts(t *testing.T, h *History) string {
 	}
 	if want := historyLatestOf(latest); !slices.Equal(got, want) {
 		t.Errorf("latest_verdicts = %v, want %v", got, want)
+	}
+	var forgotten, want string
+	err = tx.QueryRowContext(t.Context(), `SELECT
+		(SELECT coalesce(group_concat(id, ' '), '') FROM (SELECT id FROM forgotten_runs ORDER BY id)),
+		(SELECT coalesce(group_concat(run, ' '), '') FROM (SELECT DISTINCT run FROM verdicts WHERE run NOT IN (SELECT id FROM runs) ORDER BY run))`).Scan(&forgotten, &want)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if forgotten != want {
+		t.Errorf("forgotten_runs = %q, want the runs not stored whose verdicts are, %q", forgotten, want)
 	}
 	slices.Sort(lines)
 	return strings.Join(lines, "\n")
