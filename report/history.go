@@ -568,14 +568,26 @@ func historyGone(ctx context.Context, tx *sql.Tx, refs []historyGoneRef) ([]Gone
 // a "|". A rule of the benchmark's estate takes about 60 bytes, where the JSON of its
 // collector.Rule took about 270.
 type historyRuleData struct {
+	historyRuleRef
+	Key *[5]string `json:"k,omitempty"`
+}
+
+// historyRuleRef is a RuleRef, field for field, so that one converts to the other, with
+// the names historyRuleData gives its fields in JSON; the fields the key holds are left
+// out.
+type historyRuleRef struct {
+	Account     string                   `json:"-"`
+	Region      string                   `json:"-"`
+	GroupID     string                   `json:"-"`
 	GroupName   string                   `json:"n,omitempty"`
+	RuleID      string                   `json:"-"`
 	Direction   string                   `json:"d,omitempty"`
 	Protocol    string                   `json:"p,omitempty"`
 	PortRange   string                   `json:"r,omitempty"`
+	CIDR        string                   `json:"-"`
 	Description string                   `json:"s,omitempty"`
 	PrefixList  *collector.PrefixListRef `json:"l,omitempty"`
 	Invalid     *collector.Invalid       `json:"i,omitempty"`
-	Key         *[5]string               `json:"k,omitempty"`
 }
 
 // historyKeyFields returns the account, region, group id, rule id and CIDR that the key k
@@ -589,15 +601,7 @@ func historyKeyFields(k string) [5]string {
 // historyRuleJSON returns what the ref column of rules holds of r, whose key is k.
 func historyRuleJSON(k string, r *collector.Rule) ([]byte, error) {
 	ref := refOf(r)
-	d := historyRuleData{
-		GroupName:   ref.GroupName,
-		Direction:   ref.Direction,
-		Protocol:    ref.Protocol,
-		PortRange:   ref.PortRange,
-		Description: ref.Description,
-		PrefixList:  ref.PrefixList,
-		Invalid:     ref.Invalid,
-	}
+	d := historyRuleData{historyRuleRef: historyRuleRef(ref)}
 	if f := [5]string{ref.Account, ref.Region, ref.GroupID, ref.RuleID, ref.CIDR}; f != historyKeyFields(k) {
 		d.Key = &f
 	}
@@ -625,20 +629,9 @@ func historyGoneRule(k string, data []byte) GoneRule {
 	if d.Key != nil {
 		f = *d.Key
 	}
-	return GoneRule{RuleRef: RuleRef{
-		Account:     f[0],
-		Region:      f[1],
-		GroupID:     f[2],
-		RuleID:      f[3],
-		CIDR:        f[4],
-		GroupName:   d.GroupName,
-		Direction:   d.Direction,
-		Protocol:    d.Protocol,
-		PortRange:   d.PortRange,
-		Description: d.Description,
-		PrefixList:  d.PrefixList,
-		Invalid:     d.Invalid,
-	}}
+	ref := RuleRef(d.historyRuleRef)
+	ref.Account, ref.Region, ref.GroupID, ref.RuleID, ref.CIDR = f[0], f[1], f[2], f[3], f[4]
+	return GoneRule{RuleRef: ref}
 }
 
 // Finish records when the run finished.
