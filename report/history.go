@@ -57,13 +57,15 @@ const historyCheckEvery = 1024
 // (first_seen, which outlives the runs it was forgotten with) and the hash of the rule as
 // the latest run to see it saw it (0 when unknown); spans holds its earlier spans. A span
 // whose since is no stored run began before the oldest stored run: the runs are forgotten
-// oldest first. The rule itself is kept in rule_data as the JSON of a collector.Rule, as the
-// latest run to see it saw it.
+// oldest first. What a report shows of the rule (its RuleRef), as the latest run to see it
+// saw it, is kept in the ref column of rules: see historyRuleData. Only gone rules are
+// described from it; a rule migrated from version 1 or 2 may have there the JSON of a whole
+// collector.Rule instead, until a run sees it.
 //
 // So a run later than every stored run writes a row of rules only for a rule it saw that
 // the run before it did not (a span opens, and the rule's latest span, if any, moves to
 // spans), for one the run before it saw and it does not (its span closes at that run), and
-// for one that changed (its hash, and its JSON in rule_data).
+// for one that changed (its hash and ref).
 //
 // A verdict is stored by the run that got it, with that run's start, when it differs (in
 // anything but the time it was checked and whether the cache answered) from the latest
@@ -73,6 +75,19 @@ const historyCheckEvery = 1024
 // in 16 bytes, little-endian; the pairs are sorted by key, in buckets by the top bits of the
 // key. So a run reads the latest verdicts' hashes in a thousand rows, and rewrites only the
 // buckets whose pairs change.
+//
+// A verdict's provider, target, status, score (NULL if it has none) and checked_at are
+// columns of its row; its JSON (verdict) holds, as historyVerdictData, the rest of it, under
+// the names of reputation.Verdict's JSON. So a reader rebuilds the verdict by unmarshalling
+// the JSON into a reputation.Verdict and setting those fields from the columns, all but
+// checked_at when the JSON has it. A verdict stored by version 1 or 2 has its whole JSON
+// there, which reads the same way.
+//
+// A verdict names the run that stored it by its id (run), which outlives the run: the
+// latest verdicts of a forgotten run are kept. forgotten_runs holds the ids of the runs
+// forgotten whose verdicts are still stored, so that the runs whose verdicts are stored are
+// found without an index of verdicts by run, which would take a tenth of the file: a run
+// not in runs and not in forgotten_runs stored none.
 func historySchema() []string {
 	return []string{
 		historyRunsTable("runs"),
@@ -81,12 +96,8 @@ func historySchema() []string {
 		`INSERT INTO changes (n) SELECT 0 WHERE NOT EXISTS (SELECT 1 FROM changes)`,
 		historyRulesTable("rules"),
 		historySpansTable,
-		`CREATE TABLE IF NOT EXISTS rule_data (
-			key  TEXT NOT NULL PRIMARY KEY,
-			rule TEXT NOT NULL
-		) WITHOUT ROWID`,
 		historyVerdictsTable("verdicts"),
-		`CREATE INDEX IF NOT EXISTS verdicts_run ON verdicts (run)`,
+		historyForgottenRunsTable,
 		historyLatestVerdictsTable,
 	}
 }
@@ -105,14 +116,16 @@ func historyRunsTable(name string) string {
 }
 
 // historyRulesTable returns the statement that creates the rules table of schema version
-// 3 under the given name.
+// 3 under the given name. ref comes last: reading the sightings of every rule, as each run
+// does, reads nothing of it.
 func historyRulesTable(name string) string {
 	return `CREATE TABLE IF NOT EXISTS ` + name + ` (
 			key        TEXT    NOT NULL PRIMARY KEY,
 			first_seen INTEGER NOT NULL,
 			hash       INTEGER NOT NULL DEFAULT 0,
 			since      INTEGER NOT NULL,
-			until      INTEGER
+			until      INTEGER,
+			ref        TEXT
 		) WITHOUT ROWID`
 }
 
@@ -130,6 +143,17 @@ const historyLatestVerdictsTable = `CREATE TABLE IF NOT EXISTS latest_verdicts (
 			bucket INTEGER NOT NULL PRIMARY KEY,
 			pairs  BLOB    NOT NULL
 		)`
+
+// historyForgottenRunsTable is the statement that creates the forgotten_runs table of
+// schema version 3.
+const historyForgottenRunsTable = `CREATE TABLE IF NOT EXISTS forgotten_runs (
+			id TEXT NOT NULL PRIMARY KEY
+		) WITHOUT ROWID`
+
+// historyFillForgottenRuns is the statement that adds to forgotten_runs the ids of the runs
+// not stored whose verdicts are. It reads every verdict.
+const historyFillForgottenRuns = `INSERT OR IGNORE INTO forgotten_runs (id)
+			SELECT DISTINCT run FROM verdicts WHERE run NOT IN (SELECT id FROM runs)`
 
 // historyVerdictsTable returns the statement that creates the verdicts table of schema
 // versions 2 and 3 under the given name.
@@ -159,9 +183,11 @@ func historyVerdictsTable(name string) string {
 // From version 2 to 3, runs are numbered in the order of (started, id), and each rule's
 // latest span is made of the two runs version 2 knew to have seen it last, if they are
 // consecutive (else the earlier is a span of its own): it is open if the later is the
-// latest run. First sightings and rules' JSON are kept; rules and verdicts get hash 0, as
+// latest run. First sightings and rules' JSON are kept, the JSON of rule_data moving to
+// the ref column of rules; rules and verdicts get hash 0, as
 // version 3 hashes them otherwise, and latest_verdicts starts empty: the next run rewrites
-// each rule's JSON once and stores each verdict once again.
+// each rule's JSON once and stores each verdict once again. The index of verdicts by run
+// gives way to forgotten_runs.
 func historyMigrations() [][]string {
 	return [][]string{
 		1: {
@@ -192,23 +218,29 @@ func historyMigrations() [][]string {
 			`CREATE TABLE changes (n INTEGER NOT NULL)`,
 			`INSERT INTO changes (n) SELECT count(*) FROM runs_v3`,
 			historyRulesTable("rules_v3"),
-			`INSERT INTO rules_v3 (key, first_seen, since, until)
+			`INSERT INTO rules_v3 (key, first_seen, since, until, ref)
 			SELECT r.key, r.first_seen,
 				CASE WHEN p.seq = l.seq - 1 THEN p.seq ELSE coalesce(l.seq, 0) END,
-				CASE WHEN l.seq = (SELECT max(seq) FROM runs_v3) THEN NULL ELSE coalesce(l.seq, 0) END
-			FROM rules AS r LEFT JOIN runs_v3 AS l ON l.id = r.last_run LEFT JOIN runs_v3 AS p ON p.id = r.prev_run`,
+				CASE WHEN l.seq = (SELECT max(seq) FROM runs_v3) THEN NULL ELSE coalesce(l.seq, 0) END,
+				d.rule
+			FROM rules AS r LEFT JOIN runs_v3 AS l ON l.id = r.last_run LEFT JOIN runs_v3 AS p ON p.id = r.prev_run
+			LEFT JOIN rule_data AS d ON d.key = r.key`,
 			historySpansTable,
 			`INSERT INTO spans (key, since, until)
 			SELECT r.key, p.seq, p.seq
 			FROM rules AS r JOIN runs_v3 AS l ON l.id = r.last_run JOIN runs_v3 AS p ON p.id = r.prev_run
 			WHERE p.seq < l.seq - 1`,
 			`DROP TABLE rules`,
+			`DROP TABLE rule_data`,
 			`ALTER TABLE rules_v3 RENAME TO rules`,
 			`DROP TABLE runs`,
 			`ALTER TABLE runs_v3 RENAME TO runs`,
 			`CREATE INDEX runs_started ON runs (started, id)`,
 			`UPDATE verdicts SET hash = 0`,
 			historyLatestVerdictsTable,
+			`DROP INDEX verdicts_run`,
+			historyForgottenRunsTable,
+			historyFillForgottenRuns,
 		},
 	}
 }
@@ -511,7 +543,7 @@ func historyGone(ctx context.Context, tx *sql.Tx, refs []historyGoneRef) ([]Gone
 		return nil, nil
 	}
 	slices.SortFunc(refs, func(a, b historyGoneRef) int { return strings.Compare(a.key, b.key) })
-	stmt, err := tx.PrepareContext(ctx, "SELECT rule FROM rule_data WHERE key = ?")
+	stmt, err := tx.PrepareContext(ctx, "SELECT ref FROM rules WHERE key = ?")
 	if err != nil {
 		return nil, err
 	}
@@ -529,21 +561,77 @@ func historyGone(ctx context.Context, tx *sql.Tx, refs []historyGoneRef) ([]Gone
 	return gone, nil
 }
 
-// historyGoneRule describes the rule stored as data under key k. If data does not decode,
-// or there is none, what the key says is used.
-func historyGoneRule(k string, data []byte) GoneRule {
-	var r collector.Rule
-	if err := json.Unmarshal(data, &r); err != nil {
-		var g GoneRule
-		parts := strings.SplitN(k, "|", 5)
-		for i, field := range []*string{&g.Account, &g.Region, &g.GroupID, &g.RuleID, &g.CIDR} {
-			if i < len(parts) {
-				*field = parts[i]
-			}
-		}
-		return g
+// historyRuleData is what the ref column of rules holds of a rule, as JSON: the fields of
+// its RuleRef that its key (see RuleKey) does not give back, under one-letter names, the
+// empty ones left out. Key holds the account, region, group id, rule id and CIDR only when
+// the key does not split back into them, which it does unless one of the first four holds
+// a "|". A rule of the benchmark's estate takes about 60 bytes, where the JSON of its
+// collector.Rule took about 270.
+type historyRuleData struct {
+	historyRuleRef
+	Key *[5]string `json:"k,omitempty"`
+}
+
+// historyRuleRef is a RuleRef, field for field, so that one converts to the other, with
+// the names historyRuleData gives its fields in JSON; the fields the key holds are left
+// out.
+type historyRuleRef struct {
+	Account     string                   `json:"-"`
+	Region      string                   `json:"-"`
+	GroupID     string                   `json:"-"`
+	GroupName   string                   `json:"n,omitempty"`
+	RuleID      string                   `json:"-"`
+	Direction   string                   `json:"d,omitempty"`
+	Protocol    string                   `json:"p,omitempty"`
+	PortRange   string                   `json:"r,omitempty"`
+	CIDR        string                   `json:"-"`
+	Description string                   `json:"s,omitempty"`
+	PrefixList  *collector.PrefixListRef `json:"l,omitempty"`
+	Invalid     *collector.Invalid       `json:"i,omitempty"`
+}
+
+// historyKeyFields returns the account, region, group id, rule id and CIDR that the key k
+// gives, empty where it has too few parts.
+func historyKeyFields(k string) [5]string {
+	var f [5]string
+	copy(f[:], strings.SplitN(k, "|", len(f)))
+	return f
+}
+
+// historyRuleJSON returns what the ref column of rules holds of r, whose key is k.
+func historyRuleJSON(k string, r *collector.Rule) ([]byte, error) {
+	ref := refOf(r)
+	d := historyRuleData{historyRuleRef: historyRuleRef(ref)}
+	if f := [5]string{ref.Account, ref.Region, ref.GroupID, ref.RuleID, ref.CIDR}; f != historyKeyFields(k) {
+		d.Key = &f
 	}
-	return GoneRule{RuleRef: refOf(&r)}
+	return json.Marshal(&d)
+}
+
+// historyGoneRule describes the rule stored as data under key k: a historyRuleData, or the
+// JSON of a collector.Rule, which versions 1 and 2 stored and which alone has a group_id.
+// If data does not decode, or there is none, what the key says is used.
+func historyGoneRule(k string, data []byte) GoneRule {
+	var whole struct {
+		GroupID *string `json:"group_id"`
+	}
+	if json.Unmarshal(data, &whole) == nil && whole.GroupID != nil {
+		var r collector.Rule
+		if json.Unmarshal(data, &r) == nil {
+			return GoneRule{RuleRef: refOf(&r)}
+		}
+	}
+	var d historyRuleData
+	if json.Unmarshal(data, &d) != nil {
+		d = historyRuleData{}
+	}
+	f := historyKeyFields(k)
+	if d.Key != nil {
+		f = *d.Key
+	}
+	ref := RuleRef(d.historyRuleRef)
+	ref.Account, ref.Region, ref.GroupID, ref.RuleID, ref.CIDR = f[0], f[1], f[2], f[3], f[4]
+	return GoneRule{RuleRef: ref}
 }
 
 // Finish records when the run finished.
@@ -641,8 +729,8 @@ func newRules(rules []collector.Rule, h *HistoryView) []NewRule {
 // new again, first seen on its return. A span that began with a forgotten run is kept as
 // it is: it began before the oldest kept run.
 //
-// Pruning after each run forgets one run at a time, and costs a scan of the rules only when
-// it forgets one. Once ctx is done, Prune returns promptly with an error that wraps the
+// Pruning after each run forgets one run at a time, and costs a scan of the rules and two
+// of the verdicts only when it forgets one. Once ctx is done, Prune returns promptly with an error that wraps the
 // context's cause, and leaves the file as it was.
 func (h *History) Prune(ctx context.Context, keep int) (int, error) {
 	if keep <= 0 {
@@ -692,7 +780,7 @@ func (h *History) prune(ctx context.Context, keep int) (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	if err := historyDelete(ctx, tx, forgotten, "rules", "rule_data", "spans"); err != nil {
+	if err := historyDelete(ctx, tx, forgotten, "rules", "spans"); err != nil {
 		return 0, err
 	}
 	if _, err := historyExec(ctx, tx, "DELETE FROM spans WHERE until NOT IN (SELECT seq FROM runs)"); err != nil {
@@ -701,13 +789,17 @@ func (h *History) prune(ctx context.Context, keep int) (int, error) {
 	if _, err := historyExec(ctx, tx, "UPDATE changes SET n = n + 1"); err != nil {
 		return 0, err
 	}
-	for _, stmt := range []string{
-		`DELETE FROM verdicts WHERE (started < ?1 OR (started = ?1 AND run < ?2)) AND EXISTS (
+	_, err = historyExec(ctx, tx, `DELETE FROM verdicts WHERE (started < ?1 OR (started = ?1 AND run < ?2)) AND EXISTS (
 			SELECT 1 FROM verdicts AS w WHERE w.provider = verdicts.provider AND w.target = verdicts.target
 			AND (w.started > verdicts.started OR (w.started = verdicts.started AND w.run > verdicts.run))
-			AND (w.started < ?1 OR (w.started = ?1 AND w.run <= ?2)))`,
-	} {
-		if _, err := historyExec(ctx, tx, stmt, cut.start, cut.id); err != nil {
+			AND (w.started < ?1 OR (w.started = ?1 AND w.run <= ?2)))`, cut.start, cut.id)
+	if err != nil {
+		return 0, err
+	}
+	// The runs forgotten may have left verdicts, and the verdicts deleted may have been the
+	// last of a run forgotten before.
+	for _, stmt := range []string{`DELETE FROM forgotten_runs`, historyFillForgottenRuns} {
+		if _, err := historyExec(ctx, tx, stmt); err != nil {
 			return 0, err
 		}
 	}

@@ -29,8 +29,8 @@ func historyRunCmp(a, b historyRunRef) int {
 	return cmp.Or(cmp.Compare(a.start, b.start), strings.Compare(a.id, b.id))
 }
 
-// historyRuleRow is a row of rules, as read or to write, with the rule whose JSON rule_data
-// is to hold: rule is its index in the run's keys, or -1 to keep what rule_data holds.
+// historyRuleRow is a row of rules, as read or to write, with the rule its ref is to
+// describe: rule is its index in the run's keys, or -1 to keep the ref stored.
 type historyRuleRow struct {
 	key             string
 	firstSeen, hash int64
@@ -79,7 +79,7 @@ type historyPlan struct {
 	ref     historyRunRef // the run's row, with its seq
 	view    *HistoryView
 	changes int64 // the count of changes the history had when the plan was made
-	replace bool  // verdicts stored under the run's id are replaced
+	replace bool  // verdicts are stored under the run's id, and are replaced
 
 	rules       []historyRuleRow
 	spanKeys    []string // rules whose earlier spans are replaced by those of theirs in spans
@@ -207,13 +207,13 @@ func historyPlanDigesting(ctx context.Context, tx *sql.Tx, run *historyRun, dige
 
 // historyNewest reports whether the run ref is later than every stored run, head being the
 // latest of those (nil if there is none), and new: not stored (stored is nil), nor the id of
-// a forgotten run that left its latest verdicts.
+// a forgotten run that left its latest verdicts (in forgotten_runs).
 func historyNewest(ctx context.Context, tx *sql.Tx, ref historyRunRef, stored, head *historyRunRef) (bool, error) {
 	if stored != nil || (head != nil && historyRunCmp(*head, ref) > 0) {
 		return false, nil
 	}
 	var newest bool
-	err := tx.QueryRowContext(ctx, "SELECT NOT EXISTS (SELECT 1 FROM verdicts WHERE run = ?)", ref.id).Scan(&newest)
+	err := tx.QueryRowContext(ctx, "SELECT NOT EXISTS (SELECT 1 FROM forgotten_runs WHERE id = ?)", ref.id).Scan(&newest)
 	return newest, err
 }
 
@@ -368,7 +368,6 @@ type historyRuleSpans struct {
 // runs, puts the run in its place, and writes the rules whose spans or first sighting
 // changed, or that the run is the latest to see and saw changed; and it reads every verdict.
 func (p *historyPlan) planAnywhere(ctx context.Context, tx *sql.Tx, stored *historyRunRef, digested func() error) ([]historyGoneRef, error) {
-	p.replace = true
 	if stored != nil {
 		p.ref = *stored
 	}
@@ -639,9 +638,14 @@ func (p *historyPlan) planVerdictsAnywhere(ctx context.Context, tx *sql.Tx) erro
 			if err := rows.Scan(&provider, &text, &r.start, &r.id, &hash); err != nil {
 				return err
 			}
+			if r.id == p.run.id {
+				// The run's own are replaced.
+				p.replace = true
+				return nil
+			}
 			target, err := reputation.ParseTarget(text)
-			if err != nil || r.id == p.run.id {
-				// No verdict of a run has that target; the run's own are replaced.
+			if err != nil {
+				// No verdict of a run has that target.
 				return nil
 			}
 			key := f.verdictKey(provider, target)
@@ -750,7 +754,7 @@ func (p *historyPlan) write(ctx context.Context, tx *sql.Tx, finished int64) err
 		_, err = historyExec(ctx, tx, "UPDATE changes SET n = ?", p.changes+1)
 	}
 	if err == nil {
-		err = historyDelete(ctx, tx, p.forget, "rules", "rule_data", "spans")
+		err = historyDelete(ctx, tx, p.forget, "rules", "spans")
 	}
 	if err == nil {
 		err = historyDelete(ctx, tx, p.spanKeys, "spans")
@@ -774,7 +778,7 @@ func (p *historyPlan) write(ctx context.Context, tx *sql.Tx, finished int64) err
 	return err
 }
 
-// writeRules writes the plan's rows of spans, rules and rule_data.
+// writeRules writes the plan's rows of spans and rules.
 func (p *historyPlan) writeRules(ctx context.Context, tx *sql.Tx) error {
 	spans := newHistoryBatch(tx, `INSERT INTO spans (key, since, until) VALUES `,
 		` ON CONFLICT (key, since) DO UPDATE SET until = excluded.until`, 3)
@@ -786,41 +790,60 @@ func (p *historyPlan) writeRules(ctx context.Context, tx *sql.Tx) error {
 	if err := spans.flush(ctx); err != nil {
 		return err
 	}
-	rules := newHistoryBatch(tx, `INSERT INTO rules (key, first_seen, hash, since, until) VALUES `,
+	rules := newHistoryBatch(tx, `INSERT INTO rules (key, first_seen, hash, since, until, ref) VALUES `,
 		` ON CONFLICT (key) DO UPDATE SET first_seen = excluded.first_seen, hash = excluded.hash,
-		since = excluded.since, until = excluded.until`, 5)
-	data := newHistoryBatch(tx, `INSERT INTO rule_data (key, rule) VALUES `,
-		` ON CONFLICT (key) DO UPDATE SET rule = excluded.rule`, 2)
+		since = excluded.since, until = excluded.until, ref = coalesce(excluded.ref, ref)`, 6)
 	for i, r := range p.rules {
 		if err := historyCancelled(ctx, i); err != nil {
 			return err
 		}
-		if err := rules.add(ctx, r.key, r.firstSeen, r.hash, r.since, r.until); err != nil {
-			return err
+		var ref sql.NullString
+		if r.rule >= 0 {
+			js, err := historyRuleJSON(r.key, p.run.rule(r.rule))
+			if err != nil {
+				return fmt.Errorf("rule %s: %w", r.key, err)
+			}
+			ref = sql.NullString{String: string(js), Valid: true}
 		}
-		if r.rule < 0 {
-			continue
-		}
-		js, err := json.Marshal(p.run.rule(r.rule))
-		if err != nil {
-			return fmt.Errorf("rule %s: %w", r.key, err)
-		}
-		if err := data.add(ctx, r.key, string(js)); err != nil {
+		if err := rules.add(ctx, r.key, r.firstSeen, r.hash, r.since, r.until, ref); err != nil {
 			return err
 		}
 	}
-	if err := rules.flush(ctx); err != nil {
-		return err
+	return rules.flush(ctx)
+}
+
+// historyVerdictData is what the verdict column of verdicts holds of a verdict, as JSON:
+// the fields of reputation.Verdict that are not columns of the row, under the same names.
+// CheckedAt is there only when the column checked_at, in unix nanoseconds, does not give it
+// back: the zero time, or one too far from 1970.
+type historyVerdictData struct {
+	Categories []string   `json:"categories,omitempty"`
+	Country    string     `json:"country,omitempty"`
+	Evidence   string     `json:"evidence,omitempty"`
+	Reason     string     `json:"reason,omitempty"`
+	CheckedAt  *time.Time `json:"checked_at,omitempty"`
+	Cached     bool       `json:"cached,omitempty"`
+}
+
+// newHistoryVerdictData returns what the verdict column holds of v, whose checked_at column
+// holds checkedAt.
+func newHistoryVerdictData(v *reputation.Verdict, checkedAt int64) *historyVerdictData {
+	d := &historyVerdictData{Categories: v.Categories, Country: v.Country, Evidence: v.Evidence, Reason: v.Reason, Cached: v.Cached}
+	if !time.Unix(0, checkedAt).Equal(v.CheckedAt) {
+		d.CheckedAt = &v.CheckedAt
 	}
-	return data.flush(ctx)
+	return d
 }
 
 // writeVerdicts stores the plan's verdicts, replacing those the run stored before.
 func (p *historyPlan) writeVerdicts(ctx context.Context, tx *sql.Tx) error {
 	run := p.run
 	if p.replace {
-		if _, err := historyExec(ctx, tx, "DELETE FROM verdicts WHERE run = ?", run.id); err != nil {
-			return err
+		// The run is stored, or is so now: its id leaves forgotten_runs if it was there.
+		for _, stmt := range []string{"DELETE FROM verdicts WHERE run = ?", "DELETE FROM forgotten_runs WHERE id = ?"} {
+			if _, err := historyExec(ctx, tx, stmt, run.id); err != nil {
+				return err
+			}
 		}
 	}
 	ins := newHistoryBatch(tx, `INSERT INTO verdicts (provider, target, started, run, status, score, checked_at, hash, verdict) VALUES `,
@@ -831,18 +854,19 @@ func (p *historyPlan) writeVerdicts(ctx context.Context, tx *sql.Tx) error {
 			return err
 		}
 		res := &run.results[w.result]
-		v := res.Verdicts[w.verdict]
-		v.Target = historyVerdictTarget(res, &v)
-		js, err := json.Marshal(&v)
+		v := &res.Verdicts[w.verdict]
+		target := historyVerdictTarget(res, v)
+		checkedAt := sqlitefile.UnixNano(v.CheckedAt)
+		js, err := json.Marshal(newHistoryVerdictData(v, checkedAt))
 		if err != nil {
-			return fmt.Errorf("verdict of %s for %s: %w", v.Provider, v.Target, err)
+			return fmt.Errorf("verdict of %s for %s: %w", v.Provider, target, err)
 		}
 		var score sql.NullInt64
 		if v.Score != nil {
 			score = sql.NullInt64{Int64: int64(*v.Score), Valid: true}
 		}
-		err = ins.add(ctx, v.Provider, v.Target.String(), run.start, run.id, string(v.Status), score,
-			sqlitefile.UnixNano(v.CheckedAt), w.hash, string(js))
+		err = ins.add(ctx, v.Provider, target.String(), run.start, run.id, string(v.Status), score,
+			checkedAt, w.hash, string(js))
 		if err != nil {
 			return err
 		}

@@ -626,8 +626,8 @@ var historyTables = map[string]string{
 	"changes":         "n",
 	"rules":           "key",
 	"spans":           "key, since",
-	"rule_data":       "key",
 	"verdicts":        "provider, target, started, run",
+	"forgotten_runs":  "id",
 	"latest_verdicts": "bucket",
 }
 
@@ -1147,7 +1147,7 @@ func TestHistoryStoresChanges(t *testing.T) {
 	record(1, results)
 	rulesJSON := func() string {
 		var s string
-		if err := h.db.QueryRowContext(ctx, "SELECT group_concat(rule, ',') FROM (SELECT rule FROM rule_data ORDER BY key)").Scan(&s); err != nil {
+		if err := h.db.QueryRowContext(ctx, "SELECT group_concat(ref, ',') FROM (SELECT ref FROM rules ORDER BY key)").Scan(&s); err != nil {
 			t.Fatal(err)
 		}
 		return s
@@ -1632,6 +1632,16 @@ func historyStoredVerdicts(t *testing.T, h *History) string {
 	if want := historyLatestOf(latest); !slices.Equal(got, want) {
 		t.Errorf("latest_verdicts = %v, want %v", got, want)
 	}
+	var forgotten, want string
+	err = tx.QueryRowContext(t.Context(), `SELECT
+		(SELECT coalesce(group_concat(id, ' '), '') FROM (SELECT id FROM forgotten_runs ORDER BY id)),
+		(SELECT coalesce(group_concat(run, ' '), '') FROM (SELECT DISTINCT run FROM verdicts WHERE run NOT IN (SELECT id FROM runs) ORDER BY run))`).Scan(&forgotten, &want)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if forgotten != want {
+		t.Errorf("forgotten_runs = %q, want the runs not stored whose verdicts are, %q", forgotten, want)
+	}
 	slices.Sort(lines)
 	return strings.Join(lines, "\n")
 }
@@ -1848,7 +1858,7 @@ func TestHistoryUnchangedRunWritesNoRules(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	tables := []string{"rules", "spans", "rule_data", "verdicts", "latest_verdicts"}
+	tables := []string{"rules", "spans", "verdicts", "latest_verdicts"}
 	record(1, rules)
 	record(2, rules)
 	before := historyDumpTables(t, h, tables...)
@@ -1863,8 +1873,8 @@ func TestHistoryUnchangedRunWritesNoRules(t *testing.T) {
 	changed[1].Description = "changed"
 	record(4, changed)
 	after := historyDumpTables(t, h, tables...)
-	if n := historyDiffLines(before, after); n != 5 {
-		t.Errorf("a run that changed three rules changed %d rows, want 5:\n%s", n, after)
+	if n := historyDiffLines(before, after); n != 3 {
+		t.Errorf("a run that changed three rules changed %d rows, want 3:\n%s", n, after)
 	}
 	record(5, append(changed, rules[0]))
 	if n := historyDiffLines(after, historyDumpTables(t, h, tables...)); n != 2 {
@@ -1882,4 +1892,112 @@ func historyDiffLines(a, b string) int {
 		}
 	}
 	return n
+}
+
+func TestHistoryGoneRuleFormats(t *testing.T) {
+	plain := historyRuleFor(1, "203.0.113.1/32")
+	listed := historyRuleFor(2, "203.0.113.2/32")
+	listed.CIDR = netip.Prefix{}
+	listed.PrefixList = &collector.PrefixListRef{ID: "pl-1", Name: "offices", Owner: "444455556666", EntryDescription: "paris"}
+	invalid := historyRuleFor(3, "203.0.113.3/32")
+	invalid.CIDR = netip.Prefix{}
+	invalid.Invalid = &collector.Invalid{Field: collector.FieldCIDR, Text: "300.0.0.1/32", Reason: "bad address"}
+	piped := historyRuleFor(4, "203.0.113.4/32")
+	piped.Account, piped.Region, piped.GroupName = "a|b", "", ""
+	allTraffic := historyRuleFor(5, "203.0.113.5/32")
+	allTraffic.Protocol, allTraffic.FromPort, allTraffic.ToPort, allTraffic.Description = "all", -1, -1, ""
+
+	for _, r := range []collector.Rule{plain, listed, invalid, piped, allTraffic} {
+		k := RuleKey(r)
+		want := GoneRule{RuleRef: refOf(&r)}
+		data, err := historyRuleJSON(k, &r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := historyGoneRule(k, data); !reflect.DeepEqual(got, want) {
+			t.Errorf("rule %s stored as %s = %+v, want %+v", r.ID, data, got, want)
+		}
+		// Versions 1 and 2 stored the JSON of the whole rule.
+		whole, err := json.Marshal(&r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := historyGoneRule(k, whole); !reflect.DeepEqual(got, want) {
+			t.Errorf("rule %s stored whole = %+v, want %+v", r.ID, got, want)
+		}
+	}
+	if data, _ := historyRuleJSON(RuleKey(plain), &plain); len(data) > 70 {
+		t.Errorf("rule stored in %d bytes, %s; want at most 70", len(data), data)
+	}
+	// With nothing stored, the key says what it can.
+	want := RuleRef{Account: plain.Account, Region: plain.Region, GroupID: plain.GroupID, RuleID: plain.ID, CIDR: plain.Target()}
+	if got := historyGoneRule(RuleKey(plain), nil); got.RuleRef != want {
+		t.Errorf("rule with nothing stored = %+v, want %+v", got.RuleRef, want)
+	}
+}
+
+// historyReadVerdict rebuilds a verdict from the columns of its row and its JSON, as
+// historySchema says a reader does.
+func historyReadVerdict(provider, target, status string, score sql.NullInt64, checkedAt int64, data string) (reputation.Verdict, error) {
+	v := reputation.Verdict{CheckedAt: time.Unix(0, checkedAt).UTC()}
+	if err := json.Unmarshal([]byte(data), &v); err != nil {
+		return v, err
+	}
+	t, err := reputation.ParseTarget(target)
+	if err != nil {
+		return v, err
+	}
+	v.Provider, v.Target, v.Status, v.Score = provider, t, reputation.Status(status), nil
+	if score.Valid {
+		n := int(score.Int64)
+		v.Score = &n
+	}
+	return v, nil
+}
+
+func TestHistoryVerdictsRebuild(t *testing.T) {
+	h := openTestHistory(t, filepath.Join(t.TempDir(), "state.db"))
+	ctx := t.Context()
+	addr := reputation.AddressTarget(netip.MustParseAddr("203.0.113.1"))
+	network := reputation.Target{Prefix: netip.MustParsePrefix("203.0.113.0/24")}
+	three := 3
+	want := []reputation.Verdict{
+		{Provider: "abuseipdb", Target: addr, Status: reputation.Malicious, Score: &three, Categories: []string{"botnet", "scanner"},
+			Country: "FR", Evidence: "reported 3 times", CheckedAt: historyT0, Cached: true},
+		{Provider: "greynoise", Target: network, Status: reputation.Unknown, Reason: "quota exhausted"},
+		{Provider: "metadefender", Target: addr, Status: reputation.Clean, CheckedAt: historyT0.Add(time.Second)},
+	}
+	results := []reputation.Result{{Target: addr, Verdicts: slices.Clone(want)}}
+	// The second verdict has no target of its own: it is the result's.
+	results[0].Verdicts[1].Target = reputation.Target{}
+	results[0].Target = network
+	results[0].Verdicts[0].Target, results[0].Verdicts[2].Target = addr, addr
+	if _, err := h.Record(ctx, "run-1", historyT0, nil, results); err != nil {
+		t.Fatal(err)
+	}
+	rows, err := h.db.QueryContext(ctx, "SELECT provider, target, status, score, checked_at, verdict FROM verdicts ORDER BY provider")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	var got []reputation.Verdict
+	for rows.Next() {
+		var provider, target, status, data string
+		var score sql.NullInt64
+		var checkedAt int64
+		if err := rows.Scan(&provider, &target, &status, &score, &checkedAt, &data); err != nil {
+			t.Fatal(err)
+		}
+		v, err := historyReadVerdict(provider, target, status, score, checkedAt, data)
+		if err != nil {
+			t.Fatalf("verdict of %s: %v", provider, err)
+		}
+		got = append(got, v)
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("verdicts rebuilt from their rows = %+v, want %+v", got, want)
+	}
 }
