@@ -195,6 +195,8 @@ type gathering struct {
 	// million verdicts.
 	settle  bool
 	settled map[string][]reputation.Verdict
+	// kept lists the runs of the message being added that are filed as they are.
+	kept []keptRun
 }
 
 func newGathering(targets []reputation.Target) *gathering {
@@ -226,9 +228,11 @@ func (g *gathering) find(t reputation.Target) (int32, bool) {
 }
 
 // add files the verdicts of one message. A target's verdicts that are next to each other
-// in the message are kept in the message's own array, not copied; verdicts on a target
-// the run did not ask about are dropped.
+// in the message are kept in one array of the message's length, not copied one by one (the
+// decoder's own array has room to spare); verdicts on a target the run did not ask about
+// are dropped.
 func (g *gathering) add(vs []reputation.Verdict) {
+	g.kept = g.kept[:0]
 	for start := 0; start < len(vs); {
 		end := start + 1
 		for end < len(vs) && vs[end].Target == vs[start].Target {
@@ -242,6 +246,7 @@ func (g *gathering) add(vs []reputation.Verdict) {
 			r := &g.out[i]
 			if r.Verdicts == nil {
 				r.Verdicts = run
+				g.kept = append(g.kept, keptRun{result: i, start: start, end: end})
 			} else {
 				r.Verdicts = append(r.Verdicts, run...)
 			}
@@ -251,6 +256,26 @@ func (g *gathering) add(vs []reputation.Verdict) {
 		}
 		start = end
 	}
+	// The runs still held in vs move to an array of its length.
+	var own []reputation.Verdict
+	for _, k := range g.kept {
+		r := &g.out[k.result]
+		if len(r.Verdicts) == 0 || &r.Verdicts[0] != &vs[k.start] {
+			continue // settled, or appended to since
+		}
+		if own == nil {
+			own = make([]reputation.Verdict, len(vs))
+			copy(own, vs)
+		}
+		r.Verdicts = own[k.start:k.end:k.end]
+	}
+}
+
+// keptRun is a target's run of verdicts in a message: the result it was filed under, and
+// where it is in the message.
+type keptRun struct {
+	result     int32
+	start, end int
 }
 
 // settleVerdicts replaces the verdicts of r by one bare clean verdict of the first provider

@@ -128,3 +128,26 @@ func TestPublicTargets(t *testing.T) {
 		t.Errorf("publicTargets = %q, want %q", got, want)
 	}
 }
+
+// TestGatheringCopiesKeptRuns checks that verdicts kept from a message live in an array of
+// the message's length, not in the decoder's, which has room to spare.
+func TestGatheringCopiesKeptRuns(t *testing.T) {
+	a, b := reputation.AddressTarget(netip.MustParseAddr("41.71.171.50")), reputation.AddressTarget(netip.MustParseAddr("41.71.171.51"))
+	msg := make([]reputation.Verdict, 2, 64)
+	msg[0] = reputation.Verdict{Provider: "blocklist", Target: a, Status: reputation.Malicious}
+	msg[1] = reputation.Verdict{Provider: "blocklist", Target: b, Status: reputation.Clean}
+	g := newGathering([]reputation.Target{a, b})
+	g.add(msg)
+	got := g.results()
+	if len(got) != 2 || got[0].Verdicts[0].Status != reputation.Malicious || got[1].Verdicts[0].Status != reputation.Clean {
+		t.Fatalf("results = %+v", got)
+	}
+	for _, r := range got {
+		if &r.Verdicts[0] == &msg[0] || &r.Verdicts[0] == &msg[1] {
+			t.Errorf("verdicts of %s are still in the decoder's array", r.Target)
+		}
+		if cap(r.Verdicts) != len(r.Verdicts) {
+			t.Errorf("verdicts of %s: cap %d, len %d; want no room to grow in place", r.Target, cap(r.Verdicts), len(r.Verdicts))
+		}
+	}
+}
