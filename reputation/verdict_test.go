@@ -2,6 +2,7 @@ package reputation
 
 import (
 	"net/netip"
+	"slices"
 	"testing"
 )
 
@@ -28,6 +29,31 @@ func TestTargetCompare(t *testing.T) {
 			if got := a.Compare(b); got != want {
 				t.Errorf("%s.Compare(%s) = %d, want %d", a, b, got, want)
 			}
+		}
+	}
+}
+
+func TestResultIndex(t *testing.T) {
+	addr := func(s string) Target { return AddressTarget(netip.MustParseAddr(s)) }
+	results := []Result{
+		{Target: addr("198.51.100.7")},
+		{Target: PrefixTarget(netip.MustParsePrefix("198.51.100.0/24"))},
+		{Target: addr("2001:db8::1")},
+		{Target: addr("198.51.100.7")}, // a target given twice
+	}
+	x := NewResultIndex(results)
+	for _, c := range []struct {
+		target Target
+		want   []int32
+	}{
+		{addr("198.51.100.7"), []int32{0, 3}},
+		{PrefixTarget(netip.MustParsePrefix("198.51.100.0/24")), []int32{1}},
+		{addr("198.51.100.0"), []int32{}},
+		{addr("2001:db8::1"), []int32{2}},
+		{addr("2001:db8::2"), []int32{}},
+	} {
+		if got := x.Lookup(c.target); !slices.Equal(got, c.want) {
+			t.Errorf("Lookup(%s) = %v, want %v", c.target, got, c.want)
 		}
 	}
 }

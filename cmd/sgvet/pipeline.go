@@ -179,10 +179,8 @@ func vetInProcess(ctx context.Context, run string, targets []reputation.Target, 
 // gathering collects the verdicts of a run's messages by target, in the order of the
 // targets, holding as little as it can: a million addresses make a million results.
 type gathering struct {
-	out []reputation.Result
-	// order holds the indexes of out sorted by target, four bytes a target where a map
-	// would take sixty.
-	order []int32
+	out   []reputation.Result
+	index reputation.ResultIndex
 	// strings and categories hold one copy of each provider name, status, country, reason
 	// and list of categories that decoding made many of.
 	strings    map[string]string
@@ -202,29 +200,25 @@ type gathering struct {
 func newGathering(targets []reputation.Target) *gathering {
 	g := &gathering{
 		out:        make([]reputation.Result, len(targets)),
-		order:      make([]int32, len(targets)),
 		strings:    map[string]string{},
 		categories: map[string][]string{},
 	}
 	for i, t := range targets {
 		g.out[i].Target = t
-		g.order[i] = int32(i)
 	}
-	// Stable, so that of a target given twice the first is found, and the second, which
-	// gets no verdict, is left out of the results.
-	slices.SortStableFunc(g.order, func(i, j int32) int { return targets[i].Compare(targets[j]) })
+	g.index = reputation.NewResultIndex(g.out)
 	return g
 }
 
-// find returns the index in out of target t, and false if the run did not ask about t.
+// find returns the index in out of target t, and false if the run did not ask about t. Of
+// a target given twice the first is found; the second, which gets no verdict, is left out
+// of the results.
 func (g *gathering) find(t reputation.Target) (int32, bool) {
-	k, ok := slices.BinarySearchFunc(g.order, t, func(i int32, t reputation.Target) int {
-		return g.out[i].Target.Compare(t)
-	})
-	if !ok {
+	found := g.index.Lookup(t)
+	if len(found) == 0 {
 		return 0, false
 	}
-	return g.order[k], true
+	return found[0], true
 }
 
 // add files the verdicts of one message. A target's verdicts that are next to each other
@@ -282,20 +276,10 @@ type keptRun struct {
 // that answered, if some provider answered and none called r's target malicious or
 // suspicious. The verdict is shared, and full: a verdict added later is appended to a copy.
 func (g *gathering) settleVerdicts(r *reputation.Result) {
-	known := -1
-	for i := range r.Verdicts {
-		v := &r.Verdicts[i]
-		if v.Status == reputation.Malicious || v.Status == reputation.Suspicious {
-			return
-		}
-		if known < 0 && v.Known() {
-			known = i
-		}
+	if reputation.Worst(r.Verdicts) != reputation.Clean {
+		return // none known, or some bad
 	}
-	if known < 0 {
-		return
-	}
-	provider := r.Verdicts[known].Provider
+	provider := r.Verdicts[slices.IndexFunc(r.Verdicts, reputation.Verdict.Known)].Provider
 	vs, ok := g.settled[provider]
 	if !ok {
 		if g.settled == nil {
@@ -348,6 +332,6 @@ func (g *gathering) results() []reputation.Result {
 		}
 	}
 	clear(g.out[len(out):])
-	g.order = nil
+	g.index = reputation.ResultIndex{}
 	return out
 }
