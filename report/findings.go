@@ -168,39 +168,24 @@ func vettable(r *collector.Rule) bool {
 // they could not answer for. It expands each rule as the collector's LookupPrefixes does,
 // rather than reading the inventory's public sources, which a large audit need not keep.
 func (b *builder) addressFindings() {
-	opts := collector.Options{MaxHostsPerCIDR: int(min(b.maxHosts, 1<<31-1))}
-	// Every target of every rule, with whether some verdict on it is known, to count the
-	// distinct ones.
-	type seen struct {
-		target reputation.Target
-		known  bool
-	}
-	var all []seen
-	for i := range b.rules {
-		r := &b.rules[i]
-		if !vettable(r) {
-			continue
+	maxHosts := int(min(b.maxHosts, 1<<31-1))
+	for _, t := range Targets(b.rules, maxHosts) {
+		b.addresses++
+		if known, _, _ := judge(b.verdicts.of(t)); known {
+			b.vetted++
 		}
-		for p := range collector.LookupPrefixes(r, opts) {
+	}
+	opts := collector.Options{MaxHostsPerCIDR: maxHosts}
+	for i := range b.rules {
+		for p := range collector.LookupPrefixes(&b.rules[i], opts) {
 			t := reputation.PrefixTarget(p)
 			known, bad, malicious := judge(b.verdicts.of(t))
-			all = append(all, seen{t, known})
 			if known && !bad {
 				continue
 			}
 			b.sources = append(b.sources, ruleSource{rule: int32(i), target: t, bad: bad, malicious: malicious})
 		}
 	}
-	slices.SortFunc(all, func(x, y seen) int { return x.target.Compare(y.target) })
-	for i := range all {
-		if i == 0 || all[i].target != all[i-1].target {
-			b.addresses++
-			if all[i].known {
-				b.vetted++
-			}
-		}
-	}
-	all = nil
 	slices.SortFunc(b.sources, func(x, y ruleSource) int {
 		return cmp.Or(cmp.Compare(x.rule, y.rule), x.target.Compare(y.target))
 	})
@@ -213,6 +198,21 @@ func (b *builder) addressFindings() {
 		}
 	}
 	b.findings = make([]Finding, 0, rules+len(b.rules)/16+16)
+}
+
+// Targets returns what providers are asked about for rules: every public address, and
+// every public prefix of more than maxHosts addresses (kept whole), each once, in address
+// order, as collector.LookupPrefixes finds them.
+func Targets(rules []collector.Rule, maxHosts int) []reputation.Target {
+	var out []reputation.Target
+	opts := collector.Options{MaxHostsPerCIDR: maxHosts}
+	for i := range rules {
+		for p := range collector.LookupPrefixes(&rules[i], opts) {
+			out = append(out, reputation.PrefixTarget(p))
+		}
+	}
+	slices.SortFunc(out, reputation.Target.Compare)
+	return slices.Clip(slices.Compact(out))
 }
 
 // sourcesOf returns the bad and unvetted sources of rule i, or nil if it has none. Rules

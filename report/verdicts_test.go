@@ -4,7 +4,9 @@ import (
 	"net/netip"
 	"reflect"
 	"testing"
+	"time"
 
+	"github.com/sgvet/sgvet/collector"
 	"github.com/sgvet/sgvet/reputation"
 )
 
@@ -43,5 +45,31 @@ func TestVerdictIndex(t *testing.T) {
 	}
 	if len(results[0].Verdicts) != 1 || results[0].Verdicts[0].Provider != "a" {
 		t.Errorf("the results were modified: %+v", results[0])
+	}
+}
+
+// TestTargets checks that each address or prefix the rules reference is asked about
+// once, in address order, found from the rules alone.
+func TestTargets(t *testing.T) {
+	rule := func(id, cidr string) collector.Rule {
+		return collector.Rule{GroupID: "sg-1", ID: id, Direction: collector.Ingress, Protocol: "tcp", FromPort: 22, ToPort: 22, CIDR: netip.MustParsePrefix(cidr)}
+	}
+	c := collector.Collection{Rules: []collector.Rule{
+		rule("sgr-1", "41.71.171.51/32"),
+		rule("sgr-2", "41.71.171.50/31"), // expanded: .50 and .51, which sgr-1 has too
+		rule("sgr-3", "41.71.0.0/16"),    // too wide to expand
+		rule("sgr-4", "0.0.0.0/0"),       // the whole internet is not looked up
+		rule("sgr-5", "10.0.0.1/32"),     // nor a private address
+	}}
+	inv := c.Inventory(time.Unix(0, 0), collector.Options{NoPublic: true})
+	if inv.Public != nil {
+		t.Errorf("Inventory with NoPublic: Public = %v, want nil", inv.Public)
+	}
+	var got []string
+	for _, target := range Targets(inv.Rules, collector.DefaultMaxHostsPerCIDR) {
+		got = append(got, target.String())
+	}
+	if want := []string{"41.71.0.0/16", "41.71.171.50", "41.71.171.51"}; !reflect.DeepEqual(got, want) {
+		t.Errorf("Targets = %q, want %q", got, want)
 	}
 }

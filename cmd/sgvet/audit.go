@@ -8,11 +8,9 @@ import (
 	"io"
 	"log/slog"
 	"os"
-	"slices"
 	"strings"
 	"time"
 
-	"github.com/sgvet/sgvet/collector"
 	"github.com/sgvet/sgvet/report"
 	"github.com/sgvet/sgvet/reputation"
 )
@@ -107,7 +105,7 @@ func runAudit(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 	var results []reputation.Result
 	var stats []reputation.ProviderStats
 	if vetter != nil {
-		targets := publicTargets(inv, cfg.MaxHostsPerCIDR)
+		targets := report.Targets(inv.Rules, cfg.MaxHostsPerCIDR)
 		stop := startVetProgress(status, vetter, len(targets), addressRates(cfg.Reputation.Providers))
 		// Without a history, nothing shows the verdicts on addresses no provider calls bad.
 		results, err = vetInProcess(ctx, runID, targets, vetter, cfg.Reputation.Workers, hist == nil, log)
@@ -182,22 +180,6 @@ func auditExit(rep *report.Report, failOn string) error {
 		return errIncomplete
 	}
 	return nil
-}
-
-// publicTargets returns what the providers are asked about: every public address, and every
-// public prefix too wide to expand (for the providers that check prefixes), each once, in
-// address order. It finds them from the rules, as the report does, so that the inventory
-// need not list its public sources.
-func publicTargets(inv *collector.Inventory, maxHosts int) []reputation.Target {
-	var out []reputation.Target
-	opts := collector.Options{MaxHostsPerCIDR: maxHosts}
-	for i := range inv.Rules {
-		for p := range collector.LookupPrefixes(&inv.Rules[i], opts) {
-			out = append(out, reputation.PrefixTarget(p))
-		}
-	}
-	slices.SortFunc(out, reputation.Target.Compare)
-	return slices.Clip(slices.Compact(out))
 }
 
 // newRunID returns a run id that sorts by time and is unique across machines.

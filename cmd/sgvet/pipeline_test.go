@@ -8,7 +8,6 @@ import (
 	"time"
 	"unsafe"
 
-	"github.com/sgvet/sgvet/collector"
 	"github.com/sgvet/sgvet/reputation"
 )
 
@@ -100,32 +99,6 @@ func TestGatheringSettles(t *testing.T) {
 	}
 	if &got[clean][0] != &got[also][0] {
 		t.Error("the settled verdict is not shared")
-	}
-}
-
-// TestPublicTargets checks that each address or prefix the rules reference is asked about
-// once, in address order, found from the rules alone.
-func TestPublicTargets(t *testing.T) {
-	rule := func(id, cidr string) collector.Rule {
-		return collector.Rule{GroupID: "sg-1", ID: id, Direction: collector.Ingress, Protocol: "tcp", FromPort: 22, ToPort: 22, CIDR: netip.MustParsePrefix(cidr)}
-	}
-	c := collector.Collection{Rules: []collector.Rule{
-		rule("sgr-1", "41.71.171.51/32"),
-		rule("sgr-2", "41.71.171.50/31"), // expanded: .50 and .51, which sgr-1 has too
-		rule("sgr-3", "41.71.0.0/16"),    // too wide to expand
-		rule("sgr-4", "0.0.0.0/0"),       // the whole internet is not looked up
-		rule("sgr-5", "10.0.0.1/32"),     // nor a private address
-	}}
-	inv := c.Inventory(time.Unix(0, 0), collector.Options{NoPublic: true})
-	if inv.Public != nil {
-		t.Errorf("Inventory with NoPublic: Public = %v, want nil", inv.Public)
-	}
-	var got []string
-	for _, target := range publicTargets(inv, collector.DefaultMaxHostsPerCIDR) {
-		got = append(got, target.String())
-	}
-	if want := []string{"41.71.0.0/16", "41.71.171.50", "41.71.171.51"}; !reflect.DeepEqual(got, want) {
-		t.Errorf("publicTargets = %q, want %q", got, want)
 	}
 }
 
