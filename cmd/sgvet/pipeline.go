@@ -113,7 +113,6 @@ func vetInProcess(ctx context.Context, run string, targets []reputation.Target, 
 	// time as the workers take them.
 	gathered := newGathering(targets)
 	gathered.settle = settle
-	targets = nil
 	// A message is invisible to other workers for as long as a run could take: the
 	// in-process workers never die without ending the run.
 	const visibility = 1 << 62
