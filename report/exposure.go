@@ -352,8 +352,8 @@ func (b *builder) defaultGroup(g *collector.Group, run []int32) {
 	b.findings = append(b.findings, Finding{
 		Kind:     DefaultGroupInUse,
 		Severity: sev,
-		RuleRef:  RuleRef{Account: g.Account, Region: g.Region, GroupID: g.ID, GroupName: g.Name},
-		Reasons:  reasons,
+		ref:      &RuleRef{Account: g.Account, Region: g.Region, GroupID: g.ID, GroupName: g.Name},
+		reasons:  reasons,
 	})
 }
 

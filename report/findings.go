@@ -271,22 +271,33 @@ func (b *builder) suspicious(i int32, acc *ruleSources) {
 		})
 	}
 	shown := bad[:min(len(bad), maxAddressesShown)]
-	var (
-		verdicts []reputation.Verdict
-		reasons  []string
-	)
+	var verdicts []reputation.Verdict
+	// Each bad verdict makes a reason; when every verdict names the address it is on, as
+	// providers' do, Finding.Reasons makes those reasons from the verdicts as they are
+	// asked for, rather than the finding holding them.
+	ownTargets := true
 	for _, t := range shown {
 		vs := b.verdicts.of(t)
 		for _, v := range vs {
 			if isBad(&v) {
 				verdicts = append(verdicts, v)
-				reasons = append(reasons, verdictReason(t, &v))
+				ownTargets = ownTargets && v.Target == t
 			}
 		}
 		if len(shown) == 1 && len(verdicts) == len(vs) {
 			// Every verdict on the one address is bad: the finding shares them rather than
 			// holding a copy.
 			verdicts = slices.Clip(vs)
+		}
+	}
+	var reasons []string
+	if !ownTargets {
+		for _, t := range shown {
+			for _, v := range b.verdicts.of(t) {
+				if isBad(&v) {
+					reasons = append(reasons, verdictReason(t, &v))
+				}
+			}
 		}
 	}
 	if n := len(bad) - len(shown); n > 0 {
@@ -300,7 +311,7 @@ func (b *builder) suspicious(i int32, acc *ruleSources) {
 		}
 	}
 	f := b.ruleFinding(i, SuspiciousSource, sev, reasons)
-	f.Verdicts = verdicts
+	f.Verdicts, f.verdictReasons = verdicts, ownTargets
 	b.findings = append(b.findings, f)
 }
 
@@ -422,7 +433,7 @@ func (b *builder) ruleFinding(i int32, k Kind, s Severity, reasons []string) Fin
 	if pl := r.PrefixList; pl != nil && !pl.AWSManaged && r.CIDR.IsValid() {
 		reasons = append(reasons, prefixListReason(r))
 	}
-	f := Finding{Kind: k, Severity: s, RuleRef: refOf(r), Reasons: reasons}
+	f := Finding{Kind: k, Severity: s, rule: r, reasons: reasons}
 	f.FirstSeen, f.Change = b.history(i)
 	return f
 }
@@ -451,7 +462,7 @@ func prefixListReason(r *collector.Rule) string {
 func (b *builder) invalidRule(i int32) {
 	inv := b.rules[i].Invalid
 	reason := fmt.Sprintf("the %s %s could not be parsed (%s), so what the rule allows is unknown and it was not audited", inv.Field, strconv.Quote(inv.Text), inv.Reason)
-	f := Finding{Kind: InvalidRule, Severity: Info, RuleRef: refOf(&b.rules[i]), Reasons: []string{reason}}
+	f := Finding{Kind: InvalidRule, Severity: Info, rule: &b.rules[i], reasons: []string{reason}}
 	f.FirstSeen, f.Change = b.history(i)
 	b.findings = append(b.findings, f)
 }
@@ -566,15 +577,20 @@ func compareFindings(a, b *Finding) int {
 	)
 }
 
-// comparePlace orders findings by account, region, group, rule and CIDR.
+// comparePlace orders findings by account, region, group, rule and CIDR. The CIDR, which
+// a finding makes as text, is compared only when the rest is the same.
 func comparePlace(a, b *Finding) int {
-	return cmp.Or(
-		cmp.Compare(a.Account, b.Account),
-		cmp.Compare(a.Region, b.Region),
-		cmp.Compare(a.GroupID, b.GroupID),
-		cmp.Compare(a.RuleID, b.RuleID),
-		cmp.Compare(a.CIDR, b.CIDR),
-	)
+	accountA, regionA, groupA, ruleA := a.place()
+	accountB, regionB, groupB, ruleB := b.place()
+	if c := cmp.Or(
+		cmp.Compare(accountA, accountB),
+		cmp.Compare(regionA, regionB),
+		cmp.Compare(groupA, groupB),
+		cmp.Compare(ruleA, ruleB),
+	); c != 0 {
+		return c
+	}
+	return cmp.Compare(a.cidr(), b.cidr())
 }
 
 // kindRank is the position of k in Kinds, or len(Kinds) for an unknown kind.

@@ -3,6 +3,7 @@ package report
 import (
 	"cmp"
 	"context"
+	"encoding/json"
 	"fmt"
 	"net/netip"
 	"os"
@@ -142,7 +143,7 @@ func (c buildCase) input() Input {
 func findFinding(r *Report, k Kind, rule, group string) *Finding {
 	for i := range r.Findings {
 		f := &r.Findings[i]
-		if f.Kind == k && f.RuleID == rule && (rule != "" || f.GroupID == group) {
+		if f.Kind == k && f.Ref().RuleID == rule && (rule != "" || f.Ref().GroupID == group) {
 			return f
 		}
 	}
@@ -160,14 +161,14 @@ func checkWants(t *testing.T, r *Report, ws []want) {
 		f := findFinding(r, w.kind, w.rule, w.group)
 		switch {
 		case w.sev == "" && f != nil:
-			t.Errorf("Build(...): finding %s for %s = %s %q, want none", w.kind, subject, f.Severity, f.Reasons)
+			t.Errorf("Build(...): finding %s for %s = %s %q, want none", w.kind, subject, f.Severity, f.Reasons())
 		case w.sev == "":
 		case f == nil:
 			t.Errorf("Build(...): finding %s for %s = none, want %s (findings: %s)", w.kind, subject, w.sev, findingList(r))
 		case f.Severity != w.sev:
-			t.Errorf("Build(...): finding %s for %s = %s %q, want %s", w.kind, subject, f.Severity, f.Reasons, w.sev)
-		case w.reason != "" && !slices.ContainsFunc(f.Reasons, func(s string) bool { return strings.Contains(s, w.reason) }):
-			t.Errorf("Build(...): finding %s for %s = reasons %q, want one containing %q", w.kind, subject, f.Reasons, w.reason)
+			t.Errorf("Build(...): finding %s for %s = %s %q, want %s", w.kind, subject, f.Severity, f.Reasons(), w.sev)
+		case w.reason != "" && !slices.ContainsFunc(f.Reasons(), func(s string) bool { return strings.Contains(s, w.reason) }):
+			t.Errorf("Build(...): finding %s for %s = reasons %q, want one containing %q", w.kind, subject, f.Reasons(), w.reason)
 		}
 	}
 }
@@ -176,7 +177,7 @@ func checkWants(t *testing.T, r *Report, ws []want) {
 func findingList(r *Report) string {
 	var parts []string
 	for _, f := range r.Findings {
-		parts = append(parts, fmt.Sprintf("%s/%s/%s", f.Kind, f.Severity, cmp.Or(f.RuleID, f.GroupID)))
+		parts = append(parts, fmt.Sprintf("%s/%s/%s", f.Kind, f.Severity, cmp.Or(f.Ref().RuleID, f.Ref().GroupID)))
 	}
 	return "[" + strings.Join(parts, " ") + "]"
 }
@@ -190,10 +191,10 @@ func checkReport(t *testing.T, r *Report) {
 	}
 	for _, f := range r.Findings {
 		if !slices.Contains(Kinds, f.Kind) || !slices.Contains(Severities, f.Severity) {
-			t.Errorf("Build(...): finding %s for %s has severity %q", f.Kind, cmp.Or(f.RuleID, f.GroupID), f.Severity)
+			t.Errorf("Build(...): finding %s for %s has severity %q", f.Kind, cmp.Or(f.Ref().RuleID, f.Ref().GroupID), f.Severity)
 		}
-		if len(f.Reasons) == 0 || slices.Contains(f.Reasons, "") {
-			t.Errorf("Build(...): finding %s for %s has reasons %q, want some, none empty", f.Kind, cmp.Or(f.RuleID, f.GroupID), f.Reasons)
+		if len(f.Reasons()) == 0 || slices.Contains(f.Reasons(), "") {
+			t.Errorf("Build(...): finding %s for %s has reasons %q, want some, none empty", f.Kind, cmp.Or(f.Ref().RuleID, f.Ref().GroupID), f.Reasons())
 		}
 	}
 	if !slices.IsSortedFunc(r.Findings, func(a, b Finding) int { return compareFindings(&a, &b) }) {
@@ -342,7 +343,7 @@ func TestBuildSuspiciousEntry(t *testing.T) {
 	var cidrs []string
 	for _, f := range r.Findings {
 		if f.Kind == SuspiciousSource {
-			cidrs = append(cidrs, f.CIDR)
+			cidrs = append(cidrs, f.Ref().CIDR)
 		}
 	}
 	if want := []string{"85.25.199.246/32"}; !slices.Equal(cidrs, want) {
@@ -371,7 +372,7 @@ func TestBuildSuspiciousVerdicts(t *testing.T) {
 			t.Errorf("Build(24.48.0.0/24 all malicious): finding %s for sgr-1 has verdict %s by %s, want only bad ones", f.Kind, v.Status, v.Provider)
 		}
 	}
-	if last, want := f.Reasons[len(f.Reasons)-1], "and 246 more addresses in the rule are listed as malicious or suspicious"; last != want {
+	if last, want := f.Reasons()[len(f.Reasons())-1], "and 246 more addresses in the rule are listed as malicious or suspicious"; last != want {
 		t.Errorf("Build(24.48.0.0/24 all malicious): finding %s for sgr-1 = last reason %q, want %q", f.Kind, last, want)
 	}
 	if n := r.Summary.ByKind[SuspiciousSource]; n != 1 {
@@ -528,8 +529,8 @@ func TestBuildStaleSource(t *testing.T) {
 			r := Build(bc.input())
 			checkReport(t, r)
 			checkWants(t, r, []want{{kind: StaleSource, rule: "sgr-1", sev: c.sev, reason: c.reason}})
-			if f := findFinding(r, StaleSource, "sgr-1", ""); f != nil && f.Description != c.desc {
-				t.Errorf("Build(...): finding %s for sgr-1 = description %q, want %q", f.Kind, f.Description, c.desc)
+			if f := findFinding(r, StaleSource, "sgr-1", ""); f != nil && f.Ref().Description != c.desc {
+				t.Errorf("Build(...): finding %s for sgr-1 = description %q, want %q", f.Kind, f.Ref().Description, c.desc)
 			}
 		})
 	}
@@ -1005,10 +1006,11 @@ func TestBuildDefaultGroup(t *testing.T) {
 	if f == nil {
 		t.Fatalf("Build(default group): finding %s for sg-def = none, want one", DefaultGroupInUse)
 	}
-	got := Finding{Kind: f.Kind, Severity: f.Severity, RuleRef: RuleRef{Account: f.Account, Region: f.Region, GroupID: f.GroupID, GroupName: f.GroupName, RuleID: f.RuleID, Direction: f.Direction, Protocol: f.Protocol, PortRange: f.PortRange, CIDR: f.CIDR}}
-	wantF := Finding{Kind: DefaultGroupInUse, Severity: Medium, RuleRef: RuleRef{Account: testAccount, Region: testRegion, GroupID: "sg-def", GroupName: "default"}}
-	if fmt.Sprint(got) != fmt.Sprint(wantF) || len(f.Reasons) != 3 {
-		t.Errorf("Build(default group): finding %s for sg-def = %+v %q, want %+v with 3 reasons", f.Kind, got, f.Reasons, wantF)
+	ref := f.Ref()
+	got := fmt.Sprint(f.Kind, f.Severity, RuleRef{Account: ref.Account, Region: ref.Region, GroupID: ref.GroupID, GroupName: ref.GroupName, RuleID: ref.RuleID, Direction: ref.Direction, Protocol: ref.Protocol, PortRange: ref.PortRange, CIDR: ref.CIDR})
+	want := fmt.Sprint(DefaultGroupInUse, Medium, RuleRef{Account: testAccount, Region: testRegion, GroupID: "sg-def", GroupName: "default"})
+	if got != want || len(f.Reasons()) != 3 {
+		t.Errorf("Build(default group): finding %s for sg-def = %s %q, want %s with 3 reasons", f.Kind, got, f.Reasons(), want)
 	}
 }
 
@@ -1024,7 +1026,7 @@ func TestBuildFindingFields(t *testing.T) {
 	if f == nil {
 		t.Fatalf("Build(...): finding %s for sgr-1 = none, want one", SuspiciousSource)
 	}
-	got := []string{f.Account, f.Region, f.GroupID, f.GroupName, f.RuleID, f.Direction, f.Protocol, f.PortRange, f.CIDR, f.Description}
+	got := []string{f.Ref().Account, f.Ref().Region, f.Ref().GroupID, f.Ref().GroupName, f.Ref().RuleID, f.Ref().Direction, f.Ref().Protocol, f.Ref().PortRange, f.Ref().CIDR, f.Ref().Description}
 	want := []string{testAccount, testRegion, "sg-app", "app", "sgr-1", "ingress", "tcp", "8000-8080", "85.25.199.246/32", desc}
 	if !slices.Equal(got, want) {
 		t.Errorf("Build(...): finding %s for sgr-1 = fields %q, want %q", f.Kind, got, want)
@@ -1048,7 +1050,7 @@ func TestBuildFindingFields(t *testing.T) {
 	pl.PrefixList = &collector.PrefixListRef{ID: "pl-corp", Unresolved: "not expanded"}
 	c = buildCase{groups: []collector.Group{group("sg-def", "default", collector.Unattached)}, rules: []collector.Rule{pl}}
 	r = Build(c.input())
-	if f := findFinding(r, DefaultGroupInUse, "", "sg-def"); f == nil || !strings.Contains(strings.Join(f.Reasons, " "), "from pl-corp") {
+	if f := findFinding(r, DefaultGroupInUse, "", "sg-def"); f == nil || !strings.Contains(strings.Join(f.Reasons(), " "), "from pl-corp") {
 		t.Errorf("Build(prefix list rule): finding %s for sg-def = %+v, want a reason naming pl-corp", DefaultGroupInUse, f)
 	}
 }
@@ -1107,7 +1109,7 @@ func TestBuildHistory(t *testing.T) {
 	r = Build(c.input())
 	for _, f := range r.Findings {
 		if f.FirstSeen != nil || f.Change != "" {
-			t.Errorf("Build(no history): finding %s for %s = first seen %v change %q, want none", f.Kind, f.RuleID, f.FirstSeen, f.Change)
+			t.Errorf("Build(no history): finding %s for %s = first seen %v change %q, want none", f.Kind, f.Ref().RuleID, f.FirstSeen, f.Change)
 		}
 	}
 	if r.Gone == nil || len(r.Gone) != 0 || r.Run.Previous != "" || r.Summary.RulesNew != 0 || r.Summary.RulesGone != 0 {
@@ -1182,7 +1184,7 @@ func TestBuildSorting(t *testing.T) {
 	r := Build(c.input())
 	var got []string
 	for _, f := range r.Findings {
-		got = append(got, fmt.Sprintf("%s %s %s %s", f.Severity, f.Kind, f.Account, f.RuleID))
+		got = append(got, fmt.Sprintf("%s %s %s %s", f.Severity, f.Kind, f.Ref().Account, f.Ref().RuleID))
 	}
 	want := []string{
 		"critical suspicious-source 111122223333 sgr-5",
@@ -1398,12 +1400,12 @@ func TestBuildPrefixListEntries(t *testing.T) {
 	}}
 	r := Build(c.input())
 	for _, f := range r.Findings {
-		if f.PrefixList == nil || f.PrefixList.ID != "pl-0c1" || f.PrefixList.EntryDescription == "" {
-			t.Errorf("Build(prefix list entries): finding %s for %s = prefix list %+v, want pl-0c1 with its entry", f.Kind, f.CIDR, f.PrefixList)
+		if f.Ref().PrefixList == nil || f.Ref().PrefixList.ID != "pl-0c1" || f.Ref().PrefixList.EntryDescription == "" {
+			t.Errorf("Build(prefix list entries): finding %s for %s = prefix list %+v, want pl-0c1 with its entry", f.Kind, f.Ref().CIDR, f.Ref().PrefixList)
 		}
-		for _, reason := range f.Reasons {
+		for _, reason := range f.Reasons() {
 			if strings.Contains(reason, "rule sgr-pl") {
-				t.Errorf("Build(prefix list entries): finding %s for %s = reason %q, naming its own rule", f.Kind, f.CIDR, reason)
+				t.Errorf("Build(prefix list entries): finding %s for %s = reason %q, naming its own rule", f.Kind, f.Ref().CIDR, reason)
 			}
 		}
 	}
@@ -1642,5 +1644,52 @@ func TestBuildWithoutPublicSources(t *testing.T) {
 	}
 	if want.Summary.AddressesTotal == 0 || want.Summary.AddressesVetted == 0 || want.Summary.AddressesUnvetted == 0 {
 		t.Errorf("summary %+v: want vetted and unvetted addresses in the example", want.Summary)
+	}
+}
+
+// A suspicious-source finding makes the reasons that restate its verdicts as they are
+// asked for, unless a verdict does not name its address; either way they read the same,
+// and in the same order as the other reasons.
+func TestBuildSuspiciousReasons(t *testing.T) {
+	bad := []reputation.Verdict{
+		verdict("metadefender", "85.25.199.246", reputation.Malicious, "listed by 3 sources"),
+		verdict("blocklist", "85.25.199.246", reputation.Suspicious, "listed in firehol_level1 as 85.25.0.0/16"),
+	}
+	want := []string{
+		"85.25.199.246 is malicious according to metadefender: listed by 3 sources",
+		"85.25.199.246 is suspicious according to blocklist: listed in firehol_level1 as 85.25.0.0/16",
+	}
+	unnamed := slices.Clone(bad)
+	for i := range unnamed {
+		unnamed[i].Target = reputation.Target{}
+	}
+	for name, res := range map[string][]reputation.Result{
+		"verdicts name the address": results(bad...),
+		"verdicts name no address":  {{Target: bad[0].Target, Verdicts: unnamed}},
+	} {
+		t.Run(name, func(t *testing.T) {
+			c := buildCase{rules: []collector.Rule{rule("sg-app", "sgr-1", collector.Ingress, "tcp", 443, 443, "85.25.199.246/32", "")}, results: res}
+			f := findFinding(Build(c.input()), SuspiciousSource, "sgr-1", "")
+			if f == nil {
+				t.Fatal("Build(...): no suspicious-source finding")
+			}
+			if got := f.Reasons(); !slices.Equal(got, want) {
+				t.Errorf("Reasons() = %q, want %q", got, want)
+			}
+			if name != "verdicts name the address" {
+				return // a verdict without its address has no JSON
+			}
+			data, err := json.Marshal(f)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var back Finding
+			if err := json.Unmarshal(data, &back); err != nil {
+				t.Fatal(err)
+			}
+			if got, ref := back.Reasons(), back.Ref(); !slices.Equal(got, want) || ref != f.Ref() {
+				t.Errorf("JSON round trip = %+v %q, want %+v %q", ref, got, f.Ref(), want)
+			}
+		})
 	}
 }

@@ -5,6 +5,7 @@
 package report
 
 import (
+	"encoding/json"
 	"fmt"
 	"strconv"
 	"time"
@@ -128,18 +129,119 @@ func refOf(r *collector.Rule) RuleRef {
 }
 
 // Finding is one thing wrong with one rule (or, for default-group-in-use, one group).
+//
+// A report may hold a million findings, so a finding built from a rule of the inventory
+// holds the rule, not a copy of what the report shows of it: Ref makes that as it is
+// asked for. Likewise the reasons that only restate the finding's verdicts are made by
+// Reasons. The report therefore refers to its inventory's rules, which must not change
+// after Build.
 type Finding struct {
+	Kind     Kind
+	Severity Severity
+	// rule is the inventory's rule the finding is about, if it was built from one; ref is
+	// what the finding shows otherwise (a group, or a finding made by NewFinding or read
+	// from JSON).
+	rule *collector.Rule
+	ref  *RuleRef
+	// reasons are the finding's reasons, after one per verdict when verdictReasons is set.
+	reasons        []string
+	verdictReasons bool
+	// Verdicts are the providers' verdicts behind a suspicious-source or unvetted finding.
+	Verdicts []reputation.Verdict
+	// FirstSeen is the day the history first saw the rule, when it knows.
+	FirstSeen *time.Time
+	// Change marks a rule new since the previous run in the history.
+	Change Change
+}
+
+// NewFinding returns a finding of kind k and severity s about what ref names, with reasons.
+func NewFinding(k Kind, s Severity, ref RuleRef, reasons ...string) Finding {
+	return Finding{Kind: k, Severity: s, ref: &ref, reasons: reasons}
+}
+
+// Ref returns what the finding shows of its rule, or of its group.
+func (f *Finding) Ref() RuleRef {
+	switch {
+	case f.rule != nil:
+		return refOf(f.rule)
+	case f.ref != nil:
+		return *f.ref
+	}
+	return RuleRef{}
+}
+
+// Reasons returns the human sentences that say why this is a finding. Each call makes
+// the list anew.
+func (f *Finding) Reasons() []string {
+	if !f.verdictReasons {
+		return f.reasons
+	}
+	out := make([]string, 0, len(f.Verdicts)+len(f.reasons))
+	for i := range f.Verdicts {
+		out = append(out, verdictReason(f.Verdicts[i].Target, &f.Verdicts[i]))
+	}
+	return append(out, f.reasons...)
+}
+
+// SetReasons replaces the finding's reasons.
+func (f *Finding) SetReasons(reasons ...string) {
+	f.reasons, f.verdictReasons = reasons, false
+}
+
+// place returns the account, region, group id and rule id of the finding, without
+// making its RuleRef.
+func (f *Finding) place() (account, region, group, rule string) {
+	switch {
+	case f.rule != nil:
+		return f.rule.Account, f.rule.Region, f.rule.GroupID, f.rule.ID
+	case f.ref != nil:
+		return f.ref.Account, f.ref.Region, f.ref.GroupID, f.ref.RuleID
+	}
+	return "", "", "", ""
+}
+
+// cidr returns the finding's CIDR as its RuleRef shows it.
+func (f *Finding) cidr() string {
+	switch {
+	case f.rule != nil:
+		return f.rule.Target()
+	case f.ref != nil:
+		return f.ref.CIDR
+	}
+	return ""
+}
+
+// findingJSON is a finding as the report's JSON shows it.
+type findingJSON struct {
 	Kind     Kind     `json:"kind"`
 	Severity Severity `json:"severity"`
 	RuleRef
-	// Reasons are human sentences saying why this is a finding.
-	Reasons []string `json:"reasons"`
-	// Verdicts are the providers' verdicts behind a suspicious-source or unvetted finding.
-	Verdicts []reputation.Verdict `json:"verdicts,omitempty"`
-	// FirstSeen is the day the history first saw the rule, when it knows.
-	FirstSeen *time.Time `json:"first_seen,omitempty"`
-	// Change marks a rule new since the previous run in the history.
-	Change Change `json:"change,omitempty"`
+	Reasons   []string             `json:"reasons"`
+	Verdicts  []reputation.Verdict `json:"verdicts,omitempty"`
+	FirstSeen *time.Time           `json:"first_seen,omitempty"`
+	Change    Change               `json:"change,omitempty"`
+}
+
+// json returns f as its JSON shows it; nil reasons are an empty list.
+func (f *Finding) json() findingJSON {
+	return findingJSON{
+		Kind: f.Kind, Severity: f.Severity, RuleRef: f.Ref(), Reasons: nonNil(f.Reasons()),
+		Verdicts: f.Verdicts, FirstSeen: f.FirstSeen, Change: f.Change,
+	}
+}
+
+// MarshalJSON writes the finding with what it shows of its rule inline.
+func (f Finding) MarshalJSON() ([]byte, error) { return json.Marshal(f.json()) }
+
+// UnmarshalJSON reads a finding that MarshalJSON wrote.
+func (f *Finding) UnmarshalJSON(data []byte) error {
+	var j findingJSON
+	if err := json.Unmarshal(data, &j); err != nil {
+		return err
+	}
+	*f = Finding{Kind: j.Kind, Severity: j.Severity, ref: &j.RuleRef, reasons: j.Reasons,
+		Verdicts: j.Verdicts, FirstSeen: j.FirstSeen, Change: j.Change}
+	return nil
 }
 
 // ProviderRun is what one provider did during the run.

@@ -102,8 +102,8 @@ func (b *builder) ruleQuota(run []int32) {
 		b.findings = append(b.findings, Finding{
 			Kind:     RuleQuota,
 			Severity: Low,
-			RuleRef:  RuleRef{Account: r.Account, Region: r.Region, GroupID: r.GroupID, GroupName: r.GroupName, Direction: string(dir)},
-			Reasons:  []string{reason},
+			ref:      &RuleRef{Account: r.Account, Region: r.Region, GroupID: r.GroupID, GroupName: r.GroupName, Direction: string(dir)},
+			reasons:  []string{reason},
 		})
 	}
 }
@@ -135,8 +135,8 @@ func (b *builder) unusedGroups() {
 		b.findings = append(b.findings, Finding{
 			Kind:     UnusedGroup,
 			Severity: Low,
-			RuleRef:  RuleRef{Account: g.Account, Region: g.Region, GroupID: g.ID, GroupName: g.Name},
-			Reasons:  []string{"the group is attached to no network interface and no other group's rules reference it: delete it, or it may be attached later with rules nobody reviews"},
+			ref:      &RuleRef{Account: g.Account, Region: g.Region, GroupID: g.ID, GroupName: g.Name},
+			reasons:  []string{"the group is attached to no network interface and no other group's rules reference it: delete it, or it may be attached later with rules nobody reviews"},
 		})
 	}
 }

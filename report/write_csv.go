@@ -27,15 +27,16 @@ func (csvWriter) Write(w io.Writer, r *Report) error {
 		return err
 	}
 	for _, f := range r.Findings {
+		ref := f.Ref()
 		var plID, plName, plEntry string
-		if pl := f.PrefixList; pl != nil {
+		if pl := ref.PrefixList; pl != nil {
 			plID, plName, plEntry = pl.ID, pl.Name, pl.EntryDescription
 		}
 		row := []string{
-			string(f.Severity), string(f.Kind), f.Account, f.Region, f.GroupID, f.GroupName,
-			f.RuleID, f.Direction, f.Protocol, f.PortRange, f.CIDR, f.Description,
-			strings.Join(f.Reasons, " | "), verdictsText(f.Verdicts), dateOf(f.FirstSeen),
-			string(f.Change), plID, plName, plEntry, invalidText(f.RuleRef),
+			string(f.Severity), string(f.Kind), ref.Account, ref.Region, ref.GroupID, ref.GroupName,
+			ref.RuleID, ref.Direction, ref.Protocol, ref.PortRange, ref.CIDR, ref.Description,
+			strings.Join(f.Reasons(), " | "), verdictsText(f.Verdicts), dateOf(f.FirstSeen),
+			string(f.Change), plID, plName, plEntry, invalidText(ref),
 		}
 		for i := range row {
 			row[i] = noFormula(csvText(row[i]))

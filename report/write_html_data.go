@@ -89,7 +89,8 @@ func (d *htmlData) text(s string) int {
 
 // add appends f to the document.
 func (d *htmlData) add(f Finding) {
-	group := [4]int{d.text(f.Account), d.text(f.Region), d.text(f.GroupID), d.text(f.GroupName)}
+	ref := f.Ref()
+	group := [4]int{d.text(ref.Account), d.text(ref.Region), d.text(ref.GroupID), d.text(ref.GroupName)}
 	g, ok := d.groupAt[group]
 	if !ok {
 		g = len(d.groups)
@@ -102,12 +103,12 @@ func (d *htmlData) add(f Finding) {
 	}
 	x := htmlFinding{fields: [12]int{
 		d.text(string(f.Severity)), d.text(string(f.Kind)), g,
-		d.text(f.RuleID), d.text(f.Direction), d.text(protoPorts(f.Protocol, f.PortRange)),
-		d.text(f.CIDR), d.text(f.Description),
+		d.text(ref.RuleID), d.text(ref.Direction), d.text(protoPorts(ref.Protocol, ref.PortRange)),
+		d.text(ref.CIDR), d.text(ref.Description),
 		d.text(dateOf(f.FirstSeen)), d.text(string(f.Change)),
-		d.prefixList(f.PrefixList), d.invalidPart(f.Invalid),
+		d.prefixList(ref.PrefixList), d.invalidPart(ref.Invalid),
 	}}
-	for _, r := range f.Reasons {
+	for _, r := range f.Reasons() {
 		x.reasons = append(x.reasons, d.text(r))
 	}
 	for _, v := range f.Verdicts {

@@ -47,7 +47,7 @@ func scaleReport(n int) *Report {
 		g := i / 20
 		f := Finding{
 			Kind: StaleSource, Severity: Low,
-			RuleRef: RuleRef{
+			ref: &RuleRef{
 				Account: accounts[g%2], Region: regions[g%3],
 				GroupID: fmt.Sprintf("sg-%017x", g), GroupName: fmt.Sprintf("app-%d", g),
 				RuleID: fmt.Sprintf("sgr-%017x", i), Direction: "ingress", Protocol: "tcp",
@@ -64,14 +64,14 @@ func scaleReport(n int) *Report {
 		}
 		switch k := i % 100; {
 		case k < 60:
-			switch f.Description {
+			switch f.Ref().Description {
 			case "":
-				f.Reasons = []string{"the rule has no description"}
+				f.reasons = []string{"the rule has no description"}
 			case "exp 2025-06-30", "contractor Acme - bob (exp 2025-06-30)":
 				f.Severity = Medium
-				f.Reasons = []string{"the description says it expired on 2025-06-30"}
+				f.reasons = []string{"the description says it expired on 2025-06-30"}
 			default:
-				f.Reasons = []string{fmt.Sprintf("the description has a temporary or personal marker and the rule was first seen %d days ago", 90+i%400)}
+				f.reasons = []string{fmt.Sprintf("the description has a temporary or personal marker and the rule was first seen %d days ago", 90+i%400)}
 			}
 		case k < 75:
 			f.Kind, f.Severity = SuspiciousSource, High
@@ -81,31 +81,31 @@ func scaleReport(n int) *Report {
 			md.Score, md.Categories, md.Country = new(2), []string{"botnet", "scanner"}, "NL"
 			md.Evidence = "listed by 2 of 6 sources: webroot, firehol; see https://metadefender.com/results/ip/" + addr.String()
 			f.Verdicts = []reputation.Verdict{md, bl}
-			f.Reasons = []string{addr.String() + " is malicious according to blocklist: " + bl.Evidence}
+			f.reasons = []string{addr.String() + " is malicious according to blocklist: " + bl.Evidence}
 		case k < 85:
-			f.Kind, f.Severity, f.CIDR = OpenToWorld, Critical, "0.0.0.0/0"
-			f.Reasons = []string{"SSH (22) is open to the whole internet"}
+			f.Kind, f.Severity, f.ref.CIDR = OpenToWorld, Critical, "0.0.0.0/0"
+			f.reasons = []string{"SSH (22) is open to the whole internet"}
 		case k < 90:
 			f.Kind, f.Severity = WideRange, Medium
-			f.CIDR = netip.PrefixFrom(addr, 16).Masked().String()
-			f.Reasons = []string{f.CIDR + " holds 65,536 addresses, more than the 256 vetted one by one; it was checked only against offline lists"}
+			f.ref.CIDR = netip.PrefixFrom(addr, 16).Masked().String()
+			f.reasons = []string{f.ref.CIDR + " holds 65,536 addresses, more than the 256 vetted one by one; it was checked only against offline lists"}
 		case k < 95:
 			f.Kind, f.Severity = Unvetted, Info
 			md := verdict("metadefender", reputation.Unknown)
 			md.Reason = "daily quota of 1000 lookups reached"
 			f.Verdicts = []reputation.Verdict{md}
-			f.Reasons = []string{addr.String() + " was not looked up by any provider"}
+			f.reasons = []string{addr.String() + " was not looked up by any provider"}
 		default:
-			f.Kind, f.Severity, f.Direction, f.Protocol, f.PortRange, f.CIDR = OpenEgress, Low, "egress", "all", "all", "0.0.0.0/0"
-			f.Reasons = []string{"all traffic may leave for anywhere on the internet"}
+			f.Kind, f.Severity, f.ref.Direction, f.ref.Protocol, f.ref.PortRange, f.ref.CIDR = OpenEgress, Low, "egress", "all", "all", "0.0.0.0/0"
+			f.reasons = []string{"all traffic may leave for anywhere on the internet"}
 		}
 		if i%200 == 7 {
-			f.PrefixList = &collector.PrefixListRef{ID: fmt.Sprintf("pl-%017x", i/1000), Name: "partners", Owner: accounts[0], EntryDescription: "partner office " + addr.String()}
+			f.ref.PrefixList = &collector.PrefixListRef{ID: fmt.Sprintf("pl-%017x", i/1000), Name: "partners", Owner: accounts[0], EntryDescription: "partner office " + addr.String()}
 		}
 		if i%1000 == 9 {
 			f.Kind, f.Severity = InvalidRule, High
-			f.Invalid = &collector.Invalid{Field: collector.FieldPorts, Text: "70000-80", Reason: "70000 is not a port"}
-			f.Reasons = []string{"the rule's ports could not be read, so it was not audited"}
+			f.ref.Invalid = &collector.Invalid{Field: collector.FieldPorts, Text: "70000-80", Reason: "70000 is not a port"}
+			f.reasons = []string{"the rule's ports could not be read, so it was not audited"}
 		}
 		r.Findings = append(r.Findings, f)
 		r.Summary.ByKind[f.Kind]++
@@ -299,10 +299,10 @@ func htmlShownFindings(t *testing.T, page string) []htmlShown {
 func wantShown(f Finding) htmlShown {
 	s := htmlShown{
 		Severity: string(f.Severity), Kind: string(f.Kind),
-		Account: f.Account, Region: f.Region, GroupID: f.GroupID, GroupName: f.GroupName,
-		RuleID: f.RuleID, Direction: f.Direction, Ports: protoPorts(f.Protocol, f.PortRange),
-		CIDR: f.CIDR, Description: f.Description, FirstSeen: dateOf(f.FirstSeen),
-		Change: string(f.Change), Reasons: f.Reasons,
+		Account: f.Ref().Account, Region: f.Ref().Region, GroupID: f.Ref().GroupID, GroupName: f.Ref().GroupName,
+		RuleID: f.Ref().RuleID, Direction: f.Ref().Direction, Ports: protoPorts(f.Ref().Protocol, f.Ref().PortRange),
+		CIDR: f.Ref().CIDR, Description: f.Ref().Description, FirstSeen: dateOf(f.FirstSeen),
+		Change: string(f.Change), Reasons: f.Reasons(),
 	}
 	for _, v := range f.Verdicts {
 		checked := "checked " + timeText(v.CheckedAt)
@@ -315,14 +315,14 @@ func wantShown(f Finding) htmlShown {
 		}
 		s.Verdicts = append(s.Verdicts, strings.Join([]string{verdictClass(v.Status), verdictText(v), detail, v.Evidence, checked}, "|"))
 	}
-	if p := f.PrefixList; p != nil {
+	if p := f.Ref().PrefixList; p != nil {
 		managed := "0"
 		if p.AWSManaged {
 			managed = "1"
 		}
 		s.PrefixList = []string{p.ID, p.Name, p.EntryDescription, p.Unresolved, managed}
 	}
-	if inv := f.Invalid; inv != nil {
+	if inv := f.Ref().Invalid; inv != nil {
 		s.Invalid = []string{inv.Field.String(), inv.Text, inv.Reason}
 	}
 	// Every text is shown on one line.
@@ -345,22 +345,22 @@ func wantShown(f Finding) htmlShown {
 func TestWriteHTMLData(t *testing.T) {
 	r := reportFixture()
 	r.Findings = append(r.Findings,
-		Finding{Kind: StaleSource, Severity: Low, RuleRef: RuleRef{
+		Finding{Kind: StaleSource, Severity: Low, ref: &RuleRef{
 			Account: "111111111111", Region: "eu-west-1", GroupID: "sg-0a1b2c3d4e5f60718", GroupName: "bastion",
 			RuleID: "sgr-0aa11bb22cc33dd4c", Direction: "ingress", Protocol: "tcp", PortRange: "443",
 			CIDR: "198.51.100.64/27", Description: "partners",
 			PrefixList: &collector.PrefixListRef{ID: "pl-0123456789abcdef0", Name: "partner-offices", Owner: "111111111111", EntryDescription: "Leeds office (temp)"},
-		}, Reasons: []string{"the prefix list entry's description has a temporary marker (temp)"}},
-		Finding{Kind: InvalidRule, Severity: High, RuleRef: RuleRef{
+		}, reasons: []string{"the prefix list entry's description has a temporary marker (temp)"}},
+		Finding{Kind: InvalidRule, Severity: High, ref: &RuleRef{
 			Account: "222222222222", Region: "us-east-1", GroupID: "sg-01234567890abcdef", GroupName: "partners",
 			RuleID: "sgr-01234567890abcdf1", Direction: "ingress", Protocol: "tcp", PortRange: "",
 			CIDR: "10.0.0.0/8", Invalid: &collector.Invalid{Field: collector.FieldPorts, Text: "70000-80", Reason: "70000 is not a port"},
-		}, Reasons: []string{"the rule's ports could not be read"}},
-		Finding{Kind: OpenToWorld, Severity: High, RuleRef: RuleRef{
+		}, reasons: []string{"the rule's ports could not be read"}},
+		Finding{Kind: OpenToWorld, Severity: High, ref: &RuleRef{
 			Account: "222222222222", Region: "us-east-1", GroupID: "sg-01234567890abcdef",
 			RuleID: "sgr-01234567890abcdf2", Direction: "ingress", Protocol: "tcp", PortRange: "9200",
 			CIDR: "pl-aws0000000000000", PrefixList: &collector.PrefixListRef{ID: "pl-aws0000000000000", AWSManaged: true, Unresolved: "the list's entries could not be read"},
-		}, Reasons: []string{"an AWS-managed prefix list is allowed to 9200"}},
+		}, reasons: []string{"an AWS-managed prefix list is allowed to 9200"}},
 	)
 	out := string(renderFormat(t, "html", WriterOptions{}, r))
 	var want []htmlShown
@@ -395,12 +395,12 @@ func TestWriteHTMLHostileText(t *testing.T) {
 		t.Run(h, func(t *testing.T) {
 			r := reportFixture()
 			f := &r.Findings[0]
-			f.Description, f.GroupName, f.RuleID, f.CIDR = h, h, h, h
-			f.Reasons = []string{h}
+			f.ref.Description, f.ref.GroupName, f.ref.RuleID, f.ref.CIDR = h, h, h, h
+			f.reasons = []string{h}
 			f.Verdicts[0].Evidence = h
 			f.Verdicts[0].Categories = []string{h}
-			f.PrefixList = &collector.PrefixListRef{ID: h, Name: h, EntryDescription: h, Unresolved: h}
-			f.Invalid = &collector.Invalid{Field: collector.FieldCIDR, Text: h, Reason: h}
+			f.ref.PrefixList = &collector.PrefixListRef{ID: h, Name: h, EntryDescription: h, Unresolved: h}
+			f.ref.Invalid = &collector.Invalid{Field: collector.FieldCIDR, Text: h, Reason: h}
 			r.Run.ID, r.Run.Sources = h, []string{h}
 			out := string(renderFormat(t, "html", WriterOptions{}, r))
 

@@ -34,9 +34,7 @@ func (jsonWriter) Write(w io.Writer, r *Report) error {
 	bw.Write(head)
 	bw.WriteString("\n  \"findings\": [")
 	for i := range findings {
-		f := findings[i]
-		f.Reasons = nonNil(f.Reasons)
-		data, err := json.MarshalIndent(f, "    ", "  ")
+		data, err := json.MarshalIndent(findings[i].json(), "    ", "  ")
 		if err != nil {
 			return err
 		}

@@ -81,11 +81,12 @@ func (markdownWriter) Write(w io.Writer, r *Report) error {
 		b.WriteString("| Kind | Account | Region | Group | Rule | Direction | Ports | CIDR | Prefix list | Description | Reasons | Verdicts | Seen |\n")
 		b.WriteString("|---|---|---|---|---|---|---|---|---|---|---|---|---|\n")
 		for _, f := range g.Findings {
+			ref := f.Ref()
 			var reasons []string
-			if s := invalidText(f.RuleRef); s != "" {
+			if s := invalidText(ref); s != "" {
 				reasons = append(reasons, "invalid "+mdEscape(s))
 			}
-			for _, reason := range f.Reasons {
+			for _, reason := range f.Reasons() {
 				reasons = append(reasons, mdEscape(reason))
 			}
 			verdicts := make([]string, len(f.Verdicts))
@@ -95,9 +96,9 @@ func (markdownWriter) Write(w io.Writer, r *Report) error {
 					verdicts[i] += " — " + mdEscape(v.Evidence)
 				}
 			}
-			mdRow(&b, mdEscape(string(f.Kind)), mdEscape(f.Account), mdEscape(f.Region), mdEscape(groupLabel(f.GroupID, f.GroupName)),
-				mdEscape(f.RuleID), mdEscape(f.Direction), mdEscape(protoPorts(f.Protocol, f.PortRange)), mdEscape(f.CIDR),
-				mdEscape(strings.TrimPrefix(prefixListText(f.RuleRef), "prefix list ")), mdEscape(f.Description), strings.Join(reasons, "<br>"), strings.Join(verdicts, "<br>"), mdEscape(seenText(f)))
+			mdRow(&b, mdEscape(string(f.Kind)), mdEscape(ref.Account), mdEscape(ref.Region), mdEscape(groupLabel(ref.GroupID, ref.GroupName)),
+				mdEscape(ref.RuleID), mdEscape(ref.Direction), mdEscape(protoPorts(ref.Protocol, ref.PortRange)), mdEscape(ref.CIDR),
+				mdEscape(strings.TrimPrefix(prefixListText(ref), "prefix list ")), mdEscape(ref.Description), strings.Join(reasons, "<br>"), strings.Join(verdicts, "<br>"), mdEscape(seenText(f)))
 		}
 	}
 

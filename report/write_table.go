@@ -162,15 +162,17 @@ func (p *termPrinter) findings(findings []Finding, regions []string) {
 		idWidths := widths
 		idWidths[colGroup] = utf8.RuneCountInString(titles[colGroup])
 		for _, g := range groups {
-			for _, f := range g.Findings {
-				idWidths[colGroup] = max(idWidths[colGroup], utf8.RuneCountInString(OneLine(f.GroupID)))
+			for i := range g.Findings {
+				_, _, group, _ := g.Findings[i].place()
+				idWidths[colGroup] = max(idWidths[colGroup], utf8.RuneCountInString(OneLine(group)))
 			}
 		}
 		if w := fitColumns(idWidths, p.width); w[colGroup] > 0 {
 			fitted, groupNameBelow = w, true
 			for gi, g := range groups {
-				for i, f := range g.Findings {
-					if id := strings.TrimSpace(OneLine(f.GroupID)); id != "" {
+				for i := range g.Findings {
+					_, _, group, _ := g.Findings[i].place()
+					if id := strings.TrimSpace(OneLine(group)); id != "" {
 						cells[gi][i][colGroup] = id
 					}
 				}
@@ -202,9 +204,10 @@ func (p *termPrinter) findings(findings []Finding, regions []string) {
 		p.line(joinColumns(titles, widths))
 		for i := range g.Findings {
 			f := &g.Findings[i]
+			ref := f.Ref()
 			p.line(joinColumns(cells[gi][i], widths))
 			var details []string
-			if name := strings.TrimSpace(OneLine(f.GroupName)); groupNameBelow && name != "" && f.GroupID != "" {
+			if name := strings.TrimSpace(OneLine(ref.GroupName)); groupNameBelow && name != "" && ref.GroupID != "" {
 				details = append(details, "group name "+name)
 			}
 			for _, c := range []int{colGroup, colRegion, colRule, colPorts, colCIDR} {
@@ -212,19 +215,19 @@ func (p *termPrinter) findings(findings []Finding, regions []string) {
 					details = append(details, belowLabels[c]+" "+cells[gi][i][c])
 				}
 			}
-			if s := prefixListText(f.RuleRef); s != "" {
+			if s := prefixListText(ref); s != "" {
 				details = append(details, s)
 			}
-			if s := invalidText(f.RuleRef); s != "" {
+			if s := invalidText(ref); s != "" {
 				details = append(details, "invalid "+s)
 			}
-			if descBelow && strings.TrimSpace(f.Description) != "" {
-				details = append(details, "“"+strings.TrimSpace(OneLine(f.Description))+"”")
+			if descBelow && strings.TrimSpace(ref.Description) != "" {
+				details = append(details, "“"+strings.TrimSpace(OneLine(ref.Description))+"”")
 			}
 			if s := seenText(*f); seenBelow && s != "" {
 				details = append(details, s)
 			}
-			reasons := f.Reasons
+			reasons := f.Reasons()
 			if !reasonBelow && len(reasons) > 0 {
 				reasons = reasons[1:]
 			}
@@ -253,14 +256,15 @@ var belowLabels = [numColumns]string{colGroup: "group", colRegion: "region", col
 // for an empty cell.
 func tableCells(f *Finding) [numColumns]string {
 	var reason string
-	if len(f.Reasons) > 0 {
-		reason = f.Reasons[0]
+	if reasons := f.Reasons(); len(reasons) > 0 {
+		reason = reasons[0]
 	}
+	ref := f.Ref()
 	seen := string(f.Change)
 	if day := dateOf(f.FirstSeen); day != "" {
 		seen = strings.TrimSpace(seen + " " + day)
 	}
-	dir := f.Direction
+	dir := ref.Direction
 	switch dir {
 	case "ingress":
 		dir = "in"
@@ -269,14 +273,14 @@ func tableCells(f *Finding) [numColumns]string {
 	}
 	cells := [numColumns]string{
 		colKind:        string(f.Kind),
-		colRegion:      f.Region,
-		colGroup:       tableGroup(f.GroupID, f.GroupName),
-		colRule:        f.RuleID,
+		colRegion:      ref.Region,
+		colGroup:       tableGroup(ref.GroupID, ref.GroupName),
+		colRule:        ref.RuleID,
 		colDir:         dir,
-		colPorts:       protoPorts(f.Protocol, f.PortRange),
-		colCIDR:        f.CIDR,
+		colPorts:       protoPorts(ref.Protocol, ref.PortRange),
+		colCIDR:        ref.CIDR,
 		colSeen:        seen,
-		colDescription: f.Description,
+		colDescription: ref.Description,
 		colReason:      reason,
 	}
 	for i, s := range cells {
@@ -441,9 +445,9 @@ func reportRegions(r *Report) []string {
 	for _, region := range r.Run.Regions {
 		set[region] = true
 	}
-	for _, f := range r.Findings {
-		if f.Region != "" {
-			set[f.Region] = true
+	for i := range r.Findings {
+		if _, region, _, _ := r.Findings[i].place(); region != "" {
+			set[region] = true
 		}
 	}
 	out := make([]string, 0, len(set))

@@ -70,96 +70,97 @@ func reportFixture() *Report {
 	bl4 := fixtureVerdict("blocklist", "203.0.113.99/32", reputation.Unknown)
 	bl4.Reason = "blocklist not loaded"
 
-	base := Finding{RuleRef: RuleRef{Account: "111111111111", Region: "eu-west-1", GroupID: "sg-0a1b2c3d4e5f60718", GroupName: "bastion", Direction: "ingress", Protocol: "tcp"}}
+	base := Finding{ref: &RuleRef{Account: "111111111111", Region: "eu-west-1", GroupID: "sg-0a1b2c3d4e5f60718", GroupName: "bastion", Direction: "ingress", Protocol: "tcp"}}
 	f := func(kind Kind, sev Severity, edit func(*Finding)) Finding {
 		x := base
-		x.Kind, x.Severity = kind, sev
+		ref := *base.ref
+		x.ref, x.Kind, x.Severity = &ref, kind, sev
 		edit(&x)
 		return x
 	}
 	findings := []Finding{
 		f(SuspiciousSource, Critical, func(x *Finding) {
-			x.RuleID, x.PortRange, x.CIDR, x.Description = "sgr-0aa11bb22cc33dd44", "22", "203.0.113.7/32", "office vpn"
-			x.Reasons = []string{"metadefender and blocklist say 203.0.113.7 is malicious", "the rule allows ingress to an administration port (22)"}
+			x.ref.RuleID, x.ref.PortRange, x.ref.CIDR, x.ref.Description = "sgr-0aa11bb22cc33dd44", "22", "203.0.113.7/32", "office vpn"
+			x.reasons = []string{"metadefender and blocklist say 203.0.113.7 is malicious", "the rule allows ingress to an administration port (22)"}
 			x.Verdicts = []reputation.Verdict{md, bl}
 			x.FirstSeen = fixtureDate(2025, 1, 14)
 		}),
 		f(OpenToWorld, Critical, func(x *Finding) {
-			x.RuleID, x.PortRange, x.CIDR, x.Description = "sgr-0aa11bb22cc33dd45", "3389", "0.0.0.0/0", "<script>alert(1)</script>"
-			x.Reasons = []string{"ingress from the whole internet to an administration port (3389)"}
+			x.ref.RuleID, x.ref.PortRange, x.ref.CIDR, x.ref.Description = "sgr-0aa11bb22cc33dd45", "3389", "0.0.0.0/0", "<script>alert(1)</script>"
+			x.reasons = []string{"ingress from the whole internet to an administration port (3389)"}
 			x.FirstSeen = fixtureDate(2026, 2, 3)
 		}),
 		f(SuspiciousSource, High, func(x *Finding) {
-			x.GroupID, x.GroupName = "sg-0f9e8d7c6b5a49382", "web"
-			x.RuleID, x.Direction, x.PortRange, x.CIDR, x.Description = "sgr-0ee55ff66aa77bb88", "egress", "443", "198.51.100.23/32", `=HYPERLINK("http://x")`
-			x.Reasons = []string{"metadefender says 198.51.100.23 is malicious"}
+			x.ref.GroupID, x.ref.GroupName = "sg-0f9e8d7c6b5a49382", "web"
+			x.ref.RuleID, x.ref.Direction, x.ref.PortRange, x.ref.CIDR, x.ref.Description = "sgr-0ee55ff66aa77bb88", "egress", "443", "198.51.100.23/32", `=HYPERLINK("http://x")`
+			x.reasons = []string{"metadefender says 198.51.100.23 is malicious"}
 			x.Verdicts = []reputation.Verdict{md2, bl2}
 			x.FirstSeen = fixtureDate(2026, 11, 21)
 			x.Change = New
 		}),
 		f(OpenToWorld, High, func(x *Finding) {
-			x.GroupID, x.GroupName = "sg-0f9e8d7c6b5a49382", "web"
-			x.RuleID, x.Protocol, x.PortRange, x.CIDR, x.Description = "sgr-0ee55ff66aa77bb89", "all", "all", "::/0", "everything, for now"
-			x.Reasons = []string{"ingress from the whole internet on all ports"}
+			x.ref.GroupID, x.ref.GroupName = "sg-0f9e8d7c6b5a49382", "web"
+			x.ref.RuleID, x.ref.Protocol, x.ref.PortRange, x.ref.CIDR, x.ref.Description = "sgr-0ee55ff66aa77bb89", "all", "all", "::/0", "everything, for now"
+			x.reasons = []string{"ingress from the whole internet on all ports"}
 		}),
 		f(StaleSource, Medium, func(x *Finding) {
-			x.RuleID, x.PortRange, x.CIDR, x.Description = "sgr-0aa11bb22cc33dd46", "5432", "198.51.100.0/28", "temp access | until 2025-06-30\nask Bob"
-			x.Reasons = []string{"the description says until 2025-06-30, which has passed", "the description has a temporary marker (temp) and the rule was first seen 656 days ago"}
+			x.ref.RuleID, x.ref.PortRange, x.ref.CIDR, x.ref.Description = "sgr-0aa11bb22cc33dd46", "5432", "198.51.100.0/28", "temp access | until 2025-06-30\nask Bob"
+			x.reasons = []string{"the description says until 2025-06-30, which has passed", "the description has a temporary marker (temp) and the rule was first seen 656 days ago"}
 			x.FirstSeen = fixtureDate(2025, 2, 3)
 		}),
 		f(SuspiciousSource, Medium, func(x *Finding) {
-			x.Account, x.Region = "222222222222", "us-east-1"
-			x.GroupID, x.GroupName = "sg-01234567890abcdef", "partners"
-			x.RuleID, x.PortRange, x.CIDR, x.Description = "sgr-01234567890abcdef", "8000-8080", "192.0.2.80/32", "-partner api"
-			x.Reasons = []string{"metadefender says 192.0.2.80 is suspicious"}
+			x.ref.Account, x.ref.Region = "222222222222", "us-east-1"
+			x.ref.GroupID, x.ref.GroupName = "sg-01234567890abcdef", "partners"
+			x.ref.RuleID, x.ref.PortRange, x.ref.CIDR, x.ref.Description = "sgr-01234567890abcdef", "8000-8080", "192.0.2.80/32", "-partner api"
+			x.reasons = []string{"metadefender says 192.0.2.80 is suspicious"}
 			x.Verdicts = []reputation.Verdict{md3, bl3}
 		}),
 		f(WideRange, Medium, func(x *Finding) {
-			x.Account, x.Region = "222222222222", "us-east-1"
-			x.GroupID, x.GroupName = "sg-01234567890abcdef", "partners"
-			x.RuleID, x.PortRange, x.CIDR, x.Description = "sgr-01234567890abcdf0", "443", "45.0.0.0/12", "+cdn ranges"
-			x.Reasons = []string{"45.0.0.0/12 holds 1048576 addresses, more than 256"}
+			x.ref.Account, x.ref.Region = "222222222222", "us-east-1"
+			x.ref.GroupID, x.ref.GroupName = "sg-01234567890abcdef", "partners"
+			x.ref.RuleID, x.ref.PortRange, x.ref.CIDR, x.ref.Description = "sgr-01234567890abcdf0", "443", "45.0.0.0/12", "+cdn ranges"
+			x.reasons = []string{"45.0.0.0/12 holds 1048576 addresses, more than 256"}
 		}),
 		f(ICMPOpen, Medium, func(x *Finding) {
-			x.RuleID, x.Protocol, x.PortRange, x.CIDR, x.Description = "sgr-0aa11bb22cc33dd47", "icmp", "type 8", "0.0.0.0/0", "@ping"
-			x.Reasons = []string{"ICMP echo from the whole internet"}
+			x.ref.RuleID, x.ref.Protocol, x.ref.PortRange, x.ref.CIDR, x.ref.Description = "sgr-0aa11bb22cc33dd47", "icmp", "type 8", "0.0.0.0/0", "@ping"
+			x.reasons = []string{"ICMP echo from the whole internet"}
 		}),
 		f(DefaultGroupInUse, Medium, func(x *Finding) {
-			x.GroupID, x.GroupName, x.Direction, x.Protocol = "sg-0d0d0d0d0d0d0d0d0", "default", "", ""
-			x.Reasons = []string{"the default group of vpc-0123456789abcdef0 has 2 rules", "it is attached to 3 network interfaces"}
+			x.ref.GroupID, x.ref.GroupName, x.ref.Direction, x.ref.Protocol = "sg-0d0d0d0d0d0d0d0d0", "default", "", ""
+			x.reasons = []string{"the default group of vpc-0123456789abcdef0 has 2 rules", "it is attached to 3 network interfaces"}
 		}),
 		f(StaleSource, Low, func(x *Finding) {
-			x.RuleID, x.PortRange, x.CIDR, x.Description = "sgr-0aa11bb22cc33dd48", "22", "203.0.113.50/32", "John's home \x1b[2J"
-			x.Reasons = []string{"the description has a personal marker (John's, home) and the rule was first seen 300 days ago"}
+			x.ref.RuleID, x.ref.PortRange, x.ref.CIDR, x.ref.Description = "sgr-0aa11bb22cc33dd48", "22", "203.0.113.50/32", "John's home \x1b[2J"
+			x.reasons = []string{"the description has a personal marker (John's, home) and the rule was first seen 300 days ago"}
 			x.FirstSeen = fixtureDate(2026, 1, 25)
 		}),
 		f(StaleSource, Low, func(x *Finding) {
-			x.RuleID, x.PortRange, x.CIDR = "sgr-0aa11bb22cc33dd49", "443", "203.0.113.51/32"
-			x.Reasons = []string{"the rule has no description"}
+			x.ref.RuleID, x.ref.PortRange, x.ref.CIDR = "sgr-0aa11bb22cc33dd49", "443", "203.0.113.51/32"
+			x.reasons = []string{"the rule has no description"}
 		}),
 		f(OpenEgress, Low, func(x *Finding) {
-			x.RuleID, x.Direction, x.Protocol, x.PortRange, x.CIDR = "sgr-0aa11bb22cc33dd4a", "egress", "all", "all", "0.0.0.0/0"
-			x.Reasons = []string{"egress to the whole internet on all ports"}
+			x.ref.RuleID, x.ref.Direction, x.ref.Protocol, x.ref.PortRange, x.ref.CIDR = "sgr-0aa11bb22cc33dd4a", "egress", "all", "all", "0.0.0.0/0"
+			x.reasons = []string{"egress to the whole internet on all ports"}
 		}),
 		f(OpenToWorld, Low, func(x *Finding) {
-			x.GroupID, x.GroupName = "sg-0f9e8d7c6b5a49382", "web"
-			x.RuleID, x.PortRange, x.CIDR, x.Description = "sgr-0ee55ff66aa77bb8a", "80", "0.0.0.0/0", "http"
-			x.Reasons = []string{"ingress from the whole internet to a web port (80)"}
+			x.ref.GroupID, x.ref.GroupName = "sg-0f9e8d7c6b5a49382", "web"
+			x.ref.RuleID, x.ref.PortRange, x.ref.CIDR, x.ref.Description = "sgr-0ee55ff66aa77bb8a", "80", "0.0.0.0/0", "http"
+			x.reasons = []string{"ingress from the whole internet to a web port (80)"}
 		}),
 		f(StaleSource, Low, func(x *Finding) {
-			x.RuleID, x.PortRange, x.CIDR = "sg-0a1b2c3d4e5f60718:ingress:tcp:22:pl-0c0ffee1234567890", "22", "81.2.69.142/32"
-			x.PrefixList = &collector.PrefixListRef{ID: "pl-0c0ffee1234567890", Name: "office-ranges", Owner: "111111111111", EntryDescription: "Alice home until 2025-03-01"}
-			x.Reasons = []string{"the prefix list entry says until 2025-03-01, which has passed"}
+			x.ref.RuleID, x.ref.PortRange, x.ref.CIDR = "sg-0a1b2c3d4e5f60718:ingress:tcp:22:pl-0c0ffee1234567890", "22", "81.2.69.142/32"
+			x.ref.PrefixList = &collector.PrefixListRef{ID: "pl-0c0ffee1234567890", Name: "office-ranges", Owner: "111111111111", EntryDescription: "Alice home until 2025-03-01"}
+			x.reasons = []string{"the prefix list entry says until 2025-03-01, which has passed"}
 		}),
 		f(Unvetted, Info, func(x *Finding) {
-			x.RuleID, x.PortRange, x.CIDR, x.Description = "sgr-0aa11bb22cc33dd4b", "443", "203.0.113.99/32", "monitoring"
-			x.Reasons = []string{"no provider could answer for 203.0.113.99"}
+			x.ref.RuleID, x.ref.PortRange, x.ref.CIDR, x.ref.Description = "sgr-0aa11bb22cc33dd4b", "443", "203.0.113.99/32", "monitoring"
+			x.reasons = []string{"no provider could answer for 203.0.113.99"}
 			x.Verdicts = []reputation.Verdict{md4, bl4}
 		}),
 		f(InvalidRule, Info, func(x *Finding) {
-			x.RuleID, x.PortRange, x.CIDR = "sgr-0aa11bb22cc33dd4c", "22", "10.0.0.300/32"
-			x.Invalid = &collector.Invalid{Field: collector.FieldCIDR, Text: "10.0.0.300/32", Reason: "not an IP prefix"}
-			x.Reasons = []string{"the rule could not be parsed, so it was not audited"}
+			x.ref.RuleID, x.ref.PortRange, x.ref.CIDR = "sgr-0aa11bb22cc33dd4c", "22", "10.0.0.300/32"
+			x.ref.Invalid = &collector.Invalid{Field: collector.FieldCIDR, Text: "10.0.0.300/32", Reason: "not an IP prefix"}
+			x.reasons = []string{"the rule could not be parsed, so it was not audited"}
 		}),
 	}
 
@@ -394,24 +395,18 @@ func withEmptyLists(r *Report) *Report {
 	if c.Gone == nil {
 		c.Gone = []GoneRule{}
 	}
-	c.Findings = append([]Finding{}, c.Findings...)
-	for i := range c.Findings {
-		if c.Findings[i].Reasons == nil {
-			c.Findings[i].Reasons = []string{}
-		}
-	}
 	return &c
 }
 
 func TestWriteJSONNoNull(t *testing.T) {
 	r := reportFixture()
 	r.Run.Sources, r.Run.Skipped, r.Gone = nil, nil, nil
-	r.Findings[0].Reasons = nil
+	r.Findings[0].reasons = nil
 	out := string(renderFormat(t, "json", WriterOptions{}, r))
 	if strings.Contains(out, "null") {
 		t.Errorf("Write(json) has a null:\n%s", out)
 	}
-	if r.Run.Sources != nil || r.Findings[0].Reasons != nil {
+	if r.Run.Sources != nil || r.Findings[0].reasons != nil {
 		t.Error("Write(json) modified the report")
 	}
 }
@@ -451,14 +446,14 @@ func collapsed(s string) string { return strings.Join(strings.Fields(s), " ") }
 // nothing is cut with "…".
 func TestWriteTableNothingCut(t *testing.T) {
 	r := reportFixture()
-	r.Findings[1].Description = "break-glass access for the on-call engineer during the datacenter migration, remove after cutover"
-	r.Findings[2].GroupName = "payments-gateway-production-public-load-balancer"
+	r.Findings[1].ref.Description = "break-glass access for the on-call engineer during the datacenter migration, remove after cutover"
+	r.Findings[2].ref.GroupName = "payments-gateway-production-public-load-balancer"
 	var wants []string
 	for _, f := range r.Findings {
-		wants = append(wants, f.Reasons...)
-		wants = append(wants, f.GroupName, f.GroupID, f.RuleID, f.Description, f.CIDR)
-		if f.PrefixList != nil {
-			wants = append(wants, f.PrefixList.ID, f.PrefixList.Name, f.PrefixList.EntryDescription)
+		wants = append(wants, f.Reasons()...)
+		wants = append(wants, f.Ref().GroupName, f.Ref().GroupID, f.Ref().RuleID, f.Ref().Description, f.Ref().CIDR)
+		if f.Ref().PrefixList != nil {
+			wants = append(wants, f.Ref().PrefixList.ID, f.Ref().PrefixList.Name, f.Ref().PrefixList.EntryDescription)
 		}
 	}
 	for _, width := range []int{0, 40, 60, 80, 120, 200} {
@@ -482,7 +477,7 @@ func TestWriteTableRegion(t *testing.T) {
 	one.Run.Regions = []string{"eu-west-1"}
 	var kept []Finding
 	for _, f := range one.Findings {
-		if f.Region == "eu-west-1" {
+		if f.Ref().Region == "eu-west-1" {
 			kept = append(kept, f)
 		}
 	}
@@ -560,7 +555,7 @@ func TestWriteCSV(t *testing.T) {
 	if got, want := first[col["verdicts"]], "metadefender: malicious (score 2); blocklist: malicious"; got != want {
 		t.Errorf("verdicts = %q, want %q", got, want)
 	}
-	if got, want := first[col["reasons"]], strings.Join(r.Findings[0].Reasons, " | "); got != want {
+	if got, want := first[col["reasons"]], strings.Join(r.Findings[0].Reasons(), " | "); got != want {
 		t.Errorf("reasons = %q, want %q", got, want)
 	}
 	if got, want := first[col["first_seen"]], "2025-01-14"; got != want {
@@ -612,11 +607,11 @@ func TestWriteCSVEveryColumnGuarded(t *testing.T) {
 		t.Run(payload, func(t *testing.T) {
 			f := Finding{
 				Kind: Kind(payload), Severity: Severity(payload),
-				RuleRef: RuleRef{Account: payload, Region: payload, GroupID: payload, GroupName: payload, RuleID: payload,
+				ref: &RuleRef{Account: payload, Region: payload, GroupID: payload, GroupName: payload, RuleID: payload,
 					Direction: payload, Protocol: payload, PortRange: payload, CIDR: payload, Description: payload,
 					PrefixList: &collector.PrefixListRef{ID: payload, Name: payload, EntryDescription: payload},
 					Invalid:    &collector.Invalid{Field: collector.RuleField(payload), Text: payload, Reason: payload}},
-				Reasons:  []string{payload},
+				reasons:  []string{payload},
 				Verdicts: []reputation.Verdict{{Provider: payload, Status: reputation.Status(payload)}},
 				Change:   Change(payload),
 			}
@@ -703,7 +698,7 @@ func TestWriteMarkdownEscape(t *testing.T) {
 // looks like the findings field.
 func TestWriteJSONStreamsAsOneDocument(t *testing.T) {
 	tricky := reportFixture()
-	tricky.Findings[0].Description = "\n  \"findings\": []"
+	tricky.Findings[0].ref.Description = "\n  \"findings\": []"
 	for name, r := range map[string]*Report{"fixture": reportFixture(), "empty": emptyReportFixture(), "tricky": tricky, "one": func() *Report {
 		r := reportFixture()
 		r.Findings = r.Findings[:1]
@@ -711,9 +706,6 @@ func TestWriteJSONStreamsAsOneDocument(t *testing.T) {
 	}()} {
 		t.Run(name, func(t *testing.T) {
 			c := normalized(r)
-			for i := range c.Findings {
-				c.Findings[i].Reasons = nonNil(c.Findings[i].Reasons)
-			}
 			want, err := json.MarshalIndent(c, "", "  ")
 			if err != nil {
 				t.Fatal(err)
@@ -753,8 +745,8 @@ func TestWriteUnvettedGrouped(t *testing.T) {
 		md := reputation.Verdict{Provider: "metadefender", Target: target, Status: reputation.Unknown, Reason: reason}
 		bl := reputation.Verdict{Provider: "blocklist", Target: target, Status: reputation.Clean}
 		r.Findings = append(r.Findings, Finding{Kind: Unvetted, Severity: Info,
-			RuleRef:  RuleRef{GroupID: "sg-0a1b2c3d4e5f60718", RuleID: "sgr-0aa11bb22cc33dd4" + strconv.Itoa(i), CIDR: target.String()},
-			Reasons:  []string{"no provider could answer for " + addr.String()},
+			ref:      &RuleRef{GroupID: "sg-0a1b2c3d4e5f60718", RuleID: "sgr-0aa11bb22cc33dd4" + strconv.Itoa(i), CIDR: target.String()},
+			reasons:  []string{"no provider could answer for " + addr.String()},
 			Verdicts: []reputation.Verdict{md, bl}})
 	}
 	r.Summary.AddressesUnvetted = 50
@@ -779,7 +771,7 @@ func TestWriteUnvettedGrouped(t *testing.T) {
 // TestWriteNewColumnsOneLine: the prefix list and invalid-rule texts, which come from AWS
 // and from input files, reach no format with a control character.
 func TestWriteNewColumnsOneLine(t *testing.T) {
-	r := &Report{Findings: []Finding{{Kind: InvalidRule, Severity: Info, RuleRef: RuleRef{GroupID: "sg-1", RuleID: "sgr-1",
+	r := &Report{Findings: []Finding{{Kind: InvalidRule, Severity: Info, ref: &RuleRef{GroupID: "sg-1", RuleID: "sgr-1",
 		PrefixList: &collector.PrefixListRef{ID: "pl-1\x1b[2J", Name: "office\x1b]0;pwned\x07", EntryDescription: "Alice\x1b[31m home"},
 		Invalid:    &collector.Invalid{Field: collector.FieldCIDR, Text: "10.0.0.1/33\x1b[1A", Reason: "bad\x08 prefix"}}}}}
 	for _, format := range []string{"table", "csv", "markdown"} {

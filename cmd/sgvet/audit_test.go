@@ -37,7 +37,7 @@ func decodeReport(t *testing.T, out string) report.Report {
 func findings(r report.Report, kind report.Kind, group, cidr string) []report.Finding {
 	var out []report.Finding
 	for _, f := range r.Findings {
-		if f.Kind == kind && (group == "" || f.GroupName == group) && (cidr == "" || f.CIDR == cidr) {
+		if f.Kind == kind && (group == "" || f.Ref().GroupName == group) && (cidr == "" || f.Ref().CIDR == cidr) {
 			out = append(out, f)
 		}
 	}
@@ -74,7 +74,7 @@ func TestAuditExample(t *testing.T) {
 	}
 	for _, c := range checks {
 		fs := findings(r, c.kind, c.group, c.cidr)
-		if len(fs) == 0 || fs[0].Severity != c.severity || len(fs[0].Reasons) == 0 {
+		if len(fs) == 0 || fs[0].Severity != c.severity || len(fs[0].Reasons()) == 0 {
 			t.Errorf("%s in %s for %s = %+v, want one at %s with reasons", c.kind, c.group, c.cidr, fs, c.severity)
 		}
 	}
@@ -182,10 +182,10 @@ func TestAuditHistory(t *testing.T) {
 	checked := 0
 	for _, f := range second.Findings {
 		if f.FirstSeen == nil {
-			t.Errorf("finding %s for %s has no first sighting", f.Kind, f.CIDR)
+			t.Errorf("finding %s for %s has no first sighting", f.Kind, f.Ref().CIDR)
 			continue
 		}
-		switch f.CIDR {
+		switch f.Ref().CIDR {
 		case "81.2.69.142/32":
 			checked++
 			if f.Change != "" || !f.FirstSeen.Equal(first.Run.Started) {
@@ -283,11 +283,11 @@ func TestAuditAgainstAWS(t *testing.T) {
 	}
 	r := decodeReport(t, res.stdout)
 	bob := findings(r, report.SuspiciousSource, "jump", "85.25.199.246/32")
-	if len(bob) != 1 || bob[0].Severity != report.Critical || len(bob[0].Verdicts) == 0 || bob[0].Verdicts[0].Provider != "metadefender" || !strings.HasPrefix(bob[0].RuleID, "sgr-") {
+	if len(bob) != 1 || bob[0].Severity != report.Critical || len(bob[0].Verdicts) == 0 || bob[0].Verdicts[0].Provider != "metadefender" || !strings.HasPrefix(bob[0].Ref().RuleID, "sgr-") {
 		t.Errorf("suspicious-source for 85.25.199.246 = %+v, want one critical with the metadefender verdict", bob)
 	}
 	egress := findings(r, report.SuspiciousSource, "jump", "94.73.144.9/32")
-	if len(egress) != 1 || egress[0].Direction != "egress" || egress[0].Severity != report.Critical {
+	if len(egress) != 1 || egress[0].Ref().Direction != "egress" || egress[0].Severity != report.Critical {
 		t.Errorf("suspicious-source for the egress to 94.73.144.9 = %+v, want one critical", egress)
 	}
 	if rdp := findings(r, report.OpenToWorld, "jump", "0.0.0.0/0"); len(rdp) != 1 || rdp[0].Severity != report.Critical {
