@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -386,25 +387,28 @@ type BlocklistProvider struct {
 	Now func() time.Time
 
 	lists []*Blocklist
-	// matches holds every entry of every list, in the order of the lists, each list's in
-	// prefix order. Indexes into matches are what the indexes below hold.
-	matches []BlocklistMatch
-	v4, v6  blocklistIndex
+	// The entries of every list, in the order of the lists, each list's in prefix order,
+	// are numbered from 0: those of lists[i] from firstEntry[i] on. These numbers are what
+	// the indexes below hold; match makes the BlocklistMatch of one.
+	firstEntry []int32
+	v4, v6     blocklistIndex
 }
 
 // NewBlocklistProvider returns the provider answering from lists. Nil lists are ignored.
 func NewBlocklistProvider(lists ...*Blocklist) *BlocklistProvider {
 	p := &BlocklistProvider{}
 	var spans4, spans6 []blocklistSpan
+	n := 0
 	for _, l := range lists {
 		if l == nil {
 			continue
 		}
+		p.firstEntry = append(p.firstEntry, int32(n))
 		p.lists = append(p.lists, l)
 		has4, has6 := false, false
 		for _, e := range l.entries {
-			i := int32(len(p.matches))
-			p.matches = append(p.matches, BlocklistMatch{List: l.name, Category: l.category, Prefix: e.prefix, ID: e.id})
+			i := int32(n)
+			n++
 			first, last := blocklistRange(e.prefix)
 			s := blocklistSpan{first: first, last: last, match: i}
 			if e.prefix.Addr().Is4() {
@@ -420,9 +424,17 @@ func NewBlocklistProvider(lists ...*Blocklist) *BlocklistProvider {
 			p.v6.lists++
 		}
 	}
-	p.v4.build(spans4, blocklistU128{lo: 1<<32 - 1}, len(p.matches))
-	p.v6.build(spans6, blocklistU128{hi: ^uint64(0), lo: ^uint64(0)}, len(p.matches))
+	p.v4.build(spans4, blocklistU128{lo: 1<<32 - 1}, n)
+	p.v6.build(spans6, blocklistU128{hi: ^uint64(0), lo: ^uint64(0)}, n)
 	return p
+}
+
+// match returns the BlocklistMatch of entry number m.
+func (p *BlocklistProvider) match(m int32) BlocklistMatch {
+	i := sort.Search(len(p.firstEntry), func(i int) bool { return p.firstEntry[i] > m }) - 1
+	l := p.lists[i]
+	e := &l.entries[m-p.firstEntry[i]]
+	return BlocklistMatch{List: l.name, Category: l.category, Prefix: e.prefix, ID: e.id}
 }
 
 // Lists returns the lists the provider answers from.
@@ -548,7 +560,7 @@ func (p *BlocklistProvider) AppendMatches(dst []BlocklistMatch, t Target) []Bloc
 		if last := first | ^mask; last != first {
 			i1 = blocklistSearch4(x.starts4, last)
 		}
-		return x.appendMatches(dst, p.matches, i0, i1)
+		return x.appendMatches(dst, p, i0, i1)
 	}
 	x := &p.v6
 	if x.entries == 0 {
@@ -560,7 +572,7 @@ func (p *BlocklistProvider) AppendMatches(dst []BlocklistMatch, t Target) []Bloc
 	if last != first {
 		i1 = blocklistSearch6(x.starts6, last)
 	}
-	return x.appendMatches(dst, p.matches, i0, i1)
+	return x.appendMatches(dst, p, i0, i1)
 }
 
 // blocklistU128 is an IPv6 address, or an IPv4 address in lo, as a number.
@@ -617,10 +629,10 @@ type blocklistIndex struct {
 	// the first segment starts at the first address of the family.
 	starts4 []uint32
 	starts6 []blocklistU128
-	// The entries covering segment i are matches[idx[off[i]:off[i+1]]], ascending.
+	// The entries covering segment i are numbers idx[off[i]:off[i+1]], ascending.
 	off []int32
 	idx []int32
-	// firstSeg holds, for each index into matches of this family, the segment its entry
+	// firstSeg holds, for each entry number of this family, the segment its entry
 	// starts in.
 	firstSeg []int32
 	// lists and entries count the lists with entries of the family and those entries.
@@ -630,7 +642,7 @@ type blocklistIndex struct {
 }
 
 // build makes the index of spans; top is the last address of the family, n the number of
-// matches.
+// entries of all lists.
 func (x *blocklistIndex) build(spans []blocklistSpan, top blocklistU128, n int) {
 	x.entries = len(spans)
 	if len(spans) == 0 {
@@ -697,10 +709,10 @@ func (u blocklistU128) compare(v blocklistU128) int {
 }
 
 // appendMatches appends the matches of the entries covering any of segments i0 to i1.
-func (x *blocklistIndex) appendMatches(dst, matches []BlocklistMatch, i0, i1 int) []BlocklistMatch {
+func (x *blocklistIndex) appendMatches(dst []BlocklistMatch, p *BlocklistProvider, i0, i1 int) []BlocklistMatch {
 	if i0 == i1 {
 		for _, m := range x.idx[x.off[i0]:x.off[i0+1]] {
-			dst = append(dst, matches[m])
+			dst = append(dst, p.match(m))
 		}
 		return dst
 	}
@@ -717,7 +729,7 @@ func (x *blocklistIndex) appendMatches(dst, matches []BlocklistMatch, i0, i1 int
 	}
 	slices.Sort(found)
 	for _, m := range found {
-		dst = append(dst, matches[m])
+		dst = append(dst, p.match(m))
 	}
 	return dst
 }
