@@ -82,6 +82,8 @@ type builder struct {
 	sources []ruleSource
 	next    int
 	acc     ruleSources
+	// unasked are the sources no result is about.
+	unasked []reputation.Target
 	// redundant holds, for each redundant rule, the index of the broader rule in its group.
 	redundant map[int32]int32
 	// nearWorld holds, for each ingress rule whose prefix is near-world, why it is.
@@ -104,7 +106,8 @@ type builder struct {
 // inventory's rules). One rule's are consecutive in builder.sources, which holds a pair per
 // bad or unvetted source, not a record per rule.
 type ruleSource struct {
-	target reputation.Target
+	// target is the source, as builder.targetRef holds it.
+	target int32
 	rule   int32
 	// bad is set when a provider called the source malicious or suspicious, malicious when
 	// one called it malicious; otherwise no provider could answer for it.
@@ -183,11 +186,11 @@ func (b *builder) addressFindings() {
 			if known && !bad {
 				continue
 			}
-			b.sources = append(b.sources, ruleSource{rule: int32(i), target: t, bad: bad, malicious: malicious})
+			b.sources = append(b.sources, ruleSource{rule: int32(i), target: b.targetRef(t), bad: bad, malicious: malicious})
 		}
 	}
 	slices.SortFunc(b.sources, func(x, y ruleSource) int {
-		return cmp.Or(cmp.Compare(x.rule, y.rule), x.target.Compare(y.target))
+		return cmp.Or(cmp.Compare(x.rule, y.rule), b.target(x.target).Compare(b.target(y.target)))
 	})
 	// Room for the findings of those rules, and some more, spares copying large findings
 	// as the slice grows.
@@ -215,6 +218,24 @@ func Targets(rules []collector.Rule, maxHosts int) []reputation.Target {
 	return slices.Clip(slices.Compact(out))
 }
 
+// targetRef returns what a ruleSource holds of t: the index of a result on t, or, for a
+// target no provider was asked about, -1-i for t at unasked[i].
+func (b *builder) targetRef(t reputation.Target) int32 {
+	if found := b.verdicts.index.Lookup(t); len(found) > 0 {
+		return found[0]
+	}
+	b.unasked = append(b.unasked, t)
+	return int32(-len(b.unasked))
+}
+
+// target returns the target that targetRef made ref of.
+func (b *builder) target(ref int32) reputation.Target {
+	if ref < 0 {
+		return b.unasked[-1-ref]
+	}
+	return b.verdicts.results[ref].Target
+}
+
 // sourcesOf returns the bad and unvetted sources of rule i, or nil if it has none. Rules
 // are asked in order; what it returns is valid until the next call.
 func (b *builder) sourcesOf(i int32) *ruleSources {
@@ -229,10 +250,10 @@ func (b *builder) sourcesOf(i int32) *ruleSources {
 	for ; b.next < len(b.sources) && b.sources[b.next].rule == i; b.next++ {
 		s := &b.sources[b.next]
 		if s.bad {
-			acc.bad = append(acc.bad, s.target)
+			acc.bad = append(acc.bad, b.target(s.target))
 			acc.malicious = acc.malicious || s.malicious
 		} else {
-			acc.unvetted = append(acc.unvetted, s.target)
+			acc.unvetted = append(acc.unvetted, b.target(s.target))
 		}
 	}
 	return acc
