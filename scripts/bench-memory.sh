@@ -42,6 +42,7 @@ for list in none all; do
     --no-cache --fail-on none --max-input-size 4GiB -f json -o "$work/report.json" 2>"$work/time.txt" || true
   rss=$(awk -F': ' '/Maximum resident set size/ {print $2}' "$work/time.txt")
   wall=$(awk -F': ' '/Elapsed \(wall clock\)/ {print $2}' "$work/time.txt")
-  printf '%s rules, blocklist %s: peak RSS %d MB, %s, report %d MB\n' "$rules" "$list" $((rss / 1024)) "$wall" \
+  cpu=$(awk -F': ' '/User time/ {print $2}' "$work/time.txt")
+  printf '%s rules, blocklist %s: peak RSS %d MB, %s wall, %s s user CPU, report %d MB\n' "$rules" "$list" $((rss / 1024)) "$wall" "$cpu" \
     $(( $(stat -c %s "$work/report.json") / 1048576 ))
 done

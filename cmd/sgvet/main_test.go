@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"reflect"
 	"regexp"
+	"runtime/debug"
 	"strings"
 	"testing"
 	"time"
@@ -418,5 +419,27 @@ func TestGroupsSources(t *testing.T) {
 	strip := func(s string) string { return regexp.MustCompile(`"collected_at": "[^"]*"`).ReplaceAllString(s, "") }
 	if strip(plain.stdout) != strip(with.stdout) {
 		t.Error("groups --format json differs with --sources")
+	}
+}
+
+// The collector's target is gcPercent unless GOGC is set, when Go's own reading of it
+// stands.
+func TestTuneGC(t *testing.T) {
+	saved := debug.SetGCPercent(100)
+	defer debug.SetGCPercent(saved)
+	for _, tc := range []struct {
+		name string
+		env  map[string]string
+		want int
+	}{
+		{"GOGC unset", nil, gcPercent},
+		{"GOGC set", map[string]string{"GOGC": "100"}, 100},
+		{"GOGC set empty", map[string]string{"GOGC": ""}, 100},
+	} {
+		debug.SetGCPercent(100)
+		tuneGC(func(k string) (string, bool) { v, ok := tc.env[k]; return v, ok })
+		if got := debug.SetGCPercent(100); got != tc.want {
+			t.Errorf("%s: GC percent = %d, want %d", tc.name, got, tc.want)
+		}
 	}
 }
