@@ -1,8 +1,10 @@
 package report
 
 import (
+	"cmp"
 	"fmt"
 	"io"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -63,6 +65,19 @@ type severityGroup struct {
 // groupBySeverity groups findings by severity, the most serious first; severities outside
 // Severities come last, in name order.
 func groupBySeverity(findings []Finding) []severityGroup {
+	// A built report is in this order already: its groups are parts of it, not copies.
+	if slices.IsSortedFunc(findings, func(a, b Finding) int { return compareSeverity(a.Severity, b.Severity) }) {
+		var groups []severityGroup
+		for start := 0; start < len(findings); {
+			end := start + 1
+			for end < len(findings) && findings[end].Severity == findings[start].Severity {
+				end++
+			}
+			groups = append(groups, severityGroup{findings[start].Severity, findings[start:end:end]})
+			start = end
+		}
+		return groups
+	}
 	by := map[Severity][]Finding{}
 	for _, f := range findings {
 		by[f.Severity] = append(by[f.Severity], f)
@@ -83,6 +98,15 @@ func groupBySeverity(findings []Finding) []severityGroup {
 		groups = append(groups, severityGroup{s, by[s]})
 	}
 	return groups
+}
+
+// compareSeverity orders severities as groupBySeverity does: those of Severities, the
+// most serious first, then any other, in name order.
+func compareSeverity(a, b Severity) int {
+	if c := cmp.Compare(a.Rank(), b.Rank()); c != 0 || a.Rank() < len(Severities) {
+		return c
+	}
+	return cmp.Compare(a, b)
 }
 
 // namedCount is the number of findings of one kind, or of one severity.

@@ -1,7 +1,7 @@
 package report
 
 import (
-	"bytes"
+	"bufio"
 	"fmt"
 	"io"
 	"sort"
@@ -41,18 +41,17 @@ const minDetailWidth = 40
 const detailIndent = 4
 
 func (t tableWriter) Write(w io.Writer, r *Report) error {
-	p := &termPrinter{width: t.width}
+	p := &termPrinter{buf: bufio.NewWriterSize(w, 64<<10), width: t.width}
 	p.header(r)
 	p.findings(r.Findings, reportRegions(r))
 	p.summary(r)
-	_, err := w.Write(p.buf.Bytes())
-	return err
+	return p.buf.Flush()
 }
 
-// termPrinter builds the table's lines, each at most width characters and free of
-// control characters.
+// termPrinter writes the table's lines, each at most width characters and free of
+// control characters. A write error stops the writing; Flush returns it.
 type termPrinter struct {
-	buf   bytes.Buffer
+	buf   *bufio.Writer
 	width int
 }
 
@@ -132,20 +131,20 @@ func (p *termPrinter) findings(findings []Finding, regions []string) {
 
 	titles := [numColumns]string{"KIND", "REGION", "GROUP", "RULE", "DIR", "PORTS", "CIDR", "SEEN", "DESCRIPTION", "REASON"}
 	groups := groupBySeverity(findings)
-	cells := make([][][numColumns]string, len(groups))
+	// The cells of a finding's line are made twice, to measure the columns and to print
+	// them, rather than kept for a report of a million findings.
 	var widths [numColumns]int
 	for i, title := range titles {
 		widths[i] = utf8.RuneCountInString(title)
 	}
 	seen := false
-	for gi, g := range groups {
+	for _, g := range groups {
 		for i := range g.Findings {
 			row := tableCells(&g.Findings[i])
 			for c, s := range row {
 				widths[c] = max(widths[c], utf8.RuneCountInString(s))
 			}
 			seen = seen || row[colSeen] != "-"
-			cells[gi] = append(cells[gi], row)
 		}
 	}
 	if !seen {
@@ -169,14 +168,6 @@ func (p *termPrinter) findings(findings []Finding, regions []string) {
 		}
 		if w := fitColumns(idWidths, p.width); w[colGroup] > 0 {
 			fitted, groupNameBelow = w, true
-			for gi, g := range groups {
-				for i := range g.Findings {
-					_, _, group, _ := g.Findings[i].place()
-					if id := strings.TrimSpace(OneLine(group)); id != "" {
-						cells[gi][i][colGroup] = id
-					}
-				}
-			}
 		}
 	}
 	widths = fitted
@@ -205,14 +196,18 @@ func (p *termPrinter) findings(findings []Finding, regions []string) {
 		for i := range g.Findings {
 			f := &g.Findings[i]
 			ref := f.Ref()
-			p.line(joinColumns(cells[gi][i], widths))
+			row := tableCells(f)
+			if id := strings.TrimSpace(OneLine(ref.GroupID)); groupNameBelow && id != "" {
+				row[colGroup] = id
+			}
+			p.line(joinColumns(row, widths))
 			var details []string
 			if name := strings.TrimSpace(OneLine(ref.GroupName)); groupNameBelow && name != "" && ref.GroupID != "" {
 				details = append(details, "group name "+name)
 			}
 			for _, c := range []int{colGroup, colRegion, colRule, colPorts, colCIDR} {
-				if widths[c] == 0 && cells[gi][i][c] != "-" && (c != colRegion || len(regions) > 1) {
-					details = append(details, belowLabels[c]+" "+cells[gi][i][c])
+				if widths[c] == 0 && row[c] != "-" && (c != colRegion || len(regions) > 1) {
+					details = append(details, belowLabels[c]+" "+row[c])
 				}
 			}
 			if s := prefixListText(ref); s != "" {

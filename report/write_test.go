@@ -5,6 +5,7 @@ import (
 	"encoding/csv"
 	"encoding/json"
 	"flag"
+	"fmt"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -781,5 +782,44 @@ func TestWriteNewColumnsOneLine(t *testing.T) {
 				t.Errorf("Write(%s) has a control character at %d:\n%q", format, i, out)
 			}
 		})
+	}
+}
+
+// groupBySeverity puts the most serious first and unknown severities last by name; findings
+// already in that order, as Build leaves them, are grouped in place rather than copied.
+func TestGroupBySeverity(t *testing.T) {
+	of := func(sevs ...Severity) []Finding {
+		var out []Finding
+		for i, s := range sevs {
+			out = append(out, NewFinding(OpenToWorld, s, RuleRef{RuleID: fmt.Sprint("sgr-", i)}))
+		}
+		return out
+	}
+	for _, tc := range []struct {
+		name     string
+		findings []Finding
+		want     string
+		inPlace  bool
+	}{
+		{"in order", of(Critical, Critical, High, Low, "zeta"), "critical:sgr-0,sgr-1 high:sgr-2 low:sgr-3 zeta:sgr-4", true},
+		{"out of order", of(Low, "zeta", Critical, "alpha", High, Critical), "critical:sgr-2,sgr-5 high:sgr-4 low:sgr-0 alpha:sgr-3 zeta:sgr-1", false},
+		{"unknown out of name order", of("zeta", "alpha"), "alpha:sgr-1 zeta:sgr-0", false},
+		{"none", nil, "", true},
+	} {
+		groups := groupBySeverity(tc.findings)
+		var parts []string
+		for _, g := range groups {
+			var ids []string
+			for i := range g.Findings {
+				ids = append(ids, g.Findings[i].Ref().RuleID)
+			}
+			parts = append(parts, string(g.Severity)+":"+strings.Join(ids, ","))
+		}
+		if got := strings.Join(parts, " "); got != tc.want {
+			t.Errorf("%s: groupBySeverity = %q, want %q", tc.name, got, tc.want)
+		}
+		if len(groups) > 0 && (&groups[0].Findings[0] == &tc.findings[0]) != tc.inPlace {
+			t.Errorf("%s: groups share the findings' array = %v, want %v", tc.name, !tc.inPlace, tc.inPlace)
+		}
 	}
 }
