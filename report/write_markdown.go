@@ -1,7 +1,7 @@
 package report
 
 import (
-	"bytes"
+	"bufio"
 	"fmt"
 	"io"
 	"strconv"
@@ -14,13 +14,15 @@ import (
 // tables, then a table of findings per severity, gone rules and skipped parts.
 type markdownWriter struct{}
 
+// Write writes the lines as they are made, so that a report of a million findings is not
+// held whole in memory.
 func (markdownWriter) Write(w io.Writer, r *Report) error {
-	var b bytes.Buffer
+	b := bufio.NewWriterSize(w, 64<<10)
 	run := r.Run
 	b.WriteString("# sgvet report\n\n")
 	fact := func(name, value string) {
 		if value != "" {
-			fmt.Fprintf(&b, "- **%s:** %s\n", name, value)
+			fmt.Fprintf(b, "- **%s:** %s\n", name, value)
 		}
 	}
 	fact("Run", mdEscape(run.ID))
@@ -37,7 +39,7 @@ func (markdownWriter) Write(w io.Writer, r *Report) error {
 		b.WriteString("| Provider | Lookups | Answered | Cache hits | Unknown | Errors | Stopped |\n")
 		b.WriteString("|---|--:|--:|--:|--:|--:|---|\n")
 		for _, p := range run.Providers {
-			mdRow(&b, mdEscape(p.Provider), strconv.Itoa(p.Lookups), strconv.Itoa(p.Answered),
+			mdRow(b, mdEscape(p.Provider), strconv.Itoa(p.Lookups), strconv.Itoa(p.Answered),
 				strconv.Itoa(p.CacheHits), strconv.Itoa(p.Unknown), strconv.Itoa(p.Errors), mdEscape(p.Stopped))
 		}
 	}
@@ -47,26 +49,26 @@ func (markdownWriter) Write(w io.Writer, r *Report) error {
 	if r.Incomplete() {
 		b.WriteString("> **The audit is incomplete:**")
 		if s.AddressesUnvetted > 0 {
-			fmt.Fprintf(&b, " %s could not be vetted by any provider.", pluralize(s.AddressesUnvetted, "address"))
+			fmt.Fprintf(b, " %s could not be vetted by any provider.", pluralize(s.AddressesUnvetted, "address"))
 		}
 		if n := len(run.Skipped); n > 0 {
-			fmt.Fprintf(&b, " %s of the estate could not be collected (see [Skipped](#skipped)).", pluralize(n, "part"))
+			fmt.Fprintf(b, " %s of the estate could not be collected (see [Skipped](#skipped)).", pluralize(n, "part"))
 		}
 		b.WriteString("\n")
 		for _, f := range unvettedFailures(r) {
-			fmt.Fprintf(&b, "> - %s\n", mdEscape(failureText(f)))
+			fmt.Fprintf(b, "> - %s\n", mdEscape(failureText(f)))
 		}
 		b.WriteString("\n")
 	}
 	b.WriteString("| Severity | Findings |\n|---|--:|\n")
 	for _, c := range severityCounts(s) {
-		mdRow(&b, mdEscape(c.Name), strconv.Itoa(c.Count))
+		mdRow(b, mdEscape(c.Name), strconv.Itoa(c.Count))
 	}
 	b.WriteString("\n| Kind | Findings |\n|---|--:|\n")
 	for _, c := range kindCounts(s) {
-		mdRow(&b, mdEscape(c.Name), strconv.Itoa(c.Count))
+		mdRow(b, mdEscape(c.Name), strconv.Itoa(c.Count))
 	}
-	fmt.Fprintf(&b, "\nAddresses: %d total, %d vetted, %d unvetted. Rules: %d new, %d gone",
+	fmt.Fprintf(b, "\nAddresses: %d total, %d vetted, %d unvetted. Rules: %d new, %d gone",
 		s.AddressesTotal, s.AddressesVetted, s.AddressesUnvetted, s.RulesNew, s.RulesGone)
 	if run.Previous != "" {
 		b.WriteString(" since the previous run")
@@ -77,7 +79,7 @@ func (markdownWriter) Write(w io.Writer, r *Report) error {
 		b.WriteString("\n## Findings\n\nNo findings.\n")
 	}
 	for _, g := range groupBySeverity(r.Findings) {
-		fmt.Fprintf(&b, "\n## %s (%d)\n\n", mdEscape(capitalized(string(g.Severity))), len(g.Findings))
+		fmt.Fprintf(b, "\n## %s (%d)\n\n", mdEscape(capitalized(string(g.Severity))), len(g.Findings))
 		b.WriteString("| Kind | Account | Region | Group | Rule | Direction | Ports | CIDR | Prefix list | Description | Reasons | Verdicts | Seen |\n")
 		b.WriteString("|---|---|---|---|---|---|---|---|---|---|---|---|---|\n")
 		for _, f := range g.Findings {
@@ -96,44 +98,43 @@ func (markdownWriter) Write(w io.Writer, r *Report) error {
 					verdicts[i] += " — " + mdEscape(v.Evidence)
 				}
 			}
-			mdRow(&b, mdEscape(string(f.Kind)), mdEscape(ref.Account), mdEscape(ref.Region), mdEscape(groupLabel(ref.GroupID, ref.GroupName)),
+			mdRow(b, mdEscape(string(f.Kind)), mdEscape(ref.Account), mdEscape(ref.Region), mdEscape(groupLabel(ref.GroupID, ref.GroupName)),
 				mdEscape(ref.RuleID), mdEscape(ref.Direction), mdEscape(protoPorts(ref.Protocol, ref.PortRange)), mdEscape(ref.CIDR),
 				mdEscape(strings.TrimPrefix(prefixListText(ref), "prefix list ")), mdEscape(ref.Description), strings.Join(reasons, "<br>"), strings.Join(verdicts, "<br>"), mdEscape(seenText(f)))
 		}
 	}
 
 	if len(r.New) > 0 {
-		fmt.Fprintf(&b, "\n## New (%d)\n\nRules this run has and the previous one did not.\n\n", len(r.New))
+		fmt.Fprintf(b, "\n## New (%d)\n\nRules this run has and the previous one did not.\n\n", len(r.New))
 		b.WriteString("| Account | Region | Group | Rule | Direction | Ports | CIDR | Description | First seen |\n")
 		b.WriteString("|---|---|---|---|---|---|---|---|---|\n")
 		for _, n := range r.New {
-			mdRow(&b, append(mdRuleCells(n.RuleRef), dateOf(&n.FirstSeen))...)
+			mdRow(b, append(mdRuleCells(n.RuleRef), dateOf(&n.FirstSeen))...)
 		}
 	}
 
 	if len(r.Gone) > 0 {
-		fmt.Fprintf(&b, "\n## Gone (%d)\n\nRules the previous run had and this one does not.\n\n", len(r.Gone))
+		fmt.Fprintf(b, "\n## Gone (%d)\n\nRules the previous run had and this one does not.\n\n", len(r.Gone))
 		b.WriteString("| Account | Region | Group | Rule | Direction | Ports | CIDR | Description | First seen | Last seen |\n")
 		b.WriteString("|---|---|---|---|---|---|---|---|---|---|\n")
 		for _, g := range r.Gone {
-			mdRow(&b, append(mdRuleCells(g.RuleRef), dateOf(&g.FirstSeen), dateOf(&g.LastSeen))...)
+			mdRow(b, append(mdRuleCells(g.RuleRef), dateOf(&g.FirstSeen), dateOf(&g.LastSeen))...)
 		}
 	}
 
 	if len(run.Skipped) > 0 {
-		fmt.Fprintf(&b, "\n## Skipped\n\nThese parts of the estate were not collected, so the audit is incomplete.\n\n")
+		fmt.Fprintf(b, "\n## Skipped\n\nThese parts of the estate were not collected, so the audit is incomplete.\n\n")
 		b.WriteString("| Account | Region | Resource | Reason |\n|---|---|---|---|\n")
 		for _, sk := range run.Skipped {
-			mdRow(&b, mdEscape(sk.Account), mdEscape(sk.Region), mdEscape(sk.Resource), mdEscape(sk.Reason))
+			mdRow(b, mdEscape(sk.Account), mdEscape(sk.Region), mdEscape(sk.Resource), mdEscape(sk.Reason))
 		}
 	}
 
-	_, err := w.Write(b.Bytes())
-	return err
+	return b.Flush()
 }
 
 // mdRow writes one table row of cells already escaped with md.
-func mdRow(b *bytes.Buffer, cells ...string) {
+func mdRow(b *bufio.Writer, cells ...string) {
 	b.WriteString("|")
 	for _, c := range cells {
 		b.WriteString(" ")
