@@ -13,6 +13,7 @@ import (
 
 	"github.com/sgvet/sgvet/report"
 	"github.com/sgvet/sgvet/reputation"
+	"github.com/sgvet/sgvet/vetting"
 )
 
 const auditAbout = `Usage: sgvet audit [flags]
@@ -108,7 +109,7 @@ func runAudit(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 		targets := report.Targets(inv.Rules, cfg.MaxHostsPerCIDR)
 		stop := startVetProgress(status, vetter, len(targets), addressRates(cfg.Reputation.Providers))
 		// Without a history, nothing shows the verdicts on addresses no provider calls bad.
-		results, err = vetInProcess(ctx, runID, targets, vetter, cfg.Reputation.Workers, hist == nil, log)
+		results, err = vetting.InProcess(ctx, runID, targets, vetter, cfg.Reputation.Workers, hist == nil, log)
 		stop()
 		if err != nil {
 			return err

@@ -1,4 +1,4 @@
-package main
+package vetting
 
 import (
 	"net/netip"
@@ -20,15 +20,15 @@ func TestGathering(t *testing.T) {
 		return reputation.Verdict{Provider: string([]byte(provider)), Target: t, Status: reputation.Status([]byte(status)),
 			Categories: cats, Reason: string([]byte("")), CheckedAt: at}
 	}
-	g := newGathering([]reputation.Target{a, b, c, a})
-	g.add([]reputation.Verdict{
+	g := NewGathering([]reputation.Target{a, b, c, a})
+	g.Add([]reputation.Verdict{
 		verdict("blocklist", b, reputation.Malicious, string([]byte("botnet"))),
 		verdict("metadefender", b, reputation.Malicious, string([]byte("botnet"))),
 		verdict("blocklist", a, reputation.Clean),
 		verdict("blocklist", other, reputation.Malicious), // not asked about: dropped
 	})
-	g.add([]reputation.Verdict{verdict("metadefender", a, reputation.Clean)}) // a's second provider, in another message
-	got := g.results()
+	g.Add([]reputation.Verdict{verdict("metadefender", a, reputation.Clean)}) // a's second provider, in another message
+	got := g.Results()
 
 	// In the order of the targets, each once; c got no verdict and is left out.
 	var order []reputation.Target
@@ -68,18 +68,18 @@ func TestGatheringSettles(t *testing.T) {
 	v := func(provider string, t reputation.Target, status reputation.Status) reputation.Verdict {
 		return reputation.Verdict{Provider: provider, Target: t, Status: status, Evidence: "evidence on " + t.String(), CheckedAt: at}
 	}
-	g := newGathering([]reputation.Target{clean, also, unvetted, bad, late})
-	g.settle = true
-	g.add([]reputation.Verdict{
+	g := NewGathering([]reputation.Target{clean, also, unvetted, bad, late})
+	g.Settle = true
+	g.Add([]reputation.Verdict{
 		v("metadefender", clean, reputation.Unknown), v("blocklist", clean, reputation.Clean),
 		v("blocklist", also, reputation.Clean),
 		v("metadefender", unvetted, reputation.Unknown),
 		v("blocklist", bad, reputation.Clean), v("metadefender", bad, reputation.Suspicious),
 		v("blocklist", late, reputation.Clean),
 	})
-	g.add([]reputation.Verdict{v("metadefender", late, reputation.Malicious)}) // after late was settled
+	g.Add([]reputation.Verdict{v("metadefender", late, reputation.Malicious)}) // after late was settled
 	got := map[reputation.Target][]reputation.Verdict{}
-	for _, r := range g.results() {
+	for _, r := range g.Results() {
 		got[r.Target] = r.Verdicts
 	}
 	bare := []reputation.Verdict{{Provider: "blocklist", Status: reputation.Clean}}
@@ -109,9 +109,9 @@ func TestGatheringCopiesKeptRuns(t *testing.T) {
 	msg := make([]reputation.Verdict, 2, 64)
 	msg[0] = reputation.Verdict{Provider: "blocklist", Target: a, Status: reputation.Malicious}
 	msg[1] = reputation.Verdict{Provider: "blocklist", Target: b, Status: reputation.Clean}
-	g := newGathering([]reputation.Target{a, b})
-	g.add(msg)
-	got := g.results()
+	g := NewGathering([]reputation.Target{a, b})
+	g.Add(msg)
+	got := g.Results()
 	if len(got) != 2 || got[0].Verdicts[0].Status != reputation.Malicious || got[1].Verdicts[0].Status != reputation.Clean {
 		t.Fatalf("results = %+v", got)
 	}
