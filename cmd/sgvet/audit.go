@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/sgvet/sgvet/collector"
 	"github.com/sgvet/sgvet/report"
 	"github.com/sgvet/sgvet/reputation"
 	"github.com/sgvet/sgvet/vetting"
@@ -122,34 +123,60 @@ func runAudit(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 		}
 	}
 
-	var view *report.HistoryView
-	var pending *report.PendingRun
-	if hist != nil {
-		log.Debug("reading the history", "state", cfg.Audit.State, "rules", len(inv.Rules))
-		if view, pending, err = hist.Prepare(ctx, runID, started, inv.Rules, results); err != nil {
+	return writeReport(ctx, reportRun{
+		cfg: cfg, writer: writer, output: output, stdout: stdout, log: log, hist: hist,
+		id: runID, started: started, inv: inv, results: results, stats: stats,
+	})
+}
+
+// reportRun is what writeReport needs of an audit whose verdicts are gathered.
+type reportRun struct {
+	cfg     config
+	writer  report.Writer
+	output  string
+	stdout  io.Writer
+	log     *slog.Logger
+	hist    *report.History // nil without --state
+	id      string
+	started time.Time
+	inv     *collector.Inventory
+	results []reputation.Result
+	stats   []reputation.ProviderStats
+}
+
+// writeReport builds the report of a run, writes it, records the run in the history once
+// the report is written, and returns the exit status the report calls for.
+func writeReport(ctx context.Context, rr reportRun) error {
+	var (
+		view    *report.HistoryView
+		pending *report.PendingRun
+		err     error
+	)
+	if rr.hist != nil {
+		rr.log.Debug("reading the history", "state", rr.cfg.Audit.State, "rules", len(rr.inv.Rules))
+		if view, pending, err = rr.hist.Prepare(ctx, rr.id, rr.started, rr.inv.Rules, rr.results); err != nil {
 			return fmt.Errorf("--state: %w", err)
 		}
 	}
-
 	rep := report.Build(report.Input{
-		Inventory: inv,
-		Results:   results,
+		Inventory: rr.inv,
+		Results:   rr.results,
 		History:   view,
-		Now:       started,
-		Options:   cfg.reportOptions(),
+		Now:       rr.started,
+		Options:   rr.cfg.reportOptions(),
 	})
-	rep.Run.ID, rep.Run.Started, rep.Run.Finished = runID, started, time.Now().UTC()
-	rep.Run.Providers = stats
+	rep.Run.ID, rep.Run.Started, rep.Run.Finished = rr.id, rr.started, time.Now().UTC()
+	rep.Run.Providers = rr.stats
 
-	if err := writeOutput(ctx, output, stdout, func(w io.Writer) error { return writer.Write(w, rep) }); err != nil {
+	if err := writeOutput(ctx, rr.output, rr.stdout, func(w io.Writer) error { return rr.writer.Write(w, rep) }); err != nil {
 		return err
 	}
 	if pending != nil {
-		if err := recordRun(ctx, hist, pending, cfg, log); err != nil {
+		if err := recordRun(ctx, rr.hist, pending, rr.cfg, rr.log); err != nil {
 			return err
 		}
 	}
-	return auditExit(rep, cfg.Audit.FailOn)
+	return auditExit(rep, rr.cfg.Audit.FailOn)
 }
 
 // recordRun stores the run in the history once its report is written, so that a run whose
