@@ -26,6 +26,8 @@ type Gathering struct {
 	settled map[string][]reputation.Verdict
 	// kept lists the runs of the message being added that are filed as they are.
 	kept []keptRun
+	// wanted counts the distinct targets, answered those with verdicts.
+	wanted, answered int
 }
 
 // NewGathering returns the gathering of the verdicts on targets, which it keeps.
@@ -39,8 +41,16 @@ func NewGathering(targets []reputation.Target) *Gathering {
 		g.out[i].Target = t
 	}
 	g.index = reputation.NewResultIndex(g.out)
+	for i := range g.out {
+		if found, _ := g.find(g.out[i].Target); int(found) == i {
+			g.wanted++
+		}
+	}
 	return g
 }
+
+// Missing returns how many of the targets have no verdict yet.
+func (g *Gathering) Missing() int { return g.wanted - g.answered }
 
 // find returns the index in out of target t, and false if the run did not ask about t. Of
 // a target given twice the first is found; the second, which gets no verdict, is left out
@@ -56,7 +66,8 @@ func (g *Gathering) find(t reputation.Target) (int32, bool) {
 // Add files the verdicts of one message. A target's verdicts that are next to each other
 // in the message are kept in one array of the message's length, not copied one by one (the
 // decoder's own array has room to spare); verdicts on a target the run did not ask about
-// are dropped.
+// are dropped, and so is a verdict on a target that already has one of its provider: a
+// message delivered twice, or vetted twice, adds nothing.
 func (g *Gathering) Add(vs []reputation.Verdict) {
 	g.kept = g.kept[:0]
 	for start := 0; start < len(vs); {
@@ -73,8 +84,9 @@ func (g *Gathering) Add(vs []reputation.Verdict) {
 			if r.Verdicts == nil {
 				r.Verdicts = run
 				g.kept = append(g.kept, keptRun{result: i, start: start, end: end})
+				g.answered++
 			} else {
-				r.Verdicts = append(r.Verdicts, run...)
+				r.Verdicts = appendNewProviders(r.Verdicts, run)
 			}
 			if g.Settle {
 				g.settleVerdicts(r)
@@ -95,6 +107,16 @@ func (g *Gathering) Add(vs []reputation.Verdict) {
 		}
 		r.Verdicts = own[k.start:k.end:k.end]
 	}
+}
+
+// appendNewProviders appends to have the verdicts of run whose provider has none in have.
+func appendNewProviders(have, run []reputation.Verdict) []reputation.Verdict {
+	for _, v := range run {
+		if !slices.ContainsFunc(have, func(h reputation.Verdict) bool { return h.Provider == v.Provider }) {
+			have = append(have, v)
+		}
+	}
+	return have
 }
 
 // keptRun is a target's run of verdicts in a message: the result it was filed under, and

@@ -1,0 +1,135 @@
+package vetting
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/sgvet/sgvet/queue"
+	"github.com/sgvet/sgvet/reputation"
+)
+
+// sendBatch is how many lookup messages SendLookups hands the transport at once: SQS sends
+// them ten to a call.
+const sendBatch = 100
+
+// SendLookups sends the lookup messages of run for targets, at most MaxAddressesPerMessage
+// targets each, and returns how many it sent. sent, when not nil, is told the number of
+// targets sent so far after each batch.
+func SendLookups(ctx context.Context, q queue.Transport, run string, targets []reputation.Target, sent func(int)) (int, error) {
+	var bodies [][]byte
+	messages, done := 0, 0
+	flush := func() error {
+		if len(bodies) == 0 {
+			return nil
+		}
+		if err := q.Send(ctx, bodies...); err != nil {
+			return fmt.Errorf("send lookup messages: %w", err)
+		}
+		messages += len(bodies)
+		bodies = bodies[:0]
+		if sent != nil {
+			sent(done)
+		}
+		return nil
+	}
+	for start := 0; start < len(targets); start += MaxAddressesPerMessage {
+		chunk := targets[start:min(start+MaxAddressesPerMessage, len(targets))]
+		body, err := EncodeLookup(run, chunk)
+		if err != nil {
+			return messages, err
+		}
+		bodies = append(bodies, body)
+		done += len(chunk)
+		if len(bodies) == sendBatch {
+			if err := flush(); err != nil {
+				return messages, err
+			}
+		}
+	}
+	return messages, flush()
+}
+
+// Gatherer receives the verdicts messages of one run from a results queue into a Gathering.
+// It holds the messages of its run, unacknowledged, until Ack is called once the report is
+// written, so that a reporter that fails leaves them to be gathered again; messages of
+// other runs are made visible again at once, for their own reporter.
+type Gatherer struct {
+	Results   queue.Transport
+	Run       string
+	Gathering *Gathering
+	Log       *slog.Logger
+	// Hold is how long a held message stays invisible from when it is received: long
+	// enough to finish gathering and write the report.
+	Hold time.Duration
+
+	held    []string
+	skipped map[string]bool // ids of messages that could not be decoded, logged once
+	foreign int
+}
+
+// Gather receives until every target of the gathering has an answer, or ctx ends; the end
+// of ctx is not an error (what is missing is unvetted). A results queue that fails is.
+func (g *Gatherer) Gather(ctx context.Context) error {
+	for g.Gathering.Missing() > 0 {
+		msgs, err := g.Results.Receive(ctx, 10)
+		if ctx.Err() != nil {
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("receive verdicts: %w", err)
+		}
+		own := 0
+		for _, msg := range msgs {
+			m, err := DecodeVerdicts(msg.Body)
+			switch {
+			case err != nil:
+				// Left to the queue's redrive policy, which moves it to the dead-letter queue.
+				if !g.skipped[msg.ID] {
+					if g.skipped == nil {
+						g.skipped = map[string]bool{}
+					}
+					g.skipped[msg.ID] = true
+					g.Log.Error("verdicts message skipped", "id", msg.ID, "err", err)
+				}
+			case m.Run != g.Run:
+				g.foreign++
+				if err := g.Results.Extend(ctx, msg.Receipt, 0); err != nil && ctx.Err() == nil {
+					g.Log.Warn("verdicts message of another run not released", "id", msg.ID, "run", m.Run, "err", err)
+				}
+			default:
+				own++
+				if g.Hold > 0 {
+					if err := g.Results.Extend(ctx, msg.Receipt, g.Hold); err != nil && ctx.Err() == nil {
+						return fmt.Errorf("hold verdicts message %s: %w", msg.ID, err)
+					}
+				}
+				g.Gathering.Add(m.Verdicts)
+				g.held = append(g.held, msg.Receipt)
+			}
+		}
+		if own == 0 && len(msgs) > 0 {
+			// Only what belongs to others: give their reporters a moment to take it.
+			select {
+			case <-ctx.Done():
+				return nil
+			case <-time.After(time.Second):
+			}
+		}
+	}
+	return nil
+}
+
+// Ack deletes the messages of the run that Gather received.
+func (g *Gatherer) Ack(ctx context.Context) error {
+	if len(g.held) == 0 {
+		return nil
+	}
+	if err := g.Results.Ack(ctx, g.held...); err != nil && !errors.Is(err, queue.ErrUnknownReceipt) {
+		return fmt.Errorf("delete verdicts messages: %w", err)
+	}
+	g.held = nil
+	return nil
+}
