@@ -20,6 +20,10 @@ type Message struct {
 	Receipt string
 	// ReceiveCount is 1 on the first delivery.
 	ReceiveCount int
+	// Attributes are the message's attributes as received, by name: SQS's String and
+	// Number message attributes, such as SchemaAttribute and RunAttribute. Memory carries
+	// no attributes and leaves it nil.
+	Attributes map[string]string
 }
 
 // Transport sends and receives messages on one queue. Implementations are safe for
