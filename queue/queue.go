@@ -2,7 +2,8 @@
 // collector to the reputation workers, and verdicts from the workers to the report. A
 // Transport delivers each message at least once: a message received and not acknowledged
 // within its visibility timeout is delivered again, so the work a message asks for must be
-// idempotent. Memory is the in-process Transport.
+// idempotent. Memory is the in-process Transport; SQS is the Transport on an Amazon SQS
+// queue.
 package queue
 
 import (
