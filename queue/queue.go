@@ -2,7 +2,8 @@
 // collector to the reputation workers, and verdicts from the workers to the report. A
 // Transport delivers each message at least once: a message received and not acknowledged
 // within its visibility timeout is delivered again, so the work a message asks for must be
-// idempotent. Memory is the in-process Transport.
+// idempotent. Memory is the in-process Transport; SQS is the Transport on an Amazon SQS
+// queue.
 package queue
 
 import (
@@ -20,6 +21,10 @@ type Message struct {
 	Receipt string
 	// ReceiveCount is 1 on the first delivery.
 	ReceiveCount int
+	// Attributes are the message's attributes as received, by name: SQS's String and
+	// Number message attributes, such as SchemaAttribute and RunAttribute. Memory carries
+	// no attributes and leaves it nil.
+	Attributes map[string]string
 }
 
 // Transport sends and receives messages on one queue. Implementations are safe for
