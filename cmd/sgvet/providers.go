@@ -31,6 +31,9 @@ var providerNames = []string{"metadefender", "abuseipdb", "virustotal", "greynoi
 type reputationConfig struct {
 	// Workers is the number of concurrent requests to each provider.
 	Workers int `yaml:"workers"`
+	// FleetSize is how many workers share the providers' keys: each keeps to that share of
+	// every provider's rate and daily quota, which are the keys'.
+	FleetSize int `yaml:"fleet_size"`
 	// Patience is the longest one batch of addresses waits for a provider: retry waits,
 	// throttling and quota resets together.
 	Patience time.Duration `yaml:"patience"`
@@ -128,9 +131,10 @@ func defaultReputationConfig() reputationConfig {
 	md := service("https://api.metadefender.com/v4", "MDCLOUD_APIKEY", 9.0/3600, 4000)
 	md.BatchSize = reputation.MetaDefenderMaxBatch
 	return reputationConfig{
-		Workers:  4,
-		Patience: 2 * time.Minute,
-		Cache:    cacheConfig{Enabled: true},
+		Workers:   4,
+		FleetSize: 1,
+		Patience:  2 * time.Minute,
+		Cache:     cacheConfig{Enabled: true},
 		Providers: providersConfig{
 			MetaDefender: md,
 			AbuseIPDB: abuseIPDBConfig{
@@ -157,6 +161,9 @@ func defaultReputationConfig() reputationConfig {
 func (c *reputationConfig) validate(cfg *config) error {
 	if c.Workers < 1 || c.Workers > 256 {
 		return cfg.keyErrorf("workers", "(--workers) must be between 1 and 256, not %d", c.Workers)
+	}
+	if c.FleetSize < 1 || c.FleetSize > 10000 {
+		return cfg.keyErrorf("fleet_size", "(--fleet-size) must be between 1 and 10000, not %d", c.FleetSize)
 	}
 	if c.Patience <= 0 {
 		return cfg.keyErrorf("patience", "must be more than 0, not %s", c.Patience)
@@ -355,9 +362,16 @@ func newVetter(ctx context.Context, cfg config, log *slog.Logger) (*reputation.V
 			Conns: rc.Workers, Log: log,
 		}, true, nil
 	}
+	// A key's rate and daily quota are shared by the fleet of workers using it: each takes
+	// its share, and keeps reading the services' rate-limit headers and pausing on a 429.
+	fleet := max(rc.FleetSize, 1)
 	policy := func(s serviceConfig) reputation.Policy {
+		quota := s.DailyQuota
+		if quota > 0 {
+			quota = max(quota/fleet, 1)
+		}
 		return reputation.Policy{
-			DailyQuota: s.DailyQuota, CacheTTL: s.CacheTTL, Rate: float64(s.Rate), Burst: s.Burst,
+			DailyQuota: quota, CacheTTL: s.CacheTTL, Rate: float64(s.Rate) / float64(fleet), Burst: max(s.Burst/fleet, 1),
 			Retries: s.Retries, MaxRetryWait: s.MaxRetryWait,
 		}
 	}
