@@ -3,6 +3,7 @@ package vetting
 import (
 	"slices"
 	"strings"
+	"sync/atomic"
 
 	"github.com/sgvet/sgvet/reputation"
 )
@@ -27,7 +28,8 @@ type Gathering struct {
 	// kept lists the runs of the message being added that are filed as they are.
 	kept []keptRun
 	// wanted counts the distinct targets, answered those with verdicts.
-	wanted, answered int
+	wanted   int64
+	answered atomic.Int64
 }
 
 // NewGathering returns the gathering of the verdicts on targets, which it keeps.
@@ -49,8 +51,9 @@ func NewGathering(targets []reputation.Target) *Gathering {
 	return g
 }
 
-// Missing returns how many of the targets have no verdict yet.
-func (g *Gathering) Missing() int { return g.wanted - g.answered }
+// Missing returns how many of the targets have no verdict yet. It may be called while
+// another goroutine adds verdicts.
+func (g *Gathering) Missing() int { return int(g.wanted - g.answered.Load()) }
 
 // find returns the index in out of target t, and false if the run did not ask about t. Of
 // a target given twice the first is found; the second, which gets no verdict, is left out
@@ -84,7 +87,7 @@ func (g *Gathering) Add(vs []reputation.Verdict) {
 			if r.Verdicts == nil {
 				r.Verdicts = run
 				g.kept = append(g.kept, keptRun{result: i, start: start, end: end})
-				g.answered++
+				g.answered.Add(1)
 			} else {
 				r.Verdicts = appendNewProviders(r.Verdicts, run)
 			}

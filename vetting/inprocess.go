@@ -47,7 +47,8 @@ func InProcess(ctx context.Context, run string, targets []reputation.Target, vet
 	})
 	wg, wctx := errgroup.WithContext(gctx)
 	for range workers {
-		wg.Go(func() error { return Work(wctx, lookups, results, vetter, log) })
+		w := &Worker{Lookups: lookups, Results: func(string) queue.Transport { return results }, Vetter: vetter, Log: log}
+		wg.Go(func() error { return w.Run(wctx) })
 	}
 	g.Go(func() error {
 		defer results.Close()

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -48,6 +49,8 @@ func auditFlags(o *commandOptions) *commandFlags {
 	o.common.registerProviders(c)
 	registerOutput(c, groupReport, &o.format, &o.output, report.Formats)
 	o.common.registerAudit(c)
+	o.common.registerQueues(c, "vet over the SQS lookups queue at `URL` (with --results-url), so that 'sgvet work' processes elsewhere can help",
+		"gather verdicts from the SQS results queue at `URL` (with --queue-url)")
 	o.common.registerConfig(c)
 	return c
 }
@@ -75,6 +78,15 @@ func runAudit(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 	// What bad input can break is opened before any work, so that a mistake costs nothing.
 	if err := checkOutput(output); err != nil {
 		return err
+	}
+	var fleet *auditQueues
+	if o.common.queueURL != "" || o.common.resultsURL != "" {
+		if err := requireFlags(map[string]string{"--queue-url": o.common.queueURL, "--results-url": o.common.resultsURL}); err != nil {
+			return err
+		}
+		if fleet, err = openAuditQueues(ctx, cfg, o.common.queueURL, o.common.resultsURL, log); err != nil {
+			return err
+		}
 	}
 	vetter, closeCache, err := newVetter(ctx, cfg, log)
 	noProvider := err != nil && isNoProvider(err)
@@ -110,7 +122,11 @@ func runAudit(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 		targets := report.Targets(inv.Rules, cfg.MaxHostsPerCIDR)
 		stop := startVetProgress(status, vetter, len(targets), addressRates(cfg.Reputation.Providers))
 		// Without a history, nothing shows the verdicts on addresses no provider calls bad.
-		results, err = vetting.InProcess(ctx, runID, targets, vetter, cfg.Reputation.Workers, hist == nil, log)
+		if fleet != nil {
+			results, err = fleet.vet(ctx, runID, targets, vetter, cfg.Reputation.Workers, hist == nil, log)
+		} else {
+			results, err = vetting.InProcess(ctx, runID, targets, vetter, cfg.Reputation.Workers, hist == nil, log)
+		}
 		stop()
 		if err != nil {
 			return err
@@ -123,10 +139,20 @@ func runAudit(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 		}
 	}
 
-	return writeReport(ctx, reportRun{
+	err = writeReport(ctx, reportRun{
 		cfg: cfg, writer: writer, output: output, stdout: stdout, log: log, hist: hist,
 		id: runID, started: started, inv: inv, results: results, stats: stats,
 	})
+	if fleet != nil && reportWritten(err) {
+		fleet.ack(ctx, log)
+	}
+	return err
+}
+
+// reportWritten reports whether a command that returned err wrote its report.
+func reportWritten(err error) bool {
+	var ee *exitError
+	return err == nil || errors.As(err, &ee) && (ee.code == exitFindings || ee.code == exitIncomplete)
 }
 
 // reportRun is what writeReport needs of an audit whose verdicts are gathered.

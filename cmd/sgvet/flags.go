@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/spf13/pflag"
 )
@@ -29,6 +30,7 @@ const (
 	groupProviders = "Provider flags (who is asked about addresses)"
 	groupReport    = "Report flags"
 	groupOutput    = "Output flags"
+	groupQueue     = "Queue flags (Amazon SQS)"
 	groupGeneral   = "General flags"
 )
 
@@ -310,6 +312,13 @@ type commonFlags struct {
 
 	failOn string
 	state  string
+
+	inventory  string
+	queueURL   string
+	resultsURL string
+	fleetSize  int
+	idleExit   time.Duration
+	wait       time.Duration
 }
 
 // registerConfig adds --config and the log flags to the general group.
@@ -365,6 +374,25 @@ func (f *commonFlags) registerAudit(c *commandFlags) {
 	annotate(fs, "state", completeFiles, "db")
 }
 
+// registerInventory adds --inventory: the inventory file that collect writes and report
+// reads; what it is for is about.
+func (f *commonFlags) registerInventory(c *commandFlags, about string) {
+	fs := c.group(groupQueue)
+	fs.StringVar(&f.inventory, "inventory", "", about)
+	annotate(fs, "inventory", completeFiles, "json")
+}
+
+// registerQueues adds --queue-url and --results-url, when their usage is not empty.
+func (f *commonFlags) registerQueues(c *commandFlags, lookups, results string) {
+	fs := c.group(groupQueue)
+	if lookups != "" {
+		fs.StringVar(&f.queueURL, "queue-url", "", lookups)
+	}
+	if results != "" {
+		fs.StringVar(&f.resultsURL, "results-url", "", results)
+	}
+}
+
 // registerOutput adds --format (-f) and --output (-o) to group.
 func registerOutput(c *commandFlags, group string, format, output *string, formats []string) {
 	fs := c.group(group)
@@ -417,6 +445,8 @@ func (f *commonFlags) load(fs *pflag.FlagSet) (config, error) {
 			cfg.Audit.State = f.state
 		case "workers":
 			cfg.Reputation.Workers = f.workers
+		case "fleet-size":
+			cfg.Reputation.FleetSize = f.fleetSize
 		case "max-input-size":
 			size, perr := parseByteSize(f.maxInputSize)
 			if perr != nil {

@@ -78,6 +78,9 @@ Usage:
 
 Commands:
   audit       collect, vet every public address, and report what is suspicious, stale or exposed
+  collect     collect, and send the public addresses to vet to an SQS lookups queue
+  work        vet the addresses of an SQS lookups queue, publishing verdicts to a results queue
+  report      gather a collected run's verdicts from an SQS results queue, and report
   groups      collect security groups and list their public sources (no lookups)
   lookup      ask the reputation providers about addresses and prefixes
   version     print the version, the source revision and the Go version
@@ -100,6 +103,9 @@ type command struct {
 func commands() []command {
 	return []command{
 		{"audit", runAudit, func() *commandFlags { return auditFlags(new(commandOptions)) }},
+		{"collect", runCollect, func() *commandFlags { return collectFlags(new(commandOptions)) }},
+		{"work", runWork, func() *commandFlags { return workFlags(new(commandOptions)) }},
+		{"report", runReport, func() *commandFlags { return reportFlags(new(commandOptions)) }},
 		{"groups", runGroups, func() *commandFlags { return groupsFlags(new(commandOptions)) }},
 		{"lookup", runLookup, func() *commandFlags { return lookupFlags(new(commandOptions)) }},
 		{"version", runVersion, nil},

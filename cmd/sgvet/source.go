@@ -92,9 +92,9 @@ const credentialsHelp = `no AWS credentials found. Provide them in one of these 
   - run where an IAM role is available (EC2 instance profile, ECS task role, EKS pod identity)
 or read saved output instead: sgvet groups --input FILE`
 
-// collectAWS reads the estate from the AWS API of the account the credentials belong to.
-func collectAWS(ctx context.Context, cfg config, log *slog.Logger, status *statusLine) (collector.Collection, error) {
-	// The SDK's own log lines (such as its fall-back from IMDSv2) become debug lines.
+// loadAWSConfig loads the SDK's configuration: the default chain, or cfg's profile. The
+// SDK's own log lines (such as its fall-back from IMDSv2) become debug lines.
+func loadAWSConfig(ctx context.Context, cfg config, log *slog.Logger) (aws.Config, error) {
 	sdkLog := logging.LoggerFunc(func(_ logging.Classification, format string, v ...any) {
 		log.Debug(fmt.Sprintf(format, v...), "from", "aws-sdk")
 	})
@@ -106,9 +106,18 @@ func collectAWS(ctx context.Context, cfg config, log *slog.Logger, status *statu
 	if err != nil {
 		var noProfile awsconfig.SharedConfigProfileNotExistError
 		if errors.As(err, &noProfile) {
-			return collector.Collection{}, usageErrorf("%s: no such profile in the AWS config or credentials file (%s)", profileSource(cfg.Profile, noProfile.Profile), awsConfigFiles())
+			return awsCfg, usageErrorf("%s: no such profile in the AWS config or credentials file (%s)", profileSource(cfg.Profile, noProfile.Profile), awsConfigFiles())
 		}
-		return collector.Collection{}, usageErrorf("load AWS configuration: %v", err)
+		return awsCfg, usageErrorf("load AWS configuration: %v", err)
+	}
+	return awsCfg, nil
+}
+
+// collectAWS reads the estate from the AWS API of the account the credentials belong to.
+func collectAWS(ctx context.Context, cfg config, log *slog.Logger, status *statusLine) (collector.Collection, error) {
+	awsCfg, err := loadAWSConfig(ctx, cfg, log)
+	if err != nil {
+		return collector.Collection{}, err
 	}
 	// Region names are checked before any call, so that a misspelt one ends the run at
 	// once. An endpoint of one's own (an emulator, a private endpoint) names its own

@@ -1,0 +1,118 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/sgvet/sgvet/collector"
+	"github.com/sgvet/sgvet/report"
+	"github.com/sgvet/sgvet/vetting"
+)
+
+const collectAbout = `Usage: sgvet collect --inventory FILE --queue-url URL [flags]
+
+Collect the security groups (from the AWS API, or from files of aws CLI output with
+--input), write the inventory to FILE, and send every public address to vet to the lookups
+queue, at most 50 to a message, for a fleet of 'sgvet work' to vet. It prints the run id.
+Then 'sgvet report --inventory FILE' gathers the run's verdicts and writes the report.
+
+Exit status: 0 when everything was collected and sent; 3 when some region or prefix list
+could not be collected, or some rule could not be parsed (the inventory lists them, and
+the report will too); 2 for a usage, configuration, credentials, input or queue error.
+
+Examples:
+  sgvet collect --inventory run.json \
+    --queue-url https://sqs.eu-west-1.amazonaws.com/123456789012/sgvet-lookups
+  sgvet collect --input examples/security-groups.json --inventory run.json --queue-url "$LOOKUPS"
+`
+
+func collectFlags(o *commandOptions) *commandFlags {
+	c := newCommandFlags("sgvet collect", collectAbout)
+	o.common.registerSource(c)
+	o.common.registerInventory(c, "write the inventory, with the run's id, to `FILE` (replaced only when complete)")
+	o.common.registerQueues(c, "send lookup messages to the SQS queue at `URL`", "")
+	o.common.registerConfig(c)
+	return c
+}
+
+// runInventory is the file collect writes and report reads: the inventory, the run it
+// belongs to, and the largest prefix its addresses were expanded from, so that the report
+// finds exactly the addresses that were sent.
+type runInventory struct {
+	Run             string `json:"run"`
+	MaxHostsPerCIDR int    `json:"max_hosts_per_cidr"`
+	*collector.Inventory
+}
+
+func runCollect(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
+	var o commandOptions
+	fs, _, err := collectFlags(&o).parse(args, stdout)
+	if err != nil {
+		return err
+	}
+	if err := requireFlags(map[string]string{"--inventory": o.common.inventory, "--queue-url": o.common.queueURL}); err != nil {
+		return err
+	}
+	cfg, err := o.common.load(fs)
+	if err != nil {
+		return err
+	}
+	if err := checkOutput(o.common.inventory); err != nil {
+		return err
+	}
+	status := newStatusLine(stderr)
+	log := cfg.newLogger(status.logWriter(stderr))
+	lookups, err := openSQS(ctx, cfg, "--queue-url", o.common.queueURL, log)
+	if err != nil {
+		return err
+	}
+
+	inv, err := collect(ctx, cfg, true, stdin, log, status)
+	if err != nil {
+		return err
+	}
+	run := newRunID(time.Now())
+	doc := runInventory{Run: run, MaxHostsPerCIDR: cfg.MaxHostsPerCIDR, Inventory: inv}
+	err = writeOutput(ctx, o.common.inventory, stdout, func(w io.Writer) error {
+		enc := json.NewEncoder(w)
+		enc.SetIndent("", "  ")
+		return enc.Encode(doc)
+	})
+	if err != nil {
+		return err
+	}
+
+	targets := report.Targets(inv.Rules, cfg.MaxHostsPerCIDR)
+	progress := func(n int) { status.show(fmt.Sprintf("sending lookups: %d of %d addresses", n, len(targets))) }
+	sent, err := vetting.SendLookups(ctx, lookups.ForRun(run), run, targets, progress)
+	status.done()
+	if err != nil {
+		return fmt.Errorf("--queue-url: run %s: %d lookup messages sent, then: %w; the run is incomplete, collect again", run, sent, err)
+	}
+	log.Info("lookups sent", "run", run, "addresses", len(targets), "messages", sent, "inventory", o.common.inventory)
+	fmt.Fprintln(stdout, run)
+	if len(inv.Skipped) > 0 || len(inv.Invalid()) > 0 {
+		return errIncomplete
+	}
+	return nil
+}
+
+// requireFlags returns a usage error naming the flags of required that are empty.
+func requireFlags(required map[string]string) error {
+	var missing []string
+	for name, value := range required {
+		if value == "" {
+			missing = append(missing, name)
+		}
+	}
+	if len(missing) == 0 {
+		return nil
+	}
+	slices.Sort(missing)
+	return usageErrorf("%s %s required", strings.Join(missing, " and "), map[bool]string{true: "is", false: "are"}[len(missing) == 1])
+}

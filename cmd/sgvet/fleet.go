@@ -1,0 +1,84 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+
+	"github.com/sgvet/sgvet/queue"
+	"github.com/sgvet/sgvet/reputation"
+	"github.com/sgvet/sgvet/vetting"
+)
+
+// auditQueues are the SQS queues of an audit that vets over SQS, so that workers
+// elsewhere can help.
+type auditQueues struct {
+	lookups, results *sqsQueue
+	gatherer         *vetting.Gatherer
+}
+
+func openAuditQueues(ctx context.Context, cfg config, lookupsURL, resultsURL string, log *slog.Logger) (*auditQueues, error) {
+	lookups, err := openSQS(ctx, cfg, "--queue-url", lookupsURL, log)
+	if err != nil {
+		return nil, err
+	}
+	results, err := openSQS(ctx, cfg, "--results-url", resultsURL, log)
+	if err != nil {
+		return nil, err
+	}
+	return &auditQueues{lookups: lookups, results: results}, nil
+}
+
+// vet sends the lookups of run for targets, vets them with workers of its own (others may
+// help), and gathers the verdicts until every target has its answer or ctx ends. The run's
+// verdict messages are held until ack.
+func (q *auditQueues) vet(ctx context.Context, run string, targets []reputation.Target, vetter *reputation.Vetter, workers int, settle bool, log *slog.Logger) ([]reputation.Result, error) {
+	gathering := vetting.NewGathering(targets)
+	gathering.Settle = settle
+	q.gatherer = &vetting.Gatherer{Results: q.results.SQS, Run: run, Gathering: gathering, Log: log, Hold: time.Hour}
+	if _, err := vetting.SendLookups(ctx, q.lookups.ForRun(run), run, targets, nil); err != nil {
+		return nil, fmt.Errorf("--queue-url: %w", err)
+	}
+	g, gctx := errgroup.WithContext(ctx)
+	work, stopWork := context.WithCancel(gctx)
+	defer stopWork()
+	for range workers {
+		w := &vetting.Worker{
+			Lookups:    q.lookups.SQS,
+			Results:    func(run string) queue.Transport { return q.results.ForRun(run) },
+			Vetter:     vetter,
+			Log:        log,
+			Visibility: q.lookups.visibility,
+			Drain:      max(q.lookups.visibility, time.Second),
+		}
+		g.Go(func() error { return w.Run(work) })
+	}
+	g.Go(func() error {
+		// Once every target has its answer the workers stop, finishing what they hold.
+		defer stopWork()
+		if err := q.gatherer.Gather(gctx); err != nil {
+			return fmt.Errorf("--results-url: %w", err)
+		}
+		return nil
+	})
+	if err := g.Wait(); err != nil {
+		return nil, err
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	return gathering.Results(), nil
+}
+
+// ack deletes the run's verdict messages, once the report is written.
+func (q *auditQueues) ack(ctx context.Context, log *slog.Logger) {
+	if q.gatherer == nil {
+		return
+	}
+	if err := q.gatherer.Ack(ctx); err != nil {
+		log.Warn("the report is written, but the run's verdict messages are not all deleted", "err", err)
+	}
+}

@@ -1,0 +1,80 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
+	"github.com/aws/aws-sdk-go-v2/service/sqs/types"
+
+	"github.com/sgvet/sgvet/queue"
+)
+
+// sqsQueue is an SQS queue a command uses: its transport, and its visibility timeout.
+type sqsQueue struct {
+	*queue.SQS
+	visibility time.Duration
+}
+
+// openSQS returns the SQS queue at rawURL, which flag gave. It asks the queue's visibility
+// timeout, which also checks, before any work, that the queue exists and may be used.
+func openSQS(ctx context.Context, cfg config, flag, rawURL string, log *slog.Logger) (*sqsQueue, error) {
+	region, err := checkQueueURL(rawURL)
+	if err != nil {
+		return nil, usageErrorf("%s: %v", flag, err)
+	}
+	awsCfg, err := loadAWSConfig(ctx, cfg, log)
+	if err != nil {
+		return nil, err
+	}
+	if region != "" {
+		awsCfg.Region = region
+	}
+	if awsCfg.Region == "" {
+		awsCfg.Region = defaultRegion
+	}
+	client := sqs.NewFromConfig(awsCfg)
+	out, err := client.GetQueueAttributes(ctx, &sqs.GetQueueAttributesInput{
+		QueueUrl:       &rawURL,
+		AttributeNames: []types.QueueAttributeName{types.QueueAttributeNameVisibilityTimeout},
+	})
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		var gone *types.QueueDoesNotExist
+		if errors.As(err, &gone) || strings.Contains(err.Error(), "NonExistentQueue") {
+			return nil, usageErrorf("%s %s: %v", flag, rawURL, queue.ErrQueueGone)
+		}
+		return nil, usageErrorf("%s %s: %v", flag, rawURL, err)
+	}
+	seconds, err := strconv.Atoi(out.Attributes[string(types.QueueAttributeNameVisibilityTimeout)])
+	if err != nil || seconds < 0 {
+		return nil, fmt.Errorf("%s %s: the queue's visibility timeout %q is not a number of seconds", flag, rawURL, out.Attributes[string(types.QueueAttributeNameVisibilityTimeout)])
+	}
+	return &sqsQueue{SQS: queue.NewSQS(client, rawURL, queue.SQSOptions{}), visibility: time.Duration(seconds) * time.Second}, nil
+}
+
+// checkQueueURL checks that s is the URL of an SQS queue, and returns its region when the
+// host names one (sqs.REGION.amazonaws.com), as AWS's own URLs do.
+func checkQueueURL(s string) (region string, err error) {
+	u, err := url.Parse(s)
+	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+		return "", fmt.Errorf("%q is not a queue URL such as https://sqs.us-east-1.amazonaws.com/123456789012/sgvet-lookups", s)
+	}
+	parts := strings.Split(strings.Trim(u.Path, "/"), "/")
+	if len(parts) != 2 || parts[0] == "" || parts[1] == "" {
+		return "", fmt.Errorf("%q is not a queue URL: its path is not /ACCOUNT/QUEUE", s)
+	}
+	host := strings.Split(u.Hostname(), ".")
+	if len(host) >= 4 && host[0] == "sqs" && host[len(host)-2] == "amazonaws" {
+		return host[1], nil
+	}
+	return "", nil
+}
