@@ -17,10 +17,10 @@ type Vetter interface {
 	Vet(ctx context.Context, targets []reputation.Target) ([]reputation.Result, error)
 }
 
-// Worker answers lookup messages with verdicts messages: it takes one lookup message at a
-// time, vets its addresses, publishes their verdicts, and only then deletes the message.
-// A message it cannot decode is left on the queue, whose redrive policy moves it to the
-// dead-letter queue, and logged once.
+// Worker answers lookup messages with verdicts messages: it takes up to Batch lookup
+// messages at a time, vets their addresses, publishes their verdicts, and only then
+// deletes the messages. A message it cannot decode is left on the queue, whose redrive
+// policy moves it to the dead-letter queue, and logged once.
 type Worker struct {
 	Lookups queue.Transport
 	// Results returns where the verdicts of run go: the results queue, or a view of it
@@ -28,14 +28,18 @@ type Worker struct {
 	Results func(run string) queue.Transport
 	Vetter  Vetter
 	Log     *slog.Logger
-	// Visibility is the lookups queue's visibility timeout. While a message is being
-	// vetted, a heartbeat extends its visibility by that much every half of it, so that no
-	// other worker takes it. 0 means no heartbeat: a queue whose messages never time out.
+	// Batch is the most lookup messages taken at once; 0 means 1. SQS receives, sends and
+	// deletes ten at a time.
+	Batch int
+	// Visibility is the lookups queue's visibility timeout. While messages are being
+	// vetted, a heartbeat extends their visibility by that much every half of it, so that
+	// no other worker takes them. 0 means no heartbeat: a queue whose messages never time
+	// out.
 	Visibility time.Duration
 	// Idle ends Run once no message has arrived for that long; 0 means never.
 	Idle time.Duration
-	// Drain is how long a message in flight when ctx ends may still take to be vetted,
-	// published and deleted; 0 means it is abandoned at once, to be delivered again.
+	// Drain is how long the messages in flight when ctx ends may still take to be vetted,
+	// published and deleted; 0 means they are abandoned at once, to be delivered again.
 	Drain time.Duration
 
 	skipped map[string]bool
@@ -50,7 +54,7 @@ func (w *Worker) Run(ctx context.Context) error {
 		if w.Idle > 0 {
 			rctx, cancel = context.WithTimeout(ctx, w.Idle)
 		}
-		msgs, err := w.Lookups.Receive(rctx, 1)
+		msgs, err := w.Lookups.Receive(rctx, max(w.Batch, 1))
 		idle := rctx.Err() != nil
 		cancel()
 		switch {
@@ -62,26 +66,32 @@ func (w *Worker) Run(ctx context.Context) error {
 		case err != nil:
 			return fmt.Errorf("receive lookups: %w", err)
 		}
-		for _, msg := range msgs {
-			if err := w.answer(ctx, msg); err != nil {
-				return err
-			}
+		if err := w.answer(ctx, msgs); err != nil {
+			return err
 		}
 	}
 }
 
-// answer vets the addresses of msg, publishes their verdicts and deletes msg. Once ctx
+// lookup is a lookup message being answered.
+type lookup struct {
+	msg queue.Message
+	LookupMessage
+	body []byte // its verdicts message
+}
+
+// answer vets the addresses of msgs, publishes their verdicts and deletes msgs. Once ctx
 // ends, it has Drain more to do so.
-func (w *Worker) answer(ctx context.Context, msg queue.Message) error {
-	m, err := DecodeLookup(msg.Body)
-	if err != nil {
-		if !w.skipped[msg.ID] {
-			if w.skipped == nil {
-				w.skipped = map[string]bool{}
-			}
-			w.skipped[msg.ID] = true
-			w.Log.Error("lookup message skipped: left to the queue's dead-letter queue", "id", msg.ID, "err", err)
+func (w *Worker) answer(ctx context.Context, msgs []queue.Message) error {
+	var todo []lookup
+	for _, msg := range msgs {
+		m, err := DecodeLookup(msg.Body)
+		if err != nil {
+			w.skip(msg, err)
+			continue
 		}
+		todo = append(todo, lookup{msg: msg, LookupMessage: m})
+	}
+	if len(todo) == 0 {
 		return nil
 	}
 	if w.Drain > 0 {
@@ -94,47 +104,74 @@ func (w *Worker) answer(ctx context.Context, msg queue.Message) error {
 		defer stop()
 		ctx = drain
 	}
-	// The heartbeat stops before the message is deleted, so that no extension follows the
-	// deletion; when it stops, a lost message shows as an unknown receipt.
+	receipts := make([]string, len(todo))
+	for i := range todo {
+		receipts[i] = todo[i].msg.Receipt
+	}
+	// The heartbeat stops before the messages are deleted, so that no extension follows
+	// the deletion; when it stops, a lost message shows as an unknown receipt.
 	stopBeat := func() error { return nil }
 	if w.Visibility > 0 {
-		stopBeat = queue.Heartbeat(ctx, w.Lookups, w.Visibility, msg.Receipt)
+		stopBeat = queue.Heartbeat(ctx, w.Lookups, w.Visibility, receipts...)
 	}
-	published, err := w.publish(ctx, m)
-	if beatErr := stopBeat(); beatErr != nil && published {
-		w.Log.Warn("lookup message's visibility not extended: another worker may vet it again", "id", msg.ID, "err", beatErr)
+	err := w.publish(ctx, todo)
+	if beatErr := stopBeat(); beatErr != nil && err == nil {
+		w.Log.Warn("lookup messages' visibility not extended: another worker may vet them again", "err", beatErr)
 	}
 	if err != nil {
 		return err
 	}
-	err = w.Lookups.Ack(ctx, msg.Receipt)
+	err = w.Lookups.Ack(ctx, receipts...)
 	if errors.Is(err, queue.ErrUnknownReceipt) {
-		// Its visibility passed: another worker may vet it again, which adds nothing.
-		w.Log.Warn("lookup message not deleted: its visibility timeout passed", "id", msg.ID)
+		// Their visibility passed: another worker may vet them again, which adds nothing.
+		w.Log.Warn("lookup messages not deleted: their visibility timeout passed", "err", err)
 		return nil
 	}
 	if err != nil {
-		return fmt.Errorf("delete lookup message %s: %w", msg.ID, err)
+		return fmt.Errorf("delete lookup messages: %w", err)
 	}
 	return nil
 }
 
-// publish vets the addresses of m and publishes their verdicts, reporting whether it did.
-func (w *Worker) publish(ctx context.Context, m LookupMessage) (bool, error) {
-	vetted, err := w.Vetter.Vet(ctx, m.Addresses)
-	if err != nil {
-		return false, err
+// skip logs, once, a lookup message that cannot be decoded.
+func (w *Worker) skip(msg queue.Message, err error) {
+	if w.skipped[msg.ID] {
+		return
 	}
-	var verdicts []reputation.Verdict
-	for _, r := range vetted {
-		verdicts = append(verdicts, r.Verdicts...)
+	if w.skipped == nil {
+		w.skipped = map[string]bool{}
 	}
-	body, err := EncodeVerdicts(m.Run, verdicts)
-	if err != nil {
-		return false, err
+	w.skipped[msg.ID] = true
+	w.Log.Error("lookup message skipped: left to the queue's dead-letter queue", "id", msg.ID, "err", err)
+}
+
+// publish vets the addresses of each lookup and publishes their verdicts, those of one run
+// together.
+func (w *Worker) publish(ctx context.Context, todo []lookup) error {
+	for i := range todo {
+		vetted, err := w.Vetter.Vet(ctx, todo[i].Addresses)
+		if err != nil {
+			return err
+		}
+		var verdicts []reputation.Verdict
+		for _, r := range vetted {
+			verdicts = append(verdicts, r.Verdicts...)
+		}
+		if todo[i].body, err = EncodeVerdicts(todo[i].Run, verdicts); err != nil {
+			return err
+		}
 	}
-	if err := w.Results(m.Run).Send(ctx, body); err != nil {
-		return false, fmt.Errorf("publish verdicts: %w", err)
+	for start := 0; start < len(todo); {
+		run := todo[start].Run
+		var bodies [][]byte
+		end := start
+		for ; end < len(todo) && todo[end].Run == run; end++ {
+			bodies = append(bodies, todo[end].body)
+		}
+		if err := w.Results(run).Send(ctx, bodies...); err != nil {
+			return fmt.Errorf("publish verdicts: %w", err)
+		}
+		start = end
 	}
-	return true, nil
+	return nil
 }

@@ -51,6 +51,7 @@ func (q *auditQueues) vet(ctx context.Context, run string, targets []reputation.
 			Results:    func(run string) queue.Transport { return q.results.ForRun(run) },
 			Vetter:     vetter,
 			Log:        log,
+			Batch:      10,
 			Visibility: q.lookups.visibility,
 			Drain:      max(q.lookups.visibility, time.Second),
 		}

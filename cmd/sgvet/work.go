@@ -90,6 +90,7 @@ func runWork(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 			Results:    func(run string) queue.Transport { return results.ForRun(run) },
 			Vetter:     vetter,
 			Log:        log,
+			Batch:      10,
 			Visibility: lookups.visibility,
 			Idle:       o.common.idleExit,
 			Drain:      drain,
