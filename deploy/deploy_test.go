@@ -496,7 +496,7 @@ func checkPolicies(ctx context.Context, t *testing.T, c clients, outputs map[str
 			on(lookups, "ReceiveMessage", "DeleteMessage", "ChangeMessageVisibility", "GetQueueAttributes"),
 			on(results, "SendMessage"),
 		)},
-		{"ReporterPolicyArn", on(results, "ReceiveMessage", "DeleteMessage", "ChangeMessageVisibility", "GetQueueAttributes")},
+		{"ReporterPolicyArn", on(results, "ReceiveMessage", "DeleteMessage", "ChangeMessageVisibility", "GetQueueAttributes", "SendMessage")},
 	}
 	for _, tt := range tests {
 		t.Run(tt.key, func(t *testing.T) {

@@ -55,7 +55,7 @@ func SendLookups(ctx context.Context, q queue.Transport, run string, targets []r
 // Gatherer receives the verdicts messages of one run from a results queue into a Gathering.
 // It holds the messages of its run, unacknowledged, until Ack is called once the report is
 // written, so that a reporter that fails leaves them to be gathered again; messages of
-// other runs are made visible again at once, for their own reporter.
+// other runs are left at once to their own reporter (see Requeue).
 type Gatherer struct {
 	Results   queue.Transport
 	Run       string
@@ -64,10 +64,14 @@ type Gatherer struct {
 	// Hold is how long a held message stays invisible from when it is received: long
 	// enough to finish gathering and write the report.
 	Hold time.Duration
+	// Requeue, when set, returns where a message of another run is sent again, as a new
+	// message, before the one received is deleted: its receive count then starts over, so
+	// that a redrive policy never moves it to the dead-letter queue because other runs'
+	// reporters passed it over. When nil, such a message is made visible again.
+	Requeue func(run string) queue.Transport
 
 	held    []string
 	skipped map[string]bool // ids of messages that could not be decoded, logged once
-	foreign int
 }
 
 // Gather receives until every target of the gathering has an answer, or ctx ends; the end
@@ -95,9 +99,8 @@ func (g *Gatherer) Gather(ctx context.Context) error {
 					g.Log.Error("verdicts message skipped", "id", msg.ID, "err", err)
 				}
 			case m.Run != g.Run:
-				g.foreign++
-				if err := g.Results.Extend(ctx, msg.Receipt, 0); err != nil && ctx.Err() == nil {
-					g.Log.Warn("verdicts message of another run not released", "id", msg.ID, "run", m.Run, "err", err)
+				if err := g.passOver(ctx, msg, m.Run); err != nil {
+					return err
 				}
 			default:
 				own++
@@ -118,6 +121,28 @@ func (g *Gatherer) Gather(ctx context.Context) error {
 			case <-time.After(time.Second):
 			}
 		}
+	}
+	return nil
+}
+
+// passOver leaves msg, of another run, to that run's reporter.
+func (g *Gatherer) passOver(ctx context.Context, msg queue.Message, run string) error {
+	if g.Requeue == nil {
+		if err := g.Results.Extend(ctx, msg.Receipt, 0); err != nil && ctx.Err() == nil {
+			g.Log.Warn("verdicts message of another run not made visible again", "id", msg.ID, "run", run, "err", err)
+		}
+		return nil
+	}
+	if err := g.Requeue(run).Send(ctx, msg.Body); err != nil {
+		if ctx.Err() != nil {
+			return nil
+		}
+		return fmt.Errorf("queue again the verdicts message %s of run %s: %w", msg.ID, run, err)
+	}
+	// Sent again: the copy received goes. Should the deletion fail, the run's reporter
+	// finds the verdicts twice, which adds nothing.
+	if err := g.Results.Ack(ctx, msg.Receipt); err != nil && ctx.Err() == nil {
+		g.Log.Warn("verdicts message of another run queued again, but not deleted", "id", msg.ID, "run", run, "err", err)
 	}
 	return nil
 }

@@ -117,3 +117,35 @@ func TestSendAndGather(t *testing.T) {
 		t.Errorf("left on the results queue = %q, want the other run's message", bodies)
 	}
 }
+
+// With Requeue, a message of another run goes back as a new message, so that passing it
+// over never counts towards its move to a dead-letter queue.
+func TestGatherRequeuesOtherRuns(t *testing.T) {
+	ctx := t.Context()
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	ts := addresses(2)
+	results := queue.NewMemory(0, time.Hour)
+	other, _ := EncodeVerdicts("run-2", verdictsOn(ts, "blocklist", reputation.Clean))
+	own, _ := EncodeVerdicts("run-1", verdictsOn(ts, "blocklist", reputation.Clean))
+	if err := results.Send(ctx, other, own); err != nil {
+		t.Fatal(err)
+	}
+	var requeued []string
+	g := &Gatherer{Results: results, Run: "run-1", Gathering: NewGathering(ts), Log: log,
+		Requeue: func(run string) queue.Transport { requeued = append(requeued, run); return results }}
+	wait, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	if err := g.Gather(wait); err != nil {
+		t.Fatal(err)
+	}
+	if len(requeued) != 1 || requeued[0] != "run-2" {
+		t.Errorf("requeued for runs %q, want [run-2]", requeued)
+	}
+	left, err := results.Receive(ctx, 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(left) != 1 || string(left[0].Body) != string(other) || left[0].ReceiveCount != 1 {
+		t.Errorf("left = %d messages, first %+v; want the other run's, never received", len(left), left)
+	}
+}

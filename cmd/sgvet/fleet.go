@@ -38,7 +38,8 @@ func openAuditQueues(ctx context.Context, cfg config, lookupsURL, resultsURL str
 func (q *auditQueues) vet(ctx context.Context, run string, targets []reputation.Target, vetter *reputation.Vetter, workers int, settle bool, log *slog.Logger) ([]reputation.Result, error) {
 	gathering := vetting.NewGathering(targets)
 	gathering.Settle = settle
-	q.gatherer = &vetting.Gatherer{Results: q.results.SQS, Run: run, Gathering: gathering, Log: log, Hold: time.Hour}
+	q.gatherer = &vetting.Gatherer{Results: q.results.SQS, Run: run, Gathering: gathering, Log: log, Hold: time.Hour,
+		Requeue: func(run string) queue.Transport { return q.results.ForRun(run) }}
 	if _, err := vetting.SendLookups(ctx, q.lookups.ForRun(run), run, targets, nil); err != nil {
 		return nil, fmt.Errorf("--queue-url: %w", err)
 	}

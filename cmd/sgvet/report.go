@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/sgvet/sgvet/collector"
+	"github.com/sgvet/sgvet/queue"
 	"github.com/sgvet/sgvet/report"
 	"github.com/sgvet/sgvet/vetting"
 )
@@ -93,7 +94,8 @@ func runReport(ctx context.Context, args []string, stdin io.Reader, stdout, stde
 	gathering := vetting.NewGathering(targets)
 	gathering.Settle = hist == nil
 	g := &vetting.Gatherer{Results: results.SQS, Run: doc.Run, Gathering: gathering, Log: log,
-		Hold: min(o.common.wait+reportHoldMargin, 12*time.Hour)}
+		Hold:    min(o.common.wait+reportHoldMargin, 12*time.Hour),
+		Requeue: func(run string) queue.Transport { return results.ForRun(run) }}
 	log.Info("gathering verdicts", "run", doc.Run, "addresses", gathering.Missing(), "wait", o.common.wait)
 	wait, cancel := context.WithTimeout(ctx, o.common.wait)
 	stop := showGathering(wait, status, gathering, len(targets))
