@@ -47,15 +47,7 @@ func (q *auditQueues) vet(ctx context.Context, run string, targets []reputation.
 	work, stopWork := context.WithCancel(gctx)
 	defer stopWork()
 	for range workers {
-		w := &vetting.Worker{
-			Lookups:    q.lookups.SQS,
-			Results:    func(run string) queue.Transport { return q.results.ForRun(run) },
-			Vetter:     vetter,
-			Log:        log,
-			Batch:      10,
-			Visibility: q.lookups.visibility,
-			Drain:      max(q.lookups.visibility, time.Second),
-		}
+		w := sqsWorker(q.lookups, q.results, vetter, log)
 		g.Go(func() error { return w.Run(work) })
 	}
 	g.Go(func() error {
@@ -82,5 +74,20 @@ func (q *auditQueues) ack(ctx context.Context, log *slog.Logger) {
 	}
 	if err := q.gatherer.Ack(ctx); err != nil {
 		log.Warn("the report is written, but the run's verdict messages are not all deleted", "err", err)
+	}
+}
+
+// sqsWorker returns a worker that answers the lookups of an SQS queue on another: ten
+// messages at a time, kept invisible while they are vetted, and finished within the
+// visibility timeout once its context ends.
+func sqsWorker(lookups, results *sqsQueue, vetter vetting.Vetter, log *slog.Logger) *vetting.Worker {
+	return &vetting.Worker{
+		Lookups:    lookups.SQS,
+		Results:    func(run string) queue.Transport { return results.ForRun(run) },
+		Vetter:     vetter,
+		Log:        log,
+		Batch:      10,
+		Visibility: lookups.visibility,
+		Drain:      max(lookups.visibility, time.Second),
 	}
 }

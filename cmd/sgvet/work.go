@@ -3,12 +3,8 @@ package main
 import (
 	"context"
 	"io"
-	"time"
 
 	"golang.org/x/sync/errgroup"
-
-	"github.com/sgvet/sgvet/queue"
-	"github.com/sgvet/sgvet/vetting"
 )
 
 const workAbout = `Usage: sgvet work --queue-url URL --results-url URL [flags]
@@ -80,21 +76,12 @@ func runWork(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 
 	log.Info("working", "lookups", o.common.queueURL, "results", o.common.resultsURL, "workers", cfg.Reputation.Workers,
 		"fleet_size", cfg.Reputation.FleetSize, "visibility", lookups.visibility)
-	// A message in hand when a signal comes is finished within the visibility timeout, so
-	// that it is not vetted again by another worker.
-	drain := max(lookups.visibility, time.Second)
+	// Messages in hand when a signal comes are finished within the visibility timeout, so
+	// that no other worker vets them again.
 	g, gctx := errgroup.WithContext(ctx)
 	for range cfg.Reputation.Workers {
-		w := &vetting.Worker{
-			Lookups:    lookups.SQS,
-			Results:    func(run string) queue.Transport { return results.ForRun(run) },
-			Vetter:     vetter,
-			Log:        log,
-			Batch:      10,
-			Visibility: lookups.visibility,
-			Idle:       o.common.idleExit,
-			Drain:      drain,
-		}
+		w := sqsWorker(lookups, results, vetter, log)
+		w.Idle = o.common.idleExit
 		g.Go(func() error { return w.Run(gctx) })
 	}
 	if err := g.Wait(); err != nil {
