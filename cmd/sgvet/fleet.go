@@ -48,6 +48,9 @@ func (q *auditQueues) vet(ctx context.Context, run string, targets []reputation.
 	defer stopWork()
 	for range workers {
 		w := sqsWorker(q.lookups, q.results, vetter, log)
+		// Stopped, by a signal or because the run has its answers, the audit's own workers
+		// leave what they hold to reappear for others, rather than keep the audit waiting.
+		w.Drain = 0
 		g.Go(func() error { return w.Run(work) })
 	}
 	g.Go(func() error {
