@@ -2,11 +2,14 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"maps"
+	"os"
 	"os/exec"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"strconv"
 	"strings"
@@ -14,6 +17,8 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/cloudformation"
+	cftypes "github.com/aws/aws-sdk-go-v2/service/cloudformation/types"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
 
@@ -289,4 +294,159 @@ func TestFleetScaleSharesProviderRate(t *testing.T) {
 	}
 	fleetCheckEmpty(t, client, "lookups", lookups)
 	fleetCheckEmpty(t, client, "results", results)
+}
+
+// fleetDeployStack creates the stack of deploy/sgvet-queues.yaml on moto's CloudFormation
+// with params, waits until it is complete, and returns its outputs' values by key.
+func fleetDeployStack(t *testing.T, srv *motoserver.Server, stack string, params map[string]string) map[string]string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(t.Context(), fleetDeadline)
+	defer cancel()
+	body, err := os.ReadFile("../../deploy/sgvet-queues.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfn := cloudformation.NewFromConfig(srv.AWSConfig(t, fleetRegion))
+	in := &cloudformation.CreateStackInput{
+		StackName:    aws.String(stack),
+		TemplateBody: aws.String(string(body)),
+		Capabilities: []cftypes.Capability{cftypes.CapabilityCapabilityNamedIam},
+	}
+	for _, k := range slices.Sorted(maps.Keys(params)) {
+		in.Parameters = append(in.Parameters, cftypes.Parameter{ParameterKey: aws.String(k), ParameterValue: aws.String(params[k])})
+	}
+	if _, err := cfn.CreateStack(ctx, in); err != nil {
+		t.Fatalf("CreateStack(%q): %v", stack, err)
+	}
+	for {
+		out, err := cfn.DescribeStacks(ctx, &cloudformation.DescribeStacksInput{StackName: aws.String(stack)})
+		if err != nil {
+			t.Fatalf("DescribeStacks(%q): %v", stack, err)
+		}
+		if len(out.Stacks) != 1 {
+			t.Fatalf("DescribeStacks(%q) lists %d stacks, want 1", stack, len(out.Stacks))
+		}
+		st := out.Stacks[0]
+		switch {
+		case st.StackStatus == cftypes.StackStatusCreateComplete:
+			outputs := map[string]string{}
+			for _, o := range st.Outputs {
+				outputs[aws.ToString(o.OutputKey)] = aws.ToString(o.OutputValue)
+			}
+			return outputs
+		case !strings.HasSuffix(string(st.StackStatus), "_IN_PROGRESS"):
+			t.Fatalf("stack %s is %s: %s", stack, st.StackStatus, aws.ToString(st.StackStatusReason))
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatalf("stack %s still %s: %v", stack, st.StackStatus, ctx.Err())
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+}
+
+// fleetFindings returns the findings of a JSON report, without the times their verdicts
+// were checked at, and the report's summary.
+func fleetFindings(t *testing.T, name, data string) (findings []any, summary any) {
+	t.Helper()
+	var doc struct {
+		Findings []any `json:"findings"`
+		Summary  any   `json:"summary"`
+	}
+	if err := json.Unmarshal([]byte(data), &doc); err != nil {
+		t.Fatalf("%s: the report is not JSON: %v\n%.2000s", name, err, data)
+	}
+	var strip func(v any)
+	strip = func(v any) {
+		switch v := v.(type) {
+		case map[string]any:
+			delete(v, "checked_at")
+			for _, e := range v {
+				strip(e)
+			}
+		case []any:
+			for _, e := range v {
+				strip(e)
+			}
+		}
+	}
+	strip(doc.Findings)
+	return doc.Findings, doc.Summary
+}
+
+// TestFleetScaleOnDeployedStack deploys deploy/sgvet-queues.yaml to moto's CloudFormation
+// and runs a fleet on the queues it made, found from the stack's outputs: sgvet collect,
+// two sgvet work --idle-exit, sgvet report. The report has the same findings and summary
+// as sgvet audit of the same input in one process, with the same exit status; afterwards
+// the lookups and results queues and their dead-letter queues hold no message.
+func TestFleetScaleOnDeployedStack(t *testing.T) {
+	srv := useMoto(t)
+	isolateProviders(t)
+	const key = "md-key-for-the-stack"
+	t.Setenv("MDCLOUD_APIKEY", key)
+	md := fakeprovider.MetaDefender(t, fakeprovider.Options{Key: key, Listings: map[string]fakeprovider.Listing{
+		"85.25.199.246": {Status: "malicious", Categories: []string{"botnet"}},
+		"41.71.171.50":  {Status: "suspicious", Categories: []string{"scanner"}},
+	}})
+	cfg := doublesConfig(t, map[string]string{"metadefender": md.URL}, "daily_quota: 0")
+	// Small visibility timeouts: a message a worker let go would be back within seconds,
+	// and the heartbeat extends those in hand every five.
+	outputs := fleetDeployStack(t, srv, "fleet-stack", map[string]string{
+		"NamePrefix":               "fleet",
+		"LookupsVisibilityTimeout": "10",
+		"ResultsVisibilityTimeout": "10",
+		"MaxReceiveCount":          "5",
+	})
+	queues := map[string]string{}
+	for _, k := range []string{"LookupsQueueUrl", "ResultsQueueUrl", "LookupsDeadLetterQueueUrl", "ResultsDeadLetterQueueUrl"} {
+		if outputs[k] == "" {
+			t.Fatalf("the stack has no output %s: %v", k, outputs)
+		}
+		queues[k] = outputs[k]
+	}
+	lookups, results := queues["LookupsQueueUrl"], queues["ResultsQueueUrl"]
+
+	input := []string{"--input", "../../examples/security-groups.json", "--input", "../../examples/network-interfaces.json"}
+	providers := []string{"--config", cfg, "--no-cache", "--blocklist", "../../examples/blocklist.netset"}
+	reportFlags := []string{"--format", "json", "--fail-on", "none"}
+
+	// The example's customer-managed prefix lists cannot be expanded from files: the
+	// collection, and so the audit, is incomplete.
+	inventory := filepath.Join(t.TempDir(), "run.json")
+	fleetCollect(t, exitIncomplete, slices.Concat(input, []string{"--inventory", inventory, "--queue-url", lookups})...)
+	workers := fleetStartWorkers(t, 2, slices.Concat(providers, []string{"--queue-url", lookups, "--results-url", results, "--idle-exit", "3s"})...)
+	fleet := sgvet(t, "", slices.Concat([]string{"report", "--config", cfg, "--inventory", inventory, "--results-url", results,
+		"--wait", fleetDeadline.String()}, reportFlags)...)
+	fleetWaitWorkers(t, workers)
+	alone := sgvet(t, "", slices.Concat([]string{"audit"}, input, providers, reportFlags)...)
+
+	if fleet.code != alone.code || alone.code != exitIncomplete {
+		t.Errorf("sgvet report exited %d, sgvet audit %d; want both %d\nreport stderr:\n%s\naudit stderr:\n%s",
+			fleet.code, alone.code, exitIncomplete, fleet.stderr, alone.stderr)
+	}
+	fleetFound, fleetSummary := fleetFindings(t, "report", fleet.stdout)
+	aloneFound, aloneSummary := fleetFindings(t, "audit", alone.stdout)
+	if len(aloneFound) == 0 {
+		t.Fatalf("sgvet audit found nothing:\n%s", alone.stdout)
+	}
+	if !reflect.DeepEqual(fleetSummary, aloneSummary) {
+		t.Errorf("summary of the fleet's report:\n%v\nof sgvet audit:\n%v", fleetSummary, aloneSummary)
+	}
+	if !reflect.DeepEqual(fleetFound, aloneFound) {
+		a, _ := json.MarshalIndent(fleetFound, "", " ")
+		b, _ := json.MarshalIndent(aloneFound, "", " ")
+		t.Errorf("the fleet's report has %d findings, sgvet audit %d; they differ:\nfleet:\n%.4000s\naudit:\n%.4000s", len(fleetFound), len(aloneFound), a, b)
+	}
+	if s := fleetDecodeReport(t, "report", fleet.stdout).Summary; s.Vetted == 0 || s.Vetted+s.Unvetted != s.Total {
+		t.Errorf("report: %d addresses, %d vetted, %d unvetted", s.Total, s.Vetted, s.Unvetted)
+	}
+	if md.Count() == 0 {
+		t.Error("the fleet never asked MetaDefender")
+	}
+	t.Logf("queues %v; %d findings; MetaDefender asked %d times", slices.Sorted(maps.Values(queues)), len(fleetFound), md.Count())
+
+	client := fleetSQS(t, srv)
+	for _, k := range slices.Sorted(maps.Keys(queues)) {
+		fleetCheckEmpty(t, client, k, queues[k])
+	}
 }
