@@ -5,14 +5,21 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"maps"
+	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
 	"os"
 	"os/exec"
+	"path"
 	"path/filepath"
 	"reflect"
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -448,5 +455,136 @@ func TestFleetScaleOnDeployedStack(t *testing.T) {
 	client := fleetSQS(t, srv)
 	for _, k := range slices.Sorted(maps.Keys(queues)) {
 		fleetCheckEmpty(t, client, k, queues[k])
+	}
+}
+
+// fleetSQSCalls counts the SQS calls that pass through a proxy in front of moto, by
+// action and queue name.
+type fleetSQSCalls struct {
+	mu    sync.Mutex
+	calls map[[2]string]int // {action, queue name}
+}
+
+// fleetCountSQS starts a proxy in front of srv that counts the SQS calls through it, and
+// points the SDK at it.
+func fleetCountSQS(t *testing.T, srv *motoserver.Server) *fleetSQSCalls {
+	t.Helper()
+	target, err := url.Parse(srv.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	proxy := httputil.NewSingleHostReverseProxy(target)
+	// A long poll that its caller gives up is no error worth a line.
+	proxy.ErrorHandler = func(w http.ResponseWriter, r *http.Request, err error) { w.WriteHeader(http.StatusBadGateway) }
+	c := &fleetSQSCalls{calls: map[[2]string]int{}}
+	front := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, err := io.ReadAll(r.Body)
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		r.Body = io.NopCloser(bytes.NewReader(body))
+		// The SDK speaks SQS's JSON protocol: the action is in X-Amz-Target, the queue's
+		// URL in the body.
+		var in struct {
+			QueueURL string `json:"QueueUrl"`
+		}
+		json.Unmarshal(body, &in)
+		if action, ok := strings.CutPrefix(r.Header.Get("X-Amz-Target"), "AmazonSQS."); ok {
+			c.mu.Lock()
+			c.calls[[2]string{action, path.Base(in.QueueURL)}]++
+			c.mu.Unlock()
+		}
+		proxy.ServeHTTP(w, r)
+	}))
+	t.Cleanup(front.Close)
+	t.Setenv("AWS_ENDPOINT_URL", front.URL)
+	return c
+}
+
+// count returns the calls of action on the queue named queue.
+func (c *fleetSQSCalls) count(action, queue string) int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.calls[[2]string{action, queue}]
+}
+
+func (c *fleetSQSCalls) String() string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var lines []string
+	for k, n := range c.calls {
+		lines = append(lines, fmt.Sprintf("%s %s: %d", k[1], k[0], n))
+	}
+	slices.Sort(lines)
+	return strings.Join(lines, "\n")
+}
+
+// TestFleetScaleSQSCallsAreBatched counts the SQS calls of a run: collect sends its
+// lookup messages ten to a SendMessageBatch call, a worker publishes the verdicts of the
+// ten lookups it takes at a time in one SendMessageBatch call and deletes them in one
+// DeleteMessageBatch, and report deletes its verdict messages ten at a time; so does
+// audit over SQS. With M = ceil(addresses/50) messages each of those is ceil(M/10) calls.
+// One receiving loop (--workers 1) takes the lookups, so that each receive gets ten while
+// ten are left.
+func TestFleetScaleSQSCallsAreBatched(t *testing.T) {
+	const addresses = 2525 // 51 messages, the last of 25 addresses: 6 calls of 10, 10, ..., 1
+	srv := useMoto(t)
+	isolateProviders(t)
+	client := fleetSQS(t, srv)
+	names := []string{"fleet-calls-lookups", "fleet-calls-results", "fleet-calls-audit-lookups", "fleet-calls-audit-results"}
+	urls := map[string]string{}
+	for _, name := range names {
+		urls[name] = fleetQueue(t, client, name)
+	}
+	calls := fleetCountSQS(t, srv)
+	input := manyAddresses(t, addresses)
+	blocklist := writeFile(t, "listed.netset", "51.15.0.1\n51.15.3.0/24\n")
+	messages := (addresses + vetting.MaxAddressesPerMessage - 1) / vetting.MaxAddressesPerMessage
+	batches := (messages + 9) / 10
+
+	check := func(step, action, queue string, want int) {
+		t.Helper()
+		if got := calls.count(action, queue); got != want {
+			t.Errorf("after %s: %d %s calls on %s, want %d (%d addresses, %d messages)\nall calls:\n%s",
+				step, got, action, queue, want, addresses, messages, calls)
+		}
+	}
+
+	inventory := filepath.Join(t.TempDir(), "run.json")
+	fleetCollect(t, exitOK, "--input", input, "--inventory", inventory, "--queue-url", urls["fleet-calls-lookups"])
+	check("collect", "SendMessageBatch", "fleet-calls-lookups", batches)
+
+	work := sgvet(t, "", "work", "--blocklist", blocklist, "--no-cache", "--workers", "1",
+		"--queue-url", urls["fleet-calls-lookups"], "--results-url", urls["fleet-calls-results"], "--idle-exit", "5s")
+	if work.code != exitOK {
+		t.Fatalf("sgvet work exited %d; stderr:\n%s", work.code, work.stderr)
+	}
+	check("work", "DeleteMessageBatch", "fleet-calls-lookups", batches)
+	check("work", "SendMessageBatch", "fleet-calls-results", batches)
+
+	rep := sgvet(t, "", "report", "--inventory", inventory, "--results-url", urls["fleet-calls-results"],
+		"--wait", fleetDeadline.String(), "--format", "json", "--fail-on", "none")
+	if rep.code != exitOK {
+		t.Fatalf("sgvet report exited %d; stderr:\n%s", rep.code, rep.stderr)
+	}
+	if s := fleetDecodeReport(t, "report", rep.stdout).Summary; s.Vetted != addresses {
+		t.Errorf("report: %d of %d addresses vetted", s.Vetted, addresses)
+	}
+	check("report", "DeleteMessageBatch", "fleet-calls-results", batches)
+
+	audit := sgvet(t, "", "audit", "--input", input, "--blocklist", blocklist, "--no-cache", "--workers", "1",
+		"--queue-url", urls["fleet-calls-audit-lookups"], "--results-url", urls["fleet-calls-audit-results"],
+		"--format", "json", "--fail-on", "none")
+	if audit.code != exitOK {
+		t.Fatalf("sgvet audit --queue-url exited %d; stderr:\n%s", audit.code, audit.stderr)
+	}
+	check("audit", "SendMessageBatch", "fleet-calls-audit-lookups", batches)
+	check("audit", "DeleteMessageBatch", "fleet-calls-audit-lookups", batches)
+	check("audit", "SendMessageBatch", "fleet-calls-audit-results", batches)
+	check("audit", "DeleteMessageBatch", "fleet-calls-audit-results", batches)
+	t.Logf("SQS calls for %d addresses (%d messages):\n%s", addresses, messages, calls)
+	for _, name := range names {
+		fleetCheckEmpty(t, client, name, urls[name])
 	}
 }
