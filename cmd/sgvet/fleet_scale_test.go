@@ -116,13 +116,13 @@ func fleetStartWorkers(t *testing.T, n int, args ...string) []*fleetWorker {
 // worker still running after fleetDeadline is killed.
 func fleetWaitWorkers(t *testing.T, workers []*fleetWorker) {
 	t.Helper()
-	timeout := time.After(fleetDeadline)
+	deadline := time.Now().Add(fleetDeadline)
 	for i, w := range workers {
 		var err error
 		select {
 		case err = <-w.done:
 			w.done <- err
-		case <-timeout:
+		case <-time.After(time.Until(deadline)):
 			w.cmd.Process.Kill()
 			err = <-w.done
 			w.done <- err
