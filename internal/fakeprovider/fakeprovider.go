@@ -136,6 +136,8 @@ type Request struct {
 	// Addresses are the addresses asked about, as sent: from the path, the query or the bulk
 	// body (AbuseIPDB check-block: the network).
 	Addresses []string
+	// At is when the request arrived, on the double's clock (Options.Now).
+	At time.Time
 }
 
 // Server is a running double.
@@ -155,7 +157,7 @@ type Server struct {
 	conns       int // connections accepted
 	inFlight    int // requests being handled
 	maxInFlight int
-	throttled   int
+	throttled   []time.Time // when rate enforcement sent a 429
 	tokens      float64
 	refilled    time.Time
 	used        map[string]int // quota charged per counter
@@ -288,7 +290,15 @@ func (s *Server) end() {
 func (s *Server) Throttled() int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.throttled
+	return len(s.throttled)
+}
+
+// ThrottledAt returns when, on the double's clock, rate enforcement (Options.Rate) sent
+// each of its 429s, in order.
+func (s *Server) ThrottledAt() []time.Time {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return slices.Clone(s.throttled)
 }
 
 // SetListing changes what the double knows about addr while it runs. The zero Listing
@@ -338,6 +348,7 @@ func (s *Server) record(r *http.Request, body []byte, addrs []string) int {
 		Header:    r.Header.Clone(),
 		Body:      body,
 		Addresses: addrs,
+		At:        s.now(),
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -400,7 +411,7 @@ func (s *Server) allow() (ok bool, retryAfter int) {
 		s.tokens--
 		return true, 0
 	}
-	s.throttled++
+	s.throttled = append(s.throttled, now)
 	return false, max(1, int(math.Ceil((1-s.tokens)/s.opts.Rate)))
 }
 

@@ -466,6 +466,18 @@ func TestMetaDefenderRate(t *testing.T) {
 	if s.Throttled() != 2 {
 		t.Errorf("Throttled() = %d, want 2", s.Throttled())
 	}
+	// Requests and 429s are dated on the double's clock.
+	start := epoch()
+	if got, want := s.ThrottledAt(), []time.Time{start, start.Add(2 * time.Second)}; !slices.EqualFunc(got, want, time.Time.Equal) {
+		t.Errorf("ThrottledAt() = %v, want %v", got, want)
+	}
+	var at []time.Time
+	for _, r := range s.Requests() {
+		at = append(at, r.At)
+	}
+	if want := []time.Time{start, start, start, start.Add(2 * time.Second), start.Add(2 * time.Second)}; !slices.EqualFunc(at, want, time.Time.Equal) {
+		t.Errorf("Requests() arrived at %v, want %v", at, want)
+	}
 }
 
 func TestMetaDefenderFailThrottle(t *testing.T) {
