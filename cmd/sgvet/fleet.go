@@ -45,6 +45,7 @@ func (q *auditQueues) vet(ctx context.Context, run string, targets []reputation.
 	g, gctx := errgroup.WithContext(ctx)
 	work, stopWork := context.WithCancel(gctx)
 	defer stopWork()
+	skipped := new(vetting.SkipLog)
 	for range workers {
 		w := &vetting.Worker{
 			Lookups:    q.lookups.SQS,
@@ -54,6 +55,7 @@ func (q *auditQueues) vet(ctx context.Context, run string, targets []reputation.
 			Batch:      10,
 			Visibility: q.lookups.visibility,
 			Drain:      max(q.lookups.visibility, time.Second),
+			Skipped:    skipped,
 		}
 		g.Go(func() error { return w.Run(work) })
 	}

@@ -83,6 +83,7 @@ func runWork(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 	// A message in hand when a signal comes is finished within the visibility timeout, so
 	// that it is not vetted again by another worker.
 	drain := max(lookups.visibility, time.Second)
+	skipped := new(vetting.SkipLog)
 	g, gctx := errgroup.WithContext(ctx)
 	for range cfg.Reputation.Workers {
 		w := &vetting.Worker{
@@ -94,6 +95,7 @@ func runWork(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 			Visibility: lookups.visibility,
 			Idle:       o.common.idleExit,
 			Drain:      drain,
+			Skipped:    skipped,
 		}
 		g.Go(func() error { return w.Run(gctx) })
 	}
