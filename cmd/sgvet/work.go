@@ -83,6 +83,12 @@ func runWork(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 	// A message in hand when a signal comes is finished within the visibility timeout, so
 	// that it is not vetted again by another worker.
 	drain := max(lookups.visibility, time.Second)
+	// A signal ends ctx: say so, for finishing may take until drain, and a second signal
+	// exits at once.
+	stopping := context.AfterFunc(ctx, func() {
+		log.Info("stopping: taking no more lookup messages, finishing those in hand", "within", drain)
+	})
+	defer stopping()
 	skipped := new(vetting.SkipLog)
 	g, gctx := errgroup.WithContext(ctx)
 	for range cfg.Reputation.Workers {
