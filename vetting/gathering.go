@@ -69,8 +69,10 @@ func (g *Gathering) find(t reputation.Target) (int32, bool) {
 // Add files the verdicts of one message. A target's verdicts that are next to each other
 // in the message are kept in one array of the message's length, not copied one by one (the
 // decoder's own array has room to spare); verdicts on a target the run did not ask about
-// are dropped, and so is a verdict on a target that already has one of its provider: a
-// message delivered twice, or vetted twice, adds nothing.
+// are dropped, and so is a verdict on a target that already has one of its provider, unless
+// that one is unknown and this one is not, which then replaces it: a message delivered
+// twice, or vetted twice, adds nothing but the answer of a provider that failed the first
+// time.
 func (g *Gathering) Add(vs []reputation.Verdict) {
 	g.kept = g.kept[:0]
 	for start := 0; start < len(vs); {
@@ -89,7 +91,7 @@ func (g *Gathering) Add(vs []reputation.Verdict) {
 				g.kept = append(g.kept, keptRun{result: i, start: start, end: end})
 				g.answered.Add(1)
 			} else {
-				r.Verdicts = appendNewProviders(r.Verdicts, run)
+				r.Verdicts = mergeVerdicts(r.Verdicts, run)
 			}
 			if g.Settle {
 				g.settleVerdicts(r)
@@ -112,11 +114,18 @@ func (g *Gathering) Add(vs []reputation.Verdict) {
 	}
 }
 
-// appendNewProviders appends to have the verdicts of run whose provider has none in have.
-func appendNewProviders(have, run []reputation.Verdict) []reputation.Verdict {
+// mergeVerdicts appends to have the verdicts of run whose provider has none in have, and
+// puts the known verdicts of run in place of their provider's unknown ones in have, in a
+// copy of have: its array may be shared.
+func mergeVerdicts(have, run []reputation.Verdict) []reputation.Verdict {
 	for _, v := range run {
-		if !slices.ContainsFunc(have, func(h reputation.Verdict) bool { return h.Provider == v.Provider }) {
+		i := slices.IndexFunc(have, func(h reputation.Verdict) bool { return h.Provider == v.Provider })
+		switch {
+		case i < 0:
 			have = append(have, v)
+		case !have[i].Known() && v.Known():
+			have = slices.Clone(have)
+			have[i] = v
 		}
 	}
 	return have

@@ -59,6 +59,25 @@ func TestGathering(t *testing.T) {
 	}
 }
 
+// TestGatheringPrefersAnswers: of one provider's verdicts on a target given twice, as a
+// message delivered twice or vetted twice gives them, an answer replaces a failure
+// (unknown), whichever comes first.
+func TestGatheringPrefersAnswers(t *testing.T) {
+	ts := addresses(2)
+	g := NewGathering(ts)
+	g.Add(append(verdictsOn(ts[:1], "metadefender", reputation.Unknown), verdictsOn(ts[1:], "metadefender", reputation.Malicious)...))
+	g.Add(append(verdictsOn(ts[:1], "metadefender", reputation.Malicious), verdictsOn(ts[1:], "metadefender", reputation.Unknown)...))
+	got := g.Results()
+	if len(got) != 2 {
+		t.Fatalf("Results() = %+v, want both targets", got)
+	}
+	for _, r := range got {
+		if len(r.Verdicts) != 1 || r.Verdicts[0].Status != reputation.Malicious {
+			t.Errorf("verdicts of %s = %+v, want metadefender's malicious only", r.Target, r.Verdicts)
+		}
+	}
+}
+
 // TestGatheringSettles checks that, with settle set, a target some provider answered for and
 // none called bad keeps one shared bare clean verdict, and that the others keep theirs.
 func TestGatheringSettles(t *testing.T) {

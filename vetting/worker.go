@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/sgvet/sgvet/queue"
@@ -41,8 +42,34 @@ type Worker struct {
 	// Drain is how long the messages in flight when ctx ends may still take to be vetted,
 	// published and deleted; 0 means they are abandoned at once, to be delivered again.
 	Drain time.Duration
+	// Skipped remembers the messages logged as undecodable. The workers of one process
+	// share one, so that each such message is logged once, whichever of them it is
+	// delivered to; nil means the Worker's own.
+	Skipped *SkipLog
 
-	skipped map[string]bool
+	own SkipLog
+}
+
+// SkipLog remembers the lookup messages that could not be decoded, by id, so that each is
+// logged once however many times it is delivered. It is safe for concurrent use; the zero
+// value remembers none.
+type SkipLog struct {
+	mu  sync.Mutex
+	ids map[string]bool
+}
+
+// first reports whether id is not remembered yet, and remembers it.
+func (s *SkipLog) first(id string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.ids[id] {
+		return false
+	}
+	if s.ids == nil {
+		s.ids = map[string]bool{}
+	}
+	s.ids[id] = true
+	return true
 }
 
 // Run answers messages until ctx ends, the lookups queue is closed and empty, or no message
@@ -135,13 +162,13 @@ func (w *Worker) answer(ctx context.Context, msgs []queue.Message) error {
 
 // skip logs, once, a lookup message that cannot be decoded.
 func (w *Worker) skip(msg queue.Message, err error) {
-	if w.skipped[msg.ID] {
+	skipped := w.Skipped
+	if skipped == nil {
+		skipped = &w.own
+	}
+	if !skipped.first(msg.ID) {
 		return
 	}
-	if w.skipped == nil {
-		w.skipped = map[string]bool{}
-	}
-	w.skipped[msg.ID] = true
 	w.Log.Error("lookup message skipped: left to the queue's dead-letter queue", "id", msg.ID, "err", err)
 }
 

@@ -46,11 +46,13 @@ func (q *auditQueues) vet(ctx context.Context, run string, targets []reputation.
 	g, gctx := errgroup.WithContext(ctx)
 	work, stopWork := context.WithCancel(gctx)
 	defer stopWork()
+	skipped := new(vetting.SkipLog)
 	for range workers {
 		w := sqsWorker(q.lookups, q.results, vetter, log)
 		// Stopped, by a signal or because the run has its answers, the audit's own workers
 		// leave what they hold to reappear for others, rather than keep the audit waiting.
 		w.Drain = 0
+		w.Skipped = skipped
 		g.Go(func() error { return w.Run(work) })
 	}
 	g.Go(func() error {

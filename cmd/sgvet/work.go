@@ -3,7 +3,9 @@ package main
 import (
 	"context"
 	"io"
+	"time"
 
+	"github.com/sgvet/sgvet/vetting"
 	"golang.org/x/sync/errgroup"
 )
 
@@ -77,11 +79,18 @@ func runWork(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 	log.Info("working", "lookups", o.common.queueURL, "results", o.common.resultsURL, "workers", cfg.Reputation.Workers,
 		"fleet_size", cfg.Reputation.FleetSize, "visibility", lookups.visibility)
 	// Messages in hand when a signal comes are finished within the visibility timeout, so
-	// that no other worker vets them again.
+	// that no other worker vets them again. A signal ends ctx: say so, for finishing may
+	// take that long, and a second signal exits at once.
+	stopping := context.AfterFunc(ctx, func() {
+		log.Info("stopping: taking no more lookup messages, finishing those in hand", "within", max(lookups.visibility, time.Second))
+	})
+	defer stopping()
+	skipped := new(vetting.SkipLog)
 	g, gctx := errgroup.WithContext(ctx)
 	for range cfg.Reputation.Workers {
 		w := sqsWorker(lookups, results, vetter, log)
 		w.Idle = o.common.idleExit
+		w.Skipped = skipped
 		g.Go(func() error { return w.Run(gctx) })
 	}
 	if err := g.Wait(); err != nil {
