@@ -53,6 +53,7 @@ type SQSClient interface {
 	ReceiveMessage(ctx context.Context, in *sqs.ReceiveMessageInput, optFns ...func(*sqs.Options)) (*sqs.ReceiveMessageOutput, error)
 	DeleteMessageBatch(ctx context.Context, in *sqs.DeleteMessageBatchInput, optFns ...func(*sqs.Options)) (*sqs.DeleteMessageBatchOutput, error)
 	ChangeMessageVisibility(ctx context.Context, in *sqs.ChangeMessageVisibilityInput, optFns ...func(*sqs.Options)) (*sqs.ChangeMessageVisibilityOutput, error)
+	ChangeMessageVisibilityBatch(ctx context.Context, in *sqs.ChangeMessageVisibilityBatchInput, optFns ...func(*sqs.Options)) (*sqs.ChangeMessageVisibilityBatchOutput, error)
 }
 
 // SQSOptions configures an SQS. The zero value gives the defaults.
@@ -349,19 +350,51 @@ func (q *SQS) Ack(ctx context.Context, receipts ...string) error {
 			errs = append(errs, fmt.Errorf("ack on %s: stopped with %d of %d receipts to go: %w", q.url, len(receipts)-start, len(receipts), callError(err)))
 			break
 		}
-		for _, f := range out.Failed {
-			i, err := strconv.Atoi(aws.ToString(f.Id))
-			if err != nil || i < 0 || i >= len(chunk) {
-				errs = append(errs, fmt.Errorf("ack on %s: failure of unknown entry %q: %s", q.url, aws.ToString(f.Id), batchFailure(f)))
-				continue
-			}
-			r := shortReceipt(chunk[i])
-			if unknownReceipt(aws.ToString(f.Code)) {
-				errs = append(errs, fmt.Errorf("ack %s: %w", r, ErrUnknownReceipt))
-				continue
-			}
-			errs = append(errs, fmt.Errorf("ack %s on %s: %s", r, q.url, batchFailure(f)))
+		errs = append(errs, q.batchFailures("ack", chunk, out.Failed)...)
+	}
+	return errors.Join(errs...)
+}
+
+// batchFailures returns an error for each entry of a batch call on chunk, by receipt, that
+// failed; op names the call. An unknown receipt wraps ErrUnknownReceipt.
+func (q *SQS) batchFailures(op string, chunk []string, failed []types.BatchResultErrorEntry) []error {
+	var errs []error
+	for _, f := range failed {
+		i, err := strconv.Atoi(aws.ToString(f.Id))
+		if err != nil || i < 0 || i >= len(chunk) {
+			errs = append(errs, fmt.Errorf("%s on %s: failure of unknown entry %q: %s", op, q.url, aws.ToString(f.Id), batchFailure(f)))
+			continue
 		}
+		r := shortReceipt(chunk[i])
+		if unknownReceipt(aws.ToString(f.Code)) {
+			errs = append(errs, fmt.Errorf("%s %s: %w", op, r, ErrUnknownReceipt))
+			continue
+		}
+		errs = append(errs, fmt.Errorf("%s %s on %s: %s", op, r, q.url, batchFailure(f)))
+	}
+	return errs
+}
+
+// ExtendAll is Extend for many receipts, ten to a ChangeMessageVisibilityBatch call. The
+// error lists every receipt that was not extended.
+func (q *SQS) ExtendAll(ctx context.Context, d time.Duration, receipts ...string) error {
+	if d < 0 {
+		return fmt.Errorf("extend by %v: negative duration", d)
+	}
+	secs := int32(ceilSeconds(min(d, sqsMaxVisibility)))
+	var errs []error
+	for start := 0; start < len(receipts); start += sqsBatchEntries {
+		chunk := receipts[start:min(start+sqsBatchEntries, len(receipts))]
+		entries := make([]types.ChangeMessageVisibilityBatchRequestEntry, len(chunk))
+		for i, r := range chunk {
+			entries[i] = types.ChangeMessageVisibilityBatchRequestEntry{Id: aws.String(strconv.Itoa(i)), ReceiptHandle: aws.String(r), VisibilityTimeout: secs}
+		}
+		out, err := q.client.ChangeMessageVisibilityBatch(ctx, &sqs.ChangeMessageVisibilityBatchInput{QueueUrl: &q.url, Entries: entries})
+		if err != nil {
+			errs = append(errs, fmt.Errorf("extend on %s by %ds: stopped with %d of %d receipts to go: %w", q.url, secs, len(receipts)-start, len(receipts), callError(err)))
+			break
+		}
+		errs = append(errs, q.batchFailures("extend", chunk, out.Failed)...)
 	}
 	return errors.Join(errs...)
 }

@@ -78,6 +78,11 @@ func (c *countingClient) ReceiveMessage(ctx context.Context, in *sqs.ReceiveMess
 	return c.SQSClient.ReceiveMessage(ctx, in, optFns...)
 }
 
+func (c *countingClient) ChangeMessageVisibilityBatch(ctx context.Context, in *sqs.ChangeMessageVisibilityBatchInput, optFns ...func(*sqs.Options)) (*sqs.ChangeMessageVisibilityBatchOutput, error) {
+	c.count("ChangeMessageVisibilityBatch")
+	return c.SQSClient.ChangeMessageVisibilityBatch(ctx, in, optFns...)
+}
+
 func (c *countingClient) DeleteMessageBatch(ctx context.Context, in *sqs.DeleteMessageBatchInput, optFns ...func(*sqs.Options)) (*sqs.DeleteMessageBatchOutput, error) {
 	c.count("DeleteMessageBatch")
 	return c.SQSClient.DeleteMessageBatch(ctx, in, optFns...)
@@ -564,5 +569,38 @@ func TestSQSSendFailedEntries(t *testing.T) {
 				t.Errorf("%d messages queued, want %d", n, tc.wantSent)
 			}
 		})
+	}
+}
+
+// ExtendAll extends receipts ten to a call, names each one it could not extend, and
+// extends the others all the same.
+func TestSQSExtendAll(t *testing.T) {
+	client, url := sqsQueue(t, map[string]string{"VisibilityTimeout": "1"})
+	counter := &countingClient{SQSClient: client}
+	q := NewSQS(counter, url, fastReceive)
+	ctx := t.Context()
+	var sent [][]byte
+	for i := range 12 {
+		sent = append(sent, []byte(strconv.Itoa(i)))
+	}
+	if err := q.Send(ctx, sent...); err != nil {
+		t.Fatal(err)
+	}
+	held := receipts(receiveN(t, q, len(sent)))
+	err := q.ExtendAll(ctx, time.Hour, append(held, "bogus-1")...)
+	if !errors.Is(err, ErrUnknownReceipt) || !strings.Contains(err.Error(), "bogus-1") {
+		t.Errorf("ExtendAll(12 receipts and a bogus one) = %v, want ErrUnknownReceipt naming it", err)
+	}
+	if got := counter.n("ChangeMessageVisibilityBatch"); got != 2 {
+		t.Errorf("ExtendAll(13 receipts) made %d ChangeMessageVisibilityBatch calls, want 2", got)
+	}
+	// Long past the queue's own visibility timeout of a second, nothing is visible.
+	wait, cancel := context.WithTimeout(ctx, 3*time.Second)
+	defer cancel()
+	if msgs, err := q.Receive(wait, 10); err == nil {
+		t.Errorf("Receive after ExtendAll by an hour = %d messages, want none", len(msgs))
+	}
+	if err := q.ExtendAll(ctx, -time.Second, held...); err == nil {
+		t.Error("ExtendAll by a negative duration succeeded, want an error")
 	}
 }

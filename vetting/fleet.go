@@ -85,7 +85,7 @@ func (g *Gatherer) Gather(ctx context.Context) error {
 		if err != nil {
 			return fmt.Errorf("receive verdicts: %w", err)
 		}
-		own := 0
+		own := len(g.held)
 		for _, msg := range msgs {
 			m, err := DecodeVerdicts(msg.Body)
 			switch {
@@ -103,17 +103,14 @@ func (g *Gatherer) Gather(ctx context.Context) error {
 					return err
 				}
 			default:
-				own++
-				if g.Hold > 0 {
-					if err := g.Results.Extend(ctx, msg.Receipt, g.Hold); err != nil && ctx.Err() == nil {
-						return fmt.Errorf("hold verdicts message %s: %w", msg.ID, err)
-					}
-				}
 				g.Gathering.Add(m.Verdicts)
 				g.held = append(g.held, msg.Receipt)
 			}
 		}
-		if own == 0 && len(msgs) > 0 {
+		if err := g.hold(ctx, g.held[own:]); err != nil {
+			return err
+		}
+		if len(g.held) == own && len(msgs) > 0 {
 			// Only what belongs to others: give their reporters a moment to take it.
 			select {
 			case <-ctx.Done():
@@ -121,6 +118,32 @@ func (g *Gatherer) Gather(ctx context.Context) error {
 			case <-time.After(time.Second):
 			}
 		}
+	}
+	return nil
+}
+
+// batchExtender is a Transport that extends many messages in one call, as SQS does.
+type batchExtender interface {
+	ExtendAll(ctx context.Context, d time.Duration, receipts ...string) error
+}
+
+// hold keeps the messages of receipts invisible for Hold.
+func (g *Gatherer) hold(ctx context.Context, receipts []string) error {
+	if g.Hold <= 0 || len(receipts) == 0 {
+		return nil
+	}
+	var err error
+	if b, ok := g.Results.(batchExtender); ok {
+		err = b.ExtendAll(ctx, g.Hold, receipts...)
+	} else {
+		for _, r := range receipts {
+			if err = g.Results.Extend(ctx, r, g.Hold); err != nil {
+				break
+			}
+		}
+	}
+	if err != nil && ctx.Err() == nil {
+		return fmt.Errorf("hold verdicts messages: %w", err)
 	}
 	return nil
 }
