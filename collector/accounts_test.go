@@ -1,0 +1,177 @@
+package collector_test
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/credentials/stscreds"
+	"github.com/aws/aws-sdk-go-v2/service/ec2"
+	"github.com/aws/aws-sdk-go-v2/service/ec2/types"
+	"github.com/aws/aws-sdk-go-v2/service/organizations"
+	"github.com/aws/aws-sdk-go-v2/service/sts"
+	"github.com/aws/smithy-go"
+
+	"github.com/sgvet/sgvet/collector"
+	"github.com/sgvet/sgvet/internal/motoserver"
+)
+
+// refusingSTS refuses to assume any role of one account, as AWS does when the role's trust
+// policy does not name the caller. moto accepts every role, so this fake stands in for the
+// refusal; every other call goes to moto.
+type refusingSTS struct {
+	stscreds.AssumeRoleAPIClient
+	account string
+}
+
+func (f refusingSTS) AssumeRole(ctx context.Context, in *sts.AssumeRoleInput, opts ...func(*sts.Options)) (*sts.AssumeRoleOutput, error) {
+	if strings.Contains(aws.ToString(in.RoleArn), ":"+f.account+":") {
+		return nil, &smithy.OperationError{ServiceID: "STS", OperationName: "AssumeRole",
+			Err: &smithy.GenericAPIError{Code: "AccessDenied", Message: "not authorized to perform: sts:AssumeRole on resource: " + aws.ToString(in.RoleArn)}}
+	}
+	return f.AssumeRoleAPIClient.AssumeRole(ctx, in, opts...)
+}
+
+// seedAccounts creates, in each account and region, a group named for both with one
+// ingress rule, through the account's own credentials, and returns the created rules'
+// ids as "account region group rule-id".
+func seedAccounts(t *testing.T, srv *motoserver.Server, caller string, accounts, regions []string) []string {
+	t.Helper()
+	var rules []string
+	for i, account := range accounts {
+		for j, region := range regions {
+			cfg := srv.AWSConfig(t, region)
+			if account != caller {
+				cfg = srv.AccountConfig(t, region, account, "audit")
+			}
+			api := ec2.NewFromConfig(cfg)
+			name := fmt.Sprintf("app-%d-%d", i, j)
+			g, err := api.CreateSecurityGroup(t.Context(), &ec2.CreateSecurityGroupInput{GroupName: aws.String(name), Description: aws.String(name)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := api.AuthorizeSecurityGroupIngress(t.Context(), &ec2.AuthorizeSecurityGroupIngressInput{
+				GroupId: g.GroupId, IpPermissions: []types.IpPermission{tcp(22, v4(fmt.Sprintf("198.51.100.%d/32", 10*i+j), "ssh"))},
+			}); err != nil {
+				t.Fatal(err)
+			}
+			// The group's rules: the ingress rule, and the egress rule every new group has.
+			out, err := api.DescribeSecurityGroupRules(t.Context(), &ec2.DescribeSecurityGroupRulesInput{
+				Filters: []types.Filter{{Name: aws.String("group-id"), Values: []string{aws.ToString(g.GroupId)}}},
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(out.SecurityGroupRules) != 2 {
+				t.Fatalf("group %s of account %s has %d rules, want 2", name, account, len(out.SecurityGroupRules))
+			}
+			for _, r := range out.SecurityGroupRules {
+				dir := "ingress"
+				if aws.ToBool(r.IsEgress) {
+					dir = "egress"
+				}
+				rules = append(rules, fmt.Sprintf("%s %s %s %s %s", account, region, name, dir, aws.ToString(r.SecurityGroupRuleId)))
+			}
+		}
+	}
+	slices.Sort(rules)
+	return rules
+}
+
+// appRules returns the rules of the groups seedAccounts made, described as it describes
+// them.
+func appRules(inv *collector.Inventory) []string {
+	var rules []string
+	for _, r := range inv.Rules {
+		if strings.HasPrefix(r.GroupName, "app-") {
+			rules = append(rules, fmt.Sprintf("%s %s %s %s %s", r.Account, r.Region, r.GroupName, r.Direction, r.ID))
+		}
+	}
+	slices.Sort(rules)
+	return rules
+}
+
+func TestAccountsSourceOrganization(t *testing.T) {
+	srv := motoserver.Require(t, moto)
+	ctx := t.Context()
+	caller, members := srv.Organization(t, 3)
+	regions := []string{"eu-west-1", "us-east-1"}
+	refused := members[2]
+	seeded := seedAccounts(t, srv, caller, append([]string{caller}, members...), regions)
+
+	accounts, err := collector.OrganizationAccounts(ctx, organizations.NewFromConfig(srv.AWSConfig(t, "us-east-1")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := slices.Sorted(slices.Values(append([]string{caller}, members...)))
+	if !slices.Equal(accounts, want) {
+		t.Fatalf("OrganizationAccounts = %v, want %v", accounts, want)
+	}
+
+	base := srv.AWSConfig(t, "us-east-1")
+	stsAPI := refusingSTS{AssumeRoleAPIClient: sts.NewFromConfig(base), account: refused}
+	src := collector.AccountsSource{
+		Accounts: accounts,
+		Source: func(ctx context.Context, account string) (collector.AWSSource, error) {
+			cfg := base.Copy()
+			if account != caller {
+				creds, err := collector.AssumeRole(ctx, stsAPI, "arn:aws:iam::"+account+":role/audit", "the-id")
+				if err != nil {
+					return collector.AWSSource{}, err
+				}
+				cfg.Credentials = creds
+			}
+			return collector.AWSSource{Regions: regions, Client: func(region string) collector.EC2API {
+				return ec2.NewFromConfig(cfg, func(o *ec2.Options) { o.Region = region })
+			}}, nil
+		},
+	}
+	c, err := src.Collect(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	inv := c.Inventory(time.Now(), collector.Options{})
+
+	if len(inv.Skipped) != 1 || inv.Skipped[0].Account != refused || inv.Skipped[0].Region != "" ||
+		!strings.Contains(inv.Skipped[0].Reason, "AccessDenied") || !strings.Contains(inv.Skipped[0].Reason, "arn:aws:iam::"+refused+":role/audit") {
+		t.Errorf("Collect: skipped = %+v, want account %s refusing its role", inv.Skipped, refused)
+	}
+	var wantRules []string
+	for _, r := range seeded {
+		if !strings.HasPrefix(r, refused+" ") {
+			wantRules = append(wantRules, r)
+		}
+	}
+	if got := appRules(inv); !slices.Equal(got, wantRules) {
+		t.Errorf("Collect: rules\n  %q\nwant\n  %q", got, wantRules)
+	}
+	wantAccounts := slices.DeleteFunc(slices.Clone(want), func(a string) bool { return a == refused })
+	if !slices.Equal(inv.Accounts, wantAccounts) {
+		t.Errorf("Collect: accounts = %v, want %v", inv.Accounts, wantAccounts)
+	}
+	if !slices.Equal(inv.Regions, regions) {
+		t.Errorf("Collect: regions = %v, want %v", inv.Regions, regions)
+	}
+	var groups []string
+	for _, g := range inv.Groups {
+		if strings.HasPrefix(g.Name, "app-") {
+			groups = append(groups, g.Account+" "+g.Region+" "+g.Name)
+		}
+	}
+	var wantGroups []string
+	for i, a := range append([]string{caller}, members...) {
+		for j, r := range regions {
+			if a != refused {
+				wantGroups = append(wantGroups, fmt.Sprintf("%s %s app-%d-%d", a, r, i, j))
+			}
+		}
+	}
+	slices.Sort(wantGroups)
+	if !slices.Equal(groups, wantGroups) {
+		t.Errorf("Collect: groups\n  %q\nwant\n  %q", groups, wantGroups)
+	}
+}
