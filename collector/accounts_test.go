@@ -11,7 +11,6 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials/stscreds"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
-	"github.com/aws/aws-sdk-go-v2/service/ec2/types"
 	"github.com/aws/aws-sdk-go-v2/service/organizations"
 	"github.com/aws/aws-sdk-go-v2/service/sts"
 	"github.com/aws/smithy-go"
@@ -36,52 +35,6 @@ func (f refusingSTS) AssumeRole(ctx context.Context, in *sts.AssumeRoleInput, op
 	return f.AssumeRoleAPIClient.AssumeRole(ctx, in, opts...)
 }
 
-// seedAccounts creates, in each account and region, a group named for both with one
-// ingress rule, through the account's own credentials, and returns the created rules'
-// ids as "account region group rule-id".
-func seedAccounts(t *testing.T, srv *motoserver.Server, caller string, accounts, regions []string) []string {
-	t.Helper()
-	var rules []string
-	for i, account := range accounts {
-		for j, region := range regions {
-			cfg := srv.AWSConfig(t, region)
-			if account != caller {
-				cfg = srv.AccountConfig(t, region, account, "audit")
-			}
-			api := ec2.NewFromConfig(cfg)
-			name := fmt.Sprintf("app-%d-%d", i, j)
-			g, err := api.CreateSecurityGroup(t.Context(), &ec2.CreateSecurityGroupInput{GroupName: aws.String(name), Description: aws.String(name)})
-			if err != nil {
-				t.Fatal(err)
-			}
-			if _, err := api.AuthorizeSecurityGroupIngress(t.Context(), &ec2.AuthorizeSecurityGroupIngressInput{
-				GroupId: g.GroupId, IpPermissions: []types.IpPermission{tcp(22, v4(fmt.Sprintf("198.51.100.%d/32", 10*i+j), "ssh"))},
-			}); err != nil {
-				t.Fatal(err)
-			}
-			// The group's rules: the ingress rule, and the egress rule every new group has.
-			out, err := api.DescribeSecurityGroupRules(t.Context(), &ec2.DescribeSecurityGroupRulesInput{
-				Filters: []types.Filter{{Name: aws.String("group-id"), Values: []string{aws.ToString(g.GroupId)}}},
-			})
-			if err != nil {
-				t.Fatal(err)
-			}
-			if len(out.SecurityGroupRules) != 2 {
-				t.Fatalf("group %s of account %s has %d rules, want 2", name, account, len(out.SecurityGroupRules))
-			}
-			for _, r := range out.SecurityGroupRules {
-				dir := "ingress"
-				if aws.ToBool(r.IsEgress) {
-					dir = "egress"
-				}
-				rules = append(rules, fmt.Sprintf("%s %s %s %s %s", account, region, name, dir, aws.ToString(r.SecurityGroupRuleId)))
-			}
-		}
-	}
-	slices.Sort(rules)
-	return rules
-}
-
 // appRules returns the rules of the groups seedAccounts made, described as it describes
 // them.
 func appRules(inv *collector.Inventory) []string {
@@ -101,7 +54,7 @@ func TestAccountsSourceOrganization(t *testing.T) {
 	caller, members := srv.Organization(t, 3)
 	regions := []string{"eu-west-1", "us-east-1"}
 	refused := members[2]
-	seeded := seedAccounts(t, srv, caller, append([]string{caller}, members...), regions)
+	seeded := srv.SeedAccounts(t, caller, append([]string{caller}, members...), regions)
 
 	accounts, err := collector.OrganizationAccounts(ctx, organizations.NewFromConfig(srv.AWSConfig(t, "us-east-1")))
 	if err != nil {
