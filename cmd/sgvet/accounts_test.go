@@ -132,3 +132,49 @@ func TestGroupsOfAccountsNeedRole(t *testing.T) {
 		}
 	}
 }
+
+// TestAuditOfAccountsListsSkipped: what was skipped in an account is listed, with the
+// account, in every format of the report, and the audit exits 3.
+func TestAuditOfAccountsListsSkipped(t *testing.T) {
+	srv := useMoto(t)
+	isolateProviders(t)
+	caller, members := srv.Organization(t, 1)
+	srv.SeedAccounts(t, caller, []string{caller, members[0]}, []string{"us-east-1"})
+	list := writeFile(t, "drop.txt", "192.0.2.0/24\n")
+	for _, format := range []string{"table", "json", "csv", "markdown", "html"} {
+		t.Run(format, func(t *testing.T) {
+			args := []string{"audit", "--no-cache", "--providers", "blocklist", "--blocklist", list, "--fail-on", "none",
+				"--org", "--role-name", "audit", "--regions", "us-east-1,xx-nowhere-1", "--format", format}
+			res := sgvet(t, "", args...)
+			if res.code != exitIncomplete {
+				t.Fatalf("sgvet %q: exit %d, want %d; stderr: %s", args, res.code, exitIncomplete, res.stderr)
+			}
+			for _, account := range []string{caller, members[0]} {
+				// How each format writes a skipped region of an account.
+				want := map[string]string{
+					"table":    "skipped account " + account + ", region xx-nowhere-1: ",
+					"csv":      ",skipped," + account + ",xx-nowhere-1,",
+					"markdown": "| " + account + " | xx-nowhere-1 |",
+					"html":     "account " + account + ", region xx-nowhere-1",
+				}[format]
+				if format == "json" {
+					var rep struct {
+						Run struct{ Skipped []collector.Skipped }
+					}
+					if err := json.Unmarshal([]byte(res.stdout), &rep); err != nil {
+						t.Fatal(err)
+					}
+					if !slices.ContainsFunc(rep.Run.Skipped, func(s collector.Skipped) bool {
+						return s.Account == account && s.Region == "xx-nowhere-1" && s.Reason != ""
+					}) {
+						t.Errorf("sgvet %q: run.skipped = %+v, want region xx-nowhere-1 of account %s with a reason", args, rep.Run.Skipped, account)
+					}
+					continue
+				}
+				if !strings.Contains(res.stdout, want) {
+					t.Errorf("sgvet %q: the report does not list region xx-nowhere-1 of account %s as skipped (%q):\n%s", args, account, want, res.stdout)
+				}
+			}
+		})
+	}
+}
