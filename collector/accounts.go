@@ -11,6 +11,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/credentials/stscreds"
 	"github.com/aws/aws-sdk-go-v2/service/organizations"
 	orgtypes "github.com/aws/aws-sdk-go-v2/service/organizations/types"
+	"golang.org/x/sync/errgroup"
+	"golang.org/x/sync/semaphore"
 )
 
 // OrganizationsAPI is the part of the Organizations API that listing accounts uses.
@@ -68,7 +70,11 @@ func AssumeRole(ctx context.Context, api stscreds.AssumeRoleAPIClient, roleARN, 
 	return creds, nil
 }
 
-// AccountsSource collects several accounts, one AWSSource each, one account after another.
+// DefaultConcurrency is how many regions, over all accounts, AccountsSource collects at once
+// by default.
+const DefaultConcurrency = 16
+
+// AccountsSource collects several accounts, one AWSSource each, at once.
 type AccountsSource struct {
 	// Accounts are the ids of the accounts to collect, in order.
 	Accounts []string
@@ -76,11 +82,15 @@ type AccountsSource struct {
 	// assumed, regions that cannot be listed) skips the account, with the error as the
 	// reason.
 	Source func(ctx context.Context, account string) (AWSSource, error)
+	// Concurrency bounds how many regions, over all accounts, are collected at once; zero
+	// means DefaultConcurrency. Each AWSSource's own Concurrency bounds its regions too.
+	Concurrency int
 	// Log receives a line per account skipped; nil discards them.
 	Log *slog.Logger
 }
 
-// Collect reads every account. An account whose source cannot be had is recorded in
+// Collect reads the accounts at once, and the regions of all of them at most Concurrency
+// at a time. An account whose source cannot be had is recorded in
 // Collection.Skipped with the reason, and the others carry on; so are the regions each
 // account's AWSSource skips. Each group and rule carries its account. Collect returns an
 // error only when ctx ends.
@@ -89,29 +99,47 @@ func (s AccountsSource) Collect(ctx context.Context) (Collection, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	c := Collection{Sources: []string{"aws"}}
-	for _, account := range s.Accounts {
-		src, err := s.Source(ctx, account)
-		if err != nil {
-			if ctxErr := ctx.Err(); ctxErr != nil {
-				return Collection{}, ctxErr
+	limit := s.Concurrency
+	if limit <= 0 {
+		limit = DefaultConcurrency
+	}
+	shared := semaphore.NewWeighted(int64(limit))
+	results := make([]Collection, len(s.Accounts))
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(limit)
+	for i, account := range s.Accounts {
+		g.Go(func() error {
+			src, err := s.Source(gctx, account)
+			if err != nil {
+				if ctxErr := gctx.Err(); ctxErr != nil {
+					return ctxErr
+				}
+				reason := DescribeError(err)
+				log.Warn("account skipped", "account", account, "reason", reason)
+				results[i] = Collection{Skipped: []Skipped{{Account: account, Reason: reason}}}
+				return nil
 			}
-			reason := DescribeError(err)
-			log.Warn("account skipped", "account", account, "reason", reason)
-			c.Skipped = append(c.Skipped, Skipped{Account: account, Reason: reason})
-			continue
-		}
-		src.Account = account
-		got, err := src.Collect(ctx)
-		if err != nil {
-			return Collection{}, err
-		}
-		for i := range got.Groups {
-			got.Groups[i].Account = cmp.Or(got.Groups[i].Account, account)
-		}
-		for i := range got.Rules {
-			got.Rules[i].Account = cmp.Or(got.Rules[i].Account, account)
-		}
+			src.Account = account
+			src.Shared = shared
+			got, err := src.Collect(gctx)
+			if err != nil {
+				return err
+			}
+			for j := range got.Groups {
+				got.Groups[j].Account = cmp.Or(got.Groups[j].Account, account)
+			}
+			for j := range got.Rules {
+				got.Rules[j].Account = cmp.Or(got.Rules[j].Account, account)
+			}
+			results[i] = got
+			return nil
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return Collection{}, err
+	}
+	c := Collection{Sources: []string{"aws"}}
+	for _, got := range results {
 		c.Regions = append(c.Regions, got.Regions...)
 		c.Groups = append(c.Groups, got.Groups...)
 		c.Rules = append(c.Rules, got.Rules...)

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -126,5 +127,88 @@ func TestAccountsSourceOrganization(t *testing.T) {
 	slices.Sort(wantGroups)
 	if !slices.Equal(groups, wantGroups) {
 		t.Errorf("Collect: groups\n  %q\nwant\n  %q", groups, wantGroups)
+	}
+}
+
+// gatedEC2 counts the DescribeSecurityGroups calls in flight (one per region being read) and
+// holds each until limit of them are in flight, so that a bound that lets more regions
+// through shows as a count above limit. The gate opens after a generous timeout too, so
+// that the test cannot hang.
+type gatedEC2 struct {
+	collector.EC2API
+	g *gate
+}
+
+type gate struct {
+	limit    int
+	mu       sync.Mutex
+	inFlight int
+	most     int
+	open     chan struct{}
+}
+
+func (f gatedEC2) DescribeSecurityGroups(ctx context.Context, in *ec2.DescribeSecurityGroupsInput, opts ...func(*ec2.Options)) (*ec2.DescribeSecurityGroupsOutput, error) {
+	g := f.g
+	g.mu.Lock()
+	g.inFlight++
+	g.most = max(g.most, g.inFlight)
+	open := g.open
+	if g.inFlight >= g.limit {
+		close(g.open)
+		g.open = make(chan struct{})
+	}
+	g.mu.Unlock()
+	defer func() {
+		g.mu.Lock()
+		g.inFlight--
+		g.mu.Unlock()
+	}()
+	select {
+	case <-open:
+	case <-time.After(30 * time.Second):
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	return f.EC2API.DescribeSecurityGroups(ctx, in, opts...)
+}
+
+func TestAccountsSourceConcurrency(t *testing.T) {
+	srv := motoserver.Require(t, moto)
+	caller, members := srv.Organization(t, 2)
+	accounts := append([]string{caller}, members...)
+	regions := []string{"eu-west-1", "us-east-1"}
+	for _, limit := range []int{1, 2, 3} {
+		t.Run(fmt.Sprint(limit), func(t *testing.T) {
+			g := &gate{limit: limit, open: make(chan struct{})}
+			base := srv.AWSConfig(t, "us-east-1")
+			src := collector.AccountsSource{
+				Accounts:    accounts,
+				Concurrency: limit,
+				Source: func(ctx context.Context, account string) (collector.AWSSource, error) {
+					cfg := base.Copy()
+					if account != caller {
+						creds, err := collector.AssumeRole(ctx, sts.NewFromConfig(base), "arn:aws:iam::"+account+":role/audit", "")
+						if err != nil {
+							return collector.AWSSource{}, err
+						}
+						cfg.Credentials = creds
+					}
+					return collector.AWSSource{Regions: regions, Client: func(region string) collector.EC2API {
+						return gatedEC2{EC2API: ec2.NewFromConfig(cfg, func(o *ec2.Options) { o.Region = region }), g: g}
+					}}, nil
+				},
+			}
+			c, err := src.Collect(t.Context())
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(c.Skipped) != 0 || len(c.Regions) != len(regions) {
+				t.Fatalf("Collect: regions %v, skipped %+v; want %v and none", c.Regions, c.Skipped, regions)
+			}
+			// Six regions in all, held until limit of them are read at once.
+			if g.most != limit {
+				t.Errorf("Collect with Concurrency %d read %d regions at once, want %d", limit, g.most, limit)
+			}
+		})
 	}
 }

@@ -38,7 +38,9 @@ type config struct {
 	RoleName string `yaml:"role_name"`
 	// ExternalID is the external id passed when assuming RoleName; empty passes none.
 	ExternalID string `yaml:"external_id"`
-	// RegionConcurrency bounds how many regions are collected at once.
+	// Concurrency bounds how many regions, over all accounts, are collected at once.
+	Concurrency int `yaml:"concurrency"`
+	// RegionConcurrency bounds how many regions of one account are collected at once.
 	RegionConcurrency int `yaml:"region_concurrency"`
 	// MaxHostsPerCIDR is the largest public prefix, in addresses, expanded into addresses.
 	MaxHostsPerCIDR int `yaml:"max_hosts_per_cidr"`
@@ -105,6 +107,7 @@ type logConfig struct {
 
 func defaultConfig() config {
 	return config{
+		Concurrency:       collector.DefaultConcurrency,
 		RegionConcurrency: collector.DefaultRegionConcurrency,
 		MaxHostsPerCIDR:   collector.DefaultMaxHostsPerCIDR,
 		MaxInputSize:      defaultMaxInputSize,
@@ -419,6 +422,9 @@ func scalarText(n *yaml.Node, want string) (string, error) {
 // as it is written in the file, its line when the file set it, and the flag where there
 // is one.
 func (c *config) validate() error {
+	if c.Concurrency < 1 || c.Concurrency > 256 {
+		return c.keyErrorf("concurrency", "(--concurrency) must be between 1 and 256, not %d", c.Concurrency)
+	}
 	if c.RegionConcurrency < 1 {
 		return c.keyErrorf("region_concurrency", "must be at least 1, not %d", c.RegionConcurrency)
 	}

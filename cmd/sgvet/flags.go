@@ -295,16 +295,17 @@ type commandOptions struct {
 // commonFlags are the flags the commands share. Each command registers the groups it
 // takes; load applies those that were set.
 type commonFlags struct {
-	configFile string
-	inputs     stringList
-	profile    string
-	regions    string
-	accounts   string
-	org        bool
-	roleName   string
-	externalID string
-	logFormat  string
-	logLevel   string
+	configFile  string
+	inputs      stringList
+	profile     string
+	regions     string
+	accounts    string
+	org         bool
+	concurrency int
+	roleName    string
+	externalID  string
+	logFormat   string
+	logLevel    string
 
 	maxInputSize string
 
@@ -348,6 +349,7 @@ func (f *commonFlags) registerSource(c *commandFlags) {
 	fs.BoolVar(&f.org, "org", false, "collect every active account of the Organization (from the management or a delegated administrator account), through --role-name in each")
 	fs.StringVar(&f.roleName, "role-name", "", "assume the role `NAME` in each account of --accounts or --org other than the caller's")
 	fs.StringVar(&f.externalID, "external-id", "", "pass the external `ID` when assuming --role-name")
+	fs.IntVar(&f.concurrency, "concurrency", 0, "collect at most `N` regions at once over all accounts (default: concurrency in the configuration, 16)")
 	f.registerInputLimit(fs)
 	annotate(fs, "input", completeFiles, "json")
 	annotate(fs, "regions", completeValues, append([]string{"all"}, knownRegions("aws")...)...)
@@ -440,6 +442,8 @@ func (f *commonFlags) load(fs *pflag.FlagSet) (config, error) {
 			}
 		case "org":
 			cfg.Org = f.org
+		case "concurrency":
+			cfg.Concurrency = f.concurrency
 		case "role-name":
 			cfg.RoleName = f.roleName
 		case "external-id":

@@ -95,7 +95,8 @@ const credentialsHelp = `no AWS credentials found. Provide them in one of these 
   - run where an IAM role is available (EC2 instance profile, ECS task role, EKS pod identity)
 or read saved output instead: sgvet groups --input FILE`
 
-// loadAWSConfig loads the SDK's configuration: the default chain, or cfg's profile. The
+// loadAWSConfig loads the SDK's configuration: the default chain, or cfg's profile, with
+// the adaptive retry mode unless AWS_RETRY_MODE or the profile's retry_mode names another. The
 // SDK's own log lines (such as its fall-back from IMDSv2) become debug lines.
 func loadAWSConfig(ctx context.Context, cfg config, log *slog.Logger) (aws.Config, error) {
 	sdkLog := logging.LoggerFunc(func(_ logging.Classification, format string, v ...any) {
@@ -112,6 +113,11 @@ func loadAWSConfig(ctx context.Context, cfg config, log *slog.Logger) (aws.Confi
 			return awsCfg, usageErrorf("%s: no such profile in the AWS config or credentials file (%s)", profileSource(cfg.Profile, noProfile.Profile), awsConfigFiles())
 		}
 		return awsCfg, usageErrorf("load AWS configuration: %v", err)
+	}
+	// Adaptive retry slows the clients' calls when AWS throttles them (RequestLimitExceeded),
+	// so that a busy estate slows the run rather than failing it.
+	if awsCfg.RetryMode == "" && awsCfg.Retryer == nil {
+		awsCfg.RetryMode = aws.RetryModeAdaptive
 	}
 	return awsCfg, nil
 }
@@ -192,9 +198,7 @@ func collectAWS(ctx context.Context, cfg config, log *slog.Logger, status *statu
 		partition, _, _ = strings.Cut(p, ":")
 	}
 	stsClient := sts.NewFromConfig(awsCfg)
-	n := 0
 	source := func(ctx context.Context, account string) (collector.AWSSource, error) {
-		n++
 		accountCfg := awsCfg.Copy()
 		accountRegions := regions
 		if account != caller {
@@ -223,18 +227,17 @@ func collectAWS(ctx context.Context, cfg config, log *slog.Logger, status *statu
 		if status != nil {
 			prefix := ""
 			if len(accounts) > 1 {
-				prefix = fmt.Sprintf("account %d/%d, ", n, len(accounts))
+				prefix = "account " + account + ", "
 			}
 			src.Progress = func(done, total int) {
 				status.show(fmt.Sprintf("collecting: %s%d/%d regions", prefix, done, total))
-				if done == total && n == len(accounts) {
-					status.done()
-				}
 			}
 		}
 		return src, nil
 	}
-	return collector.AccountsSource{Accounts: accounts, Source: source, Log: log}.Collect(ctx)
+	c, err := collector.AccountsSource{Accounts: accounts, Source: source, Concurrency: cfg.Concurrency, Log: log}.Collect(ctx)
+	status.done()
+	return c, err
 }
 
 // accountsToCollect returns the accounts cfg names: the caller's first, then those of
