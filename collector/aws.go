@@ -14,6 +14,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ec2/types"
 	"github.com/aws/smithy-go"
 	"golang.org/x/sync/errgroup"
+	"golang.org/x/sync/semaphore"
 )
 
 // EC2API is the part of the EC2 API that collection from one region uses.
@@ -63,6 +64,9 @@ type AWSSource struct {
 	// Concurrency bounds how many regions are collected at once; zero means
 	// DefaultRegionConcurrency.
 	Concurrency int
+	// Shared, when not nil, also bounds the regions collected at once: each region holds
+	// one of its units while it is read, so that sources sharing it stay within one total.
+	Shared *semaphore.Weighted
 	// Log receives a line per region collected or skipped; nil discards them.
 	Log *slog.Logger
 	// Progress, when not nil, is called after each region with the number of regions done
@@ -100,6 +104,12 @@ func (s AWSSource) Collect(ctx context.Context) (Collection, error) {
 	g.SetLimit(limit)
 	for i, region := range s.Regions {
 		g.Go(func() error {
+			if s.Shared != nil {
+				if err := s.Shared.Acquire(gctx, 1); err != nil {
+					return err
+				}
+				defer s.Shared.Release(1)
+			}
 			res, err := collectRegion(gctx, s.Client(region), region)
 			if err != nil {
 				if ctxErr := gctx.Err(); ctxErr != nil {

@@ -7,7 +7,10 @@ import (
 	"unicode"
 )
 
-// csvWriter writes one row per finding after a header row. Every cell that a spreadsheet
+// csvWriter writes one row per finding after a header row, then one row of kind
+// "skipped" per part of the estate that was not collected (its account, region, and the
+// resource and the reason under reasons), so that a spreadsheet shows the audit is
+// incomplete. Every cell that a spreadsheet
 // could take for a formula is quoted with a leading "'", and control characters other
 // than line breaks and tabs are written as spaces.
 type csvWriter struct{}
@@ -38,6 +41,17 @@ func (csvWriter) Write(w io.Writer, r *Report) error {
 			strings.Join(f.Reasons(), " | "), verdictsText(f.Verdicts), dateOf(f.FirstSeen),
 			string(f.Change), plID, plName, plEntry, invalidText(ref),
 		}
+		for i := range row {
+			row[i] = noFormula(csvText(row[i]))
+		}
+		if err := cw.Write(row); err != nil {
+			return err
+		}
+	}
+	for _, sk := range r.Run.Skipped {
+		row := make([]string, len(csvHeader))
+		row[1], row[2], row[3] = "skipped", sk.Account, sk.Region
+		row[12] = "skipped " + skippedWhere(sk.Account, sk.Region, sk.Resource) + ": " + sk.Reason
 		for i := range row {
 			row[i] = noFormula(csvText(row[i]))
 		}

@@ -521,8 +521,15 @@ func TestWriteCSV(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(rows) != len(r.Findings)+1 {
-		t.Fatalf("CSV has %d rows, want %d", len(rows), len(r.Findings)+1)
+	// A header, a row per finding, and a row per part of the estate skipped.
+	if want := 1 + len(r.Findings) + len(r.Run.Skipped); len(rows) != want {
+		t.Fatalf("CSV has %d rows, want %d", len(rows), want)
+	}
+	for i, sk := range r.Run.Skipped {
+		row := rows[1+len(r.Findings)+i]
+		if row[1] != "skipped" || row[2] != sk.Account || row[3] != sk.Region || !strings.Contains(row[12], sk.Reason) {
+			t.Errorf("CSV row for skipped %+v = %q, want kind skipped, its account, region and reason", sk, row)
+		}
 	}
 	if !reflect.DeepEqual(rows[0], csvHeader) {
 		t.Errorf("header = %q, want %q", rows[0], csvHeader)

@@ -29,7 +29,18 @@ type config struct {
 	Profile string `yaml:"profile"`
 	// Regions to collect; empty or ["all"] means every region enabled for the account.
 	Regions []string `yaml:"regions"`
-	// RegionConcurrency bounds how many regions are collected at once.
+	// Accounts are the ids of the accounts to collect besides the caller's, through the
+	// role RoleName in each; empty means the caller's account alone, unless Org is set.
+	Accounts []string `yaml:"accounts"`
+	// Org collects every active account of the Organization, through RoleName in each.
+	Org bool `yaml:"org"`
+	// RoleName is the role assumed in each account other than the caller's.
+	RoleName string `yaml:"role_name"`
+	// ExternalID is the external id passed when assuming RoleName; empty passes none.
+	ExternalID string `yaml:"external_id"`
+	// Concurrency bounds how many regions, over all accounts, are collected at once.
+	Concurrency int `yaml:"concurrency"`
+	// RegionConcurrency bounds how many regions of one account are collected at once.
 	RegionConcurrency int `yaml:"region_concurrency"`
 	// MaxHostsPerCIDR is the largest public prefix, in addresses, expanded into addresses.
 	MaxHostsPerCIDR int `yaml:"max_hosts_per_cidr"`
@@ -96,6 +107,7 @@ type logConfig struct {
 
 func defaultConfig() config {
 	return config{
+		Concurrency:       collector.DefaultConcurrency,
 		RegionConcurrency: collector.DefaultRegionConcurrency,
 		MaxHostsPerCIDR:   collector.DefaultMaxHostsPerCIDR,
 		MaxInputSize:      defaultMaxInputSize,
@@ -410,6 +422,9 @@ func scalarText(n *yaml.Node, want string) (string, error) {
 // as it is written in the file, its line when the file set it, and the flag where there
 // is one.
 func (c *config) validate() error {
+	if c.Concurrency < 1 || c.Concurrency > 256 {
+		return c.keyErrorf("concurrency", "(--concurrency) must be between 1 and 256, not %d", c.Concurrency)
+	}
 	if c.RegionConcurrency < 1 {
 		return c.keyErrorf("region_concurrency", "must be at least 1, not %d", c.RegionConcurrency)
 	}
@@ -433,6 +448,9 @@ func (c *config) validate() error {
 	if slices.Contains(c.Regions, "all") && len(c.Regions) > 1 {
 		return c.keyErrorf("regions", "(--regions): all cannot be combined with region names")
 	}
+	if err := c.validateAccounts(); err != nil {
+		return err
+	}
 	if err := c.Audit.validate(c); err != nil {
 		return err
 	}
@@ -441,6 +459,34 @@ func (c *config) validate() error {
 	}
 	return c.Reputation.validate(c)
 }
+
+// validateAccounts checks the keys that name the accounts to collect. Whether --role-name
+// is needed depends on the caller's account, and is checked once it is known.
+func (c *config) validateAccounts() error {
+	for _, a := range c.Accounts {
+		if !accountID.MatchString(a) {
+			return c.keyErrorf("accounts", "(--accounts): %q is not an account id (12 digits)", a)
+		}
+	}
+	if c.Org && len(c.Accounts) > 0 {
+		return c.keyErrorf("accounts", "(--accounts) and org (--org) cannot be used together: --org collects every account of the Organization")
+	}
+	if c.RoleName != "" && !roleName.MatchString(c.RoleName) {
+		return c.keyErrorf("role_name", "(--role-name): %q is not a role name (letters, digits and +=,.@_-, at most 64)", c.RoleName)
+	}
+	if c.ExternalID != "" && c.RoleName == "" {
+		return c.keyErrorf("external_id", "(--external-id) needs role_name (--role-name), the role it is passed to")
+	}
+	if (c.Org || len(c.Accounts) > 0) && len(c.Inputs) > 0 {
+		return usageErrorf("--input reads saved output: it cannot be combined with --accounts or --org")
+	}
+	return nil
+}
+
+var (
+	accountID = regexp.MustCompile(`^\d{12}$`)
+	roleName  = regexp.MustCompile(`^[\w+=,.@-]{1,64}$`)
+)
 
 var regionName = regexp.MustCompile(`^[a-z]{2,4}(-[a-z]+)+-\d+$`)
 

@@ -83,6 +83,15 @@ func TestConfigValueErrors(t *testing.T) {
 		{file: "providers:\n  virustotal:\n    thresholds:\n      malicious: 1\n      suspicious: 2\n", want: "cfg.yaml: line 3: providers.virustotal.thresholds need 1 <= suspicious <= malicious, not suspicious 2 and malicious 1"},
 		{file: "providers:\n  metadefender:\n    batch_size: 51\n", want: "cfg.yaml: line 3: providers.metadefender.batch_size must be between 1 and 50, not 51"},
 
+		{file: "accounts: [\"12345678901\"]\n", want: `cfg.yaml: line 1: accounts (--accounts): "12345678901" is not an account id (12 digits)`},
+		{file: "org: true\naccounts: [\"123456789012\"]\n", want: "cfg.yaml: line 2: accounts (--accounts) and org (--org) cannot be used together: --org collects every account of the Organization"},
+		{file: "role_name: \"a/b\"\n", want: `cfg.yaml: line 1: role_name (--role-name): "a/b" is not a role name (letters, digits and +=,.@_-, at most 64)`},
+		{file: "external_id: x\n", want: "cfg.yaml: line 1: external_id (--external-id) needs role_name (--role-name), the role it is passed to"},
+		{flags: []string{"--accounts", "123456789012,abc"}, want: `accounts (--accounts): "abc" is not an account id (12 digits)`},
+		{flags: []string{"--org", "--accounts", "123456789012"}, want: "accounts (--accounts) and org (--org) cannot be used together: --org collects every account of the Organization"},
+		{flags: []string{"--accounts", ","}, want: "--accounts needs at least one account id"},
+		{flags: []string{"--org", "--input", "x.json"}, want: "--input reads saved output: it cannot be combined with --accounts or --org"},
+
 		// A flag replaces the file's value: the error is about the flag's value, on no line.
 		{file: "regions: [eu-west-1]\n", flags: []string{"--regions", "us-east-1,Mars"}, want: `regions (--regions): "Mars" is not a region name (like us-east-1) or all`},
 		{file: "log:\n  level: debug\n", flags: []string{"--log-level", "loud"}, want: `log.level (--log-level) must be debug, info, warn or error, not "loud"`},

@@ -295,12 +295,17 @@ type commandOptions struct {
 // commonFlags are the flags the commands share. Each command registers the groups it
 // takes; load applies those that were set.
 type commonFlags struct {
-	configFile string
-	inputs     stringList
-	profile    string
-	regions    string
-	logFormat  string
-	logLevel   string
+	configFile  string
+	inputs      stringList
+	profile     string
+	regions     string
+	accounts    string
+	org         bool
+	concurrency int
+	roleName    string
+	externalID  string
+	logFormat   string
+	logLevel    string
 
 	maxInputSize string
 
@@ -340,6 +345,11 @@ func (f *commonFlags) registerSource(c *commandFlags) {
 		"(repeatable; - is stdin)")
 	fs.StringVar(&f.profile, "profile", "", "use the AWS shared-config profile `NAME` (default: AWS_PROFILE, else the default chain)")
 	fs.StringVar(&f.regions, "regions", "", "collect the comma-separated `LIST` of regions, or all (default: every region enabled for the account)")
+	fs.StringVar(&f.accounts, "accounts", "", "collect the comma-separated `LIST` of account ids as well as the caller's, through --role-name in each")
+	fs.BoolVar(&f.org, "org", false, "collect every active account of the Organization (from the management or a delegated administrator account), through --role-name in each")
+	fs.StringVar(&f.roleName, "role-name", "", "assume the role `NAME` in each account of --accounts or --org other than the caller's")
+	fs.StringVar(&f.externalID, "external-id", "", "pass the external `ID` when assuming --role-name")
+	fs.IntVar(&f.concurrency, "concurrency", 0, "collect at most `N` regions at once over all accounts (default: concurrency in the configuration, 16)")
 	f.registerInputLimit(fs)
 	annotate(fs, "input", completeFiles, "json")
 	annotate(fs, "regions", completeValues, append([]string{"all"}, knownRegions("aws")...)...)
@@ -425,6 +435,19 @@ func (f *commonFlags) load(fs *pflag.FlagSet) (config, error) {
 			cfg.Profile = f.profile
 		case "regions":
 			cfg.Regions = splitList(f.regions)
+		case "accounts":
+			cfg.Accounts = splitList(f.accounts)
+			if len(cfg.Accounts) == 0 {
+				err = usageErrorf("--accounts needs at least one account id")
+			}
+		case "org":
+			cfg.Org = f.org
+		case "concurrency":
+			cfg.Concurrency = f.concurrency
+		case "role-name":
+			cfg.RoleName = f.roleName
+		case "external-id":
+			cfg.ExternalID = f.externalID
 		case "log-format":
 			cfg.Log.Format = f.logFormat
 		case "log-level":

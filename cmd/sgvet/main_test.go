@@ -294,7 +294,7 @@ func TestConfigExample(t *testing.T) {
 	if err := loadConfigFile("../../config.example.yaml", &got); err != nil {
 		t.Fatal(err)
 	}
-	got.Regions = nil // [] in the file, nil in the defaults
+	got.Regions, got.Accounts = nil, nil // [] in the file, nil in the defaults
 	got.Reputation.Providers.Blocklist.Files = nil
 	got.file = nil
 	if want := defaultConfig(); !reflect.DeepEqual(got, want) {

@@ -8,11 +8,14 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
+	"github.com/aws/aws-sdk-go-v2/service/organizations"
 	"github.com/aws/aws-sdk-go-v2/service/sts"
 	"github.com/aws/smithy-go"
 	"github.com/aws/smithy-go/logging"
@@ -92,7 +95,8 @@ const credentialsHelp = `no AWS credentials found. Provide them in one of these 
   - run where an IAM role is available (EC2 instance profile, ECS task role, EKS pod identity)
 or read saved output instead: sgvet groups --input FILE`
 
-// loadAWSConfig loads the SDK's configuration: the default chain, or cfg's profile. The
+// loadAWSConfig loads the SDK's configuration: the default chain, or cfg's profile, with
+// the adaptive retry mode unless AWS_RETRY_MODE or the profile's retry_mode names another. The
 // SDK's own log lines (such as its fall-back from IMDSv2) become debug lines.
 func loadAWSConfig(ctx context.Context, cfg config, log *slog.Logger) (aws.Config, error) {
 	sdkLog := logging.LoggerFunc(func(_ logging.Classification, format string, v ...any) {
@@ -110,10 +114,16 @@ func loadAWSConfig(ctx context.Context, cfg config, log *slog.Logger) (aws.Confi
 		}
 		return awsCfg, usageErrorf("load AWS configuration: %v", err)
 	}
+	// Adaptive retry slows the clients' calls when AWS throttles them (RequestLimitExceeded),
+	// so that a busy estate slows the run rather than failing it.
+	if awsCfg.RetryMode == "" && awsCfg.Retryer == nil {
+		awsCfg.RetryMode = aws.RetryModeAdaptive
+	}
 	return awsCfg, nil
 }
 
-// collectAWS reads the estate from the AWS API of the account the credentials belong to.
+// collectAWS reads the estate from the AWS API of the account the credentials belong to,
+// and of the accounts of --accounts or --org through --role-name.
 func collectAWS(ctx context.Context, cfg config, log *slog.Logger, status *statusLine) (collector.Collection, error) {
 	awsCfg, err := loadAWSConfig(ctx, cfg, log)
 	if err != nil {
@@ -161,7 +171,7 @@ func collectAWS(ctx context.Context, cfg config, log *slog.Logger, status *statu
 		}
 		return collector.Collection{}, usageErrorf("AWS credentials were not accepted: %s", collector.DescribeError(err))
 	}
-	account := aws.ToString(id.Account)
+	caller := aws.ToString(id.Account)
 
 	regions := cfg.Regions
 	if len(regions) == 0 || regions[0] == "all" {
@@ -176,26 +186,90 @@ func collectAWS(ctx context.Context, cfg config, log *slog.Logger, status *statu
 			return collector.Collection{}, usageErrorf("list the account's regions in %s: %s (grant ec2:DescribeRegions, or name regions with --regions)", awsCfg.Region, collector.DescribeError(err))
 		}
 	}
-	log.Debug("collecting", "account", account, "regions", regions)
 
-	src := collector.AWSSource{
-		Account:     account,
-		Regions:     regions,
-		Concurrency: cfg.RegionConcurrency,
-		Log:         log,
-		Client: func(region string) collector.EC2API {
-			return ec2.NewFromConfig(awsCfg, func(o *ec2.Options) { o.Region = region })
-		},
+	accounts, err := accountsToCollect(ctx, cfg, awsCfg, caller)
+	if err != nil {
+		return collector.Collection{}, err
 	}
-	if status != nil {
-		src.Progress = func(done, total int) {
-			status.show(fmt.Sprintf("collecting: %d/%d regions", done, total))
-			if done == total {
-				status.done()
+	log.Debug("collecting", "accounts", accounts, "regions", regions)
+
+	partition := "aws"
+	if p, ok := strings.CutPrefix(aws.ToString(id.Arn), "arn:"); ok {
+		partition, _, _ = strings.Cut(p, ":")
+	}
+	stsClient := sts.NewFromConfig(awsCfg)
+	source := func(ctx context.Context, account string) (collector.AWSSource, error) {
+		accountCfg := awsCfg.Copy()
+		accountRegions := regions
+		if account != caller {
+			roleARN := fmt.Sprintf("arn:%s:iam::%s:role/%s", partition, account, cfg.RoleName)
+			creds, err := collector.AssumeRole(ctx, stsClient, roleARN, cfg.ExternalID)
+			if err != nil {
+				return collector.AWSSource{}, err
+			}
+			accountCfg.Credentials = creds
+			if len(cfg.Regions) == 0 || cfg.Regions[0] == "all" {
+				accountRegions, err = collector.EnabledRegions(ctx, ec2.NewFromConfig(accountCfg))
+				if err != nil {
+					return collector.AWSSource{}, err
+				}
 			}
 		}
+		src := collector.AWSSource{
+			Account:     account,
+			Regions:     accountRegions,
+			Concurrency: cfg.RegionConcurrency,
+			Log:         log.With("account", account),
+			Client: func(region string) collector.EC2API {
+				return ec2.NewFromConfig(accountCfg, func(o *ec2.Options) { o.Region = region })
+			},
+		}
+		if status != nil {
+			prefix := ""
+			if len(accounts) > 1 {
+				prefix = "account " + account + ", "
+			}
+			src.Progress = func(done, total int) {
+				status.show(fmt.Sprintf("collecting: %s%d/%d regions", prefix, done, total))
+			}
+		}
+		return src, nil
 	}
-	return src.Collect(ctx)
+	c, err := collector.AccountsSource{Accounts: accounts, Source: source, Concurrency: cfg.Concurrency, Log: log}.Collect(ctx)
+	status.done()
+	return c, err
+}
+
+// accountsToCollect returns the accounts cfg names: the caller's first, then those of
+// --accounts or of the Organization, each once. An account other than the caller's needs
+// --role-name.
+func accountsToCollect(ctx context.Context, cfg config, awsCfg aws.Config, caller string) ([]string, error) {
+	others := cfg.Accounts
+	if cfg.Org {
+		var err error
+		others, err = collector.OrganizationAccounts(ctx, organizations.NewFromConfig(awsCfg))
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil, ctx.Err()
+			}
+			return nil, usageErrorf("--org: %s (run from the management account or a delegated administrator, with organizations:ListAccounts)", collector.DescribeError(err))
+		}
+	}
+	accounts := []string{caller}
+	for _, a := range others {
+		if slices.Contains(accounts, a) {
+			continue
+		}
+		if cfg.RoleName == "" {
+			flag := "--accounts"
+			if cfg.Org {
+				flag = "--org"
+			}
+			return nil, cfg.keyErrorf("role_name", "(--role-name) is needed with %s: account %s is not the caller's (%s)", flag, a, caller)
+		}
+		accounts = append(accounts, a)
+	}
+	return accounts, nil
 }
 
 // profileSource names where the profile that does not exist was set: --profile, or the

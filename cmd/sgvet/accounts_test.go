@@ -1,0 +1,180 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/sgvet/sgvet/collector"
+)
+
+// seededRules returns the rules of the inventory in groups that SeedAccounts made, as it
+// describes them.
+func seededRules(inv collector.Inventory) []string {
+	var rules []string
+	for _, r := range inv.Rules {
+		if strings.HasPrefix(r.GroupName, "app-") {
+			rules = append(rules, fmt.Sprintf("%s %s %s %s %s", r.Account, r.Region, r.GroupName, r.Direction, r.ID))
+		}
+	}
+	slices.Sort(rules)
+	return rules
+}
+
+// TestGroupsOfAccounts collects an Organization of moto: the caller and three members, two
+// regions each, every member's groups created through its role. moto keeps each assumed
+// account's resources apart, so each group and rule must come back with its own account.
+func TestGroupsOfAccounts(t *testing.T) {
+	srv := useMoto(t)
+	caller, members := srv.Organization(t, 3)
+	regions := []string{"eu-west-1", "us-east-1"}
+	all := append([]string{caller}, members...)
+	seeded := srv.SeedAccounts(t, caller, all, regions)
+	only := func(accounts ...string) []string {
+		var out []string
+		for _, r := range seeded {
+			if slices.Contains(accounts, strings.Fields(r)[0]) {
+				out = append(out, r)
+			}
+		}
+		return out
+	}
+	tests := []struct {
+		name     string
+		args     []string
+		accounts []string
+	}{
+		{"org", []string{"--org", "--role-name", "audit", "--external-id", "x-1"}, all},
+		{"accounts", []string{"--accounts", members[0] + "," + members[2], "--role-name", "audit"}, []string{caller, members[0], members[2]}},
+		{"accounts with the caller", []string{"--accounts", caller + "," + members[1], "--role-name", "audit"}, []string{caller, members[1]}},
+		{"only the caller needs no role", []string{"--accounts", caller}, []string{caller}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			args := append([]string{"groups", "--regions", strings.Join(regions, ","), "--format", "json"}, tc.args...)
+			res := sgvet(t, "", args...)
+			if res.code != 0 {
+				t.Fatalf("sgvet %q: exit %d, want 0; stderr: %s", args, res.code, res.stderr)
+			}
+			var inv collector.Inventory
+			if err := json.Unmarshal([]byte(res.stdout), &inv); err != nil {
+				t.Fatal(err)
+			}
+			if got, want := seededRules(inv), only(tc.accounts...); !slices.Equal(got, want) {
+				t.Errorf("sgvet %q: rules\n  %q\nwant\n  %q", args, got, want)
+			}
+			if want := slices.Sorted(slices.Values(tc.accounts)); !slices.Equal(inv.Accounts, want) {
+				t.Errorf("sgvet %q: accounts = %v, want %v", args, inv.Accounts, want)
+			}
+			for _, g := range inv.Groups {
+				if !slices.Contains(tc.accounts, g.Account) {
+					t.Errorf("sgvet %q: group %s of account %q, want one of %v", args, g.ID, g.Account, tc.accounts)
+				}
+			}
+			if len(inv.Skipped) != 0 {
+				t.Errorf("sgvet %q: skipped = %+v, want none", args, inv.Skipped)
+			}
+		})
+	}
+}
+
+// TestGroupsOfAccountsSkipsRegions: a region that refuses is skipped in every account, each
+// entry naming its account, and the run exits 3. (The refusal of a role moto cannot
+// reproduce is tested in the collector's TestAccountsSourceOrganization.)
+func TestGroupsOfAccountsSkipsRegions(t *testing.T) {
+	srv := useMoto(t)
+	caller, members := srv.Organization(t, 1)
+	// moto answers 500 for a region it does not know.
+	res := sgvet(t, "", "groups", "--org", "--role-name", "audit", "--regions", "us-east-1,xx-nowhere-1", "--format", "json")
+	if res.code != exitIncomplete {
+		t.Fatalf("exit %d, want %d; stderr: %s", res.code, exitIncomplete, res.stderr)
+	}
+	var inv collector.Inventory
+	if err := json.Unmarshal([]byte(res.stdout), &inv); err != nil {
+		t.Fatal(err)
+	}
+	var skipped []string
+	for _, s := range inv.Skipped {
+		skipped = append(skipped, s.Account+" "+s.Region)
+		if s.Reason == "" {
+			t.Errorf("skipped %+v has no reason", s)
+		}
+	}
+	want := []string{caller + " xx-nowhere-1", members[0] + " xx-nowhere-1"}
+	if !slices.Equal(skipped, want) {
+		t.Errorf("skipped = %q, want %q", skipped, want)
+	}
+	for _, a := range []string{caller, members[0]} {
+		if !strings.Contains(res.stderr, a) {
+			t.Errorf("stderr does not name account %s: %s", a, res.stderr)
+		}
+	}
+}
+
+// TestGroupsOfAccountsNeedRole: an account other than the caller's needs --role-name.
+func TestGroupsOfAccountsNeedRole(t *testing.T) {
+	srv := useMoto(t)
+	caller, members := srv.Organization(t, 1)
+	tests := []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--accounts", members[0]}, "role_name (--role-name) is needed with --accounts: account " + members[0] + " is not the caller's (" + caller + ")"},
+		{[]string{"--org"}, "role_name (--role-name) is needed with --org: account " + members[0] + " is not the caller's (" + caller + ")"},
+	}
+	for _, tc := range tests {
+		args := append([]string{"groups", "--regions", "us-east-1"}, tc.args...)
+		res := sgvet(t, "", args...)
+		if res.code != exitUsage || !strings.Contains(res.stderr, tc.want) {
+			t.Errorf("sgvet %q: exit %d, stderr %q; want %d and %q", args, res.code, res.stderr, exitUsage, tc.want)
+		}
+	}
+}
+
+// TestAuditOfAccountsListsSkipped: what was skipped in an account is listed, with the
+// account, in every format of the report, and the audit exits 3.
+func TestAuditOfAccountsListsSkipped(t *testing.T) {
+	srv := useMoto(t)
+	isolateProviders(t)
+	caller, members := srv.Organization(t, 1)
+	srv.SeedAccounts(t, caller, []string{caller, members[0]}, []string{"us-east-1"})
+	list := writeFile(t, "drop.txt", "192.0.2.0/24\n")
+	for _, format := range []string{"table", "json", "csv", "markdown", "html"} {
+		t.Run(format, func(t *testing.T) {
+			args := []string{"audit", "--no-cache", "--providers", "blocklist", "--blocklist", list, "--fail-on", "none",
+				"--org", "--role-name", "audit", "--regions", "us-east-1,xx-nowhere-1", "--format", format}
+			res := sgvet(t, "", args...)
+			if res.code != exitIncomplete {
+				t.Fatalf("sgvet %q: exit %d, want %d; stderr: %s", args, res.code, exitIncomplete, res.stderr)
+			}
+			for _, account := range []string{caller, members[0]} {
+				// How each format writes a skipped region of an account.
+				want := map[string]string{
+					"table":    "skipped account " + account + ", region xx-nowhere-1: ",
+					"csv":      ",skipped," + account + ",xx-nowhere-1,",
+					"markdown": "| " + account + " | xx-nowhere-1 |",
+					"html":     "account " + account + ", region xx-nowhere-1",
+				}[format]
+				if format == "json" {
+					var rep struct {
+						Run struct{ Skipped []collector.Skipped }
+					}
+					if err := json.Unmarshal([]byte(res.stdout), &rep); err != nil {
+						t.Fatal(err)
+					}
+					if !slices.ContainsFunc(rep.Run.Skipped, func(s collector.Skipped) bool {
+						return s.Account == account && s.Region == "xx-nowhere-1" && s.Reason != ""
+					}) {
+						t.Errorf("sgvet %q: run.skipped = %+v, want region xx-nowhere-1 of account %s with a reason", args, rep.Run.Skipped, account)
+					}
+					continue
+				}
+				if !strings.Contains(res.stdout, want) {
+					t.Errorf("sgvet %q: the report does not list region xx-nowhere-1 of account %s as skipped (%q):\n%s", args, account, want, res.stdout)
+				}
+			}
+		})
+	}
+}
