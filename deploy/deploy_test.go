@@ -1,5 +1,7 @@
-// Package deploy_test deploys sgvet-queues.yaml to moto's CloudFormation and
-// checks the queues and policies it creates through the SQS and IAM APIs.
+// Package deploy_test deploys the CloudFormation templates to moto's
+// CloudFormation and checks what they create through the SQS, IAM and STS
+// APIs: sgvet-queues.yaml's queues and policies, and sgvet-member-role.yaml's
+// role.
 package deploy_test
 
 import (
@@ -32,8 +34,8 @@ var moto *motoserver.Server
 func TestMain(m *testing.M) { os.Exit(motoserver.Main(m, &moto)) }
 
 const (
-	templateFile = "sgvet-queues.yaml"
-	region       = "us-east-1"
+	queuesTemplate = "sgvet-queues.yaml"
+	region         = "us-east-1"
 	// deadline bounds each test's calls and polls. moto does its work while
 	// it answers, so the bound only keeps a broken stack or queue from
 	// hanging the test on a busy machine.
@@ -95,18 +97,19 @@ func newClients(t *testing.T, s *motoserver.Server) clients {
 	}
 }
 
-// deploy creates stack from the template with params (none: the defaults),
-// waits for CREATE_COMPLETE, and returns the stack's outputs by key.
-func deploy(ctx context.Context, t *testing.T, c clients, stack string, params map[string]string) map[string]cftypes.Output {
+// deploy creates stack from the template file with params (none: the
+// defaults), waits for CREATE_COMPLETE, and returns the stack's outputs by
+// key.
+func deploy(ctx context.Context, t *testing.T, c clients, file, stack string, params map[string]string) map[string]cftypes.Output {
 	t.Helper()
-	body, err := os.ReadFile(templateFile)
+	body, err := os.ReadFile(file)
 	if err != nil {
 		t.Fatal(err)
 	}
 	in := &cloudformation.CreateStackInput{
 		StackName:    aws.String(stack),
 		TemplateBody: aws.String(string(body)),
-		// The policies have names of their own.
+		// The templates give their IAM policies and roles names of their own.
 		Capabilities: []cftypes.Capability{cftypes.CapabilityCapabilityNamedIam},
 	}
 	for _, k := range slices.Sorted(maps.Keys(params)) {
@@ -205,7 +208,7 @@ func TestStack(t *testing.T) {
 			ctx, cancel := context.WithTimeout(t.Context(), deadline)
 			defer cancel()
 			c := newClients(t, s)
-			outputs := deploy(ctx, t, c, tt.stack, tt.params)
+			outputs := deploy(ctx, t, c, queuesTemplate, tt.stack, tt.params)
 			account := accountID(ctx, t, c)
 			w := expect(tt.want, account)
 
@@ -547,7 +550,7 @@ func TestRedrive(t *testing.T) {
 	set.lookupsVisibility = 1
 	set.resultsVisibility = 1
 	set.maxReceiveCount = 3
-	outputs := deploy(ctx, t, c, "sgvet-redrive", set.parameters())
+	outputs := deploy(ctx, t, c, queuesTemplate, "sgvet-redrive", set.parameters())
 
 	tests := []struct {
 		queue, dlq string // output keys of their URLs
@@ -628,7 +631,7 @@ func receiveOne(ctx context.Context, t *testing.T, c clients, queueURL string) *
 // set it, so the queues' attributes cannot show that the template asks for
 // it, and a stack must not depend on that default.
 func TestTemplateEncryptsQueues(t *testing.T) {
-	body, err := os.ReadFile(templateFile)
+	body, err := os.ReadFile(queuesTemplate)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -642,7 +645,7 @@ func TestTemplateEncryptsQueues(t *testing.T) {
 		} `yaml:"Resources"`
 	}
 	if err := yaml.Unmarshal(body, &tmpl); err != nil {
-		t.Fatalf("%s: %v", templateFile, err)
+		t.Fatalf("%s: %v", queuesTemplate, err)
 	}
 	queues := 0
 	for _, id := range slices.Sorted(maps.Keys(tmpl.Resources)) {
@@ -656,10 +659,10 @@ func TestTemplateEncryptsQueues(t *testing.T) {
 			sse = strconv.FormatBool(*p)
 		}
 		if sse != "true" || r.Properties.KmsMasterKeyID != nil {
-			t.Errorf("%s: queue %s SqsManagedSseEnabled = %s, KmsMasterKeyId = %v; want true and none", templateFile, id, sse, r.Properties.KmsMasterKeyID)
+			t.Errorf("%s: queue %s SqsManagedSseEnabled = %s, KmsMasterKeyId = %v; want true and none", queuesTemplate, id, sse, r.Properties.KmsMasterKeyID)
 		}
 	}
 	if queues != 4 {
-		t.Errorf("%s declares %d queues, want 4", templateFile, queues)
+		t.Errorf("%s declares %d queues, want 4", queuesTemplate, queues)
 	}
 }
