@@ -212,8 +212,11 @@ func TestStack(t *testing.T) {
 			account := accountID(ctx, t, c)
 			w := expect(tt.want, account)
 
-			t.Run("resources", func(t *testing.T) { checkResources(ctx, t, c, tt.stack) })
-			t.Run("outputs", func(t *testing.T) { checkOutputs(ctx, t, c, tt.stack, outputs, w) })
+			t.Run("resources", func(t *testing.T) { checkResources(ctx, t, c, tt.stack, queuesResources) })
+			t.Run("outputs", func(t *testing.T) {
+				keys := slices.Concat(slices.Collect(maps.Keys(w.queueNames)), slices.Collect(maps.Keys(w.outputs)))
+				checkOutputs(ctx, t, c, tt.stack, outputs, keys, w.outputs)
+			})
 			t.Run("queues", func(t *testing.T) { checkQueues(ctx, t, c, outputs, tt.want, w) })
 			t.Run("policies", func(t *testing.T) { checkPolicies(ctx, t, c, outputs, w) })
 		})
@@ -252,18 +255,22 @@ func expect(s settings, account string) expected {
 	}
 }
 
-func checkResources(ctx context.Context, t *testing.T, c clients, stack string) {
+// queuesResources are the resource types of sgvet-queues.yaml, by logical id.
+var queuesResources = map[string]string{
+	"LookupsQueue":           "AWS::SQS::Queue",
+	"LookupsDeadLetterQueue": "AWS::SQS::Queue",
+	"ResultsQueue":           "AWS::SQS::Queue",
+	"ResultsDeadLetterQueue": "AWS::SQS::Queue",
+	"CollectorPolicy":        "AWS::IAM::ManagedPolicy",
+	"WorkerPolicy":           "AWS::IAM::ManagedPolicy",
+	"ReporterPolicy":         "AWS::IAM::ManagedPolicy",
+}
+
+// checkResources checks that stack has exactly the resources in want
+// (types by logical id), each created with a physical id.
+func checkResources(ctx context.Context, t *testing.T, c clients, stack string, want map[string]string) {
 	// moto skips, with only a warning, a resource type it does not
 	// implement, and still completes the stack: check that each was made.
-	want := map[string]string{
-		"LookupsQueue":           "AWS::SQS::Queue",
-		"LookupsDeadLetterQueue": "AWS::SQS::Queue",
-		"ResultsQueue":           "AWS::SQS::Queue",
-		"ResultsDeadLetterQueue": "AWS::SQS::Queue",
-		"CollectorPolicy":        "AWS::IAM::ManagedPolicy",
-		"WorkerPolicy":           "AWS::IAM::ManagedPolicy",
-		"ReporterPolicy":         "AWS::IAM::ManagedPolicy",
-	}
 	got := map[string]string{}
 	pages := cloudformation.NewListStackResourcesPaginator(c.cfn, &cloudformation.ListStackResourcesInput{StackName: aws.String(stack)})
 	for pages.HasMorePages() {
@@ -284,13 +291,15 @@ func checkResources(ctx context.Context, t *testing.T, c clients, stack string) 
 	}
 }
 
-func checkOutputs(ctx context.Context, t *testing.T, c clients, stack string, outputs map[string]cftypes.Output, w expected) {
-	wantKeys := slices.Concat(slices.Collect(maps.Keys(w.queueNames)), slices.Collect(maps.Keys(w.outputs)))
-	slices.Sort(wantKeys)
+// checkOutputs checks that stack has exactly the outputs keys, those in
+// values with these values, each exported as STACK-KEY, and that the
+// account's exports are those of the outputs and no others.
+func checkOutputs(ctx context.Context, t *testing.T, c clients, stack string, outputs map[string]cftypes.Output, keys []string, values map[string]string) {
+	wantKeys := slices.Sorted(slices.Values(keys))
 	if got := slices.Sorted(maps.Keys(outputs)); !slices.Equal(got, wantKeys) {
 		t.Errorf("DescribeStacks(%q) outputs = %v, want %v", stack, got, wantKeys)
 	}
-	for key, want := range w.outputs {
+	for key, want := range values {
 		if got := aws.ToString(outputs[key].OutputValue); got != want {
 			t.Errorf("output %s = %q, want %q", key, got, want)
 		}
@@ -524,17 +533,22 @@ func policyVersion(ctx context.Context, t *testing.T, c clients, arn string) pol
 	if err != nil {
 		t.Fatalf("GetPolicyVersion(%q, %q): %v", arn, aws.ToString(p.Policy.DefaultVersionId), err)
 	}
-	// IAM returns the document URL-encoded (RFC 3986).
-	raw := aws.ToString(v.PolicyVersion.Document)
+	var doc policyDocument
+	decodePolicy(t, fmt.Sprintf("GetPolicyVersion(%q)", arn), aws.ToString(v.PolicyVersion.Document), &doc)
+	return doc
+}
+
+// decodePolicy decodes a policy document as IAM returns it, URL-encoded
+// (RFC 3986), into doc; call names the call that returned it.
+func decodePolicy(t *testing.T, call, raw string, doc any) {
+	t.Helper()
 	text, err := url.PathUnescape(raw)
 	if err != nil {
-		t.Fatalf("GetPolicyVersion(%q) document %q: %v", arn, raw, err)
+		t.Fatalf("%s document %q: %v", call, raw, err)
 	}
-	var doc policyDocument
-	if err := json.Unmarshal([]byte(text), &doc); err != nil {
-		t.Fatalf("GetPolicyVersion(%q) document %q: %v", arn, text, err)
+	if err := json.Unmarshal([]byte(text), doc); err != nil {
+		t.Fatalf("%s document %q: %v", call, text, err)
 	}
-	return doc
 }
 
 // TestRedrive sends a message to each main queue of a stack whose queues
