@@ -50,11 +50,12 @@ func TestMemberRole(t *testing.T) {
 		maxSession int32
 	}{
 		{
-			name:      "defaults",
-			stack:     "sgvet-member-role",
-			params:    map[string]string{"AuditAccountId": auditAccount},
-			role:      "sgvet-audit",
-			principal: "arn:aws:iam::" + auditAccount + ":root",
+			name:       "defaults",
+			stack:      "sgvet-member-role",
+			params:     map[string]string{"AuditAccountId": auditAccount},
+			role:       "sgvet-audit",
+			principal:  "arn:aws:iam::" + auditAccount + ":root",
+			maxSession: 3600,
 		},
 		{
 			name:  "external id and principal",
@@ -81,10 +82,6 @@ func TestMemberRole(t *testing.T) {
 			outputs := deploy(ctx, t, c, memberRoleTemplate, tt.stack, tt.params)
 			account := accountID(ctx, t, c)
 			roleARN := fmt.Sprintf("arn:aws:iam::%s:role/%s", account, tt.role)
-			maxSession := tt.maxSession
-			if maxSession == 0 {
-				maxSession = 3600
-			}
 
 			t.Run("resources", func(t *testing.T) {
 				checkResources(ctx, t, c, tt.stack, map[string]string{"AuditRole": "AWS::IAM::Role", "CollectPolicy": "AWS::IAM::Policy"})
@@ -93,7 +90,7 @@ func TestMemberRole(t *testing.T) {
 				checkOutputs(ctx, t, c, tt.stack, outputs, []string{"RoleArn"}, map[string]string{"RoleArn": roleARN})
 			})
 			t.Run("role", func(t *testing.T) {
-				checkRole(ctx, t, c, tt.role, roleARN, maxSession, trustPolicy(t, tt.principal, tt.externalID))
+				checkRole(ctx, t, c, tt.role, roleARN, tt.maxSession, trustPolicy(t, tt.principal, tt.externalID))
 			})
 			t.Run("permissions", func(t *testing.T) { checkRolePermissions(ctx, t, c, tt.role) })
 			t.Run("assume", func(t *testing.T) { checkAssumeRole(ctx, t, s, account, tt.role, roleARN, tt.externalID) })
