@@ -5,6 +5,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
+	"os"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -14,6 +17,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/iam"
 	"github.com/aws/aws-sdk-go-v2/service/sts"
 	"github.com/aws/smithy-go"
+	"go.yaml.in/yaml/v3"
 
 	"github.com/sgvet/sgvet/internal/motoserver"
 )
@@ -226,5 +230,84 @@ func checkAssumeRole(ctx context.Context, t *testing.T, s *motoserver.Server, ac
 				t.Errorf("GetCallerIdentity as %s Account = %q, want %q", roleARN, got, account)
 			}
 		})
+	}
+}
+
+// TestMemberRoleParameters checks the template's parameter constraints
+// against values CloudFormation should take and refuse. moto checks no
+// AllowedPattern, so the patterns are read from the template and matched
+// here (they use nothing that RE2 and CloudFormation's Java patterns read
+// differently).
+func TestMemberRoleParameters(t *testing.T) {
+	body, err := os.ReadFile(memberRoleTemplate)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var tmpl struct {
+		Parameters map[string]struct {
+			Default        *string `yaml:"Default"`
+			AllowedPattern string  `yaml:"AllowedPattern"`
+		} `yaml:"Parameters"`
+	}
+	if err := yaml.Unmarshal(body, &tmpl); err != nil {
+		t.Fatalf("%s: %v", memberRoleTemplate, err)
+	}
+	tests := []struct {
+		param string
+		value string
+		ok    bool
+	}{
+		{"AuditAccountId", "999999999999", true},
+		{"AuditAccountId", "", false},
+		{"AuditAccountId", "99999999999", false},
+		{"AuditAccountId", "9999999999999", false},
+		{"AuditAccountId", "arn:aws:iam::999999999999:root", false},
+		{"RoleName", "sgvet-audit", true},
+		{"RoleName", "", false},
+		{"RoleName", "sgvet/audit", false},
+		{"RoleName", strings.Repeat("r", 65), false},
+		{"ExternalId", "", true},
+		{"ExternalId", "sgvet-7f3a9c41", true},
+		{"ExternalId", "x", false},
+		{"ExternalId", "has space", false},
+		{"AuditPrincipalArn", "", true},
+		{"AuditPrincipalArn", "arn:aws:iam::999999999999:role/sgvet-runner", true},
+		{"AuditPrincipalArn", "arn:aws:iam::999999999999:role/ops/sgvet-runner", true},
+		{"AuditPrincipalArn", "arn:aws-us-gov:iam::999999999999:role/sgvet-runner", true},
+		{"AuditPrincipalArn", "arn:aws:iam::999999999999:root", false},
+		{"AuditPrincipalArn", "arn:aws:iam::999999999999:user/alice", false},
+		{"AuditPrincipalArn", "arn:aws:sts::999999999999:assumed-role/sgvet-runner/sgvet", false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.param+"="+tt.value, func(t *testing.T) {
+			p, ok := tmpl.Parameters[tt.param]
+			if !ok || p.AllowedPattern == "" {
+				t.Fatalf("%s: parameter %s has no AllowedPattern", memberRoleTemplate, tt.param)
+			}
+			re, err := regexp.Compile(p.AllowedPattern)
+			if err != nil {
+				t.Fatalf("%s: %s AllowedPattern %q: %v", memberRoleTemplate, tt.param, p.AllowedPattern, err)
+			}
+			if got := re.MatchString(tt.value); got != tt.ok {
+				t.Errorf("%s AllowedPattern %q matches %q = %v, want %v", tt.param, p.AllowedPattern, tt.value, got, tt.ok)
+			}
+		})
+	}
+
+	// The account that runs sgvet has no default; the rest have those the
+	// README documents.
+	defaults := map[string]string{"RoleName": "sgvet-audit", "ExternalId": "", "AuditPrincipalArn": "", "MaxSessionDuration": "3600"}
+	for _, name := range slices.Sorted(maps.Keys(tmpl.Parameters)) {
+		got := tmpl.Parameters[name].Default
+		want, ok := defaults[name]
+		switch {
+		case name == "AuditAccountId" && got != nil:
+			t.Errorf("%s: AuditAccountId Default = %q, want none", memberRoleTemplate, *got)
+		case name == "AuditAccountId":
+		case !ok:
+			t.Errorf("%s: unexpected parameter %s", memberRoleTemplate, name)
+		case got == nil || *got != want:
+			t.Errorf("%s: %s Default = %v, want %q", memberRoleTemplate, name, got, want)
+		}
 	}
 }
