@@ -1,5 +1,7 @@
-// Package deploy_test deploys sgvet-queues.yaml to moto's CloudFormation and
-// checks the queues and policies it creates through the SQS and IAM APIs.
+// Package deploy_test deploys the CloudFormation templates to moto's
+// CloudFormation and checks what they create through the SQS, IAM and STS
+// APIs: sgvet-queues.yaml's queues and policies, and sgvet-member-role.yaml's
+// role.
 package deploy_test
 
 import (
@@ -32,8 +34,8 @@ var moto *motoserver.Server
 func TestMain(m *testing.M) { os.Exit(motoserver.Main(m, &moto)) }
 
 const (
-	templateFile = "sgvet-queues.yaml"
-	region       = "us-east-1"
+	queuesTemplate = "sgvet-queues.yaml"
+	region         = "us-east-1"
 	// deadline bounds each test's calls and polls. moto does its work while
 	// it answers, so the bound only keeps a broken stack or queue from
 	// hanging the test on a busy machine.
@@ -95,18 +97,19 @@ func newClients(t *testing.T, s *motoserver.Server) clients {
 	}
 }
 
-// deploy creates stack from the template with params (none: the defaults),
-// waits for CREATE_COMPLETE, and returns the stack's outputs by key.
-func deploy(ctx context.Context, t *testing.T, c clients, stack string, params map[string]string) map[string]cftypes.Output {
+// deploy creates stack from the template file with params (none: the
+// defaults), waits for CREATE_COMPLETE, and returns the stack's outputs by
+// key.
+func deploy(ctx context.Context, t *testing.T, c clients, file, stack string, params map[string]string) map[string]cftypes.Output {
 	t.Helper()
-	body, err := os.ReadFile(templateFile)
+	body, err := os.ReadFile(file)
 	if err != nil {
 		t.Fatal(err)
 	}
 	in := &cloudformation.CreateStackInput{
 		StackName:    aws.String(stack),
 		TemplateBody: aws.String(string(body)),
-		// The policies have names of their own.
+		// The templates give their IAM policies and roles names of their own.
 		Capabilities: []cftypes.Capability{cftypes.CapabilityCapabilityNamedIam},
 	}
 	for _, k := range slices.Sorted(maps.Keys(params)) {
@@ -205,12 +208,15 @@ func TestStack(t *testing.T) {
 			ctx, cancel := context.WithTimeout(t.Context(), deadline)
 			defer cancel()
 			c := newClients(t, s)
-			outputs := deploy(ctx, t, c, tt.stack, tt.params)
+			outputs := deploy(ctx, t, c, queuesTemplate, tt.stack, tt.params)
 			account := accountID(ctx, t, c)
 			w := expect(tt.want, account)
 
-			t.Run("resources", func(t *testing.T) { checkResources(ctx, t, c, tt.stack) })
-			t.Run("outputs", func(t *testing.T) { checkOutputs(ctx, t, c, tt.stack, outputs, w) })
+			t.Run("resources", func(t *testing.T) { checkResources(ctx, t, c, tt.stack, queuesResources) })
+			t.Run("outputs", func(t *testing.T) {
+				keys := slices.Concat(slices.Collect(maps.Keys(w.queueNames)), slices.Collect(maps.Keys(w.outputs)))
+				checkOutputs(ctx, t, c, tt.stack, outputs, keys, w.outputs)
+			})
 			t.Run("queues", func(t *testing.T) { checkQueues(ctx, t, c, outputs, tt.want, w) })
 			t.Run("policies", func(t *testing.T) { checkPolicies(ctx, t, c, outputs, w) })
 		})
@@ -249,18 +255,22 @@ func expect(s settings, account string) expected {
 	}
 }
 
-func checkResources(ctx context.Context, t *testing.T, c clients, stack string) {
+// queuesResources are the resource types of sgvet-queues.yaml, by logical id.
+var queuesResources = map[string]string{
+	"LookupsQueue":           "AWS::SQS::Queue",
+	"LookupsDeadLetterQueue": "AWS::SQS::Queue",
+	"ResultsQueue":           "AWS::SQS::Queue",
+	"ResultsDeadLetterQueue": "AWS::SQS::Queue",
+	"CollectorPolicy":        "AWS::IAM::ManagedPolicy",
+	"WorkerPolicy":           "AWS::IAM::ManagedPolicy",
+	"ReporterPolicy":         "AWS::IAM::ManagedPolicy",
+}
+
+// checkResources checks that stack has exactly the resources in want
+// (types by logical id), each created with a physical id.
+func checkResources(ctx context.Context, t *testing.T, c clients, stack string, want map[string]string) {
 	// moto skips, with only a warning, a resource type it does not
 	// implement, and still completes the stack: check that each was made.
-	want := map[string]string{
-		"LookupsQueue":           "AWS::SQS::Queue",
-		"LookupsDeadLetterQueue": "AWS::SQS::Queue",
-		"ResultsQueue":           "AWS::SQS::Queue",
-		"ResultsDeadLetterQueue": "AWS::SQS::Queue",
-		"CollectorPolicy":        "AWS::IAM::ManagedPolicy",
-		"WorkerPolicy":           "AWS::IAM::ManagedPolicy",
-		"ReporterPolicy":         "AWS::IAM::ManagedPolicy",
-	}
 	got := map[string]string{}
 	pages := cloudformation.NewListStackResourcesPaginator(c.cfn, &cloudformation.ListStackResourcesInput{StackName: aws.String(stack)})
 	for pages.HasMorePages() {
@@ -281,13 +291,15 @@ func checkResources(ctx context.Context, t *testing.T, c clients, stack string) 
 	}
 }
 
-func checkOutputs(ctx context.Context, t *testing.T, c clients, stack string, outputs map[string]cftypes.Output, w expected) {
-	wantKeys := slices.Concat(slices.Collect(maps.Keys(w.queueNames)), slices.Collect(maps.Keys(w.outputs)))
-	slices.Sort(wantKeys)
+// checkOutputs checks that stack has exactly the outputs keys, those in
+// values with these values, each exported as STACK-KEY, and that the
+// account's exports are those of the outputs and no others.
+func checkOutputs(ctx context.Context, t *testing.T, c clients, stack string, outputs map[string]cftypes.Output, keys []string, values map[string]string) {
+	wantKeys := slices.Sorted(slices.Values(keys))
 	if got := slices.Sorted(maps.Keys(outputs)); !slices.Equal(got, wantKeys) {
 		t.Errorf("DescribeStacks(%q) outputs = %v, want %v", stack, got, wantKeys)
 	}
-	for key, want := range w.outputs {
+	for key, want := range values {
 		if got := aws.ToString(outputs[key].OutputValue); got != want {
 			t.Errorf("output %s = %q, want %q", key, got, want)
 		}
@@ -521,17 +533,22 @@ func policyVersion(ctx context.Context, t *testing.T, c clients, arn string) pol
 	if err != nil {
 		t.Fatalf("GetPolicyVersion(%q, %q): %v", arn, aws.ToString(p.Policy.DefaultVersionId), err)
 	}
-	// IAM returns the document URL-encoded (RFC 3986).
-	raw := aws.ToString(v.PolicyVersion.Document)
+	var doc policyDocument
+	decodePolicy(t, fmt.Sprintf("GetPolicyVersion(%q)", arn), aws.ToString(v.PolicyVersion.Document), &doc)
+	return doc
+}
+
+// decodePolicy decodes a policy document as IAM returns it, URL-encoded
+// (RFC 3986), into doc; call names the call that returned it.
+func decodePolicy(t *testing.T, call, raw string, doc any) {
+	t.Helper()
 	text, err := url.PathUnescape(raw)
 	if err != nil {
-		t.Fatalf("GetPolicyVersion(%q) document %q: %v", arn, raw, err)
+		t.Fatalf("%s document %q: %v", call, raw, err)
 	}
-	var doc policyDocument
-	if err := json.Unmarshal([]byte(text), &doc); err != nil {
-		t.Fatalf("GetPolicyVersion(%q) document %q: %v", arn, text, err)
+	if err := json.Unmarshal([]byte(text), doc); err != nil {
+		t.Fatalf("%s document %q: %v", call, text, err)
 	}
-	return doc
 }
 
 // TestRedrive sends a message to each main queue of a stack whose queues
@@ -547,7 +564,7 @@ func TestRedrive(t *testing.T) {
 	set.lookupsVisibility = 1
 	set.resultsVisibility = 1
 	set.maxReceiveCount = 3
-	outputs := deploy(ctx, t, c, "sgvet-redrive", set.parameters())
+	outputs := deploy(ctx, t, c, queuesTemplate, "sgvet-redrive", set.parameters())
 
 	tests := []struct {
 		queue, dlq string // output keys of their URLs
@@ -628,7 +645,7 @@ func receiveOne(ctx context.Context, t *testing.T, c clients, queueURL string) *
 // set it, so the queues' attributes cannot show that the template asks for
 // it, and a stack must not depend on that default.
 func TestTemplateEncryptsQueues(t *testing.T) {
-	body, err := os.ReadFile(templateFile)
+	body, err := os.ReadFile(queuesTemplate)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -642,7 +659,7 @@ func TestTemplateEncryptsQueues(t *testing.T) {
 		} `yaml:"Resources"`
 	}
 	if err := yaml.Unmarshal(body, &tmpl); err != nil {
-		t.Fatalf("%s: %v", templateFile, err)
+		t.Fatalf("%s: %v", queuesTemplate, err)
 	}
 	queues := 0
 	for _, id := range slices.Sorted(maps.Keys(tmpl.Resources)) {
@@ -656,10 +673,10 @@ func TestTemplateEncryptsQueues(t *testing.T) {
 			sse = strconv.FormatBool(*p)
 		}
 		if sse != "true" || r.Properties.KmsMasterKeyID != nil {
-			t.Errorf("%s: queue %s SqsManagedSseEnabled = %s, KmsMasterKeyId = %v; want true and none", templateFile, id, sse, r.Properties.KmsMasterKeyID)
+			t.Errorf("%s: queue %s SqsManagedSseEnabled = %s, KmsMasterKeyId = %v; want true and none", queuesTemplate, id, sse, r.Properties.KmsMasterKeyID)
 		}
 	}
 	if queues != 4 {
-		t.Errorf("%s declares %d queues, want 4", templateFile, queues)
+		t.Errorf("%s declares %d queues, want 4", queuesTemplate, queues)
 	}
 }
