@@ -530,6 +530,7 @@ func (b *builder) summary() Summary {
 	s := Summary{
 		ByKind:            make(map[Kind]int, len(Kinds)),
 		BySeverity:        make(map[Severity]int, len(Severities)),
+		ByAccount:         make(map[string]map[Severity]int, len(b.inv.Accounts)),
 		AddressesTotal:    b.addresses,
 		AddressesVetted:   b.vetted,
 		AddressesUnvetted: b.addresses - b.vetted,
@@ -540,9 +541,29 @@ func (b *builder) summary() Summary {
 	for _, v := range Severities {
 		s.BySeverity[v] = 0
 	}
+	account := func(a string) map[Severity]int {
+		c := s.ByAccount[a]
+		if c == nil {
+			c = make(map[Severity]int, len(Severities))
+			for _, v := range Severities {
+				c[v] = 0
+			}
+			s.ByAccount[a] = c
+		}
+		return c
+	}
+	for _, a := range b.inv.Accounts {
+		if a != "" {
+			account(a)
+		}
+	}
 	for i := range b.findings {
-		s.ByKind[b.findings[i].Kind]++
-		s.BySeverity[b.findings[i].Severity]++
+		f := &b.findings[i]
+		s.ByKind[f.Kind]++
+		s.BySeverity[f.Severity]++
+		if a, _, _, _ := f.place(); a != "" {
+			account(a)[f.Severity]++
+		}
 	}
 	if h := b.in.History; h != nil {
 		for _, isNew := range h.New {

@@ -1693,3 +1693,40 @@ func TestBuildSuspiciousReasons(t *testing.T) {
 		})
 	}
 }
+
+// TestBuildByAccount checks that the summary counts each account's findings by severity,
+// and lists an account of the run that has none with zeros.
+func TestBuildByAccount(t *testing.T) {
+	const other, quiet = "444455556666", "777788889999"
+	inAccount := func(account string, r collector.Rule) collector.Rule {
+		r.Account = account
+		return r
+	}
+	groupIn := func(account, id string) collector.Group {
+		g := group(id, id, collector.Attached)
+		g.Account = account
+		return g
+	}
+	inv := collector.Collection{
+		Sources: []string{"test"},
+		Regions: []string{testRegion},
+		Groups:  []collector.Group{group("sg-app", "app", collector.Attached), groupIn(other, "sg-other"), groupIn(quiet, "sg-quiet")},
+		Rules: []collector.Rule{
+			in("sgr-ssh", "tcp", 22, 22, "0.0.0.0/0", "ssh"),
+			in("sgr-wide", "tcp", 443, 443, "151.101.0.0/16", "CDN"),
+			inAccount(other, rule("sg-other", "sgr-web", collector.Ingress, "tcp", 80, 80, "0.0.0.0/0", "web")),
+			inAccount(other, rule("sg-other", "sgr-rdp", collector.Ingress, "tcp", 3389, 3389, "0.0.0.0/0", "rdp")),
+			inAccount(quiet, rule("sg-quiet", "sgr-vpc", collector.Ingress, "tcp", 443, 443, "10.0.0.0/8", "VPC")),
+		},
+	}.Inventory(testNow, collector.Options{})
+	r := Build(Input{Inventory: inv, Results: results(verdict("blocklist", "151.101.0.0/16", reputation.Clean, "")), Now: testNow})
+	checkReport(t, r)
+	want := map[string]map[Severity]int{
+		testAccount: {Critical: 1, High: 0, Medium: 1, Low: 0, Info: 0},
+		other:       {Critical: 1, High: 0, Medium: 0, Low: 1, Info: 0},
+		quiet:       {Critical: 0, High: 0, Medium: 0, Low: 0, Info: 0},
+	}
+	if !reflect.DeepEqual(r.Summary.ByAccount, want) {
+		t.Errorf("Build(%q).Summary.ByAccount = %v, want %v", inv.Accounts, r.Summary.ByAccount, want)
+	}
+}

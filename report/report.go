@@ -265,6 +265,10 @@ type Run struct {
 type Summary struct {
 	ByKind     map[Kind]int     `json:"by_kind"`
 	BySeverity map[Severity]int `json:"by_severity"`
+	// ByAccount counts the findings of each account by severity: every account of the run,
+	// with zeros when it has no finding, and any other account a finding names. A finding
+	// with no account (a rule read from a file that does not say) is counted in no account.
+	ByAccount map[string]map[Severity]int `json:"by_account"`
 	// AddressesTotal is the number of distinct public addresses and prefixes to vet.
 	AddressesTotal int `json:"addresses_total"`
 	// AddressesVetted have at least one provider's known verdict.

@@ -74,6 +74,9 @@ func normalized(r *Report) *Report {
 	if c.Summary.BySeverity == nil {
 		c.Summary.BySeverity = map[Severity]int{}
 	}
+	if c.Summary.ByAccount == nil {
+		c.Summary.ByAccount = map[string]map[Severity]int{}
+	}
 	c.New = nonNil(c.New)
 	c.Gone = nonNil(c.Gone)
 	c.Findings = nonNil(c.Findings)

@@ -208,9 +208,14 @@ func reportFixture() *Report {
 				FirstSeen: fixtureDay(0, 0, 0).AddDate(-1, 0, 0), LastSeen: fixtureDay(0, 0, 0).AddDate(0, 0, -7)},
 		},
 	}
+	r.Summary.ByAccount = map[string]map[Severity]int{}
+	for _, a := range r.Run.Accounts {
+		r.Summary.ByAccount[a] = map[Severity]int{Critical: 0, High: 0, Medium: 0, Low: 0, Info: 0}
+	}
 	for _, f := range findings {
 		r.Summary.ByKind[f.Kind]++
 		r.Summary.BySeverity[f.Severity]++
+		r.Summary.ByAccount[f.Ref().Account][f.Severity]++
 	}
 	return r
 }
@@ -386,6 +391,9 @@ func withEmptyLists(r *Report) *Report {
 	}
 	if c.Summary.BySeverity == nil {
 		c.Summary.BySeverity = map[Severity]int{}
+	}
+	if c.Summary.ByAccount == nil {
+		c.Summary.ByAccount = map[string]map[Severity]int{}
 	}
 	if c.Findings == nil {
 		c.Findings = []Finding{}
