@@ -155,6 +155,28 @@ func severityCounts(s Summary) []namedCount {
 	return out
 }
 
+// accountCount is the number of findings of one account, by severity.
+type accountCount struct {
+	Account    string
+	Total      int
+	Severities []namedCount
+}
+
+// accountCounts returns the summary's counts for every account, in account order, each
+// by severity as severityCounts orders them.
+func accountCounts(s Summary) []accountCount {
+	out := make([]accountCount, 0, len(s.ByAccount))
+	for account, bySeverity := range s.ByAccount {
+		c := accountCount{Account: account, Severities: severityCounts(Summary{BySeverity: bySeverity})}
+		for _, n := range c.Severities {
+			c.Total += n.Count
+		}
+		out = append(out, c)
+	}
+	slices.SortFunc(out, func(a, b accountCount) int { return cmp.Compare(a.Account, b.Account) })
+	return out
+}
+
 func knownKind(k Kind) bool {
 	for _, v := range Kinds {
 		if v == k {

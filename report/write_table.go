@@ -18,6 +18,7 @@ type tableWriter struct{ width int }
 // The columns of a finding's line, in order.
 const (
 	colKind = iota
+	colAccount
 	colRegion
 	colGroup
 	colRule
@@ -43,7 +44,7 @@ const detailIndent = 4
 func (t tableWriter) Write(w io.Writer, r *Report) error {
 	p := &termPrinter{buf: bufio.NewWriterSize(w, 64<<10), width: t.width}
 	p.header(r)
-	p.findings(r.Findings, reportRegions(r))
+	p.findings(r.Findings, reportAccounts(r), reportRegions(r))
 	p.summary(r)
 	return p.buf.Flush()
 }
@@ -122,14 +123,14 @@ func (p *termPrinter) header(r *Report) {
 	p.wrap(0, 4, "providers: "+strings.Join(providers, "; "))
 }
 
-func (p *termPrinter) findings(findings []Finding, regions []string) {
+func (p *termPrinter) findings(findings []Finding, accounts, regions []string) {
 	p.blank()
 	if len(findings) == 0 {
 		p.line("no findings")
 		return
 	}
 
-	titles := [numColumns]string{"KIND", "REGION", "GROUP", "RULE", "DIR", "PORTS", "CIDR", "SEEN", "DESCRIPTION", "REASON"}
+	titles := [numColumns]string{"KIND", "ACCOUNT", "REGION", "GROUP", "RULE", "DIR", "PORTS", "CIDR", "SEEN", "DESCRIPTION", "REASON"}
 	groups := groupBySeverity(findings)
 	// The cells of a finding's line are made twice, to measure the columns and to print
 	// them, rather than kept for a report of a million findings.
@@ -152,6 +153,9 @@ func (p *termPrinter) findings(findings []Finding, regions []string) {
 	}
 	if len(regions) < 2 {
 		widths[colRegion] = 0 // one region: the header says which
+	}
+	if len(accounts) < 2 {
+		widths[colAccount] = 0 // one account: the header says which
 	}
 	fitted := fitColumns(widths, p.width)
 	groupNameBelow := false
@@ -205,8 +209,8 @@ func (p *termPrinter) findings(findings []Finding, regions []string) {
 			if name := strings.TrimSpace(OneLine(ref.GroupName)); groupNameBelow && name != "" && ref.GroupID != "" {
 				details = append(details, "group name "+name)
 			}
-			for _, c := range []int{colGroup, colRegion, colRule, colPorts, colCIDR} {
-				if widths[c] == 0 && row[c] != "-" && (c != colRegion || len(regions) > 1) {
+			for _, c := range []int{colGroup, colAccount, colRegion, colRule, colPorts, colCIDR} {
+				if widths[c] == 0 && row[c] != "-" && (c != colRegion || len(regions) > 1) && (c != colAccount || len(accounts) > 1) {
 					details = append(details, belowLabels[c]+" "+row[c])
 				}
 			}
@@ -245,7 +249,7 @@ func (p *termPrinter) findings(findings []Finding, regions []string) {
 }
 
 // belowLabels name the cells of the columns that may move under a finding's line.
-var belowLabels = [numColumns]string{colGroup: "group", colRegion: "region", colRule: "rule", colPorts: "ports", colCIDR: "cidr"}
+var belowLabels = [numColumns]string{colGroup: "group", colAccount: "account", colRegion: "region", colRule: "rule", colPorts: "ports", colCIDR: "cidr"}
 
 // tableCells returns the cells of a finding's line, control characters as spaces and "-"
 // for an empty cell.
@@ -268,6 +272,7 @@ func tableCells(f *Finding) [numColumns]string {
 	}
 	cells := [numColumns]string{
 		colKind:        string(f.Kind),
+		colAccount:     ref.Account,
 		colRegion:      ref.Region,
 		colGroup:       tableGroup(ref.GroupID, ref.GroupName),
 		colRule:        ref.RuleID,
@@ -291,14 +296,14 @@ func tableCells(f *Finding) [numColumns]string {
 // fitColumns returns the widths of the columns for a line of at most width characters;
 // a column of width 0 is left out. No column is ever narrower than its longest cell:
 // columns that do not fit move, whole, to the lines under the finding's line, in this
-// order: REASON, DESCRIPTION, RULE, SEEN, REGION, GROUP, and on a narrow terminal CIDR
+// order: REASON, DESCRIPTION, RULE, SEEN, REGION, ACCOUNT, GROUP, and on a narrow terminal CIDR
 // and PORTS too; then those that fit again in the room
 // left come back, the last moved first. If the line is still too long, it is left longer
 // than width rather than cut.
 func fitColumns(natural [numColumns]int, width int) [numColumns]int {
 	w := natural
 	var moved []int
-	for _, c := range []int{colReason, colDescription, colRule, colSeen, colRegion, colGroup, colCIDR, colPorts} {
+	for _, c := range []int{colReason, colDescription, colRule, colSeen, colRegion, colAccount, colGroup, colCIDR, colPorts} {
 		if lineWidth(w) <= width {
 			break
 		}
@@ -367,6 +372,16 @@ func (p *termPrinter) summary(r *Report) {
 		kinds = append(kinds, "none")
 	}
 	p.wrap(0, 4, "by kind: "+strings.Join(kinds, ", "))
+	if len(s.ByAccount) > 1 {
+		p.line("by account:")
+		for _, c := range accountCounts(s) {
+			counts := make([]string, len(c.Severities))
+			for i, n := range c.Severities {
+				counts[i] = fmt.Sprintf("%s %d", n.Name, n.Count)
+			}
+			p.wrap(2, 6, fmt.Sprintf("%s: %d (%s)", c.Account, c.Total, strings.Join(counts, ", ")))
+		}
+	}
 	p.wrap(0, 4, fmt.Sprintf("addresses: %d total, %d vetted, %d unvetted", s.AddressesTotal, s.AddressesVetted, s.AddressesUnvetted))
 	rules := fmt.Sprintf("rules: %d new, %d gone", s.RulesNew, s.RulesGone)
 	if r.Run.Previous != "" {
@@ -436,18 +451,37 @@ func tableGroup(id, name string) string {
 // reportRegions returns the regions a report is about: the run's, and any other region a
 // finding names, sorted.
 func reportRegions(r *Report) []string {
+	return reportPlaces(r.Run.Regions, r.Findings, func(f *Finding) string {
+		_, region, _, _ := f.place()
+		return region
+	})
+}
+
+// reportAccounts returns the accounts a report is about: the run's, and any other account
+// a finding names, sorted.
+func reportAccounts(r *Report) []string {
+	return reportPlaces(r.Run.Accounts, r.Findings, func(f *Finding) string {
+		account, _, _, _ := f.place()
+		return account
+	})
+}
+
+// reportPlaces returns the names of run and those placeOf returns for the findings,
+// without the empty name, sorted.
+func reportPlaces(run []string, findings []Finding, placeOf func(*Finding) string) []string {
 	set := map[string]bool{}
-	for _, region := range r.Run.Regions {
-		set[region] = true
+	for _, name := range run {
+		set[name] = true
 	}
-	for i := range r.Findings {
-		if _, region, _, _ := r.Findings[i].place(); region != "" {
-			set[region] = true
+	for i := range findings {
+		if name := placeOf(&findings[i]); name != "" {
+			set[name] = true
 		}
 	}
+	delete(set, "")
 	out := make([]string, 0, len(set))
-	for region := range set {
-		out = append(out, region)
+	for name := range set {
+		out = append(out, name)
 	}
 	sort.Strings(out)
 	return out

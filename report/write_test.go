@@ -481,6 +481,45 @@ func TestWriteTableNothingCut(t *testing.T) {
 	}
 }
 
+// oneAccountFixture returns the fixture with only the findings and accounts of 111111111111.
+func oneAccountFixture() *Report {
+	one := reportFixture()
+	one.Run.Accounts = []string{"111111111111"}
+	var kept []Finding
+	for _, f := range one.Findings {
+		if f.Ref().Account == "111111111111" {
+			kept = append(kept, f)
+		}
+	}
+	one.Findings = kept
+	delete(one.Summary.ByAccount, "222222222222")
+	return one
+}
+
+func TestWriteTableAccount(t *testing.T) {
+	fromFindings := reportFixture()
+	fromFindings.Run.Accounts = nil
+	for _, tt := range []struct {
+		name string
+		r    *Report
+		want bool
+	}{
+		{"one account", oneAccountFixture(), false},
+		{"accounts of the run", reportFixture(), true},
+		{"accounts of the findings", fromFindings, true},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			out := string(renderFormat(t, "table", WriterOptions{Width: 200}, tt.r))
+			if got := strings.Contains(out, "ACCOUNT"); got != tt.want {
+				t.Errorf("Write(table, %q) shows the ACCOUNT column = %v, want %v:\n%s", tt.name, got, tt.want, out)
+			}
+			if got := strings.Contains(out, "by account:"); got != tt.want && tt.r.Run.Accounts != nil {
+				t.Errorf("Write(table, %q) counts by account = %v, want %v:\n%s", tt.name, got, tt.want, out)
+			}
+		})
+	}
+}
+
 func TestWriteTableRegion(t *testing.T) {
 	one := reportFixture()
 	one.Run.Regions = []string{"eu-west-1"}
