@@ -68,6 +68,20 @@ func (markdownWriter) Write(w io.Writer, r *Report) error {
 	for _, c := range kindCounts(s) {
 		mdRow(b, mdEscape(c.Name), strconv.Itoa(c.Count))
 	}
+	if len(s.ByAccount) > 1 {
+		b.WriteString("\n| Account | Findings |")
+		for _, v := range severityCounts(Summary{}) {
+			fmt.Fprintf(b, " %s |", mdEscape(capitalized(v.Name)))
+		}
+		b.WriteString("\n|---|--:|" + strings.Repeat("--:|", len(Severities)) + "\n")
+		for _, c := range accountCounts(s) {
+			cells := []string{mdEscape(c.Account), strconv.Itoa(c.Total)}
+			for _, n := range c.Severities[:len(Severities)] {
+				cells = append(cells, strconv.Itoa(n.Count))
+			}
+			mdRow(b, cells...)
+		}
+	}
 	fmt.Fprintf(b, "\nAddresses: %d total, %d vetted, %d unvetted. Rules: %d new, %d gone",
 		s.AddressesTotal, s.AddressesVetted, s.AddressesUnvetted, s.RulesNew, s.RulesGone)
 	if run.Previous != "" {

@@ -877,3 +877,27 @@ func TestGroupBySeverity(t *testing.T) {
 		}
 	}
 }
+
+func TestWriteMarkdownAccounts(t *testing.T) {
+	const head = "| Account | Findings | Critical | High | Medium | Low | Info |"
+	for _, tt := range []struct {
+		name string
+		r    *Report
+		want string
+	}{
+		{"one account", oneAccountFixture(), ""},
+		{"two accounts", reportFixture(), head + "\n|---|--:|--:|--:|--:|--:|--:|\n| 111111111111 | 14 | 2 | 2 | 3 | 5 | 2 |\n| 222222222222 | 2 | 0 | 0 | 2 | 0 | 0 |\n"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			out := string(renderFormat(t, "markdown", WriterOptions{}, tt.r))
+			got := ""
+			if i := strings.Index(out, head); i >= 0 {
+				got = out[i:]
+				got = got[:strings.Index(got, "\n\n")+1]
+			}
+			if got != tt.want {
+				t.Errorf("Write(markdown, %q) counts by account = %q, want %q", tt.name, got, tt.want)
+			}
+		})
+	}
+}
