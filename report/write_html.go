@@ -94,18 +94,32 @@ type htmlPage struct {
 	Incomplete                  bool
 	Chart                       htmlChart
 	Severities, Kinds           []namedCount
+	// AccountCounts count each account's findings by the severities of AccountColumns,
+	// when the report covers several accounts.
+	AccountCounts  []htmlAccountCount
+	AccountColumns []string
 	// Count is the number of findings; Data holds them all, for the script to show.
 	Count           int
 	Data            template.JS
 	SeverityOptions []string
 	KindOptions     []string
-	New, Gone       []htmlRuleChange
-	Skipped         []htmlSkipped
+	// AccountOptions are the accounts the findings may be filtered by, when the report
+	// covers several.
+	AccountOptions []string
+	New, Gone      []htmlRuleChange
+	Skipped        []htmlSkipped
 	// CSP is the page's Content-Security-Policy, naming the style sheet and the script
 	// by their hashes.
 	CSP    string
 	Style  template.CSS
 	Script template.JS
+}
+
+// htmlAccountCount is one account's findings, in all and by severity.
+type htmlAccountCount struct {
+	Account string
+	Total   int
+	Counts  []int
 }
 
 // htmlChart is an SVG bar chart of the findings by severity.
@@ -193,6 +207,21 @@ func newHTMLPage(r *Report) (*htmlPage, error) {
 		p.Kinds[i].Name = OneLine(c.Name)
 	}
 	p.Chart = newHTMLChart(p.Severities)
+	if len(r.Summary.ByAccount) > 1 {
+		for _, v := range Severities {
+			p.AccountColumns = append(p.AccountColumns, capitalized(string(v)))
+		}
+		for _, c := range accountCounts(r.Summary) {
+			ac := htmlAccountCount{Account: OneLine(c.Account), Total: c.Total}
+			for _, n := range c.Severities[:len(Severities)] {
+				ac.Counts = append(ac.Counts, n.Count)
+			}
+			p.AccountCounts = append(p.AccountCounts, ac)
+		}
+	}
+	if accounts := reportAccounts(r); len(accounts) > 1 {
+		p.AccountOptions = oneLines(accounts)
+	}
 
 	present := map[Kind]bool{}
 	data := newHTMLData(len(r.Findings))

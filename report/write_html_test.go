@@ -478,3 +478,31 @@ func TestProsePieces(t *testing.T) {
 		}
 	}
 }
+
+func TestWriteHTMLAccounts(t *testing.T) {
+	const (
+		counts = `<tr><td>222222222222</td><td class="num">2</td><td class="num">0</td><td class="num">0</td><td class="num">2</td><td class="num">0</td><td class="num">0</td></tr>`
+		filter = `<select id="filter-account"><option value="">all</option><option>111111111111</option><option>222222222222</option></select>`
+	)
+	for _, tt := range []struct {
+		name string
+		r    *Report
+		want bool
+	}{
+		{"one account", oneAccountFixture(), false},
+		{"two accounts", reportFixture(), true},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			out := string(renderFormat(t, "html", WriterOptions{}, tt.r))
+			if got := strings.Contains(out, counts); got != tt.want {
+				t.Errorf("Write(html, %q) counts 222222222222's findings = %v, want %v", tt.name, got, tt.want)
+			}
+			if got := strings.Contains(out, filter); got != tt.want {
+				t.Errorf("Write(html, %q) has the account filter = %v, want %v", tt.name, got, tt.want)
+			}
+			if got := strings.Contains(out, `id="filter-account"`); got != tt.want {
+				t.Errorf("Write(html, %q) has a filter-account element = %v, want %v", tt.name, got, tt.want)
+			}
+		})
+	}
+}

@@ -23,6 +23,7 @@
   var text = document.getElementById("filter-text");
   var severity = document.getElementById("filter-severity");
   var kind = document.getElementById("filter-kind");
+  var account = document.getElementById("filter-account"); // only with several accounts
   var shown = document.getElementById("shown");
   var more = document.getElementById("more");
   var showMore = document.getElementById("show-more");
@@ -292,15 +293,18 @@
     var q = text.value.trim().toLowerCase();
     var sev = severity.value ? strings.indexOf(severity.value) : -1;
     var k = kind.value ? strings.indexOf(kind.value) : -1;
-    if (!q && !severity.value && !kind.value) {
+    var accountValue = account ? account.value : "";
+    var a = accountValue ? strings.indexOf(accountValue) : -1;
+    if (!q && !severity.value && !kind.value && !accountValue) {
       selected = sorted;
-    } else if ((severity.value && sev < 0) || (kind.value && k < 0)) {
+    } else if ((severity.value && sev < 0) || (kind.value && k < 0) || (accountValue && a < 0)) {
       selected = [];
     } else {
       var m = q ? matching(q) : null;
       selected = sorted.filter(function (i) {
         var f = findings[i];
-        return (sev < 0 || f[SEVERITY] === sev) && (k < 0 || f[KIND] === k) && (!m || matches(f, m));
+        return (sev < 0 || f[SEVERITY] === sev) && (k < 0 || f[KIND] === k) &&
+          (a < 0 || data.groups[f[GROUP]][ACCOUNT] === a) && (!m || matches(f, m));
       });
     }
     render();
@@ -415,6 +419,9 @@
   text.addEventListener("input", filterSoon);
   severity.addEventListener("change", filter);
   kind.addEventListener("change", filter);
+  if (account) {
+    account.addEventListener("change", filter);
+  }
   showMore.addEventListener("click", renderMore);
   if ("IntersectionObserver" in window) {
     new IntersectionObserver(function (entries) {
