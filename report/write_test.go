@@ -481,17 +481,22 @@ func TestWriteTableNothingCut(t *testing.T) {
 	}
 }
 
-// oneAccountFixture returns the fixture with only the findings and accounts of 111111111111.
-func oneAccountFixture() *Report {
-	one := reportFixture()
-	one.Run.Accounts = []string{"111111111111"}
+// keepFindings keeps the findings of r that keep says to, and returns r.
+func keepFindings(r *Report, keep func(RuleRef) bool) *Report {
 	var kept []Finding
-	for _, f := range one.Findings {
-		if f.Ref().Account == "111111111111" {
+	for _, f := range r.Findings {
+		if keep(f.Ref()) {
 			kept = append(kept, f)
 		}
 	}
-	one.Findings = kept
+	r.Findings = kept
+	return r
+}
+
+// oneAccountFixture returns the fixture with only the findings and accounts of 111111111111.
+func oneAccountFixture() *Report {
+	one := keepFindings(reportFixture(), func(ref RuleRef) bool { return ref.Account == "111111111111" })
+	one.Run.Accounts = []string{"111111111111"}
 	delete(one.Summary.ByAccount, "222222222222")
 	return one
 }
@@ -521,15 +526,8 @@ func TestWriteTableAccount(t *testing.T) {
 }
 
 func TestWriteTableRegion(t *testing.T) {
-	one := reportFixture()
+	one := keepFindings(reportFixture(), func(ref RuleRef) bool { return ref.Region == "eu-west-1" })
 	one.Run.Regions = []string{"eu-west-1"}
-	var kept []Finding
-	for _, f := range one.Findings {
-		if f.Ref().Region == "eu-west-1" {
-			kept = append(kept, f)
-		}
-	}
-	one.Findings = kept
 	fromFindings := reportFixture()
 	fromFindings.Run.Regions = nil
 	for _, tt := range []struct {
