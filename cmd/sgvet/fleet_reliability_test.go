@@ -528,33 +528,11 @@ func TestRelWorkStopsOnSignal(t *testing.T) {
 	}
 }
 
-// relFindings returns the findings and the summary of a JSON report, with every
-// checked_at removed: the times verdicts were made differ from one run to another.
+// relFindings returns the findings and the summary of the JSON report res printed, as
+// reportFindings does.
 func relFindings(t *testing.T, name string, res result) (findings []any, summary any) {
 	t.Helper()
-	var doc struct {
-		Findings []any `json:"findings"`
-		Summary  any   `json:"summary"`
-	}
-	if err := json.Unmarshal([]byte(res.stdout), &doc); err != nil {
-		t.Fatalf("%s (exit %d) is not a JSON report: %v\n%.500s\nstderr %q", name, res.code, err, res.stdout, res.stderr)
-	}
-	var strip func(v any)
-	strip = func(v any) {
-		switch v := v.(type) {
-		case map[string]any:
-			delete(v, "checked_at")
-			for _, e := range v {
-				strip(e)
-			}
-		case []any:
-			for _, e := range v {
-				strip(e)
-			}
-		}
-	}
-	strip(doc.Findings)
-	return doc.Findings, doc.Summary
+	return reportFindings(t, fmt.Sprintf("%s (exit %d, stderr %q)", name, res.code, res.stderr), res.stdout)
 }
 
 // relCheckReport checks that got, the report of a fleet, is that of an in-process sgvet

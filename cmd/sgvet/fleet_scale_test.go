@@ -352,35 +352,6 @@ func fleetDeployStack(t *testing.T, srv *motoserver.Server, stack string, params
 	}
 }
 
-// fleetFindings returns the findings of a JSON report, without the times their verdicts
-// were checked at, and the report's summary.
-func fleetFindings(t *testing.T, name, data string) (findings []any, summary any) {
-	t.Helper()
-	var doc struct {
-		Findings []any `json:"findings"`
-		Summary  any   `json:"summary"`
-	}
-	if err := json.Unmarshal([]byte(data), &doc); err != nil {
-		t.Fatalf("%s: the report is not JSON: %v\n%.2000s", name, err, data)
-	}
-	var strip func(v any)
-	strip = func(v any) {
-		switch v := v.(type) {
-		case map[string]any:
-			delete(v, "checked_at")
-			for _, e := range v {
-				strip(e)
-			}
-		case []any:
-			for _, e := range v {
-				strip(e)
-			}
-		}
-	}
-	strip(doc.Findings)
-	return doc.Findings, doc.Summary
-}
-
 // TestFleetScaleOnDeployedStack deploys deploy/sgvet-queues.yaml to moto's CloudFormation
 // and runs a fleet on the queues it made, found from the stack's outputs: sgvet collect,
 // two sgvet work --idle-exit, sgvet report. The report has the same findings and summary
@@ -431,8 +402,8 @@ func TestFleetScaleOnDeployedStack(t *testing.T) {
 		t.Errorf("sgvet report exited %d, sgvet audit %d; want both %d\nreport stderr:\n%s\naudit stderr:\n%s",
 			fleet.code, alone.code, exitIncomplete, fleet.stderr, alone.stderr)
 	}
-	fleetFound, fleetSummary := fleetFindings(t, "report", fleet.stdout)
-	aloneFound, aloneSummary := fleetFindings(t, "audit", alone.stdout)
+	fleetFound, fleetSummary := reportFindings(t, "report", fleet.stdout)
+	aloneFound, aloneSummary := reportFindings(t, "audit", alone.stdout)
 	if len(aloneFound) == 0 {
 		t.Fatalf("sgvet audit found nothing:\n%s", alone.stdout)
 	}

@@ -129,3 +129,32 @@ func TestCollectThenReportUnanswered(t *testing.T) {
 		t.Errorf("report run %s: %+v; want run %s with all %d addresses unvetted", rep.Run.ID, rep.Summary, run, addresses)
 	}
 }
+
+// reportFindings returns the findings of a JSON report, without the times their verdicts
+// were checked at, and the report's summary.
+func reportFindings(t *testing.T, name, data string) (findings []any, summary any) {
+	t.Helper()
+	var doc struct {
+		Findings []any `json:"findings"`
+		Summary  any   `json:"summary"`
+	}
+	if err := json.Unmarshal([]byte(data), &doc); err != nil {
+		t.Fatalf("%s: the report is not JSON: %v\n%.2000s", name, err, data)
+	}
+	var strip func(v any)
+	strip = func(v any) {
+		switch v := v.(type) {
+		case map[string]any:
+			delete(v, "checked_at")
+			for _, e := range v {
+				strip(e)
+			}
+		case []any:
+			for _, e := range v {
+				strip(e)
+			}
+		}
+	}
+	strip(doc.Findings)
+	return doc.Findings, doc.Summary
+}
