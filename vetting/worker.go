@@ -94,10 +94,18 @@ func (w *Worker) Run(ctx context.Context) error {
 			return fmt.Errorf("receive lookups: %w", err)
 		}
 		if err := w.answer(ctx, msgs); err != nil {
+			if ctx.Err() != nil {
+				// Stopped while answering: what was not deleted is delivered again.
+				return nil
+			}
 			return err
 		}
 	}
 }
+
+// ackTimeout bounds the deletion of lookup messages whose verdicts are published, which
+// goes on when the worker is stopped.
+const ackTimeout = 30 * time.Second
 
 // lookup is a lookup message being answered.
 type lookup struct {
@@ -148,7 +156,11 @@ func (w *Worker) answer(ctx context.Context, msgs []queue.Message) error {
 	if err != nil {
 		return err
 	}
-	err = w.Lookups.Ack(ctx, receipts...)
+	// The verdicts are out: their lookups are deleted even if the worker is being stopped
+	// meanwhile, rather than be delivered and vetted again.
+	actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), ackTimeout)
+	defer cancel()
+	err = w.Lookups.Ack(actx, receipts...)
 	if errors.Is(err, queue.ErrUnknownReceipt) {
 		// Their visibility passed: another worker may vet them again, which adds nothing.
 		w.Log.Warn("lookup messages not deleted: their visibility timeout passed", "err", err)
