@@ -3,11 +3,13 @@ package main
 import (
 	"encoding/json"
 	"fmt"
+	"net/http"
 	"slices"
 	"strings"
 	"testing"
 
 	"github.com/sgvet/sgvet/collector"
+	"github.com/sgvet/sgvet/internal/motoserver"
 )
 
 // seededRules returns the rules of the inventory in groups that SeedAccounts made, as it
@@ -81,8 +83,8 @@ func TestGroupsOfAccounts(t *testing.T) {
 }
 
 // TestGroupsOfAccountsSkipsRegions: a region that refuses is skipped in every account, each
-// entry naming its account, and the run exits 3. (The refusal of a role moto cannot
-// reproduce is tested in the collector's TestAccountsSourceOrganization.)
+// entry naming its account, and the run exits 3. (TestGroupsOfAccountsRoleRefused skips a
+// whole account.)
 func TestGroupsOfAccountsSkipsRegions(t *testing.T) {
 	srv := useMoto(t)
 	caller, members := srv.Organization(t, 1)
@@ -176,5 +178,54 @@ func TestAuditOfAccountsListsSkipped(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// refuseRole makes STS refuse the role of account, as IAM does when the role's trust
+// policy does not name the caller (moto accepts every role): every other call goes to
+// moto.
+func refuseRole(t *testing.T, srv *motoserver.Server, caller, account, role string) {
+	roleARN := "arn:aws:iam::" + account + ":role/" + role
+	p := &faultProxy{
+		match:  queryAction("AssumeRole", "RoleArn="+roleARN),
+		status: http.StatusForbidden, contentType: "text/xml",
+		body: `<ErrorResponse xmlns="https://sts.amazonaws.com/doc/2011-06-15/"><Error><Type>Sender</Type><Code>AccessDenied</Code>` +
+			`<Message>User: arn:aws:iam::` + caller + `:user/auditor is not authorized to perform: sts:AssumeRole on resource: ` + roleARN + `</Message>` +
+			`</Error><RequestId>c6104cbe-refused</RequestId></ErrorResponse>`,
+	}
+	t.Setenv("AWS_ENDPOINT_URL_STS", p.start(t, srv.URL))
+}
+
+// TestGroupsOfAccountsRoleRefused: an account whose role cannot be assumed is skipped,
+// named, with STS's reason, and the others are collected; the run exits 3.
+func TestGroupsOfAccountsRoleRefused(t *testing.T) {
+	srv := useMoto(t)
+	caller, members := srv.Organization(t, 2)
+	seeded := srv.SeedAccounts(t, caller, []string{caller, members[0], members[1]}, []string{"us-east-1"})
+	refuseRole(t, srv, caller, members[1], "audit")
+
+	res := sgvet(t, "", "groups", "--org", "--role-name", "audit", "--regions", "us-east-1", "--format", "json")
+	if res.code != exitIncomplete {
+		t.Fatalf("exit %d, want %d; stderr: %s", res.code, exitIncomplete, res.stderr)
+	}
+	var inv collector.Inventory
+	if err := json.Unmarshal([]byte(res.stdout), &inv); err != nil {
+		t.Fatal(err)
+	}
+	var want []string
+	for _, r := range seeded {
+		if strings.Fields(r)[0] != members[1] {
+			want = append(want, r)
+		}
+	}
+	if got := seededRules(inv); !slices.Equal(got, want) {
+		t.Errorf("rules\n  %q\nwant\n  %q", got, want)
+	}
+	if len(inv.Skipped) != 1 || inv.Skipped[0].Account != members[1] || inv.Skipped[0].Region != "" ||
+		!strings.Contains(inv.Skipped[0].Reason, "AccessDenied") || !strings.Contains(inv.Skipped[0].Reason, "role/audit") {
+		t.Errorf("skipped = %+v, want account %s alone, with STS's AccessDenied for role/audit", inv.Skipped, members[1])
+	}
+	if !strings.Contains(res.stderr, "account skipped") || !strings.Contains(res.stderr, members[1]) {
+		t.Errorf("stderr does not warn that account %s was skipped: %s", members[1], res.stderr)
 	}
 }
