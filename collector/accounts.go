@@ -3,9 +3,11 @@ package collector
 import (
 	"cmp"
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"slices"
+	"strings"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials/stscreds"
@@ -20,25 +22,63 @@ type OrganizationsAPI interface {
 	organizations.ListAccountsAPIClient
 }
 
-// OrganizationAccounts returns the ids of the active accounts of the Organization, sorted.
-// It must be called from the management account or a delegated administrator.
-func OrganizationAccounts(ctx context.Context, api OrganizationsAPI) ([]string, error) {
-	var ids []string
+// Organization is the AWS Organization of the audited accounts, as far as a run knows it.
+type Organization struct {
+	// ID is the Organization's id (o-...); empty when the caller's account belongs to no
+	// Organization, or when the accounts' ARNs do not say.
+	ID string `json:"id,omitempty"`
+	// Accounts are the ids of its active accounts, sorted; empty when the caller's account
+	// belongs to no Organization.
+	Accounts []string `json:"accounts"`
+}
+
+// Has reports whether account is one of the Organization's active accounts.
+func (o *Organization) Has(account string) bool {
+	return slices.Contains(o.Accounts, account)
+}
+
+// ListOrganization returns the Organization of the caller's account, with its active
+// accounts (ListAccounts, paginated). It must be called from the management account or a
+// delegated administrator. When the caller's account belongs to no Organization, it
+// returns an empty Organization and no error.
+func ListOrganization(ctx context.Context, api OrganizationsAPI) (*Organization, error) {
+	org := &Organization{Accounts: []string{}}
 	p := organizations.NewListAccountsPaginator(api, &organizations.ListAccountsInput{})
 	for p.HasMorePages() {
 		page, err := p.NextPage(ctx)
 		if err != nil {
+			var notInUse *orgtypes.AWSOrganizationsNotInUseException
+			if errors.As(err, &notInUse) {
+				return &Organization{Accounts: []string{}}, nil
+			}
 			return nil, fmt.Errorf("list the organization's accounts: %w", err)
 		}
 		for _, a := range page.Accounts {
-			if !accountActive(a) {
-				continue
+			if org.ID == "" {
+				org.ID = organizationID(aws.ToString(a.Arn))
 			}
-			ids = append(ids, aws.ToString(a.Id))
+			if accountActive(a) {
+				org.Accounts = append(org.Accounts, aws.ToString(a.Id))
+			}
 		}
 	}
-	slices.Sort(ids)
-	return slices.Compact(ids), nil
+	slices.Sort(org.Accounts)
+	org.Accounts = slices.Compact(org.Accounts)
+	return org, nil
+}
+
+// organizationID returns the Organization id in an account's ARN,
+// arn:aws:organizations::<management account>:account/<o-id>/<account>, or "".
+func organizationID(arn string) string {
+	_, rest, ok := strings.Cut(arn, ":account/")
+	if !ok {
+		return ""
+	}
+	id, _, ok := strings.Cut(rest, "/")
+	if !ok || !strings.HasPrefix(id, "o-") {
+		return ""
+	}
+	return id
 }
 
 // accountActive reports whether an account of ListAccounts is active, by its State, or by

@@ -57,13 +57,14 @@ func TestAccountsSourceOrganization(t *testing.T) {
 	refused := members[2]
 	seeded := srv.SeedAccounts(t, caller, append([]string{caller}, members...), regions)
 
-	accounts, err := collector.OrganizationAccounts(ctx, organizations.NewFromConfig(srv.AWSConfig(t, "us-east-1")))
+	org, err := collector.ListOrganization(ctx, organizations.NewFromConfig(srv.AWSConfig(t, "us-east-1")))
 	if err != nil {
 		t.Fatal(err)
 	}
+	accounts := org.Accounts
 	want := slices.Sorted(slices.Values(append([]string{caller}, members...)))
-	if !slices.Equal(accounts, want) {
-		t.Fatalf("OrganizationAccounts = %v, want %v", accounts, want)
+	if !slices.Equal(accounts, want) || !strings.HasPrefix(org.ID, "o-") {
+		t.Fatalf("ListOrganization = %+v, want id o-... and accounts %v", org, want)
 	}
 
 	base := srv.AWSConfig(t, "us-east-1")
@@ -210,5 +211,63 @@ func TestAccountsSourceConcurrency(t *testing.T) {
 				t.Errorf("Collect with Concurrency %d read %d regions at once, want %d", limit, g.most, limit)
 			}
 		})
+	}
+}
+
+// TestListOrganizationNone: an account in no Organization lists one with no accounts.
+func TestListOrganizationNone(t *testing.T) {
+	srv := motoserver.Require(t, moto)
+	if err := srv.Reset(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	org, err := collector.ListOrganization(t.Context(), organizations.NewFromConfig(srv.AWSConfig(t, "us-east-1")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if org == nil || org.ID != "" || len(org.Accounts) != 0 {
+		t.Errorf("ListOrganization = %+v, want no id and no accounts", org)
+	}
+}
+
+// TestInventoryOrganization: the inventory says, of each rule that names another account's
+// group, whether that account is in the Organization, and nothing of the others.
+func TestInventoryOrganization(t *testing.T) {
+	const own, member, outsider = "111122223333", "444455556666", "999988887777"
+	ref := func(id, owner string) collector.Rule {
+		return collector.Rule{Account: own, Region: "us-east-1", GroupID: "sg-app", ID: id, Direction: collector.Ingress,
+			Protocol: "tcp", FromPort: 22, ToPort: 22, ReferencedGroup: &collector.GroupRef{GroupID: "sg-" + id, Account: owner}}
+	}
+	rules := func() []collector.Rule {
+		return []collector.Rule{ref("own", own), ref("member", member), ref("outsider", outsider), ref("unnamed", "")}
+	}
+	membership := func(inv *collector.Inventory) string {
+		var out []string
+		for _, r := range inv.Rules {
+			in := "unknown"
+			if p := r.ReferencedGroup.InOrganization; p != nil {
+				in = fmt.Sprint(*p)
+			}
+			out = append(out, r.ID+"="+in)
+		}
+		return strings.Join(out, " ")
+	}
+	org := &collector.Organization{ID: "o-a1b2c3d4e5", Accounts: []string{member, own}}
+	c := collector.Collection{Rules: rules(), Organization: org}
+	if !c.ReferencesOtherAccounts() {
+		t.Error("ReferencesOtherAccounts = false, want true")
+	}
+	inv := c.Inventory(time.Now(), collector.Options{})
+	if got, want := membership(inv), "member=true outsider=false own=unknown unnamed=unknown"; got != want {
+		t.Errorf("Inventory with the Organization: %s, want %s", got, want)
+	}
+	if inv.Organization != org {
+		t.Errorf("Inventory.Organization = %+v, want %+v", inv.Organization, org)
+	}
+	inv = collector.Collection{Rules: rules()}.Inventory(time.Now(), collector.Options{})
+	if got, want := membership(inv), "member=unknown outsider=unknown own=unknown unnamed=unknown"; got != want {
+		t.Errorf("Inventory without the Organization: %s, want %s", got, want)
+	}
+	if (collector.Collection{Rules: rules()[:1]}).ReferencesOtherAccounts() {
+		t.Error("ReferencesOtherAccounts of a rule naming its own account's group = true, want false")
 	}
 }

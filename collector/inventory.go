@@ -57,15 +57,18 @@ type PublicSource struct {
 
 // Inventory is everything collected from an estate.
 type Inventory struct {
-	Schema      string         `json:"schema"`
-	CollectedAt time.Time      `json:"collected_at"`
-	Sources     []string       `json:"sources"`
-	Accounts    []string       `json:"accounts"`
-	Regions     []string       `json:"regions"`
-	Skipped     []Skipped      `json:"skipped"`
-	Groups      []Group        `json:"groups"`
-	Rules       []Rule         `json:"rules"`
-	Public      []PublicSource `json:"public"`
+	Schema      string    `json:"schema"`
+	CollectedAt time.Time `json:"collected_at"`
+	Sources     []string  `json:"sources"`
+	Accounts    []string  `json:"accounts"`
+	Regions     []string  `json:"regions"`
+	Skipped     []Skipped `json:"skipped"`
+	// Organization is the AWS Organization of the audited accounts, when the run listed
+	// it; nil when it is unknown.
+	Organization *Organization  `json:"organization,omitempty"`
+	Groups       []Group        `json:"groups"`
+	Rules        []Rule         `json:"rules"`
+	Public       []PublicSource `json:"public"`
 }
 
 // Invalid returns the rules whose CIDR, ports or protocol could not be parsed.
@@ -105,6 +108,19 @@ type Collection struct {
 	Groups  []Group
 	Rules   []Rule
 	Skipped []Skipped
+	// Organization is the AWS Organization of the accounts, when it was listed.
+	Organization *Organization
+}
+
+// ReferencesOtherAccounts reports whether a rule references a group of an account other
+// than its own.
+func (c Collection) ReferencesOtherAccounts() bool {
+	for i := range c.Rules {
+		if c.Rules[i].CrossAccount() {
+			return true
+		}
+	}
+	return false
 }
 
 // Inventory assembles an Inventory: it sorts groups and rules, drops repeated rules,
@@ -114,10 +130,11 @@ type Collection struct {
 func (c Collection) Inventory(collectedAt time.Time, opts Options) *Inventory {
 	groups, rules, regions := c.Groups, c.Rules, c.Regions
 	inv := &Inventory{
-		Schema:      Schema,
-		CollectedAt: collectedAt.UTC(),
-		Sources:     nonNil(c.Sources),
-		Skipped:     nonNil(c.Skipped),
+		Schema:       Schema,
+		CollectedAt:  collectedAt.UTC(),
+		Sources:      nonNil(c.Sources),
+		Skipped:      nonNil(c.Skipped),
+		Organization: c.Organization,
 	}
 
 	groupIndex := make(map[string]int, len(groups))
@@ -143,6 +160,10 @@ func (c Collection) Inventory(collectedAt time.Time, opts Options) *Inventory {
 	}
 	for i := range inv.Rules {
 		r := &inv.Rules[i]
+		if c.Organization != nil && r.CrossAccount() {
+			in := c.Organization.Has(r.ReferencedGroup.Account)
+			r.ReferencedGroup.InOrganization = &in
+		}
 		if g, ok := byKey[r.Account+"/"+r.Region+"/"+r.GroupID]; ok {
 			r.Attached = g.Attached
 			if r.GroupName == "" {

@@ -96,6 +96,10 @@ type GroupRef struct {
 	VPC           string `json:"vpc_id,omitempty"`
 	PeeringID     string `json:"vpc_peering_connection_id,omitempty"`
 	PeeringStatus string `json:"peering_status,omitempty"`
+	// InOrganization says, for a group of another account than the rule's, whether that
+	// account belongs to the audited accounts' Organization; nil when that is unknown, or
+	// the group is the rule's own account's.
+	InOrganization *bool `json:"in_organization,omitempty"`
 }
 
 // PrefixListRef is the managed prefix list a rule names. For a customer-managed list, Entry
@@ -187,6 +191,13 @@ func (r Rule) PortRange() string {
 		return strconv.Itoa(int(r.FromPort))
 	}
 	return fmt.Sprintf("%d-%d", r.FromPort, r.ToPort)
+}
+
+// CrossAccount reports whether r references a group of an account other than its own,
+// both accounts being known.
+func (r *Rule) CrossAccount() bool {
+	ref := r.ReferencedGroup
+	return ref != nil && ref.Account != "" && r.Account != "" && ref.Account != r.Account
 }
 
 // Target returns the rule's target as text: the CIDR, the referenced group, the prefix list,

@@ -427,6 +427,10 @@ func (b *builder) ruleFindings() {
 			b.worldFindings(ri)
 			continue
 		}
+		if r.CrossAccount() {
+			b.crossAccount(ri)
+			continue
+		}
 		if !vettable(r) {
 			continue
 		}

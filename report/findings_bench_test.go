@@ -89,8 +89,10 @@ func benchInput(rules int) Input {
 			r.CIDR = netip.MustParsePrefix("0.0.0.0/0")
 		case k < 95: // private
 			r.CIDR = netip.PrefixFrom(netip.AddrFrom4([4]byte{10, byte(i >> 8), byte(i), 0}), 24)
-		case k < 99: // another group
+		case k < 98: // another group
 			r.ReferencedGroup = &collector.GroupRef{GroupID: c.Groups[(i/perGroup+1)%groups].ID}
+		case k == 98: // another account's group
+			r.ReferencedGroup = &collector.GroupRef{GroupID: fmt.Sprintf("sg-%017x", i), Account: "999988887777"}
 		default: // all traffic out
 			r.Direction, r.Protocol, r.FromPort, r.ToPort = collector.Egress, "all", -1, -1
 			r.CIDR = netip.MustParsePrefix("0.0.0.0/0")

@@ -120,7 +120,9 @@ type buildCase struct {
 	results []reputation.Result
 	history func([]collector.Rule) *HistoryView
 	opts    Options
-	want    []want
+	// org is the Organization the collection listed; nil when it is unknown.
+	org  *collector.Organization
+	want []want
 }
 
 // input returns the Input of c, its inventory built as in production.
@@ -129,7 +131,7 @@ func (c buildCase) input() Input {
 	if groups == nil {
 		groups = []collector.Group{group("sg-app", "app", collector.Attached)}
 	}
-	inv := collector.Collection{Sources: []string{"test"}, Regions: []string{testRegion}, Groups: groups, Rules: c.rules}.
+	inv := collector.Collection{Sources: []string{"test"}, Regions: []string{testRegion}, Groups: groups, Rules: c.rules, Organization: c.org}.
 		Inventory(testNow, collector.Options{MaxHostsPerCIDR: c.opts.MaxHostsPerCIDR})
 	in := Input{Inventory: inv, Results: c.results, Options: c.opts, Now: testNow}
 	if c.history != nil {
@@ -1141,7 +1143,7 @@ func TestBuildSummary(t *testing.T) {
 	if got.AddressesTotal != 4 || got.AddressesVetted != 3 || got.AddressesUnvetted != 1 {
 		t.Errorf("Build(...).Summary addresses total, vetted, unvetted = %d, %d, %d, want 4, 3, 1", got.AddressesTotal, got.AddressesVetted, got.AddressesUnvetted)
 	}
-	wantKinds := map[Kind]int{SuspiciousSource: 1, StaleSource: 0, OpenToWorld: 1, WideRange: 1, OpenEgress: 0, ICMPOpen: 0, DefaultGroupInUse: 0, UnusedGroup: 0, RuleQuota: 0, Unvetted: 1, InvalidRule: 0}
+	wantKinds := map[Kind]int{SuspiciousSource: 1, StaleSource: 0, OpenToWorld: 1, WideRange: 1, OpenEgress: 0, ICMPOpen: 0, DefaultGroupInUse: 0, CrossAccountReference: 0, UnusedGroup: 0, RuleQuota: 0, Unvetted: 1, InvalidRule: 0}
 	if fmt.Sprint(got.ByKind) != fmt.Sprint(wantKinds) {
 		t.Errorf("Build(...).Summary.ByKind = %v, want %v", got.ByKind, wantKinds)
 	}
@@ -1246,9 +1248,11 @@ func TestBuildExampleEstate(t *testing.T) {
 	// Every kind appears; unvetted too, since the blocklist has no IPv6 entries and the
 	// estate has IPv6 sources. Invalid rules are the exception: the example is what the aws
 	// CLI printed, and AWS holds no rule it cannot parse (TestBuildInvalidRules and the
-	// collector's invalid-cidr fixture cover them).
+	// collector's invalid-cidr fixture cover them). So are cross-account references: the
+	// example is one account whose rules name only its own groups (TestBuildCrossAccount
+	// covers them).
 	for _, k := range Kinds {
-		if r.Summary.ByKind[k] == 0 && k != InvalidRule {
+		if r.Summary.ByKind[k] == 0 && k != InvalidRule && k != CrossAccountReference {
 			t.Errorf("Build(example estate): no %s finding; findings: %s", k, findingList(r))
 		}
 	}

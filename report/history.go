@@ -576,18 +576,19 @@ type historyRuleData struct {
 // the names historyRuleData gives its fields in JSON; the fields the key holds are left
 // out.
 type historyRuleRef struct {
-	Account     string                   `json:"-"`
-	Region      string                   `json:"-"`
-	GroupID     string                   `json:"-"`
-	GroupName   string                   `json:"n,omitempty"`
-	RuleID      string                   `json:"-"`
-	Direction   string                   `json:"d,omitempty"`
-	Protocol    string                   `json:"p,omitempty"`
-	PortRange   string                   `json:"r,omitempty"`
-	CIDR        string                   `json:"-"`
-	Description string                   `json:"s,omitempty"`
-	PrefixList  *collector.PrefixListRef `json:"l,omitempty"`
-	Invalid     *collector.Invalid       `json:"i,omitempty"`
+	Account         string                   `json:"-"`
+	Region          string                   `json:"-"`
+	GroupID         string                   `json:"-"`
+	GroupName       string                   `json:"n,omitempty"`
+	RuleID          string                   `json:"-"`
+	Direction       string                   `json:"d,omitempty"`
+	Protocol        string                   `json:"p,omitempty"`
+	PortRange       string                   `json:"r,omitempty"`
+	CIDR            string                   `json:"-"`
+	Description     string                   `json:"s,omitempty"`
+	PrefixList      *collector.PrefixListRef `json:"l,omitempty"`
+	ReferencedGroup *collector.GroupRef      `json:"g,omitempty"`
+	Invalid         *collector.Invalid       `json:"i,omitempty"`
 }
 
 // historyKeyFields returns the account, region, group id, rule id and CIDR that the key k

@@ -94,6 +94,10 @@ func (f *historyHasher) rule(r *collector.Rule) int64 {
 		for _, s := range [...]string{g.GroupID, g.Account, g.VPC, g.PeeringID, g.PeeringStatus} {
 			f.str(s)
 		}
+		f.bool(g.InOrganization != nil)
+		if g.InOrganization != nil {
+			f.bool(*g.InOrganization)
+		}
 	}
 	f.str(r.Description)
 	f.int(int64(r.Attached))

@@ -1906,8 +1906,12 @@ func TestHistoryGoneRuleFormats(t *testing.T) {
 	piped.Account, piped.Region, piped.GroupName = "a|b", "", ""
 	allTraffic := historyRuleFor(5, "203.0.113.5/32")
 	allTraffic.Protocol, allTraffic.FromPort, allTraffic.ToPort, allTraffic.Description = "all", -1, -1, ""
+	outside := false
+	otherAccount := historyRuleFor(6, "203.0.113.6/32")
+	otherAccount.CIDR = netip.Prefix{}
+	otherAccount.ReferencedGroup = &collector.GroupRef{GroupID: "sg-vendor", Account: "999988887777", InOrganization: &outside}
 
-	for _, r := range []collector.Rule{plain, listed, invalid, piped, allTraffic} {
+	for _, r := range []collector.Rule{plain, listed, invalid, piped, allTraffic, otherAccount} {
 		k := RuleKey(r)
 		want := GoneRule{RuleRef: refOf(&r)}
 		data, err := historyRuleJSON(k, &r)

@@ -29,16 +29,18 @@ const (
 	OpenEgress        Kind = "open-egress"
 	ICMPOpen          Kind = "icmp-open"
 	DefaultGroupInUse Kind = "default-group-in-use"
-	UnusedGroup       Kind = "unused-group"
-	RuleQuota         Kind = "rule-quota"
-	Unvetted          Kind = "unvetted"
+	// CrossAccountReference is a rule that names a security group of another account.
+	CrossAccountReference Kind = "cross-account-reference"
+	UnusedGroup           Kind = "unused-group"
+	RuleQuota             Kind = "rule-quota"
+	Unvetted              Kind = "unvetted"
 	// InvalidRule is a rule whose CIDR, ports or protocol could not be parsed: it was not
 	// audited, and makes the report incomplete.
 	InvalidRule Kind = "invalid-rule"
 )
 
 // Kinds lists every kind, in the order reports show them.
-var Kinds = []Kind{SuspiciousSource, StaleSource, OpenToWorld, WideRange, OpenEgress, ICMPOpen, DefaultGroupInUse, UnusedGroup, RuleQuota, Unvetted, InvalidRule}
+var Kinds = []Kind{SuspiciousSource, StaleSource, OpenToWorld, WideRange, OpenEgress, ICMPOpen, DefaultGroupInUse, CrossAccountReference, UnusedGroup, RuleQuota, Unvetted, InvalidRule}
 
 // Severity is how serious a finding is.
 type Severity string
@@ -106,6 +108,10 @@ type RuleRef struct {
 	// PrefixList is the managed prefix list the rule names, with the entry it stands for
 	// when the list is customer-managed: where the fix is.
 	PrefixList *collector.PrefixListRef `json:"prefix_list,omitempty"`
+	// ReferencedGroup is the security group the rule names as its source or destination,
+	// with its account and, for another account's group, whether that account belongs to
+	// the Organization.
+	ReferencedGroup *collector.GroupRef `json:"referenced_group,omitempty"`
 	// Invalid says what of the rule could not be parsed.
 	Invalid *collector.Invalid `json:"invalid,omitempty"`
 }
@@ -113,18 +119,19 @@ type RuleRef struct {
 // refOf returns what a report shows of r.
 func refOf(r *collector.Rule) RuleRef {
 	return RuleRef{
-		Account:     r.Account,
-		Region:      r.Region,
-		GroupID:     r.GroupID,
-		GroupName:   r.GroupName,
-		RuleID:      r.ID,
-		Direction:   string(r.Direction),
-		Protocol:    r.Protocol,
-		PortRange:   r.PortRange(),
-		CIDR:        r.Target(),
-		Description: r.Description,
-		PrefixList:  r.PrefixList,
-		Invalid:     r.Invalid,
+		Account:         r.Account,
+		Region:          r.Region,
+		GroupID:         r.GroupID,
+		GroupName:       r.GroupName,
+		RuleID:          r.ID,
+		Direction:       string(r.Direction),
+		Protocol:        r.Protocol,
+		PortRange:       r.PortRange(),
+		CIDR:            r.Target(),
+		Description:     r.Description,
+		PrefixList:      r.PrefixList,
+		ReferencedGroup: r.ReferencedGroup,
+		Invalid:         r.Invalid,
 	}
 }
 

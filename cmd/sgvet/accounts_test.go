@@ -8,8 +8,12 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/ec2"
+	"github.com/aws/aws-sdk-go-v2/service/ec2/types"
 	"github.com/sgvet/sgvet/collector"
 	"github.com/sgvet/sgvet/internal/motoserver"
+	"github.com/sgvet/sgvet/report"
 )
 
 // seededRules returns the rules of the inventory in groups that SeedAccounts made, as it
@@ -228,4 +232,105 @@ func TestGroupsOfAccountsRoleRefused(t *testing.T) {
 	if !strings.Contains(res.stderr, "account skipped") || !strings.Contains(res.stderr, members[1]) {
 		t.Errorf("stderr does not warn that account %s was skipped: %s", members[1], res.stderr)
 	}
+}
+
+// crossAccountRules adds to the caller's us-east-1 a group "shared" with two ingress rules
+// on port 5432 that name a group of another account: one of the member's, and one of an
+// account outside the Organization. moto looks a referenced group up in the caller's own
+// account and keeps the account id it is given, so both rules name "shared" itself, with
+// the other account's id; AWS would name the other account's group. It returns the rule
+// ids, the member's first.
+func crossAccountRules(t *testing.T, srv *motoserver.Server, member, outsider string) (string, string) {
+	api := ec2.NewFromConfig(srv.AWSConfig(t, "us-east-1"))
+	g, err := api.CreateSecurityGroup(t.Context(), &ec2.CreateSecurityGroupInput{GroupName: aws.String("shared"), Description: aws.String("shared")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ids := map[int32]string{}
+	for port, owner := range map[int32]string{5432: member, 5433: outsider} {
+		out, err := api.AuthorizeSecurityGroupIngress(t.Context(), &ec2.AuthorizeSecurityGroupIngressInput{
+			GroupId: g.GroupId, IpPermissions: []types.IpPermission{{
+				IpProtocol: aws.String("tcp"), FromPort: aws.Int32(port), ToPort: aws.Int32(port),
+				UserIdGroupPairs: []types.UserIdGroupPair{{GroupId: g.GroupId, UserId: aws.String(owner), Description: aws.String("from " + owner)}},
+			}},
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids[port] = aws.ToString(out.SecurityGroupRules[0].SecurityGroupRuleId)
+	}
+	return ids[5432], ids[5433]
+}
+
+// TestAuditCrossAccountReferences: a rule that names another account's group is a
+// cross-account-reference finding that names the account and says whether it belongs to
+// the Organization: listed by --org, or, for a single account, listed because a rule names
+// another account; unknown when the Organization cannot be listed.
+func TestAuditCrossAccountReferences(t *testing.T) {
+	srv := useMoto(t)
+	isolateProviders(t)
+	const outsider = "999988887777"
+	_, members := srv.Organization(t, 1)
+	memberRule, outsiderRule := crossAccountRules(t, srv, members[0], outsider)
+	list := writeFile(t, "drop.txt", "192.0.2.0/24\n")
+	audit := func(t *testing.T, extra ...string) (map[string]report.Finding, result) {
+		args := append([]string{"audit", "--no-cache", "--providers", "blocklist", "--blocklist", list, "--fail-on", "none",
+			"--regions", "us-east-1", "--format", "json"}, extra...)
+		res := sgvet(t, "", args...)
+		if res.code != 0 {
+			t.Fatalf("sgvet %q: exit %d, want 0; stderr: %s", args, res.code, res.stderr)
+		}
+		var rep report.Report
+		if err := json.Unmarshal([]byte(res.stdout), &rep); err != nil {
+			t.Fatal(err)
+		}
+		found := map[string]report.Finding{}
+		for _, f := range rep.Findings {
+			if f.Kind == report.CrossAccountReference {
+				found[f.Ref().RuleID] = f
+			}
+		}
+		return found, res
+	}
+	check := func(t *testing.T, found map[string]report.Finding, rule string, sev report.Severity, in *bool, reason string) {
+		t.Helper()
+		f, ok := found[rule]
+		if !ok {
+			t.Fatalf("no cross-account-reference finding for %s; found %v", rule, found)
+		}
+		g := f.Ref().ReferencedGroup
+		if f.Severity != sev || g == nil || fmt.Sprint(g.InOrganization != nil && *g.InOrganization) != fmt.Sprint(in != nil && *in) ||
+			(g.InOrganization == nil) != (in == nil) || !slices.ContainsFunc(f.Reasons(), func(s string) bool { return strings.Contains(s, reason) }) {
+			t.Errorf("finding for %s = %s, referenced group %+v, reasons %q; want %s, in_organization %v, a reason containing %q",
+				rule, f.Severity, g, f.Reasons(), sev, in, reason)
+		}
+	}
+	yes, no := true, false
+	for _, mode := range [][]string{nil, {"--org", "--role-name", "audit"}} {
+		t.Run(fmt.Sprint("listed ", mode), func(t *testing.T) {
+			found, _ := audit(t, mode...)
+			if len(found) != 2 {
+				t.Errorf("%d cross-account-reference findings, want 2", len(found))
+			}
+			check(t, found, memberRule, report.Info, &yes, "of account "+members[0]+", another account of the Organization o-")
+			check(t, found, outsiderRule, report.Medium, &no, "of account "+outsider+", which is not in the Organization o-")
+		})
+	}
+	t.Run("unknown", func(t *testing.T) {
+		// A member account may not list the Organization; moto lets every caller.
+		p := &faultProxy{
+			match: func(r *http.Request, _ string) bool {
+				return r.Header.Get("X-Amz-Target") == "AWSOrganizationsV20161128.ListAccounts"
+			},
+			status: http.StatusBadRequest, contentType: "application/x-amz-json-1.1",
+			body: `{"__type":"AccessDeniedException","Message":"You don't have permissions to access this resource."}`,
+		}
+		t.Setenv("AWS_ENDPOINT_URL_ORGANIZATIONS", p.start(t, srv.URL))
+		found, res := audit(t)
+		check(t, found, memberRule, report.Low, nil, "whether that account belongs to the Organization is unknown")
+		check(t, found, outsiderRule, report.Low, nil, "organizations:ListAccounts")
+		if p.refusals() != 1 || !strings.Contains(res.stderr, "AccessDenied") {
+			t.Errorf("the proxy refused %d ListAccounts, want 1; stderr should give the reason: %s", p.refusals(), res.stderr)
+		}
+	})
 }

@@ -187,7 +187,8 @@ func collectAWS(ctx context.Context, cfg config, log *slog.Logger, status *statu
 		}
 	}
 
-	accounts, err := accountsToCollect(ctx, cfg, awsCfg, caller)
+	orgAPI := organizations.NewFromConfig(awsCfg)
+	accounts, org, err := accountsToCollect(ctx, cfg, orgAPI, caller)
 	if err != nil {
 		return collector.Collection{}, err
 	}
@@ -237,23 +238,51 @@ func collectAWS(ctx context.Context, cfg config, log *slog.Logger, status *statu
 	}
 	c, err := collector.AccountsSource{Accounts: accounts, Source: source, Concurrency: cfg.Concurrency, Log: log}.Collect(ctx)
 	status.done()
-	return c, err
+	if err != nil {
+		return c, err
+	}
+	c.Organization = org
+	if org == nil && c.ReferencesOtherAccounts() {
+		c.Organization = referencedOrganization(ctx, orgAPI, log)
+	}
+	return c, ctx.Err()
+}
+
+// referencedOrganization lists the Organization, so that the report can say whether the
+// accounts that rules reference belong to it. Only the management account or a delegated
+// administrator may list it: from another account the membership is unknown, which is
+// logged, not an error.
+func referencedOrganization(ctx context.Context, api collector.OrganizationsAPI, log *slog.Logger) *collector.Organization {
+	org, err := collector.ListOrganization(ctx, api)
+	if err != nil {
+		if ctx.Err() == nil {
+			log.Info("rules reference groups of other accounts, and whether those accounts belong to the Organization is unknown: the Organization's accounts could not be listed (run from the management account or a delegated administrator, with organizations:ListAccounts)",
+				"reason", collector.DescribeError(err))
+		}
+		return nil
+	}
+	return org
 }
 
 // accountsToCollect returns the accounts cfg names: the caller's first, then those of
-// --accounts or of the Organization, each once. An account other than the caller's needs
-// --role-name.
-func accountsToCollect(ctx context.Context, cfg config, awsCfg aws.Config, caller string) ([]string, error) {
+// --accounts or of the Organization, each once, and with --org the Organization. An
+// account other than the caller's needs --role-name.
+func accountsToCollect(ctx context.Context, cfg config, api collector.OrganizationsAPI, caller string) ([]string, *collector.Organization, error) {
 	others := cfg.Accounts
+	var org *collector.Organization
 	if cfg.Org {
 		var err error
-		others, err = collector.OrganizationAccounts(ctx, organizations.NewFromConfig(awsCfg))
+		org, err = collector.ListOrganization(ctx, api)
+		if err == nil && len(org.Accounts) == 0 {
+			err = errors.New("the account belongs to no AWS Organization")
+		}
 		if err != nil {
 			if ctx.Err() != nil {
-				return nil, ctx.Err()
+				return nil, nil, ctx.Err()
 			}
-			return nil, usageErrorf("--org: %s (run from the management account or a delegated administrator, with organizations:ListAccounts)", collector.DescribeError(err))
+			return nil, nil, usageErrorf("--org: %s (run from the management account or a delegated administrator, with organizations:ListAccounts)", collector.DescribeError(err))
 		}
+		others = org.Accounts
 	}
 	accounts := []string{caller}
 	for _, a := range others {
@@ -265,11 +294,11 @@ func accountsToCollect(ctx context.Context, cfg config, awsCfg aws.Config, calle
 			if cfg.Org {
 				flag = "--org"
 			}
-			return nil, cfg.keyErrorf("role_name", "(--role-name) is needed with %s: account %s is not the caller's (%s)", flag, a, caller)
+			return nil, nil, cfg.keyErrorf("role_name", "(--role-name) is needed with %s: account %s is not the caller's (%s)", flag, a, caller)
 		}
 		accounts = append(accounts, a)
 	}
-	return accounts, nil
+	return accounts, org, nil
 }
 
 // profileSource names where the profile that does not exist was set: --profile, or the
