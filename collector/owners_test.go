@@ -76,6 +76,9 @@ func TestOwnerRangesAWS(t *testing.T) {
 			{"205.251.249.10/31", owner("AWS", "CLOUDFRONT", "GLOBAL", "205.251.249.0/24")},
 			{"13.248.124.7", owner("AWS", "GLOBALACCELERATOR", "us-east-1", "13.248.124.0/24")},
 			{"35.180.1.1", owner("AWS", "EC2", "eu-west-3", "35.180.0.0/16")},
+			// Sources in the example estate (examples/).
+			{"3.18.12.10", owner("AWS", "EC2", "us-east-2", "3.16.0.0/14")},
+			{"3.130.192.37", owner("AWS", "EC2", "us-east-2", "3.130.0.0/16")},
 			// Only AMAZON publishes it: the fallback.
 			{"99.77.50.1", owner("AWS", "AMAZON", "eu-south-2", "99.77.48.0/21")},
 			{"52.94.76.0/22", owner("AWS", "AMAZON", "us-west-2", "52.94.76.0/22")},
