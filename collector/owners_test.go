@@ -2,6 +2,7 @@ package collector_test
 
 import (
 	"encoding/binary"
+	"encoding/json"
 	"fmt"
 	"math/rand/v2"
 	"net/netip"
@@ -536,4 +537,24 @@ func BenchmarkOwnerRanges(b *testing.B) {
 			}
 		}
 	})
+}
+
+func TestOwnerJSON(t *testing.T) {
+	cases := []struct {
+		owner collector.Owner
+		want  string
+	}{
+		{owner("AWS", "EC2", "us-east-2", "3.16.0.0/14"), `{"name":"AWS","service":"EC2","region":"us-east-2","prefix":"3.16.0.0/14"}`},
+		{owner("Cloudflare", "", "", "2606:4700::/32"), `{"name":"Cloudflare","prefix":"2606:4700::/32"}`},
+	}
+	for _, c := range cases {
+		got, err := json.Marshal(c.owner)
+		if err != nil || string(got) != c.want {
+			t.Errorf("json.Marshal(%+v) = %s, %v, want %s", c.owner, got, err, c.want)
+		}
+		var back collector.Owner
+		if err := json.Unmarshal(got, &back); err != nil || back != c.owner {
+			t.Errorf("json.Unmarshal(%s) = %+v, %v, want %+v", got, back, err, c.owner)
+		}
+	}
 }
