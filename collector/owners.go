@@ -83,6 +83,19 @@ type ownerTrie struct {
 	nodes []trieNode // nodes[0] is the root, the family's /0
 	marks []nodeMark
 	rank  []int32 // rank[group]: lower is preferred for addresses of this family
+	// stride[k] is where the first strideBits bits of an address, k, lead, so that
+	// lookups skip the top of the trie.
+	stride []strideStep
+}
+
+// strideBits is how many leading bits ownerTrie.stride resolves at once.
+const strideBits = 16
+
+// strideStep is the outcome of following strideBits bits from the root: the node reached
+// (-1 if the trie has none there) and the best entry among the ranges on the way, not
+// counting the node reached (-1 if none).
+type strideStep struct {
+	node, best int32
 }
 
 // trieNode is a node of ownerTrie. Child 0 means no child (the root is nobody's child).
@@ -225,23 +238,55 @@ func (o *OwnerRanges) trieFor(p netip.Prefix) (t *ownerTrie, key [16]byte, np ne
 // node for it, so no range lies inside it).
 func (o *OwnerRanges) walk(t *ownerTrie, key *[16]byte, bits int) (best, at int32) {
 	best = -1
-	n := int32(0)
-	for depth := 0; ; depth++ {
-		if m := t.nodes[n].mark; m > 0 {
-			if e := t.marks[m-1].entries; len(e) > 0 {
-				// Entries are best first, and a deeper range is narrower: it wins unless
-				// it is a catch-all and the best so far is not.
-				if best < 0 || !o.catchAll(e[0]) || o.catchAll(best) {
-					best = e[0]
-				}
-			}
+	n, depth := int32(0), 0
+	if bits >= strideBits {
+		step := t.stride[int(key[0])<<8|int(key[1])]
+		if step.node < 0 {
+			return step.best, -1
 		}
+		n, depth, best = step.node, strideBits, step.best
+	}
+	for ; ; depth++ {
+		best = o.deeper(t, n, best)
 		if depth == bits {
 			return best, n
 		}
 		n = t.nodes[n].child[key[depth>>3]>>(7-depth&7)&1]
 		if n == 0 {
 			return best, -1
+		}
+	}
+}
+
+// deeper returns the better of best, found above node n, and the best entry at n. Entries
+// are best first, and a deeper range is narrower: it wins unless it is a catch-all and
+// best is not.
+func (o *OwnerRanges) deeper(t *ownerTrie, n, best int32) int32 {
+	if m := t.nodes[n].mark; m > 0 {
+		if e := t.marks[m-1].entries; len(e) > 0 && (best < 0 || !o.catchAll(e[0]) || o.catchAll(best)) {
+			return e[0]
+		}
+	}
+	return best
+}
+
+// fillStride records in t.stride where each value of the first strideBits bits leads
+// from node n at depth, whose path so far is bits k, with best found above n.
+func (o *OwnerRanges) fillStride(t *ownerTrie, n int32, depth, k int, best int32) {
+	if depth == strideBits {
+		t.stride[k] = strideStep{node: n, best: best}
+		return
+	}
+	best = o.deeper(t, n, best)
+	for bit, c := range t.nodes[n].child {
+		k := k<<1 | bit
+		if c != 0 {
+			o.fillStride(t, c, depth+1, k, best)
+			continue
+		}
+		span := strideBits - depth - 1
+		for i := k << span; i < (k+1)<<span; i++ {
+			t.stride[i] = strideStep{node: -1, best: best}
 		}
 	}
 }
@@ -370,6 +415,8 @@ func (t *ownerTrie) finish(o *OwnerRanges) {
 		})
 	}
 	t.cover(o, 0)
+	t.stride = make([]strideStep, 1<<strideBits)
+	o.fillStride(t, 0, 0, 0, -1)
 }
 
 // cover computes and records the groups that hold the whole of node n: those with a range

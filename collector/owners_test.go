@@ -558,3 +558,36 @@ func TestOwnerJSON(t *testing.T) {
 		}
 	}
 }
+
+// TestOwnerRangesAgainstScanIPv6 checks Owner on IPv6 ranges from /8 to /40 against a scan,
+// above and below the first 16 bits that lookups resolve at once.
+func TestOwnerRangesAgainstScanIPv6(t *testing.T) {
+	rng := rand.New(rand.NewPCG(7, 8))
+	random := func(bits int) netip.Prefix {
+		a := netip.AddrFrom16([16]byte{0x26, byte(rng.IntN(4)), byte(rng.IntN(4)), byte(rng.IntN(4)), byte(rng.IntN(256)), 15: 1})
+		return netip.PrefixFrom(a, bits).Masked()
+	}
+	var list strings.Builder
+	var ranges []netip.Prefix
+	for range 300 {
+		p := random(8 + rng.IntN(33))
+		ranges = append(ranges, p)
+		fmt.Fprintln(&list, p)
+	}
+	o, err := collector.ParseOwnerRanges("random6.txt", "r", []byte(list.String()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 20000 {
+		p := random(4 + rng.IntN(125))
+		want, wantOK := netip.Prefix{}, false
+		for _, r := range ranges {
+			if r.Bits() <= p.Bits() && r.Contains(p.Addr()) && (!wantOK || r.Bits() > want.Bits()) {
+				want, wantOK = r, true
+			}
+		}
+		if got, ok := o.Owner(p); ok != wantOK || got.Prefix != want {
+			t.Fatalf("Owner(%v) = %v, %v, want %v, %v", p, got.Prefix, ok, want, wantOK)
+		}
+	}
+}
