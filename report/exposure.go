@@ -277,12 +277,37 @@ func (b *builder) wideRange(i int32) {
 	if collector.Size(r.CIDR) <= b.maxHosts {
 		return
 	}
+	if b.in.Owners != nil {
+		if o, ok := b.in.Owners.Covering(r.CIDR); ok {
+			b.knownServiceRange(i, o)
+			return
+		}
+	}
 	how := "it was not vetted"
 	if known, _, _ := judge(b.verdicts.of(reputation.PrefixTarget(r.CIDR))); known {
 		how = "it was checked only against offline lists"
 	}
 	reason := fmt.Sprintf("%s holds %s addresses, more than the %d vetted one by one; %s", r.CIDR, addressCount(r.CIDR.Addr().BitLen()-r.CIDR.Bits()), b.maxHosts, how)
 	b.findings = append(b.findings, b.ruleFinding(i, WideRange, Medium, []string{reason}))
+}
+
+// knownServiceRange adds the known-service-range finding of rule i, whose prefix, too wide
+// to vet address by address, lies wholly inside the published ranges of one service.
+func (b *builder) knownServiceRange(i int32, o collector.Owner) {
+	r := &b.rules[i]
+	what := o.Name
+	if o.Service != "" {
+		what += " " + o.Service
+	}
+	where := ""
+	if o.Region != "" {
+		where = " in " + o.Region
+	}
+	reason := fmt.Sprintf("%s lies wholly inside the ranges %s publishes for %s%s: a known service range, not an unknown wide range; check that the rule is meant for %s",
+		r.CIDR, o.Name, cmp.Or(o.Service, "its services"), where, what)
+	f := b.ruleFinding(i, KnownServiceRange, Info, []string{reason})
+	f.owner = &o
+	b.findings = append(b.findings, f)
 }
 
 // addressCount writes 2^hostBits with thousands separators, or as a power of two when it

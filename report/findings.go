@@ -458,9 +458,34 @@ func (b *builder) ruleFinding(i int32, k Kind, s Severity, reasons []string) Fin
 	if pl := r.PrefixList; pl != nil && !pl.AWSManaged && r.CIDR.IsValid() {
 		reasons = append(reasons, prefixListReason(r))
 	}
+	if o, ok := b.ownerOf(r); ok && k != KnownServiceRange {
+		reasons = append(reasons, fmt.Sprintf("%s is in %s", r.CIDR, ownerText(o)))
+		f := Finding{Kind: k, Severity: s, rule: r, reasons: reasons, owner: &o}
+		f.FirstSeen, f.Change = b.history(i)
+		return f
+	}
 	f := Finding{Kind: k, Severity: s, rule: r, reasons: reasons}
 	f.FirstSeen, f.Change = b.history(i)
 	return f
+}
+
+// ownerOf returns the published range that holds the whole of r's public CIDR, when the
+// run has owner ranges.
+func (b *builder) ownerOf(r *collector.Rule) (collector.Owner, bool) {
+	if b.in.Owners == nil || !r.CIDR.IsValid() || collector.IsWorld(r.CIDR) || !r.IsPublic() {
+		return collector.Owner{}, false
+	}
+	return b.in.Owners.Owner(r.CIDR)
+}
+
+// ownerText names a published range: "AWS's published range 3.16.0.0/14 (EC2,
+// us-east-2)".
+func ownerText(o collector.Owner) string {
+	s := o.Name + "'s published range " + o.Prefix.String()
+	if detail := strings.Join(slices.DeleteFunc([]string{o.Service, o.Region}, func(s string) bool { return s == "" }), ", "); detail != "" {
+		s += " (" + detail + ")"
+	}
+	return s
 }
 
 // prefixListReason says that the address or range of r comes from an entry of the

@@ -186,8 +186,9 @@ func TestBenchInput(t *testing.T) {
 	}
 	r := Build(in)
 	checkReport(t, r)
+	// Known service ranges need owner ranges, which the benchmark's audit is not given.
 	for _, k := range Kinds {
-		if r.Summary.ByKind[k] == 0 {
+		if r.Summary.ByKind[k] == 0 && k != KnownServiceRange {
 			t.Errorf("Build(benchInput(100000)): no %s finding", k)
 		}
 	}

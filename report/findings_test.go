@@ -121,8 +121,10 @@ type buildCase struct {
 	history func([]collector.Rule) *HistoryView
 	opts    Options
 	// org is the Organization the collection listed; nil when it is unknown.
-	org  *collector.Organization
-	want []want
+	org *collector.Organization
+	// owners label addresses with the published range they are in.
+	owners *collector.OwnerRanges
+	want   []want
 }
 
 // input returns the Input of c, its inventory built as in production.
@@ -133,7 +135,7 @@ func (c buildCase) input() Input {
 	}
 	inv := collector.Collection{Sources: []string{"test"}, Regions: []string{testRegion}, Groups: groups, Rules: c.rules, Organization: c.org}.
 		Inventory(testNow, collector.Options{MaxHostsPerCIDR: c.opts.MaxHostsPerCIDR})
-	in := Input{Inventory: inv, Results: c.results, Options: c.opts, Now: testNow}
+	in := Input{Inventory: inv, Results: c.results, Options: c.opts, Now: testNow, Owners: c.owners}
 	if c.history != nil {
 		in.History = c.history(inv.Rules)
 	}
@@ -1143,7 +1145,7 @@ func TestBuildSummary(t *testing.T) {
 	if got.AddressesTotal != 4 || got.AddressesVetted != 3 || got.AddressesUnvetted != 1 {
 		t.Errorf("Build(...).Summary addresses total, vetted, unvetted = %d, %d, %d, want 4, 3, 1", got.AddressesTotal, got.AddressesVetted, got.AddressesUnvetted)
 	}
-	wantKinds := map[Kind]int{SuspiciousSource: 1, StaleSource: 0, OpenToWorld: 1, WideRange: 1, OpenEgress: 0, ICMPOpen: 0, DefaultGroupInUse: 0, CrossAccountReference: 0, UnusedGroup: 0, RuleQuota: 0, Unvetted: 1, InvalidRule: 0}
+	wantKinds := map[Kind]int{SuspiciousSource: 1, StaleSource: 0, OpenToWorld: 1, WideRange: 1, OpenEgress: 0, ICMPOpen: 0, DefaultGroupInUse: 0, CrossAccountReference: 0, UnusedGroup: 0, RuleQuota: 0, KnownServiceRange: 0, Unvetted: 1, InvalidRule: 0}
 	if fmt.Sprint(got.ByKind) != fmt.Sprint(wantKinds) {
 		t.Errorf("Build(...).Summary.ByKind = %v, want %v", got.ByKind, wantKinds)
 	}
@@ -1250,9 +1252,9 @@ func TestBuildExampleEstate(t *testing.T) {
 	// CLI printed, and AWS holds no rule it cannot parse (TestBuildInvalidRules and the
 	// collector's invalid-cidr fixture cover them). So are cross-account references: the
 	// example is one account whose rules name only its own groups (TestBuildCrossAccount
-	// covers them).
+	// covers them), and of known service ranges, which need owner ranges (TestBuildOwners).
 	for _, k := range Kinds {
-		if r.Summary.ByKind[k] == 0 && k != InvalidRule && k != CrossAccountReference {
+		if r.Summary.ByKind[k] == 0 && k != InvalidRule && k != CrossAccountReference && k != KnownServiceRange {
 			t.Errorf("Build(example estate): no %s finding; findings: %s", k, findingList(r))
 		}
 	}

@@ -33,14 +33,18 @@ const (
 	CrossAccountReference Kind = "cross-account-reference"
 	UnusedGroup           Kind = "unused-group"
 	RuleQuota             Kind = "rule-quota"
-	Unvetted              Kind = "unvetted"
+	// KnownServiceRange is a wide range that lies wholly inside a service's published
+	// ranges (AWS, GitHub, Cloudflare, Google): reported for information, not as a
+	// wide-range.
+	KnownServiceRange Kind = "known-service-range"
+	Unvetted          Kind = "unvetted"
 	// InvalidRule is a rule whose CIDR, ports or protocol could not be parsed: it was not
 	// audited, and makes the report incomplete.
 	InvalidRule Kind = "invalid-rule"
 )
 
 // Kinds lists every kind, in the order reports show them.
-var Kinds = []Kind{SuspiciousSource, StaleSource, OpenToWorld, WideRange, OpenEgress, ICMPOpen, DefaultGroupInUse, CrossAccountReference, UnusedGroup, RuleQuota, Unvetted, InvalidRule}
+var Kinds = []Kind{SuspiciousSource, StaleSource, OpenToWorld, WideRange, OpenEgress, ICMPOpen, DefaultGroupInUse, CrossAccountReference, UnusedGroup, RuleQuota, KnownServiceRange, Unvetted, InvalidRule}
 
 // Severity is how serious a finding is.
 type Severity string
@@ -155,6 +159,9 @@ type Finding struct {
 	verdictReasons bool
 	// Verdicts are the providers' verdicts behind a suspicious-source or unvetted finding.
 	Verdicts []reputation.Verdict
+	// owner is the published range the rule's address or prefix lies in, when the run was
+	// given owner ranges and one holds it.
+	owner *collector.Owner
 	// FirstSeen is the day the history first saw the rule, when it knows.
 	FirstSeen *time.Time
 	// Change marks a rule new since the previous run in the history.
@@ -225,6 +232,7 @@ type findingJSON struct {
 	RuleRef
 	Reasons   []string             `json:"reasons"`
 	Verdicts  []reputation.Verdict `json:"verdicts,omitempty"`
+	Owner     *collector.Owner     `json:"owner,omitempty"`
 	FirstSeen *time.Time           `json:"first_seen,omitempty"`
 	Change    Change               `json:"change,omitempty"`
 }
@@ -233,9 +241,12 @@ type findingJSON struct {
 func (f *Finding) json() findingJSON {
 	return findingJSON{
 		Kind: f.Kind, Severity: f.Severity, RuleRef: f.Ref(), Reasons: nonNil(f.Reasons()),
-		Verdicts: f.Verdicts, FirstSeen: f.FirstSeen, Change: f.Change,
+		Verdicts: f.Verdicts, Owner: f.owner, FirstSeen: f.FirstSeen, Change: f.Change,
 	}
 }
+
+// Owner returns the published range the finding's address or prefix lies in, or nil.
+func (f *Finding) Owner() *collector.Owner { return f.owner }
 
 // MarshalJSON writes the finding with what it shows of its rule inline.
 func (f Finding) MarshalJSON() ([]byte, error) { return json.Marshal(f.json()) }
@@ -247,7 +258,7 @@ func (f *Finding) UnmarshalJSON(data []byte) error {
 		return err
 	}
 	*f = Finding{Kind: j.Kind, Severity: j.Severity, ref: &j.RuleRef, reasons: j.Reasons,
-		Verdicts: j.Verdicts, FirstSeen: j.FirstSeen, Change: j.Change}
+		Verdicts: j.Verdicts, owner: j.Owner, FirstSeen: j.FirstSeen, Change: j.Change}
 	return nil
 }
 
@@ -441,6 +452,9 @@ type Input struct {
 	Results []reputation.Result
 	// History is nil when no history is kept.
 	History *HistoryView
+	// Owners are the published ranges (AWS, GitHub, Cloudflare, Google) that label the
+	// rules' addresses and prefixes with their owner; nil labels none.
+	Owners  *collector.OwnerRanges
 	Options Options
 	// Now is the time staleness is judged at (expiry dates, rule ages).
 	Now time.Time

@@ -79,6 +79,10 @@ func runAudit(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 	if err := checkOutput(output); err != nil {
 		return err
 	}
+	owners, err := loadOwnerRanges(cfg)
+	if err != nil {
+		return err
+	}
 	var fleet *auditQueues
 	if o.common.queueURL != "" || o.common.resultsURL != "" {
 		if err := requireFlags(map[string]string{"--queue-url": o.common.queueURL, "--results-url": o.common.resultsURL}); err != nil {
@@ -141,7 +145,7 @@ func runAudit(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 
 	err = writeReport(ctx, reportRun{
 		cfg: cfg, writer: writer, output: output, stdout: stdout, log: log, hist: hist,
-		id: runID, started: started, inv: inv, results: results, stats: stats,
+		id: runID, started: started, inv: inv, results: results, stats: stats, owners: owners,
 	})
 	if fleet != nil && reportWritten(err) {
 		fleet.ack(ctx, log)
@@ -168,6 +172,20 @@ type reportRun struct {
 	inv     *collector.Inventory
 	results []reputation.Result
 	stats   []reputation.ProviderStats
+	owners  *collector.OwnerRanges // nil without --owner-ranges
+}
+
+// loadOwnerRanges reads the published IP-range files of --owner-ranges and
+// audit.owner_ranges; nil when there are none.
+func loadOwnerRanges(cfg config) (*collector.OwnerRanges, error) {
+	if len(cfg.Audit.OwnerRanges) == 0 {
+		return nil, nil
+	}
+	owners, err := collector.LoadOwnerRanges(cfg.Audit.OwnerRanges...)
+	if err != nil {
+		return nil, usageErrorf("--owner-ranges: %v", err)
+	}
+	return owners, nil
 }
 
 // writeReport builds the report of a run, writes it, records the run in the history once
@@ -188,6 +206,7 @@ func writeReport(ctx context.Context, rr reportRun) error {
 		Inventory: rr.inv,
 		Results:   rr.results,
 		History:   view,
+		Owners:    rr.owners,
 		Now:       rr.started,
 		Options:   rr.cfg.reportOptions(),
 	})

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -56,9 +57,10 @@ func TestAuditExample(t *testing.T) {
 		t.Errorf("run = %+v", r.Run)
 	}
 	// AWS holds no rule it cannot parse, so the example, printed by the aws CLI, has no
-	// invalid rule; and it is one account whose rules name only its own groups.
+	// invalid rule; it is one account whose rules name only its own groups; and known service
+	// ranges need --owner-ranges (TestAuditOwnerRanges).
 	for _, k := range report.Kinds {
-		if r.Summary.ByKind[k] == 0 && k != report.InvalidRule && k != report.CrossAccountReference {
+		if r.Summary.ByKind[k] == 0 && k != report.InvalidRule && k != report.CrossAccountReference && k != report.KnownServiceRange {
 			t.Errorf("the example shows no %s finding", k)
 		}
 	}
@@ -397,4 +399,63 @@ func sshEstate(t *testing.T, description string, cidrs ...string) string {
 	}
 	return writeFile(t, "sg.json", `{"SecurityGroups":[{"GroupId":"sg-1","GroupName":"app","VpcId":"vpc-1","OwnerId":"123456789012",
 		"IpPermissions":[{"IpProtocol":"tcp","FromPort":22,"ToPort":22,"IpRanges":[`+strings.Join(ranges, ",")+`]}],"IpPermissionsEgress":[]}]}`)
+}
+
+// TestAuditOwnerRanges: with --owner-ranges, the example's GitHub range is a known service
+// range rather than a wide range, and its other findings name the range (report's
+// TestBuildOwners covers the labels in full); a file of no known format, or a plain list
+// without a name, stops the audit before anything is read.
+func TestAuditOwnerRanges(t *testing.T) {
+	isolateProviders(t)
+	owners := "../../collector/testdata/owners/"
+	args := append(slices.Clone(exampleArgs), "--no-cache", "--format", "json", "--fail-on", "none",
+		"--owner-ranges", owners+"github-meta.json", "--owner-ranges", owners+"aws-ip-ranges.json")
+	res := sgvet(t, "", args...)
+	if res.code != exitOK && res.code != exitIncomplete {
+		t.Fatalf("exit %d; stderr: %s", res.code, res.stderr)
+	}
+	r := decodeReport(t, res.stdout)
+	var known, wideGitHub, labelled int
+	for _, f := range r.Findings {
+		ref := f.Ref()
+		switch {
+		case f.Kind == report.KnownServiceRange && ref.CIDR == "140.82.112.0/20":
+			known++
+			if o := f.Owner(); o == nil || o.Name != "GitHub" || f.Severity != report.Info {
+				t.Errorf("known-service-range on %s: severity %s, owner %+v; want info, GitHub", ref.CIDR, f.Severity, o)
+			}
+		case f.Kind == report.WideRange && ref.CIDR == "140.82.112.0/20":
+			wideGitHub++
+		case ref.CIDR == "140.82.112.0/20":
+			if o := f.Owner(); o == nil || o.Name != "GitHub" || !slices.ContainsFunc(f.Reasons(), func(s string) bool {
+				return strings.Contains(s, "140.82.112.0/20 is in GitHub's published range 140.82.112.0/20 (hooks)")
+			}) {
+				t.Errorf("%s finding on %s: owner %+v, reasons %q; want GitHub's, named in a reason", f.Kind, ref.CIDR, o, f.Reasons())
+			}
+			labelled++
+		}
+	}
+	if known == 0 || wideGitHub != 0 || labelled == 0 {
+		t.Errorf("findings on 140.82.112.0/20: %d known-service-range, %d wide-range, %d others; want some, none, some",
+			known, wideGitHub, labelled)
+	}
+
+	plain := writeFile(t, "ips-v4", "173.245.48.0/20\n103.21.244.0/22\n")
+	notRanges := writeFile(t, "ranges.json", `{"prefixes": [{"cidr": "192.0.2.0/24"}]}`)
+	for _, tc := range []struct{ spec, want string }{
+		{plain, "ips-v4"},
+		{notRanges, "ranges.json"},
+		{filepath.Join(t.TempDir(), "missing.json"), "missing.json"},
+	} {
+		args := append(slices.Clone(exampleArgs), "--no-cache", "--owner-ranges", tc.spec)
+		res := sgvet(t, "", args...)
+		if res.code != exitUsage || !strings.Contains(res.stderr, "--owner-ranges") || !strings.Contains(res.stderr, tc.want) {
+			t.Errorf("--owner-ranges %s: exit %d, stderr %q; want %d, naming the flag and %s", tc.spec, res.code, res.stderr, exitUsage, tc.want)
+		}
+	}
+	// A plain list is taken with a name.
+	args = append(slices.Clone(exampleArgs), "--no-cache", "--fail-on", "none", "--owner-ranges", "cloudflare="+plain)
+	if res := sgvet(t, "", args...); res.code != exitOK && res.code != exitIncomplete {
+		t.Errorf("--owner-ranges cloudflare=FILE: exit %d; stderr: %s", res.code, res.stderr)
+	}
 }

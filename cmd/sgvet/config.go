@@ -122,8 +122,9 @@ func defaultConfig() config {
 				Database: portNumbers(report.DefaultDatabasePorts),
 				Web:      webPortNames(report.DefaultWebPorts),
 			},
-			NearWorld: nearWorldConfig{IPv4Prefix: report.DefaultNearWorldIPv4Bits, IPv6Prefix: report.DefaultNearWorldIPv6Bits},
-			RuleQuota: report.DefaultRuleQuota,
+			NearWorld:   nearWorldConfig{IPv4Prefix: report.DefaultNearWorldIPv4Bits, IPv6Prefix: report.DefaultNearWorldIPv6Bits},
+			RuleQuota:   report.DefaultRuleQuota,
+			OwnerRanges: []string{},
 		},
 		History: historyConfig{Keep: report.DefaultHistoryKeep},
 	}
@@ -523,6 +524,9 @@ type auditConfig struct {
 	NearWorld nearWorldConfig `yaml:"near_world"`
 	// RuleQuota is the number of inbound, and of outbound, rules AWS allows a group.
 	RuleQuota int `yaml:"rule_quota"`
+	// OwnerRanges are published IP-range files (FILE or NAME=FILE) that label addresses
+	// with their owner.
+	OwnerRanges []string `yaml:"owner_ranges"`
 }
 
 // portsConfig is audit.ports, report.Options' port lists as the file writes them.

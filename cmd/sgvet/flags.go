@@ -315,8 +315,9 @@ type commonFlags struct {
 	noCache    bool
 	workers    int
 
-	failOn string
-	state  string
+	failOn      string
+	state       string
+	ownerRanges stringList
 
 	inventory  string
 	queueURL   string
@@ -380,8 +381,11 @@ func (f *commonFlags) registerAudit(c *commandFlags) {
 	fs := c.group(groupReport)
 	fs.StringVar(&f.failOn, "fail-on", "", "exit 1 when a finding is at least as severe as `SEVERITY`: critical, high, medium, low, or none (default high)")
 	fs.StringVar(&f.state, "state", "", "keep the history of runs in the SQLite `FILE`, to mark rules new or gone and age them")
+	fs.Var(&f.ownerRanges, "owner-ranges", "label addresses with whose published range they are in, from `FILE`: AWS ip-ranges.json, "+
+		"GitHub meta, Cloudflare's ips JSON, Google goog.json or cloud.json, detected from the content; NAME=FILE for a plain list of CIDRs (repeatable)")
 	annotate(fs, "fail-on", completeValues, "critical", "high", "medium", "low", "none")
 	annotate(fs, "state", completeFiles, "db")
+	annotate(fs, "owner-ranges", completeFiles, "json")
 }
 
 // registerInventory adds --inventory: the inventory file that collect writes and report
@@ -485,6 +489,7 @@ func (f *commonFlags) load(fs *pflag.FlagSet) (config, error) {
 		return cfg, usageErrorf("--cache and --no-cache cannot be used together")
 	}
 	cfg.Reputation.Providers.Blocklist.Files = append(cfg.Reputation.Providers.Blocklist.Files, f.blocklists...)
+	cfg.Audit.OwnerRanges = append(cfg.Audit.OwnerRanges, f.ownerRanges...)
 	cfg.Inputs = f.inputs
 	return cfg, cfg.validate()
 }

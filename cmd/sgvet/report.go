@@ -72,6 +72,10 @@ func runReport(ctx context.Context, args []string, stdin io.Reader, stdout, stde
 	if err := checkOutput(o.output); err != nil {
 		return err
 	}
+	owners, err := loadOwnerRanges(cfg)
+	if err != nil {
+		return err
+	}
 	status := newStatusLine(stderr)
 	log := cfg.newLogger(status.logWriter(stderr))
 	doc, err := readRunInventory(o.common.inventory, stdin, cfg.MaxInputSize)
@@ -114,7 +118,7 @@ func runReport(ctx context.Context, args []string, stdin io.Reader, stdout, stde
 
 	err = writeReport(ctx, reportRun{
 		cfg: cfg, writer: writer, output: o.output, stdout: stdout, log: log, hist: hist,
-		id: doc.Run, started: doc.CollectedAt, inv: doc.Inventory, results: gathering.Results(),
+		id: doc.Run, started: doc.CollectedAt, inv: doc.Inventory, results: gathering.Results(), owners: owners,
 	})
 	if reportWritten(err) {
 		// The report is written: the run's verdicts are no longer needed.
