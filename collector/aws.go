@@ -137,13 +137,24 @@ func (s AWSSource) Collect(ctx context.Context) (Collection, error) {
 		return Collection{}, err
 	}
 	c := Collection{Sources: []string{"aws"}}
-	for i, res := range results {
+	// The lists are sized first, so that each rule is copied once, into an array that fits
+	// them all, and each region's are let go of as soon as they are copied.
+	var groups, rules int
+	for _, res := range results {
+		groups += len(res.groups)
+		rules += len(res.rules)
+	}
+	c.Groups = slices.Grow(c.Groups, groups)
+	c.Rules = slices.Grow(c.Rules, rules)
+	for i := range results {
+		res := &results[i]
 		if res.collected {
 			c.Regions = append(c.Regions, s.Regions[i])
 		}
 		c.Groups = append(c.Groups, res.groups...)
 		c.Rules = append(c.Rules, res.rules...)
 		c.Skipped = append(c.Skipped, res.skipped...)
+		*res = regionResult{}
 	}
 	return c, nil
 }
