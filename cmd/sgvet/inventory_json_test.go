@@ -130,3 +130,30 @@ func TestWriteInventoryJSONStreams(t *testing.T) {
 		t.Errorf("writeInventoryJSON wrote %d bytes at once, of %d; want at most %d at once, of more than %d", w.largest, whole, limit, 2*limit)
 	}
 }
+
+// BenchmarkWriteInventoryJSON writes the inventory of 100,000 rules, each from its own
+// public address, in groups of 100, to io.Discard. B/op is what writing the JSON allocates.
+func BenchmarkWriteInventoryJSON(b *testing.B) {
+	const n = 100_000
+	var c collector.Collection
+	for g := range n / 100 {
+		c.Groups = append(c.Groups, collector.Group{ID: fmt.Sprintf("sg-%017x", g), Name: fmt.Sprintf("app%d", g), VPC: "vpc-1", Account: "123456789012", Region: "us-east-1"})
+	}
+	for i := range n {
+		c.Rules = append(c.Rules, collector.Rule{
+			Account: "123456789012", Region: "us-east-1", VPC: "vpc-1", GroupID: c.Groups[i/100].ID, GroupName: c.Groups[i/100].Name,
+			ID: fmt.Sprintf("sgr-%017x", i), Direction: collector.Ingress, Protocol: "tcp", FromPort: 443, ToPort: 443,
+			CIDR: netip.PrefixFrom(netip.AddrFrom4([4]byte{11, byte(i >> 16), byte(i >> 8), byte(i)}), 32), Description: fmt.Sprintf("office %d", i),
+		})
+	}
+	inv := c.Inventory(time.Now(), collector.Options{})
+	var w largestWrite
+	b.ReportAllocs()
+	for b.Loop() {
+		w = largestWrite{}
+		if err := writeInventoryJSON(&w, inv); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(w.total)/1e6, "MB-written")
+}
