@@ -179,11 +179,22 @@ func (s AccountsSource) Collect(ctx context.Context) (Collection, error) {
 		return Collection{}, err
 	}
 	c := Collection{Sources: []string{"aws"}}
+	// The lists are sized first, so that each rule is copied once, into an array that fits
+	// them all, and each account's are let go of as soon as they are copied.
+	var groups, rules int
 	for _, got := range results {
+		groups += len(got.Groups)
+		rules += len(got.Rules)
+	}
+	c.Groups = slices.Grow(c.Groups, groups)
+	c.Rules = slices.Grow(c.Rules, rules)
+	for i := range results {
+		got := &results[i]
 		c.Regions = append(c.Regions, got.Regions...)
 		c.Groups = append(c.Groups, got.Groups...)
 		c.Rules = append(c.Rules, got.Rules...)
 		c.Skipped = append(c.Skipped, got.Skipped...)
+		*got = Collection{}
 	}
 	slices.Sort(c.Regions)
 	c.Regions = slices.Compact(c.Regions)

@@ -137,13 +137,24 @@ func (s AWSSource) Collect(ctx context.Context) (Collection, error) {
 		return Collection{}, err
 	}
 	c := Collection{Sources: []string{"aws"}}
-	for i, res := range results {
+	// The lists are sized first, so that each rule is copied once, into an array that fits
+	// them all, and each region's are let go of as soon as they are copied.
+	var groups, rules int
+	for _, res := range results {
+		groups += len(res.groups)
+		rules += len(res.rules)
+	}
+	c.Groups = slices.Grow(c.Groups, groups)
+	c.Rules = slices.Grow(c.Rules, rules)
+	for i := range results {
+		res := &results[i]
 		if res.collected {
 			c.Regions = append(c.Regions, s.Regions[i])
 		}
 		c.Groups = append(c.Groups, res.groups...)
 		c.Rules = append(c.Rules, res.rules...)
 		c.Skipped = append(c.Skipped, res.skipped...)
+		*res = regionResult{}
 	}
 	return c, nil
 }
@@ -156,12 +167,12 @@ type regionResult struct {
 }
 
 // collectRegion reads the groups, rules and network interfaces of one region at once, then
-// the prefix lists its rules name.
+// the prefix lists its rules name. Each page of groups and rules is converted as it comes,
+// so that the SDK's records of a page, which hold every rule of the region twice (once in
+// its group), are dropped with the page rather than kept until the region is done.
 func collectRegion(ctx context.Context, api EC2API, region string) (regionResult, error) {
 	var (
 		res      regionResult
-		sgs      []types.SecurityGroup
-		sgRules  []types.SecurityGroupRule
 		attached = map[string]bool{}
 	)
 	g, gctx := errgroup.WithContext(ctx)
@@ -172,7 +183,9 @@ func collectRegion(ctx context.Context, api EC2API, region string) (regionResult
 			if err != nil {
 				return fmt.Errorf("describe security groups: %w", err)
 			}
-			sgs = append(sgs, page.SecurityGroups...)
+			for _, sg := range page.SecurityGroups {
+				res.groups = append(res.groups, groupFromAPI(sg, region))
+			}
 		}
 		return nil
 	})
@@ -183,7 +196,10 @@ func collectRegion(ctx context.Context, api EC2API, region string) (regionResult
 			if err != nil {
 				return fmt.Errorf("describe security group rules: %w", err)
 			}
-			sgRules = append(sgRules, page.SecurityGroupRules...)
+			res.rules = slices.Grow(res.rules, len(page.SecurityGroupRules))
+			for _, sr := range page.SecurityGroupRules {
+				res.rules = append(res.rules, ruleFromAPI(sr, region))
+			}
 		}
 		return nil
 	})
@@ -202,28 +218,24 @@ func collectRegion(ctx context.Context, api EC2API, region string) (regionResult
 		return res, err
 	}
 
-	byID := make(map[string]Group, len(sgs))
-	for _, sg := range sgs {
-		grp := groupFromAPI(sg, region)
+	byID := make(map[string]*Group, len(res.groups))
+	for i := range res.groups {
+		grp := &res.groups[i]
 		grp.Attached = Unattached
 		if attached[grp.ID] {
 			grp.Attached = Attached
 		}
 		byID[grp.ID] = grp
-		res.groups = append(res.groups, grp)
 	}
-
 	lists := map[string]*prefixList{}
-	for _, sr := range sgRules {
-		r := ruleFromAPI(sr, region)
+	for i := range res.rules {
+		r := &res.rules[i]
 		if grp, ok := byID[r.GroupID]; ok {
-			r.GroupName, r.VPC = grp.Name, grp.VPC
-			r.Account = cmp.Or(r.Account, grp.Account)
+			shareGroupFields(r, grp)
 		}
 		if r.PrefixList != nil {
 			lists[r.PrefixList.ID] = nil
 		}
-		res.rules = append(res.rules, r)
 	}
 	if len(lists) == 0 {
 		return res, nil
@@ -239,6 +251,18 @@ func collectRegion(ctx context.Context, api EC2API, region string) (regionResult
 	}
 	slices.SortFunc(res.skipped, func(a, b Skipped) int { return cmp.Compare(a.Resource, b.Resource) })
 	return res, nil
+}
+
+// shareGroupFields gives r, a rule of grp, the group's name and VPC, and its account when
+// r has none. r's group id and account, when the same as the group's, become the group's
+// own strings: the API repeats them in every rule, and a rule's copies would otherwise be
+// kept, one each, for as long as the rule.
+func shareGroupFields(r *Rule, grp *Group) {
+	r.GroupID = grp.ID
+	r.GroupName, r.VPC = grp.Name, grp.VPC
+	if r.Account == "" || r.Account == grp.Account {
+		r.Account = grp.Account
+	}
 }
 
 // prefixList is a managed prefix list with its entries.

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unsafe"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
@@ -444,5 +445,50 @@ func TestEnabledRegions(t *testing.T) {
 	}
 	if !slices.Contains(regions, "us-east-1") || !slices.Contains(regions, "eu-west-1") || !slices.IsSorted(regions) {
 		t.Errorf("EnabledRegions = %v, want a sorted list with us-east-1 and eu-west-1", regions)
+	}
+}
+
+// sameString reports whether a and b are the same string in memory, not only equal.
+func sameString(a, b string) bool {
+	return len(a) == len(b) && unsafe.StringData(a) == unsafe.StringData(b)
+}
+
+func TestCollectedRulesShareTheirGroupsStrings(t *testing.T) {
+	srv := motoserver.Require(t, moto)
+	east := estate{t, t.Context(), ec2.NewFromConfig(srv.AWSConfig(t, "us-east-1"))}
+	vpc := east.vpc("10.0.0.0/16")
+	web := east.group(vpc, "web")
+	east.ingress(web, tcp(443, v4("203.0.113.1/32", "a"), v4("203.0.113.2/32", "b"), v4("203.0.113.3/32", "c")))
+	src := collector.AWSSource{
+		Account: "123456789012",
+		Regions: []string{"us-east-1"},
+		Client:  func(region string) collector.EC2API { return ec2.NewFromConfig(srv.AWSConfig(t, region)) },
+	}
+	c, err := src.Collect(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var group collector.Group
+	for _, g := range c.Groups {
+		if g.ID == web {
+			group = g
+		}
+	}
+	var rules []collector.Rule
+	for _, r := range c.Rules {
+		if r.GroupID == web && r.Direction == collector.Ingress {
+			rules = append(rules, r)
+		}
+	}
+	if group.ID == "" || len(rules) != 3 {
+		t.Fatalf("collected group %q with %d ingress rules; want %s with 3", group.ID, len(rules), web)
+	}
+	// Each response holds its own copy of the group's id, the account and the protocol
+	// for every rule; the rules keep one of each between them.
+	for _, r := range rules {
+		if !sameString(r.GroupID, group.ID) || !sameString(r.Account, group.Account) || !sameString(r.Protocol, rules[0].Protocol) {
+			t.Errorf("rule %s holds its own copy of its group id, account or protocol (%q, %q, %q); want the group's, and one protocol for all",
+				r.ID, r.GroupID, r.Account, r.Protocol)
+		}
 	}
 }

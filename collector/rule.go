@@ -248,11 +248,19 @@ func (r *Rule) setTraffic(protocol *string, from, to *int32) {
 // normalizeProtocol maps the EC2 API's protocol strings to the names Rule uses, and
 // reports whether written is a protocol at all; if not, it returns written unchanged.
 func normalizeProtocol(written string) (string, bool) {
+	// Known names are returned as the constants, not as written: a million rules then share
+	// one "tcp" rather than hold a copy each from the API's response.
 	p := strings.ToLower(written)
 	switch p {
-	case "tcp", "udp", "icmp", "icmpv6", "all":
-		return p, true
-	case "-1":
+	case "tcp":
+		return "tcp", true
+	case "udp":
+		return "udp", true
+	case "icmp":
+		return "icmp", true
+	case "icmpv6":
+		return "icmpv6", true
+	case "all", "-1":
 		return "all", true
 	}
 	n, err := strconv.ParseUint(p, 10, 8)

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"slices"
@@ -77,11 +76,10 @@ func runCollect(ctx context.Context, args []string, stdin io.Reader, stdout, std
 		return err
 	}
 	run := newRunID(time.Now())
-	doc := runInventory{Run: run, MaxHostsPerCIDR: cfg.MaxHostsPerCIDR, Inventory: inv}
 	err = writeOutput(ctx, o.common.inventory, stdout, func(w io.Writer) error {
-		enc := json.NewEncoder(w)
-		enc.SetIndent("", "  ")
-		return enc.Encode(doc)
+		return streamInventoryJSON(w, inv, func(head *collector.Inventory) any {
+			return runInventory{Run: run, MaxHostsPerCIDR: cfg.MaxHostsPerCIDR, Inventory: head}
+		})
 	})
 	if err != nil {
 		return err

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"strings"
@@ -79,12 +78,6 @@ func runGroups(ctx context.Context, args []string, stdin io.Reader, stdout, stde
 		return errIncomplete
 	}
 	return nil
-}
-
-func writeInventoryJSON(w io.Writer, inv *collector.Inventory) error {
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	return enc.Encode(inv)
 }
 
 // writeGroupsTable writes one line per group with the number of its rules and public
