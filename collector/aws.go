@@ -24,6 +24,8 @@ type EC2API interface {
 	ec2.DescribeNetworkInterfacesAPIClient
 	ec2.DescribeManagedPrefixListsAPIClient
 	ec2.GetManagedPrefixListEntriesAPIClient
+	ec2.DescribeRouteTablesAPIClient
+	ec2.DescribeStaleSecurityGroupsAPIClient
 }
 
 // RegionsAPI lists the regions of an account.
@@ -126,6 +128,14 @@ func (s AWSSource) Collect(ctx context.Context) (Collection, error) {
 				sk.Account = s.Account
 				log.Warn("resource skipped", "region", region, "resource", sk.Resource, "reason", sk.Reason)
 			}
+			for j := range res.unknown {
+				u := &res.unknown[j]
+				u.Account = s.Account
+				log.Warn("context unknown", "region", region, "context", u.Context, "reason", u.Reason)
+			}
+			for j := range res.stale {
+				res.stale[j].Account = cmp.Or(res.stale[j].Account, s.Account)
+			}
 			log.Debug("region collected", "region", region, "groups", len(res.groups), "rules", len(res.rules))
 			res.collected = true
 			results[i] = res
@@ -144,6 +154,8 @@ func (s AWSSource) Collect(ctx context.Context) (Collection, error) {
 		c.Groups = append(c.Groups, res.groups...)
 		c.Rules = append(c.Rules, res.rules...)
 		c.Skipped = append(c.Skipped, res.skipped...)
+		c.Unknown = append(c.Unknown, res.unknown...)
+		c.StaleReferences = append(c.StaleReferences, res.stale...)
 	}
 	return c, nil
 }
@@ -153,16 +165,20 @@ type regionResult struct {
 	groups    []Group
 	rules     []Rule
 	skipped   []Skipped
+	unknown   []UnknownContext
+	stale     []StaleReference
 }
 
 // collectRegion reads the groups, rules and network interfaces of one region at once, then
-// the prefix lists its rules name.
+// what reachability and stale references need (readContext), and the prefix lists its
+// rules name.
 func collectRegion(ctx context.Context, api EC2API, region string) (regionResult, error) {
 	var (
 		res      regionResult
 		sgs      []types.SecurityGroup
 		sgRules  []types.SecurityGroupRule
 		attached = map[string]bool{}
+		reach    reachability
 	)
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error {
@@ -195,7 +211,9 @@ func collectRegion(ctx context.Context, api EC2API, region string) (regionResult
 				return fmt.Errorf("describe network interfaces: %w", err)
 			}
 			addAttached(attached, page.NetworkInterfaces)
+			reach.add(page.NetworkInterfaces)
 		}
+		reach.read = true
 		return nil
 	})
 	if err := g.Wait(); err != nil {
@@ -224,6 +242,10 @@ func collectRegion(ctx context.Context, api EC2API, region string) (regionResult
 			lists[r.PrefixList.ID] = nil
 		}
 		res.rules = append(res.rules, r)
+	}
+	var err error
+	if res.stale, res.unknown, err = readContext(ctx, api, region, &reach, res.groups, res.rules); err != nil {
+		return res, err
 	}
 	if len(lists) == 0 {
 		return res, nil
