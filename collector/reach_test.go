@@ -199,27 +199,32 @@ func loadBalancerInterface(id, name, subnet, vpc, group, publicIP string) types.
 	return eni
 }
 
-// reachability returns each group's Reachable as "true", "false" or "unknown", and its
-// evidence, by group name.
+// reachabilityByName returns describeReach of each group of vpc but its default group, by
+// group name.
 func reachabilityByName(inv *collector.Inventory, vpc string) map[string]string {
 	out := map[string]string{}
 	for _, g := range inv.Groups {
 		if g.VPC != vpc || g.Name == "default" {
 			continue
 		}
-		s := "unknown"
-		if g.Reachable != nil {
-			s = fmt.Sprint(*g.Reachable)
-		}
-		for _, ref := range g.Exposure {
-			s += fmt.Sprintf("; %s %s instance=%s lb=%s public=%s eip=%s ipv6=%s: %s", ref.ID, ref.Kind, ref.InstanceID, ref.LoadBalancer, addrOrNone(ref.PublicIP), ref.AllocationID, addrOrNone(ref.IPv6), ref.Reason)
-		}
-		if g.Exposed != len(g.Exposure) {
-			s += fmt.Sprintf(" (%d in all)", g.Exposed)
-		}
-		out[g.Name] = s
+		out[g.Name] = describeReach(g)
 	}
 	return out
+}
+
+// describeReach writes g's Reachable as "true", "false" or "unknown", with its evidence.
+func describeReach(g collector.Group) string {
+	s := "unknown"
+	if g.Reachable != nil {
+		s = fmt.Sprint(*g.Reachable)
+	}
+	for _, ref := range g.Exposure {
+		s += fmt.Sprintf("; %s %s instance=%s lb=%s public=%s eip=%s ipv6=%s: %s", ref.ID, ref.Kind, ref.InstanceID, ref.LoadBalancer, addrOrNone(ref.PublicIP), ref.AllocationID, addrOrNone(ref.IPv6), ref.Reason)
+	}
+	if g.Exposed != len(g.Exposure) {
+		s += fmt.Sprintf(" (%d in all)", g.Exposed)
+	}
+	return s
 }
 
 func addrOrNone(a netip.Addr) string {
@@ -557,6 +562,131 @@ func TestCollectStaleReferences(t *testing.T) {
 		g, w := inv.StaleReferences[i], want[i]
 		if fmt.Sprintf("%+v", g) != fmt.Sprintf("%+v", w) {
 			t.Errorf("StaleReferences[%d] =\n  %+v\nwant\n  %+v", i, g, w)
+		}
+	}
+}
+
+// The aws CLI's output for a small estate: groups, interfaces, route tables and stale
+// groups, as the files sgvet reads.
+const (
+	contextGroupsJSON = `{"SecurityGroups": [
+		{"GroupId": "sg-web", "GroupName": "web", "OwnerId": "111122223333", "VpcId": "vpc-1", "IpPermissions": [], "IpPermissionsEgress": []},
+		{"GroupId": "sg-v6", "GroupName": "v6", "OwnerId": "111122223333", "VpcId": "vpc-1", "IpPermissions": [], "IpPermissionsEgress": []},
+		{"GroupId": "sg-db", "GroupName": "db", "OwnerId": "111122223333", "VpcId": "vpc-1", "IpPermissions": [
+			{"IpProtocol": "tcp", "FromPort": 5432, "ToPort": 5432, "UserIdGroupPairs": [{"GroupId": "sg-gone", "UserId": "111122223333"}]}],
+		 "IpPermissionsEgress": []}]}`
+	contextInterfacesJSON = `{"NetworkInterfaces": [
+		{"NetworkInterfaceId": "eni-web", "InterfaceType": "interface", "SubnetId": "subnet-a", "VpcId": "vpc-1",
+		 "Attachment": {"InstanceId": "i-web", "Status": "attached"},
+		 "Association": {"PublicIp": "198.51.100.7", "IpOwnerId": "amazon"},
+		 "Groups": [{"GroupId": "sg-web", "GroupName": "web"}], "Ipv6Addresses": []},
+		{"NetworkInterfaceId": "eni-v6", "InterfaceType": "interface", "SubnetId": "subnet-b", "VpcId": "vpc-1",
+		 "Groups": [{"GroupId": "sg-v6", "GroupName": "v6"}], "Ipv6Addresses": [{"Ipv6Address": "2600:1f18:1:2::7"}]},
+		{"NetworkInterfaceId": "eni-db", "InterfaceType": "interface", "SubnetId": "subnet-a", "VpcId": "vpc-1",
+		 "Groups": [{"GroupId": "sg-db", "GroupName": "db"}], "Ipv6Addresses": [{"Ipv6Address": "fd00:1::5"}]}]}`
+	contextRouteTablesJSON = `{"RouteTables": [
+		{"RouteTableId": "rtb-main", "VpcId": "vpc-1", "Associations": [{"Main": true, "AssociationState": {"State": "associated"}}],
+		 "Routes": [{"DestinationIpv6CidrBlock": "::/0", "EgressOnlyInternetGatewayId": "eigw-1", "State": "active"}]},
+		{"RouteTableId": "rtb-b", "VpcId": "vpc-1", "Associations": [{"Main": false, "SubnetId": "subnet-b", "AssociationState": {"State": "associated"}}],
+		 "Routes": [{"DestinationIpv6CidrBlock": "2000::/3", "GatewayId": "igw-1", "State": "active"}]}]}`
+	contextStaleJSON = `{"StaleSecurityGroupSet": [
+		{"GroupId": "sg-db", "GroupName": "db", "VpcId": "vpc-1", "StaleIpPermissions": [
+			{"IpProtocol": "tcp", "FromPort": 5432, "ToPort": 5432, "UserIdGroupPairs": [{"GroupId": "sg-gone", "UserId": "111122223333"}]}],
+		 "StaleIpPermissionsEgress": []}]}`
+)
+
+// TestFromFilesContext reads reachability and stale references from the aws CLI's output:
+// a public IPv4 address decides; an IPv6 address needs the route tables; a unique local
+// address is never reachable; without the files the context is unknown and listed.
+func TestFromFilesContext(t *testing.T) {
+	const (
+		web = "true; eni-web instance instance=i-web lb= public=198.51.100.7 eip= ipv6=-: public IPv4 address 198.51.100.7"
+		v6  = "true; eni-v6 interface instance= lb= public=- eip= ipv6=2600:1f18:1:2::7: IPv6 address 2600:1f18:1:2::7 in subnet subnet-b, whose route table rtb-b routes 2000::/3 to igw-1"
+	)
+	noRoutes := collector.UnknownContext{Context: collector.ContextReachability, Reason: "IPv6 exposure is unknown: input files hold no describe-route-tables output"}
+	noInterfaces := collector.UnknownContext{Context: collector.ContextReachability, Reason: "input files hold no describe-network-interfaces output"}
+	noStale := collector.UnknownContext{Context: collector.ContextStaleReferences, Reason: "input files hold no describe-stale-security-groups output"}
+	tests := []struct {
+		name    string
+		files   []string
+		want    map[string]string
+		unknown []collector.UnknownContext
+		stale   int
+	}{
+		{
+			name:    "groups only",
+			files:   []string{contextGroupsJSON},
+			want:    map[string]string{"web": "unknown", "v6": "unknown", "db": "unknown"},
+			unknown: []collector.UnknownContext{noInterfaces, noStale},
+		},
+		{
+			name:  "interfaces without route tables",
+			files: []string{contextGroupsJSON, contextInterfacesJSON},
+			want: map[string]string{"web": web, "db": "false",
+				"v6": "unknown; eni-v6 interface instance= lb= public=- eip= ipv6=2600:1f18:1:2::7: IPv6 address 2600:1f18:1:2::7 in subnet subnet-b; input files hold no describe-route-tables output"},
+			unknown: []collector.UnknownContext{noRoutes, noStale},
+		},
+		{
+			name:    "interfaces, route tables and stale groups",
+			files:   []string{contextGroupsJSON, contextInterfacesJSON, contextRouteTablesJSON, contextStaleJSON},
+			want:    map[string]string{"web": web, "v6": v6, "db": "false"},
+			unknown: []collector.UnknownContext{},
+			stale:   1,
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var files []*collector.File
+			for i, data := range tt.files {
+				files = append(files, parse(t, fmt.Sprintf("file%d.json", i), data))
+			}
+			inv := inventoryOf(t, files...)
+			got := map[string]string{}
+			for _, g := range inv.Groups {
+				got[g.Name] = describeReach(g)
+			}
+			for name, w := range tt.want {
+				if got[name] != w {
+					t.Errorf("group %s: reachable %s\nwant %s", name, got[name], w)
+				}
+			}
+			if !slices.Equal(inv.Unknown, tt.unknown) {
+				t.Errorf("Unknown = %+v, want %+v", inv.Unknown, tt.unknown)
+			}
+			if len(inv.StaleReferences) != tt.stale {
+				t.Fatalf("StaleReferences = %+v, want %d", inv.StaleReferences, tt.stale)
+			}
+			if tt.stale > 0 {
+				s := inv.StaleReferences[0]
+				wantID := "sg-db:ingress:tcp:5432:111122223333/sg-gone"
+				if s.Account != "111122223333" || s.GroupID != "sg-db" || s.Direction != collector.Ingress || s.PortRange() != "5432" || s.Missing.GroupID != "sg-gone" || !slices.Equal(s.RuleIDs, []string{wantID}) {
+					t.Errorf("StaleReferences[0] = %+v, want sg-db ingress tcp 5432 from missing sg-gone of 111122223333, rule %s", s, wantID)
+				}
+			}
+		})
+	}
+}
+
+// TestExposureIsBounded attaches one group to more public interfaces than MaxExposure: the
+// evidence lists the first by id, and counts them all.
+func TestExposureIsBounded(t *testing.T) {
+	const n = collector.MaxExposure + 3
+	var enis []string
+	for i := range n {
+		enis = append(enis, fmt.Sprintf(`{"NetworkInterfaceId": "eni-%02d", "InterfaceType": "interface", "Association": {"PublicIp": "198.51.100.%d"}, "Groups": [{"GroupId": "sg-web"}]}`, n-1-i, i+1))
+	}
+	inv := inventoryOf(t, parse(t, "groups.json", contextGroupsJSON), parse(t, "enis.json", `{"NetworkInterfaces": [`+strings.Join(enis, ",")+`]}`))
+	for _, g := range inv.Groups {
+		if g.ID != "sg-web" {
+			continue
+		}
+		var ids []string
+		for _, ref := range g.Exposure {
+			ids = append(ids, ref.ID)
+		}
+		want := []string{"eni-00", "eni-01", "eni-02", "eni-03", "eni-04", "eni-05", "eni-06", "eni-07", "eni-08", "eni-09"}
+		if g.Reachable == nil || !*g.Reachable || !slices.Equal(ids, want) || g.Exposed != n {
+			t.Errorf("group sg-web: Reachable %v, Exposure %v, Exposed %d; want true, %v, %d", fmtBool(g.Reachable), ids, g.Exposed, want, n)
 		}
 	}
 }
