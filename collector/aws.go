@@ -78,7 +78,10 @@ type AWSSource struct {
 
 // Collect reads every region. A region that fails (not enabled, access denied, or any other
 // error of the API) is recorded in Collection.Skipped with the reason, and the others carry
-// on. Collect returns an error only when ctx ends.
+// on. A region whose network interfaces are refused is collected with its groups'
+// attachment and reachability unknown; one whose route tables or stale groups cannot be
+// read, with that context unknown; either is recorded in Collection.Unknown. Collect
+// returns an error only when ctx ends.
 func (s AWSSource) Collect(ctx context.Context) (Collection, error) {
 	log := s.Log
 	if log == nil {
@@ -179,6 +182,8 @@ func collectRegion(ctx context.Context, api EC2API, region string) (regionResult
 		sgRules  []types.SecurityGroupRule
 		attached = map[string]bool{}
 		reach    reachability
+		// unread says why the interfaces could not be read, when they were refused.
+		unread string
 	)
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error {
@@ -208,6 +213,10 @@ func collectRegion(ctx context.Context, api EC2API, region string) (regionResult
 		for p.HasMorePages() {
 			page, err := p.NextPage(gctx)
 			if err != nil {
+				if gctx.Err() == nil && isDenied(err) {
+					unread = DescribeError(err)
+					return nil
+				}
 				return fmt.Errorf("describe network interfaces: %w", err)
 			}
 			addAttached(attached, page.NetworkInterfaces)
@@ -223,9 +232,12 @@ func collectRegion(ctx context.Context, api EC2API, region string) (regionResult
 	byID := make(map[string]Group, len(sgs))
 	for _, sg := range sgs {
 		grp := groupFromAPI(sg, region)
-		grp.Attached = Unattached
-		if attached[grp.ID] {
+		switch {
+		case unread != "":
+		case attached[grp.ID]:
 			grp.Attached = Attached
+		default:
+			grp.Attached = Unattached
 		}
 		byID[grp.ID] = grp
 		res.groups = append(res.groups, grp)
@@ -246,6 +258,9 @@ func collectRegion(ctx context.Context, api EC2API, region string) (regionResult
 	var err error
 	if res.stale, res.unknown, err = readContext(ctx, api, region, &reach, res.groups, res.rules); err != nil {
 		return res, err
+	}
+	if unread != "" {
+		res.unknown = append(res.unknown, UnknownContext{Region: region, Context: ContextReachability, Reason: "attachment and reachability are unknown: the network interfaces could not be read (" + unread + ")"})
 	}
 	if len(lists) == 0 {
 		return res, nil

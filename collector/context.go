@@ -2,7 +2,9 @@ package collector
 
 import (
 	"context"
+	"errors"
 
+	"github.com/aws/smithy-go"
 	"golang.org/x/sync/errgroup"
 )
 
@@ -55,4 +57,18 @@ func readContext(ctx context.Context, api EC2API, region string, reach *reachabi
 		}
 	}
 	return stale, unknown, nil
+}
+
+// isDenied reports whether err is the refusal of a call that the caller's policy does not
+// allow.
+func isDenied(err error) bool {
+	var apiErr smithy.APIError
+	if !errors.As(err, &apiErr) {
+		return false
+	}
+	switch apiErr.ErrorCode() {
+	case "UnauthorizedOperation", "AccessDenied", "AccessDeniedException":
+		return true
+	}
+	return false
 }

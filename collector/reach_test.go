@@ -442,6 +442,49 @@ func TestCollectRefusedContext(t *testing.T) {
 	}
 }
 
+func (r refusing) DescribeNetworkInterfaces(ctx context.Context, in *ec2.DescribeNetworkInterfacesInput, optFns ...func(*ec2.Options)) (*ec2.DescribeNetworkInterfacesOutput, error) {
+	if err := r.refuse("DescribeNetworkInterfaces"); err != nil {
+		return nil, err
+	}
+	return r.EC2API.DescribeNetworkInterfaces(ctx, in, optFns...)
+}
+
+// TestCollectRefusedInterfaces refuses the network interfaces: the region is collected,
+// with every group's attachment and reachability unknown, and that is recorded.
+func TestCollectRefusedInterfaces(t *testing.T) {
+	srv := motoserver.Require(t, moto)
+	ctx := t.Context()
+	api := ec2.NewFromConfig(srv.AWSConfig(t, "us-east-1"))
+	n := newNetwork(estate{t, ctx, api})
+	public := n.subnet("10.0.1.0/24", false, true)
+	web := n.group(n.vpc, "web")
+	n.instance(public, web)
+
+	client := refusing{EC2API: api, denied: map[string]bool{"DescribeNetworkInterfaces": true}}
+	src := collector.AWSSource{Account: "123456789012", Regions: []string{"us-east-1"}, Client: func(string) collector.EC2API { return client }}
+	c, err := src.Collect(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	inv := c.Inventory(time.Now(), collector.Options{})
+	if !slices.Equal(inv.Regions, []string{"us-east-1"}) || len(inv.Skipped) != 0 {
+		t.Errorf("Regions = %v, Skipped = %+v; want us-east-1 collected, nothing skipped", inv.Regions, inv.Skipped)
+	}
+	want := []collector.UnknownContext{{Account: "123456789012", Region: "us-east-1", Context: collector.ContextReachability,
+		Reason: "attachment and reachability are unknown: the network interfaces could not be read (DescribeNetworkInterfaces: UnauthorizedOperation: You are not authorized to perform this operation.)"}}
+	if !slices.Equal(inv.Unknown, want) {
+		t.Errorf("Unknown =\n  %+v\nwant\n  %+v", inv.Unknown, want)
+	}
+	if len(inv.Groups) == 0 {
+		t.Fatal("no groups collected")
+	}
+	for _, g := range inv.Groups {
+		if g.Attached != collector.AttachmentUnknown || g.Reachable != nil || len(g.Exposure) != 0 {
+			t.Errorf("group %s (%s): Attached %v, Reachable %s, Exposure %v; want unknown, unknown, none", g.ID, g.Name, g.Attached, fmtBool(g.Reachable), g.Exposure)
+		}
+	}
+}
+
 // staleTable answers DescribeStaleSecurityGroups from a table by VPC, one group a page, and
 // passes every other call to moto, which does not implement DescribeStaleSecurityGroups.
 // The table holds what EC2 answers for the estate the test builds in moto.
