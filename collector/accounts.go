@@ -194,6 +194,8 @@ func (s AccountsSource) Collect(ctx context.Context) (Collection, error) {
 		c.Groups = append(c.Groups, got.Groups...)
 		c.Rules = append(c.Rules, got.Rules...)
 		c.Skipped = append(c.Skipped, got.Skipped...)
+		c.StaleReferences = append(c.StaleReferences, got.StaleReferences...)
+		c.Unknown = append(c.Unknown, got.Unknown...)
 		*got = Collection{}
 	}
 	slices.Sort(c.Regions)

@@ -24,6 +24,8 @@ type EC2API interface {
 	ec2.DescribeNetworkInterfacesAPIClient
 	ec2.DescribeManagedPrefixListsAPIClient
 	ec2.GetManagedPrefixListEntriesAPIClient
+	ec2.DescribeRouteTablesAPIClient
+	ec2.DescribeStaleSecurityGroupsAPIClient
 }
 
 // RegionsAPI lists the regions of an account.
@@ -76,7 +78,10 @@ type AWSSource struct {
 
 // Collect reads every region. A region that fails (not enabled, access denied, or any other
 // error of the API) is recorded in Collection.Skipped with the reason, and the others carry
-// on. Collect returns an error only when ctx ends.
+// on. A region whose network interfaces are refused is collected with its groups'
+// attachment and reachability unknown; one whose route tables or stale groups cannot be
+// read, with that context unknown; either is recorded in Collection.Unknown. Collect
+// returns an error only when ctx ends.
 func (s AWSSource) Collect(ctx context.Context) (Collection, error) {
 	log := s.Log
 	if log == nil {
@@ -126,6 +131,14 @@ func (s AWSSource) Collect(ctx context.Context) (Collection, error) {
 				sk.Account = s.Account
 				log.Warn("resource skipped", "region", region, "resource", sk.Resource, "reason", sk.Reason)
 			}
+			for j := range res.unknown {
+				u := &res.unknown[j]
+				u.Account = s.Account
+				log.Warn("context unknown", "region", region, "context", u.Context, "reason", u.Reason)
+			}
+			for j := range res.stale {
+				res.stale[j].Account = cmp.Or(res.stale[j].Account, s.Account)
+			}
 			log.Debug("region collected", "region", region, "groups", len(res.groups), "rules", len(res.rules))
 			res.collected = true
 			results[i] = res
@@ -154,6 +167,8 @@ func (s AWSSource) Collect(ctx context.Context) (Collection, error) {
 		c.Groups = append(c.Groups, res.groups...)
 		c.Rules = append(c.Rules, res.rules...)
 		c.Skipped = append(c.Skipped, res.skipped...)
+		c.Unknown = append(c.Unknown, res.unknown...)
+		c.StaleReferences = append(c.StaleReferences, res.stale...)
 		*res = regionResult{}
 	}
 	return c, nil
@@ -164,16 +179,22 @@ type regionResult struct {
 	groups    []Group
 	rules     []Rule
 	skipped   []Skipped
+	unknown   []UnknownContext
+	stale     []StaleReference
 }
 
 // collectRegion reads the groups, rules and network interfaces of one region at once, then
-// the prefix lists its rules name. Each page of groups and rules is converted as it comes,
-// so that the SDK's records of a page, which hold every rule of the region twice (once in
-// its group), are dropped with the page rather than kept until the region is done.
+// what reachability and stale references need (readContext), and the prefix lists its
+// rules name. Each page of groups and rules is converted as it comes, so that the SDK's
+// records of a page, which hold every rule of the region twice (once in its group), are
+// dropped with the page rather than kept until the region is done.
 func collectRegion(ctx context.Context, api EC2API, region string) (regionResult, error) {
 	var (
 		res      regionResult
 		attached = map[string]bool{}
+		reach    reachability
+		// unread says why the interfaces could not be read, when they were refused.
+		unread string
 	)
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error {
@@ -208,10 +229,16 @@ func collectRegion(ctx context.Context, api EC2API, region string) (regionResult
 		for p.HasMorePages() {
 			page, err := p.NextPage(gctx)
 			if err != nil {
+				if gctx.Err() == nil && isDenied(err) {
+					unread = DescribeError(err)
+					return nil
+				}
 				return fmt.Errorf("describe network interfaces: %w", err)
 			}
 			addAttached(attached, page.NetworkInterfaces)
+			reach.add(page.NetworkInterfaces)
 		}
+		reach.read = true
 		return nil
 	})
 	if err := g.Wait(); err != nil {
@@ -221,9 +248,13 @@ func collectRegion(ctx context.Context, api EC2API, region string) (regionResult
 	byID := make(map[string]*Group, len(res.groups))
 	for i := range res.groups {
 		grp := &res.groups[i]
-		grp.Attached = Unattached
-		if attached[grp.ID] {
+		switch {
+		case unread != "":
+			// Attachment unknown: the interfaces could not be read.
+		case attached[grp.ID]:
 			grp.Attached = Attached
+		default:
+			grp.Attached = Unattached
 		}
 		byID[grp.ID] = grp
 	}
@@ -236,6 +267,13 @@ func collectRegion(ctx context.Context, api EC2API, region string) (regionResult
 		if r.PrefixList != nil {
 			lists[r.PrefixList.ID] = nil
 		}
+	}
+	var err error
+	if res.stale, res.unknown, err = readContext(ctx, api, region, &reach, res.groups, res.rules); err != nil {
+		return res, err
+	}
+	if unread != "" {
+		res.unknown = append(res.unknown, UnknownContext{Region: region, Context: ContextReachability, Reason: "attachment and reachability are unknown: the network interfaces could not be read (" + unread + ")"})
 	}
 	if len(lists) == 0 {
 		return res, nil

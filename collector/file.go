@@ -31,31 +31,41 @@ func (e *InputError) Error() string {
 func (e *InputError) Unwrap() error { return e.Err }
 
 // File is one parsed input file: the JSON that `aws ec2 describe-security-groups`,
-// `describe-security-group-rules`, `describe-network-interfaces` or
-// `describe-managed-prefix-lists` prints.
+// `describe-security-group-rules`, `describe-network-interfaces`,
+// `describe-managed-prefix-lists`, `describe-route-tables` or
+// `describe-stale-security-groups` prints.
 type File struct {
 	Name string
 	// groups and groupRules come from describe-security-groups; rules from
-	// describe-security-group-rules; attached (nil when the file holds no interfaces) from
-	// describe-network-interfaces; lists from describe-managed-prefix-lists.
+	// describe-security-group-rules; attached (nil when the file holds no interfaces) and
+	// candidates from describe-network-interfaces; lists from
+	// describe-managed-prefix-lists; tables (nil when the file holds none) from
+	// describe-route-tables; stale (nil when the file holds none) from
+	// describe-stale-security-groups.
 	groups     []Group
 	groupRules []Rule
 	rules      []Rule
 	attached   map[string]bool
+	candidates []candidate
 	lists      map[string]prefixList
+	tables     []types.RouteTable
+	stale      []StaleReference
 }
 
 // cliOutput is the JSON the aws CLI prints. The CLI names fields as the EC2 API does, so
 // the SDK's own types decode it.
 type cliOutput struct {
-	SecurityGroups     []types.SecurityGroup     `json:"SecurityGroups"`
-	SecurityGroupRules []types.SecurityGroupRule `json:"SecurityGroupRules"`
-	NetworkInterfaces  []types.NetworkInterface  `json:"NetworkInterfaces"`
-	PrefixLists        []types.ManagedPrefixList `json:"PrefixLists"`
+	SecurityGroups     []types.SecurityGroup      `json:"SecurityGroups"`
+	SecurityGroupRules []types.SecurityGroupRule  `json:"SecurityGroupRules"`
+	NetworkInterfaces  []types.NetworkInterface   `json:"NetworkInterfaces"`
+	PrefixLists        []types.ManagedPrefixList  `json:"PrefixLists"`
+	RouteTables        []types.RouteTable         `json:"RouteTables"`
+	StaleSecurityGroup []types.StaleSecurityGroup `json:"StaleSecurityGroupSet"`
 }
 
 // ParseFile parses one input file. It fails, with an *InputError, when data is not JSON or
-// holds none of SecurityGroups, SecurityGroupRules, NetworkInterfaces and PrefixLists; for
+// holds none of SecurityGroups, SecurityGroupRules, NetworkInterfaces, PrefixLists,
+// RouteTables and StaleSecurityGroupSet; for
 // YAML, CSV, and the text and table output of the aws CLI, the error says to run the aws
 // command with --output json. A rule with an invalid CIDR, port range or protocol is kept,
 // marked Invalid.
@@ -70,8 +80,8 @@ func ParseFile(name string, data []byte) (*File, error) {
 		}
 		return nil, jsonError(name, data, err)
 	}
-	if out.SecurityGroups == nil && out.SecurityGroupRules == nil && out.NetworkInterfaces == nil && out.PrefixLists == nil {
-		return nil, &InputError{File: name, Err: errors.New("no SecurityGroups, SecurityGroupRules, NetworkInterfaces or PrefixLists: expected the JSON output of aws ec2 describe-security-groups, describe-security-group-rules, describe-network-interfaces or describe-managed-prefix-lists")}
+	if out.SecurityGroups == nil && out.SecurityGroupRules == nil && out.NetworkInterfaces == nil && out.PrefixLists == nil && out.RouteTables == nil && out.StaleSecurityGroup == nil {
+		return nil, &InputError{File: name, Err: errors.New("no SecurityGroups, SecurityGroupRules, NetworkInterfaces, PrefixLists, RouteTables or StaleSecurityGroupSet: expected the JSON output of aws ec2 describe-security-groups, describe-security-group-rules, describe-network-interfaces, describe-managed-prefix-lists, describe-route-tables or describe-stale-security-groups")}
 	}
 	// The rules are counted first, so that a file of a million rules is not copied as its
 	// slice grows.
@@ -103,6 +113,13 @@ func ParseFile(name string, data []byte) (*File, error) {
 	if out.NetworkInterfaces != nil {
 		f.attached = map[string]bool{}
 		addAttached(f.attached, out.NetworkInterfaces)
+		var reach reachability
+		reach.add(out.NetworkInterfaces)
+		f.candidates = reach.candidates
+	}
+	f.tables = out.RouteTables
+	if out.StaleSecurityGroup != nil {
+		f.stale = appendStale([]StaleReference{}, "", out.StaleSecurityGroup)
 	}
 	for _, pl := range out.PrefixLists {
 		if f.lists == nil {
@@ -181,13 +198,36 @@ func syntheticID(r Rule, target string) string {
 // interface uses are Unattached; otherwise attachment is unknown. A prefix list that
 // describe-managed-prefix-lists output shows to be AWS-managed is an AWS service list; any
 // other prefix list cannot be expanded from files and is listed in Skipped.
+//
+// Reachability is decided as from the API when describe-network-interfaces output is
+// given: a public IPv4 address or Elastic IP makes a group reachable; an IPv6 address
+// needs describe-route-tables output too, without which it leaves the group unknown.
+// Without interfaces every group's reachability is unknown. Stale references come from
+// describe-stale-security-groups output, and are unknown without it. What is unknown is
+// listed in Unknown.
 func FromFiles(files []*File) Collection {
 	var c Collection
 	withRuleIDs := map[string]bool{}
 	attached := map[string]bool{}
 	lists := map[string]prefixList{}
 	interfaces := false
+	var (
+		reach      reachability
+		tables     *routeTables
+		staleFiles bool
+	)
 	for _, f := range files {
+		reach.candidates = append(reach.candidates, f.candidates...)
+		if f.tables != nil {
+			if tables == nil {
+				tables = newRouteTables()
+			}
+			tables.add(f.tables)
+		}
+		if f.stale != nil {
+			staleFiles = true
+			c.StaleReferences = append(c.StaleReferences, f.stale...)
+		}
 		c.Sources = append(c.Sources, f.Name)
 		for _, r := range f.rules {
 			withRuleIDs[r.GroupID] = true
@@ -264,6 +304,22 @@ func FromFiles(files []*File) Collection {
 				c.Groups[i].Attached = Attached
 			}
 		}
+	}
+	reach.read, reach.routes = interfaces, tables
+	if tables == nil {
+		reach.unrouted = "input files hold no describe-route-tables output"
+	}
+	reach.apply(c.Groups, reach.decide())
+	switch {
+	case !interfaces:
+		c.Unknown = append(c.Unknown, UnknownContext{Context: ContextReachability, Reason: "input files hold no describe-network-interfaces output"})
+	case tables == nil && reach.needsRoutes():
+		c.Unknown = append(c.Unknown, UnknownContext{Context: ContextReachability, Reason: "IPv6 exposure is unknown: input files hold no describe-route-tables output"})
+	}
+	if staleFiles {
+		linkStaleRules(c.StaleReferences, c.Groups, c.Rules)
+	} else {
+		c.Unknown = append(c.Unknown, UnknownContext{Context: ContextStaleReferences, Reason: "input files hold no describe-stale-security-groups output"})
 	}
 	return c
 }

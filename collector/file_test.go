@@ -365,7 +365,7 @@ func TestParseFileErrors(t *testing.T) {
 		{"missing comma", "{\n  \"SecurityGroups\": [\n    {\"GroupId\": \"sg-1\"\n     \"GroupName\": \"x\"}\n  ]\n}", 4, 6, "invalid character '\"' after object key:value pair"},
 		{"truncated", "{\"SecurityGroups\": [", 1, 20, "unexpected end of JSON input"},
 		{"wrong type", "{\n\"SecurityGroups\": [{\"GroupId\": \"sg-1\", \"IpPermissions\": [{\"FromPort\": \"22\"}]}]}", 2, 74, "SecurityGroups.IpPermissions.FromPort: want int32, got string"},
-		{"other output", `{"Vpcs": []}`, 0, 0, "no SecurityGroups, SecurityGroupRules, NetworkInterfaces or PrefixLists"},
+		{"other output", `{"Vpcs": []}`, 0, 0, "no SecurityGroups, SecurityGroupRules, NetworkInterfaces, PrefixLists, RouteTables or StaleSecurityGroupSet"},
 		{"array", `[]`, 1, 1, "want collector.cliOutput, got array"},
 		{"aws CLI error", "\nAn error occurred (AuthFailure) when calling the DescribeSecurityGroups operation: AWS was not able to validate the provided access credentials, sorry\n", 2, 1, "invalid character 'A' looking for beginning of value"},
 		{"JSON with a missing brace", `"SecurityGroups": []}`, 1, 17, "invalid character ':' after top-level value"},

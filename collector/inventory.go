@@ -69,6 +69,11 @@ type Inventory struct {
 	Groups       []Group        `json:"groups"`
 	Rules        []Rule         `json:"rules"`
 	Public       []PublicSource `json:"public"`
+	// StaleReferences are the rules that reference groups that no longer exist, where
+	// they could be read (see Unknown).
+	StaleReferences []StaleReference `json:"stale_references"`
+	// Unknown lists the context that could not be had, and where.
+	Unknown []UnknownContext `json:"unknown_context"`
 }
 
 // Invalid returns the rules whose CIDR, ports or protocol could not be parsed.
@@ -108,6 +113,10 @@ type Collection struct {
 	Groups  []Group
 	Rules   []Rule
 	Skipped []Skipped
+	// StaleReferences are the rules that reference groups that no longer exist.
+	StaleReferences []StaleReference
+	// Unknown lists the context (reachability, stale references) that could not be had.
+	Unknown []UnknownContext
 	// Organization is the AWS Organization of the accounts, when it was listed.
 	Organization *Organization
 }
@@ -135,7 +144,10 @@ func (c Collection) Inventory(collectedAt time.Time, opts Options) *Inventory {
 		Sources:      nonNil(c.Sources),
 		Skipped:      nonNil(c.Skipped),
 		Organization: c.Organization,
+		Unknown:      nonNil(c.Unknown),
 	}
+	inv.StaleReferences = slices.Clone(nonNil(c.StaleReferences))
+	slices.SortFunc(inv.StaleReferences, compareStale)
 
 	groupIndex := make(map[string]int, len(groups))
 	inv.Groups = make([]Group, 0, len(groups))
@@ -208,6 +220,12 @@ func mergeGroup(a, b Group) Group {
 	a.VPC = cmp.Or(a.VPC, b.VPC)
 	if a.Attached != Attached && b.Attached != AttachmentUnknown {
 		a.Attached = b.Attached
+	}
+	// A known reachability wins over an unknown one, and reachable over not.
+	switch {
+	case b.Reachable != nil && (a.Reachable == nil || !*a.Reachable && *b.Reachable),
+		a.Reachable == nil && b.Reachable == nil && len(a.Exposure) == 0:
+		a.Reachable, a.Exposure, a.Exposed = b.Reachable, b.Exposure, b.Exposed
 	}
 	return a
 }

@@ -84,6 +84,15 @@ type Group struct {
 	Account     string     `json:"account,omitempty"`
 	Region      string     `json:"region,omitempty"`
 	Attached    Attachment `json:"attached"`
+	// Reachable says whether any network interface the group is attached to can be reached
+	// from the internet (see Reachability); nil, written as null, when that is unknown. A
+	// group attached to no interface is not reachable.
+	Reachable *bool `json:"reachable"`
+	// Exposure is the evidence for Reachable: the interfaces that make the group reachable,
+	// or, when Reachable is unknown, those that might; at most MaxExposure of them, in the
+	// order of their ids. Exposed counts them all.
+	Exposure []InterfaceRef `json:"exposure,omitempty"`
+	Exposed  int            `json:"exposed_interfaces,omitempty"`
 }
 
 // IsDefault reports whether g is a VPC's default security group.
