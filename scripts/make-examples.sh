@@ -143,6 +143,16 @@ eni() {
 	ec2 create-network-interface --subnet-id "$sub" --description "$desc" --groups "$@" >/dev/null
 }
 
+# public_eni SUBNET DESCRIPTION GROUP_ID... creates a network interface using the groups,
+# with an Elastic IP: reachable from the internet.
+public_eni() {
+	local sub=$1 desc=$2 id alloc; shift 2
+	id=$(ec2text create-network-interface --subnet-id "$sub" --description "$desc" --groups "$@" \
+		--query NetworkInterface.NetworkInterfaceId)
+	alloc=$(ec2text allocate-address --domain vpc --query AllocationId)
+	ec2 associate-address --allocation-id "$alloc" --network-interface-id "$id" >/dev/null
+}
+
 aws_list() { # NAME prints the id of the AWS-managed prefix list of that name
 	ec2text describe-managed-prefix-lists --filters "Name=prefix-list-name,Values=$1" \
 		--query 'PrefixLists[0].PrefixListId'
@@ -322,27 +332,44 @@ STG_A=$(subnet "$STAGING" 10.20.1.0/24 us-east-1a)
 DEF_A=$(ec2text describe-subnets --filters "Name=vpc-id,Values=$DEF_VPC" Name=availability-zone,Values=us-east-1a \
 	--query 'Subnets[0].SubnetId')
 
-eni "$PROD_A" "ELB app/prod-alb/50dc6c495c0c9188" "$WEB_ALB"
-eni "$PROD_B" "ELB app/prod-alb/50dc6c495c0c9188" "$WEB_ALB"
+# The internet-facing load balancer, the bastion, the jump host, the partner API, the proxy,
+# the SFTP server and the launch-wizard instance in the default VPC have public addresses;
+# the rest, databases included, are private.
+public_eni "$PROD_A" "ELB app/prod-alb/50dc6c495c0c9188" "$WEB_ALB"
+public_eni "$PROD_B" "ELB app/prod-alb/50dc6c495c0c9188" "$WEB_ALB"
 eni "$PROD_A" "prod-web-1 eth0" "$WEB_APP" "$MONITOR" "$OFFICE"
 eni "$PROD_B" "prod-web-2 eth0" "$WEB_APP" "$MONITOR"
-eni "$PROD_A" "bastion eth0" "$BASTION" "$MONITOR"
+public_eni "$PROD_A" "bastion eth0" "$BASTION" "$MONITOR"
 eni "$PROD_A" "RDSNetworkInterface" "$DB_PG"
 eni "$PROD_B" "ElastiCache cache-prod-001" "$REDIS"
-eni "$PROD_A" "windows-jump eth0" "$WINJUMP"
-eni "$PROD_B" "partner-api eth0" "$PARTNER" "$APIGW" "$WEBHOOKS"
-eni "$PROD_A" "egress proxy eth0" "$EGRESS"
+public_eni "$PROD_A" "windows-jump eth0" "$WINJUMP"
+public_eni "$PROD_B" "partner-api eth0" "$PARTNER" "$APIGW" "$WEBHOOKS"
+public_eni "$PROD_A" "egress proxy eth0" "$EGRESS"
 eni "$PROD_B" "legacy-box eth0" "$PROD_DEFAULT"
 eni "$PROD_A" "k8s node ip-10-10-1-50" "$K8S" "$BATCH"
 eni "$PROD_B" "ci-runner eth0" "$CI"
-eni "$PROD_A" "sftp eth0" "$SFTP"
+public_eni "$PROD_A" "sftp eth0" "$SFTP"
 eni "$STG_A" "staging-web eth0" "$STG_WEB" "$STG_JENKINS"
 eni "$DEF_A" "test instance eth0" "$DEF_DEFAULT"
-eni "$DEF_A" "launch-wizard instance eth0" "$LW1"
+public_eni "$DEF_A" "launch-wizard instance eth0" "$LW1"
 
 ec2 describe-security-groups >"$EXAMPLES/security-groups.json"
 ec2 describe-security-group-rules >"$EXAMPLES/security-group-rules.json"
-ec2 describe-network-interfaces >"$EXAMPLES/network-interfaces.json"
+# moto gives Elastic IPs random addresses, loopback ones among them: the file shows
+# illustrative public ones, 54.160.10.1 onwards, in the order of the interfaces.
+ec2 describe-network-interfaces | python3 -c '
+import json, sys
+doc = json.load(sys.stdin)
+n = 0
+for eni in doc["NetworkInterfaces"]:
+    a = eni.get("Association")
+    if a:
+        n += 1
+        a["PublicIp"] = "54.160.10.%d" % n
+        a["PublicDnsName"] = "ec2-54-160-10-%d.compute-1.amazonaws.com" % n
+json.dump(doc, sys.stdout, indent=4)
+print()
+' >"$EXAMPLES/network-interfaces.json"
 ec2 describe-managed-prefix-lists >"$EXAMPLES/prefix-lists.json"
 
 # eu-west-1: the default VPC and "eu-prod".
