@@ -43,6 +43,7 @@ func Build(in Input) *Report {
 			Accounts:  emptyIfNil(slices.Clone(inv.Accounts)),
 			Providers: []ProviderRun{},
 			Skipped:   emptyIfNil(slices.Clone(inv.Skipped)),
+			Unknown:   emptyIfNil(slices.Clone(inv.Unknown)),
 		},
 		Summary:  b.summary(),
 		Findings: emptyIfNil(b.findings),
@@ -90,6 +91,11 @@ type builder struct {
 	nearWorld map[int32][]string
 	// addresses counts the public addresses and prefixes, and those with a known verdict.
 	addresses, vetted int
+
+	// groups indexes the inventory's groups, once groupOf needs them; staleRefs the stale
+	// references by the rules they name, once staleReferenceOf needs them.
+	groups    map[groupKey]*collector.Group
+	staleRefs map[staleRefKey]*collector.StaleReference
 
 	findings []Finding
 	// keyBuf holds the RuleKey of the rule whose history is looked up.
@@ -427,6 +433,10 @@ func (b *builder) ruleFindings() {
 			b.worldFindings(ri)
 			continue
 		}
+		if s := b.staleReferenceOf(r); s != nil {
+			b.staleReference(ri, s)
+			continue
+		}
 		if r.CrossAccount() {
 			b.crossAccount(ri)
 			continue
@@ -458,13 +468,12 @@ func (b *builder) ruleFinding(i int32, k Kind, s Severity, reasons []string) Fin
 	if pl := r.PrefixList; pl != nil && !pl.AWSManaged && r.CIDR.IsValid() {
 		reasons = append(reasons, prefixListReason(r))
 	}
-	if o, ok := b.ownerOf(r); ok && k != KnownServiceRange {
-		reasons = append(reasons, fmt.Sprintf("%s is in %s", r.CIDR, ownerText(o)))
-		f := Finding{Kind: k, Severity: s, rule: r, reasons: reasons, owner: &o}
-		f.FirstSeen, f.Change = b.history(i)
-		return f
-	}
 	f := Finding{Kind: k, Severity: s, rule: r, reasons: reasons}
+	if o, ok := b.ownerOf(r); ok && k != KnownServiceRange {
+		f.reasons = append(f.reasons, fmt.Sprintf("%s is in %s", r.CIDR, ownerText(o)))
+		f.owner = &o
+	}
+	b.withReach(&f, r)
 	f.FirstSeen, f.Change = b.history(i)
 	return f
 }
@@ -590,6 +599,9 @@ func (b *builder) summary() Summary {
 		f := &b.findings[i]
 		s.ByKind[f.Kind]++
 		s.BySeverity[f.Severity]++
+		if g := f.group; g != nil && g.Reachable != nil && *g.Reachable {
+			s.FindingsReachable++
+		}
 		if a, _, _, _ := f.place(); a != "" {
 			account(a)[f.Severity]++
 		}
@@ -609,14 +621,16 @@ func (b *builder) summary() Summary {
 // are large, so it sorts their indexes and then moves each finding once.
 func sortFindings(findings []Finding) {
 	order := make([]int32, len(findings))
-	rank := make([]int16, len(findings)) // severity and kind, the first keys
+	rank := make([]int16, len(findings)) // severity and reachability, the first keys
 	for i := range order {
 		order[i] = int32(i)
 		f := &findings[i]
-		rank[i] = int16(f.Severity.Rank()*(len(Kinds)+1) + kindRank(f.Kind))
+		rank[i] = int16(f.Severity.Rank()*3 + f.reachRank())
 	}
 	slices.SortFunc(order, func(i, j int32) int {
-		return cmp.Or(cmp.Compare(rank[i], rank[j]), comparePlace(&findings[i], &findings[j]), cmp.Compare(i, j))
+		a, b := &findings[i], &findings[j]
+		return cmp.Or(cmp.Compare(rank[i], rank[j]), compareAge(a, b), cmp.Compare(kindRank(a.Kind), kindRank(b.Kind)),
+			comparePlace(a, b), cmp.Compare(i, j))
 	})
 	// Apply the permutation in place, cycle by cycle: position i takes findings[order[i]].
 	// A visited position is marked by turning its entry negative.
@@ -639,13 +653,43 @@ func sortFindings(findings []Finding) {
 	}
 }
 
-// compareFindings orders findings by severity, kind, account, region, group, rule and CIDR.
+// compareFindings orders findings by severity; then those on groups reachable from the
+// internet first, those on unreachable ones last; then by age, oldest first; then by kind,
+// account, region, group, rule and CIDR.
 func compareFindings(a, b *Finding) int {
 	return cmp.Or(
 		cmp.Compare(a.Severity.Rank(), b.Severity.Rank()),
+		cmp.Compare(a.reachRank(), b.reachRank()),
+		compareAge(a, b),
 		cmp.Compare(kindRank(a.Kind), kindRank(b.Kind)),
 		comparePlace(a, b),
 	)
+}
+
+// reachRank is 0 for a finding on a group reachable from the internet, 2 for one on a
+// group that is not, and 1 otherwise (unknown, or no ingress rule): reachable first.
+func (f *Finding) reachRank() int {
+	if g := f.group; g != nil && g.Reachable != nil {
+		if *g.Reachable {
+			return 0
+		}
+		return 2
+	}
+	return 1
+}
+
+// compareAge orders findings by the age of their rule, oldest first, by the first
+// sighting the history knows; findings of unknown age come last.
+func compareAge(a, b *Finding) int {
+	switch {
+	case a.FirstSeen == nil && b.FirstSeen == nil:
+		return 0
+	case a.FirstSeen == nil:
+		return 1
+	case b.FirstSeen == nil:
+		return -1
+	}
+	return a.FirstSeen.Compare(*b.FirstSeen)
 }
 
 // comparePlace orders findings by account, region, group, rule and CIDR. The CIDR, which

@@ -162,6 +162,9 @@ type Finding struct {
 	// owner is the published range the rule's address or prefix lies in, when the run was
 	// given owner ranges and one holds it.
 	owner *collector.Owner
+	// group is the group of an ingress rule, whose reachability from the internet the
+	// finding shows; nil for other findings.
+	group *collector.Group
 	// FirstSeen is the day the history first saw the rule, when it knows.
 	FirstSeen *time.Time
 	// Change marks a rule new since the previous run in the history.
@@ -230,20 +233,41 @@ type findingJSON struct {
 	Kind     Kind     `json:"kind"`
 	Severity Severity `json:"severity"`
 	RuleRef
-	Reasons   []string             `json:"reasons"`
-	Verdicts  []reputation.Verdict `json:"verdicts,omitempty"`
-	Owner     *collector.Owner     `json:"owner,omitempty"`
-	FirstSeen *time.Time           `json:"first_seen,omitempty"`
-	Change    Change               `json:"change,omitempty"`
+	Reasons  []string             `json:"reasons"`
+	Verdicts []reputation.Verdict `json:"verdicts,omitempty"`
+	// Reachable is true, false or null (unknown) on a finding about an ingress rule, and
+	// left out on others; Exposure and ExposedInterfaces are the group's evidence.
+	Reachable         json.RawMessage          `json:"reachable,omitempty"`
+	Exposure          []collector.InterfaceRef `json:"exposure,omitempty"`
+	ExposedInterfaces int                      `json:"exposed_interfaces,omitempty"`
+	Owner             *collector.Owner         `json:"owner,omitempty"`
+	FirstSeen         *time.Time               `json:"first_seen,omitempty"`
+	Change            Change                   `json:"change,omitempty"`
 }
 
 // json returns f as its JSON shows it; nil reasons are an empty list.
 func (f *Finding) json() findingJSON {
-	return findingJSON{
+	j := findingJSON{
 		Kind: f.Kind, Severity: f.Severity, RuleRef: f.Ref(), Reasons: nonNil(f.Reasons()),
 		Verdicts: f.Verdicts, Owner: f.owner, FirstSeen: f.FirstSeen, Change: f.Change,
 	}
+	if g := f.group; g != nil {
+		switch {
+		case g.Reachable == nil:
+			j.Reachable = json.RawMessage("null")
+		case *g.Reachable:
+			j.Reachable = json.RawMessage("true")
+		default:
+			j.Reachable = json.RawMessage("false")
+		}
+		j.Exposure, j.ExposedInterfaces = g.Exposure, g.Exposed
+	}
+	return j
 }
+
+// Group returns, for a finding about an ingress rule, the rule's group with its
+// reachability from the internet (Reachable, Exposure); nil for other findings.
+func (f *Finding) Group() *collector.Group { return f.group }
 
 // Owner returns the published range the finding's address or prefix lies in, or nil.
 func (f *Finding) Owner() *collector.Owner { return f.owner }
@@ -259,6 +283,14 @@ func (f *Finding) UnmarshalJSON(data []byte) error {
 	}
 	*f = Finding{Kind: j.Kind, Severity: j.Severity, ref: &j.RuleRef, reasons: j.Reasons,
 		Verdicts: j.Verdicts, owner: j.Owner, FirstSeen: j.FirstSeen, Change: j.Change}
+	if len(j.Reachable) > 0 {
+		g := &collector.Group{ID: j.GroupID, Name: j.GroupName, Account: j.Account, Region: j.Region,
+			Exposure: j.Exposure, Exposed: j.ExposedInterfaces}
+		if err := json.Unmarshal(j.Reachable, &g.Reachable); err != nil {
+			return fmt.Errorf("reachable: %w", err)
+		}
+		f.group = g
+	}
 	return nil
 }
 
@@ -275,6 +307,9 @@ type Run struct {
 	Accounts  []string            `json:"accounts"`
 	Providers []ProviderRun       `json:"providers"`
 	Skipped   []collector.Skipped `json:"skipped"`
+	// Unknown is the context on findings (reachability, stale references) that could not
+	// be had for part of the estate, and why. It does not make the audit incomplete.
+	Unknown []collector.UnknownContext `json:"unknown_context"`
 	// Previous is the id of the previous run in the history, if there is one.
 	Previous string `json:"previous_run,omitempty"`
 }
@@ -287,6 +322,9 @@ type Summary struct {
 	// with zeros when it has no finding, and any other account a finding names. A finding
 	// with no account (a rule read from a file that does not say) is counted in no account.
 	ByAccount map[string]map[Severity]int `json:"by_account"`
+	// FindingsReachable counts the findings about ingress rules of groups that some
+	// network interface makes reachable from the internet.
+	FindingsReachable int `json:"findings_reachable"`
 	// AddressesTotal is the number of distinct public addresses and prefixes to vet.
 	AddressesTotal int `json:"addresses_total"`
 	// AddressesVetted have at least one provider's known verdict.

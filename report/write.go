@@ -12,6 +12,7 @@ import (
 	"unicode"
 	"unicode/utf8"
 
+	"github.com/sgvet/sgvet/collector"
 	"github.com/sgvet/sgvet/reputation"
 )
 
@@ -280,6 +281,12 @@ func verdictsText(vs []reputation.Verdict) string {
 		texts[i] = verdictText(v)
 	}
 	return strings.Join(texts, "; ")
+}
+
+// unknownText says what context is unknown where, and why: "reachability unknown in
+// account 123456789012, region us-east-1: ...".
+func unknownText(u collector.UnknownContext) string {
+	return fmt.Sprintf("%s unknown in %s: %s", u.Context, skippedWhere(u.Account, u.Region, ""), u.Reason)
 }
 
 // skippedWhere names the part of the estate a Skipped entry is about.

@@ -59,6 +59,17 @@ func (csvWriter) Write(w io.Writer, r *Report) error {
 			return err
 		}
 	}
+	for _, u := range r.Run.Unknown {
+		row := make([]string, len(csvHeader))
+		row[1], row[2], row[3] = "unknown-context", u.Account, u.Region
+		row[12] = unknownText(u)
+		for i := range row {
+			row[i] = noFormula(csvText(row[i]))
+		}
+		if err := cw.Write(row); err != nil {
+			return err
+		}
+	}
 	cw.Flush()
 	return cw.Error()
 }

@@ -108,6 +108,7 @@ type htmlPage struct {
 	AccountOptions []string
 	New, Gone      []htmlRuleChange
 	Skipped        []htmlSkipped
+	Unknown        []htmlUnknown
 	// CSP is the page's Content-Security-Policy, naming the style sheet and the script
 	// by their hashes.
 	CSP    string
@@ -156,6 +157,11 @@ func htmlRuleChangeOf(ref RuleRef, firstSeen, lastSeen time.Time) htmlRuleChange
 		c.LastSeen = dateOf(&lastSeen)
 	}
 	return c
+}
+
+// htmlUnknown is context that could not be had for a part of the estate.
+type htmlUnknown struct {
+	Account, Region, Context, Reason string
 }
 
 // htmlSkipped is a part of the estate that was not collected.
@@ -256,6 +262,10 @@ func newHTMLPage(r *Report) (*htmlPage, error) {
 	}
 	for _, g := range r.Gone {
 		p.Gone = append(p.Gone, htmlRuleChangeOf(g.RuleRef, g.FirstSeen, g.LastSeen))
+	}
+	for _, u := range r.Run.Unknown {
+		p.Unknown = append(p.Unknown, htmlUnknown{Account: OneLine(u.Account), Region: OneLine(u.Region),
+			Context: OneLine(u.Context), Reason: OneLine(u.Reason)})
 	}
 	for _, s := range r.Run.Skipped {
 		p.Skipped = append(p.Skipped, htmlSkipped{

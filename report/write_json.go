@@ -68,6 +68,7 @@ func normalized(r *Report) *Report {
 	c.Run.Accounts = nonNil(c.Run.Accounts)
 	c.Run.Providers = nonNil(c.Run.Providers)
 	c.Run.Skipped = nonNil(c.Run.Skipped)
+	c.Run.Unknown = nonNil(c.Run.Unknown)
 	if c.Summary.ByKind == nil {
 		c.Summary.ByKind = map[Kind]int{}
 	}

@@ -136,6 +136,14 @@ func (markdownWriter) Write(w io.Writer, r *Report) error {
 		}
 	}
 
+	if len(run.Unknown) > 0 {
+		fmt.Fprintf(b, "\n## Unknown context\n\nWhat the findings of these parts of the estate cannot say.\n\n")
+		b.WriteString("| Account | Region | Context | Reason |\n|---|---|---|---|\n")
+		for _, u := range run.Unknown {
+			mdRow(b, mdEscape(u.Account), mdEscape(u.Region), mdEscape(u.Context), mdEscape(u.Reason))
+		}
+	}
+
 	if len(run.Skipped) > 0 {
 		fmt.Fprintf(b, "\n## Skipped\n\nThese parts of the estate were not collected, so the audit is incomplete.\n\n")
 		b.WriteString("| Account | Region | Resource | Reason |\n|---|---|---|---|\n")

@@ -426,6 +426,13 @@ func (p *termPrinter) summary(r *Report) {
 			p.wrap(2, 4, fmt.Sprintf("skipped %s: %s", skippedWhere(sk.Account, sk.Region, sk.Resource), sk.Reason))
 		}
 	}
+	if len(r.Run.Unknown) > 0 {
+		p.blank()
+		p.line("CONTEXT UNKNOWN: findings there say nothing of it")
+		for _, u := range r.Run.Unknown {
+			p.wrap(2, 4, unknownText(u))
+		}
+	}
 }
 
 // nonEmpty returns the strings of ss that are not empty.

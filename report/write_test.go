@@ -182,6 +182,10 @@ func reportFixture() *Report {
 				{Account: "222222222222", Region: "ap-south-1", Reason: "UnauthorizedOperation: You are not authorized to perform this operation."},
 				{Account: "111111111111", Region: "me-central-1", Reason: "the region is not enabled (OptInRequired)"},
 			},
+			Unknown: []collector.UnknownContext{
+				{Account: "222222222222", Region: "us-east-1", Context: collector.ContextStaleReferences,
+					Reason: "UnauthorizedOperation: You are not authorized to perform this operation. (ec2:DescribeStaleSecurityGroups)"},
+			},
 			Previous: "20261114T090000Z-9c1d",
 		},
 		Summary: Summary{
@@ -386,6 +390,9 @@ func withEmptyLists(r *Report) *Report {
 	if c.Run.Skipped == nil {
 		c.Run.Skipped = []collector.Skipped{}
 	}
+	if c.Run.Unknown == nil {
+		c.Run.Unknown = []collector.UnknownContext{}
+	}
 	if c.Summary.ByKind == nil {
 		c.Summary.ByKind = map[Kind]int{}
 	}
@@ -566,14 +573,21 @@ func TestWriteCSV(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// A header, a row per finding, and a row per part of the estate skipped.
-	if want := 1 + len(r.Findings) + len(r.Run.Skipped); len(rows) != want {
+	// A header, a row per finding, a row per part of the estate skipped, and a row per
+	// context unknown.
+	if want := 1 + len(r.Findings) + len(r.Run.Skipped) + len(r.Run.Unknown); len(rows) != want {
 		t.Fatalf("CSV has %d rows, want %d", len(rows), want)
 	}
 	for i, sk := range r.Run.Skipped {
 		row := rows[1+len(r.Findings)+i]
 		if row[1] != "skipped" || row[2] != sk.Account || row[3] != sk.Region || !strings.Contains(row[12], sk.Reason) {
 			t.Errorf("CSV row for skipped %+v = %q, want kind skipped, its account, region and reason", sk, row)
+		}
+	}
+	for i, u := range r.Run.Unknown {
+		row := rows[1+len(r.Findings)+len(r.Run.Skipped)+i]
+		if row[1] != "unknown-context" || row[2] != u.Account || row[3] != u.Region || !strings.Contains(row[12], u.Context+" unknown") || !strings.Contains(row[12], u.Reason) {
+			t.Errorf("CSV row for unknown context %+v = %q, want kind unknown-context, its account, region, context and reason", u, row)
 		}
 	}
 	if !reflect.DeepEqual(rows[0], csvHeader) {
