@@ -31,6 +31,7 @@ package fakecloudtrail
 import (
 	"encoding/json"
 	"fmt"
+	"io"
 	"math"
 	"net/http"
 	"net/http/httptest"
@@ -185,8 +186,13 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, "MissingAuthenticationTokenException", "Missing Authentication Token")
 		return
 	}
+	body, err := io.ReadAll(r.Body)
+	if err != nil {
+		writeError(w, http.StatusBadRequest, "SerializationException", err.Error())
+		return
+	}
 	var in lookupRequest
-	if err := json.NewDecoder(r.Body).Decode(&in); err != nil {
+	if err := json.Unmarshal(body, &in); err != nil {
 		writeError(w, http.StatusBadRequest, "SerializationException", err.Error())
 		return
 	}
@@ -275,9 +281,8 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	if to < len(match) {
 		out.NextToken = makeToken(to, req)
 	}
-	w.Header().Set("Content-Type", "application/x-amz-json-1.1")
 	w.Header().Set("X-Amzn-Requestid", fmt.Sprintf("fake-%d", n))
-	_ = json.NewEncoder(w).Encode(out)
+	writeJSON(w, http.StatusOK, out)
 }
 
 // makeToken encodes the offset of the next page with the query it belongs to, so that a
@@ -305,7 +310,18 @@ func epoch(sec float64) time.Time {
 }
 
 func writeError(w http.ResponseWriter, status int, code, message string) {
+	writeJSON(w, status, map[string]string{"__type": code, "message": message})
+}
+
+// writeJSON answers with v and its length, as CloudTrail does.
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	body, err := json.Marshal(v)
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusInternalServerError)
+		return
+	}
 	w.Header().Set("Content-Type", "application/x-amz-json-1.1")
+	w.Header().Set("Content-Length", strconv.Itoa(len(body)))
 	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(map[string]string{"__type": code, "message": message})
+	_, _ = w.Write(body)
 }
