@@ -143,9 +143,7 @@ func LookupRuleChanges(ctx context.Context, api CloudTrailAPI, limiter *rate.Lim
 				if err := json.Unmarshal([]byte(aws.ToString(ev.CloudTrailEvent)), &rec); err != nil {
 					return nil, fmt.Errorf("look up %s events: event %s: %w", name, aws.ToString(ev.EventId), err)
 				}
-				if err := rec.changes(out); err != nil {
-					return nil, fmt.Errorf("look up %s events: event %s: %w", name, aws.ToString(ev.EventId), err)
-				}
+				rec.changes(out)
 			}
 		}
 	}
@@ -170,9 +168,11 @@ func IsCloudTrailAccessDenied(err error) bool {
 // object {"Records":[...]}, gzip-compressed or not (told by the content, not the name).
 // A directory is walked for files named *.json and *.json.gz; other files in it are
 // ignored, and so are CloudTrail-Digest folders (digest files are not logs), so that a
-// copy of the trail's S3 prefix can be given as it is. Every event in the files is used, however old: the user chose the files, and
-// the 90-day limit is one of LookupEvents, not of logs. Errors name the file, and the
-// record's index where one is at fault.
+// copy of the trail's S3 prefix can be given as it is.
+//
+// Every event in the files is used, however old: the user chose the files, and the 90-day
+// limit is one of LookupEvents, not of logs. Errors name the file, and the record's index
+// where one is at fault.
 func ReadCloudTrailFiles(paths ...string) (Attributions, error) {
 	out := make(Attributions)
 	for _, p := range paths {
@@ -224,15 +224,16 @@ func readCloudTrailFile(path string, out Attributions) error {
 // the rule changes it records to out. Errors name the record's index where one is at fault.
 func ReadCloudTrailLog(r io.Reader, out Attributions) error {
 	br := bufio.NewReaderSize(r, 64<<10)
+	var src io.Reader = br
 	if magic, _ := br.Peek(2); len(magic) == 2 && magic[0] == 0x1f && magic[1] == 0x8b {
 		zr, err := gzip.NewReader(br)
 		if err != nil {
 			return err
 		}
 		defer zr.Close()
-		br = bufio.NewReaderSize(zr, 64<<10)
+		src = zr
 	}
-	dec := json.NewDecoder(br)
+	dec := json.NewDecoder(src)
 	if err := expectDelim(dec, '{'); err != nil {
 		return err
 	}
@@ -254,14 +255,20 @@ func ReadCloudTrailLog(r io.Reader, out Attributions) error {
 			return fmt.Errorf("Records: %w", err)
 		}
 		n := 0
+		var raw json.RawMessage
 		for ; dec.More(); n++ {
+			raw = raw[:0]
+			if err := dec.Decode(&raw); err != nil {
+				return fmt.Errorf("record %d: %w", n, err)
+			}
+			if !mayChangeRules(raw) {
+				continue
+			}
 			var rec trailRecord
-			if err := dec.Decode(&rec); err != nil {
+			if err := json.Unmarshal(raw, &rec); err != nil {
 				return fmt.Errorf("record %d: %w", n, err)
 			}
-			if err := rec.changes(out); err != nil {
-				return fmt.Errorf("record %d: %w", n, err)
-			}
+			rec.changes(out)
 		}
 		if err := expectDelim(dec, ']'); err != nil {
 			return fmt.Errorf("Records, after %d records: %w", n, err)
@@ -290,16 +297,18 @@ func expectDelim(dec *json.Decoder, want json.Delim) error {
 	return nil
 }
 
-// trailRecord is the part of a CloudTrail record that attribution reads.
+// trailRecord is the part of a CloudTrail record that attribution reads. requestParameters
+// and responseElements are decoded in the same pass, into the union of the shapes of the
+// three events (their member names do not collide).
 type trailRecord struct {
-	EventName          string          `json:"eventName"`
-	EventTime          time.Time       `json:"eventTime"`
-	AWSRegion          string          `json:"awsRegion"`
-	RecipientAccountID string          `json:"recipientAccountId"`
-	ErrorCode          string          `json:"errorCode"`
-	UserIdentity       trailIdentity   `json:"userIdentity"`
-	RequestParameters  json.RawMessage `json:"requestParameters"`
-	ResponseElements   json.RawMessage `json:"responseElements"`
+	EventName          string         `json:"eventName"`
+	EventTime          time.Time      `json:"eventTime"`
+	AWSRegion          string         `json:"awsRegion"`
+	RecipientAccountID string         `json:"recipientAccountId"`
+	ErrorCode          string         `json:"errorCode"`
+	UserIdentity       trailIdentity  `json:"userIdentity"`
+	RequestParameters  *trailRequest  `json:"requestParameters"`
+	ResponseElements   *trailResponse `json:"responseElements"`
 }
 
 type trailIdentity struct {
@@ -317,13 +326,29 @@ type trailIdentity struct {
 	} `json:"sessionContext"`
 }
 
-// authorizeRequest and authorizeResponse are requestParameters and responseElements of
-// AuthorizeSecurityGroupIngress and AuthorizeSecurityGroupEgress.
-type authorizeRequest struct {
-	GroupID string `json:"groupId"`
+// trailRequest is requestParameters. Of AuthorizeSecurityGroupIngress and
+// AuthorizeSecurityGroupEgress it reads groupId. Of ModifySecurityGroupRules, which CloudTrail
+// records in its query-protocol form, it reads ModifySecurityGroupRulesRequest, whose
+// SecurityGroupRule is one update, or a list of them, each with a "tag" index.
+type trailRequest struct {
+	GroupID string         `json:"groupId"`
+	Modify  *modifyRequest `json:"ModifySecurityGroupRulesRequest"`
 }
 
-type authorizeResponse struct {
+type modifyRequest struct {
+	GroupID           string                `json:"GroupId"`
+	SecurityGroupRule oneOrMany[ruleUpdate] `json:"SecurityGroupRule"`
+}
+
+// ruleUpdate is one update of ModifySecurityGroupRules: the rule, and (unread) its new form.
+type ruleUpdate struct {
+	SecurityGroupRuleID string `json:"SecurityGroupRuleId"`
+}
+
+// trailResponse is responseElements: of the Authorize events, _return and the rules added
+// (securityGroupRuleSet.items); of ModifySecurityGroupRules, ModifySecurityGroupRulesResponse
+// and its return.
+type trailResponse struct {
 	Return               *trailBool `json:"_return"`
 	SecurityGroupRuleSet struct {
 		Items []struct {
@@ -332,31 +357,29 @@ type authorizeResponse struct {
 			GroupOwnerID        string `json:"groupOwnerId"`
 		} `json:"items"`
 	} `json:"securityGroupRuleSet"`
-}
-
-// modifyRequest and modifyResponse are requestParameters and responseElements of
-// ModifySecurityGroupRules, whose request CloudTrail records in its query-protocol form:
-// SecurityGroupRule is one update, or a list of them, each with a "tag" index.
-type modifyRequest struct {
-	Request struct {
-		GroupID           string `json:"GroupId"`
-		SecurityGroupRule oneOrMany[struct {
-			SecurityGroupRuleID string `json:"SecurityGroupRuleId"`
-		}] `json:"SecurityGroupRule"`
-	} `json:"ModifySecurityGroupRulesRequest"`
-}
-
-type modifyResponse struct {
-	Response struct {
+	Modify *struct {
 		Return *trailBool `json:"return"`
 	} `json:"ModifySecurityGroupRulesResponse"`
 }
 
+// mayChangeRules reports whether a raw record may be one of the rule events, so that the
+// others are not decoded: each of their names contains "SecurityGroup".
+func mayChangeRules(raw []byte) bool {
+	return bytes.Contains(raw, []byte("SecurityGroup"))
+}
+
 // changes adds the rule changes r records to out. Records of other events and of failed
 // calls add nothing.
-func (r *trailRecord) changes(out Attributions) error {
+func (r *trailRecord) changes(out Attributions) {
 	if r.ErrorCode != "" {
-		return nil
+		return
+	}
+	req, resp := r.RequestParameters, r.ResponseElements
+	if req == nil {
+		req = &trailRequest{}
+	}
+	if resp == nil {
+		resp = &trailResponse{}
 	}
 	base := RuleChange{
 		Account:   r.RecipientAccountID,
@@ -367,16 +390,8 @@ func (r *trailRecord) changes(out Attributions) error {
 	}
 	switch r.EventName {
 	case EventAuthorizeIngress, EventAuthorizeEgress:
-		var req authorizeRequest
-		var resp authorizeResponse
-		if err := unmarshalPresent(r.RequestParameters, &req); err != nil {
-			return fmt.Errorf("%s requestParameters: %w", r.EventName, err)
-		}
-		if err := unmarshalPresent(r.ResponseElements, &resp); err != nil {
-			return fmt.Errorf("%s responseElements: %w", r.EventName, err)
-		}
 		if resp.Return != nil && !*resp.Return {
-			return nil
+			return
 		}
 		for _, item := range resp.SecurityGroupRuleSet.Items {
 			if item.SecurityGroupRuleID == "" {
@@ -389,29 +404,20 @@ func (r *trailRecord) changes(out Attributions) error {
 			out.Add(c)
 		}
 	case EventModifyRules:
-		var req modifyRequest
-		var resp modifyResponse
-		if err := unmarshalPresent(r.RequestParameters, &req); err != nil {
-			return fmt.Errorf("%s requestParameters: %w", r.EventName, err)
+		if req.Modify == nil || (resp.Modify != nil && resp.Modify.Return != nil && !*resp.Modify.Return) {
+			return
 		}
-		if err := unmarshalPresent(r.ResponseElements, &resp); err != nil {
-			return fmt.Errorf("%s responseElements: %w", r.EventName, err)
-		}
-		if resp.Response.Return != nil && !*resp.Response.Return {
-			return nil
-		}
-		for _, u := range req.Request.SecurityGroupRule {
+		for _, u := range req.Modify.SecurityGroupRule {
 			if u.SecurityGroupRuleID == "" {
 				continue
 			}
 			c := base
 			c.RuleID = u.SecurityGroupRuleID
-			c.GroupID = req.Request.GroupID
+			c.GroupID = req.Modify.GroupID
 			c.Account = cmp.Or(c.Account, r.UserIdentity.AccountID)
 			out.Add(c)
 		}
 	}
-	return nil
 }
 
 // principal describes who made a call: for an assumed role, the role's ARN and the session
@@ -458,15 +464,6 @@ func sessionName(id *trailIdentity) string {
 		return session
 	}
 	return ""
-}
-
-// unmarshalPresent decodes data into v unless it is absent or null, as requestParameters
-// and responseElements are for some calls.
-func unmarshalPresent(data json.RawMessage, v any) error {
-	if len(data) == 0 || bytes.Equal(data, []byte("null")) {
-		return nil
-	}
-	return json.Unmarshal(data, v)
 }
 
 // oneOrMany decodes a JSON value that is either one T or an array of them.
