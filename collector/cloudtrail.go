@@ -31,15 +31,13 @@ const CloudTrailWindow = 90 * 24 * time.Hour
 // account per region.
 const CloudTrailLookupRate rate.Limit = 2
 
-// The CloudTrail management events that add or modify security group rules.
+// The CloudTrail management events that add or modify security group rules, which
+// LookupRuleChanges asks for, one query each.
 const (
 	EventAuthorizeIngress = "AuthorizeSecurityGroupIngress"
 	EventAuthorizeEgress  = "AuthorizeSecurityGroupEgress"
 	EventModifyRules      = "ModifySecurityGroupRules"
 )
-
-// RuleChangeEvents are the event names LookupRuleChanges asks for, one query each.
-var RuleChangeEvents = []string{EventAuthorizeIngress, EventAuthorizeEgress, EventModifyRules}
 
 // RuleChange is a CloudTrail event that added or modified a security group rule.
 type RuleChange struct {
@@ -49,7 +47,8 @@ type RuleChange struct {
 	// the group.
 	Account string
 	Region  string
-	// Event is the event name, one of RuleChangeEvents.
+	// Event is the event name: EventAuthorizeIngress, EventAuthorizeEgress or
+	// EventModifyRules.
 	Event string
 	// Principal is who made the call, as Principal describes it.
 	Principal string
@@ -120,7 +119,7 @@ func LookupRuleChanges(ctx context.Context, api CloudTrailAPI, limiter *rate.Lim
 		limiter = rate.NewLimiter(CloudTrailLookupRate, 1)
 	}
 	out := make(Attributions)
-	for _, name := range RuleChangeEvents {
+	for _, name := range []string{EventAuthorizeIngress, EventAuthorizeEgress, EventModifyRules} {
 		in := &cloudtrail.LookupEventsInput{
 			LookupAttributes: []types.LookupAttribute{{
 				AttributeKey:   types.LookupAttributeKeyEventName,
