@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"slices"
 	"sync"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
@@ -74,6 +75,12 @@ type AWSSource struct {
 	// Progress, when not nil, is called after each region with the number of regions done
 	// and the total. Calls are serialised.
 	Progress func(done, total int)
+	// Trail, when not nil, returns the CloudTrail client of a region, whose LookupEvents
+	// says who added each rule and when (LookupRuleChanges), from TrailSince to
+	// TrailUntil. A region whose events cannot be read keeps its rules, with their
+	// attribution unknown.
+	Trail                  func(region string) CloudTrailAPI
+	TrailSince, TrailUntil time.Time
 }
 
 // Collect reads every region. A region that fails (not enabled, access denied, or any other
@@ -139,6 +146,11 @@ func (s AWSSource) Collect(ctx context.Context) (Collection, error) {
 			for j := range res.stale {
 				res.stale[j].Account = cmp.Or(res.stale[j].Account, s.Account)
 			}
+			if s.Trail != nil {
+				if err := s.lookupTrail(gctx, region, &res); err != nil {
+					return err
+				}
+			}
 			log.Debug("region collected", "region", region, "groups", len(res.groups), "rules", len(res.rules))
 			res.collected = true
 			results[i] = res
@@ -169,6 +181,14 @@ func (s AWSSource) Collect(ctx context.Context) (Collection, error) {
 		c.Skipped = append(c.Skipped, res.skipped...)
 		c.Unknown = append(c.Unknown, res.unknown...)
 		c.StaleReferences = append(c.StaleReferences, res.stale...)
+		if res.trailRead {
+			if c.RuleChanges == nil {
+				c.RuleChanges = Attributions{}
+				c.CloudTrail = &TrailCoverage{Since: s.TrailSince.UTC(), Until: s.TrailUntil.UTC()}
+			}
+			c.RuleChanges.Merge(res.changes)
+			c.CloudTrail.Regions = append(c.CloudTrail.Regions, AccountRegion{s.Account, s.Regions[i]})
+		}
 		*res = regionResult{}
 	}
 	return c, nil
@@ -181,6 +201,29 @@ type regionResult struct {
 	skipped   []Skipped
 	unknown   []UnknownContext
 	stale     []StaleReference
+	// changes are the region's rule changes from CloudTrail; trailRead is set when they
+	// were all read.
+	changes   Attributions
+	trailRead bool
+}
+
+// lookupTrail reads, into res, what CloudTrail says of the rules of region. A refusal or
+// any other error of the API makes the region's attribution unknown; only the end of ctx
+// is returned.
+func (s AWSSource) lookupTrail(ctx context.Context, region string, res *regionResult) error {
+	changes, err := LookupRuleChanges(ctx, s.Trail(region), nil, s.TrailSince, s.TrailUntil)
+	if err != nil {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		u := UnknownContext{Account: s.Account, Region: region, Context: ContextAttribution,
+			Reason: "who added the rules is unknown: CloudTrail's events could not be looked up (" + DescribeError(err) + ")"}
+		cmp.Or(s.Log, slog.New(slog.DiscardHandler)).Warn("context unknown", "region", region, "context", u.Context, "reason", u.Reason)
+		res.unknown = append(res.unknown, u)
+		return nil
+	}
+	res.changes, res.trailRead = changes, true
+	return nil
 }
 
 // collectRegion reads the groups, rules and network interfaces of one region at once, then

@@ -41,26 +41,26 @@ const (
 
 // RuleChange is a CloudTrail event that added or modified a security group rule.
 type RuleChange struct {
-	RuleID  string
-	GroupID string
+	RuleID  string `json:"rule_id"`
+	GroupID string `json:"group_id,omitempty"`
 	// Account is the account the event was recorded in (recipientAccountId), which owns
 	// the group.
-	Account string
-	Region  string
+	Account string `json:"account,omitempty"`
+	Region  string `json:"region,omitempty"`
 	// Event is the event name: EventAuthorizeIngress, EventAuthorizeEgress or
 	// EventModifyRules.
-	Event string
+	Event string `json:"event"`
 	// Principal is who made the call, as Principal describes it.
-	Principal string
-	At        time.Time
+	Principal string    `json:"principal"`
+	At        time.Time `json:"at"`
 }
 
 // RuleHistory is what CloudTrail says of one rule: when it was added and by whom, and its
 // last modification. Either may be nil: Added is nil for a rule added before the events
 // that were read.
 type RuleHistory struct {
-	Added    *RuleChange
-	Modified *RuleChange
+	Added    *RuleChange `json:"added,omitempty"`
+	Modified *RuleChange `json:"modified,omitempty"`
 }
 
 // Attributions holds the history of rules by rule id (sgr-...). The zero value is an empty

@@ -14,6 +14,8 @@ const (
 	ContextReachability = "reachability"
 	// ContextStaleReferences is which rules reference groups that no longer exist.
 	ContextStaleReferences = "stale-references"
+	// ContextAttribution is who added each rule and when, from CloudTrail.
+	ContextAttribution = "attribution"
 )
 
 // UnknownContext is context on findings that could not be had for part of the estate: a

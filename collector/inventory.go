@@ -74,6 +74,30 @@ type Inventory struct {
 	StaleReferences []StaleReference `json:"stale_references"`
 	// Unknown lists the context that could not be had, and where.
 	Unknown []UnknownContext `json:"unknown_context"`
+	// RuleChanges is what CloudTrail says of the rules, by rule id: who added each and
+	// when, and its last modification.
+	RuleChanges Attributions `json:"rule_changes,omitempty"`
+	// CloudTrail says where CloudTrail's LookupEvents was read in full, and since when.
+	CloudTrail *TrailCoverage `json:"cloudtrail,omitempty"`
+}
+
+// TrailCoverage is where CloudTrail's events were looked up, from Since to Until: a rule
+// of one of Regions that no event added was added before Since.
+type TrailCoverage struct {
+	Since   time.Time       `json:"since"`
+	Until   time.Time       `json:"until"`
+	Regions []AccountRegion `json:"regions"`
+}
+
+// Covers reports whether the events of account and region were looked up.
+func (t *TrailCoverage) Covers(account, region string) bool {
+	return t != nil && slices.Contains(t.Regions, AccountRegion{account, region})
+}
+
+// AccountRegion is a region of an account.
+type AccountRegion struct {
+	Account string `json:"account"`
+	Region  string `json:"region"`
 }
 
 // Invalid returns the rules whose CIDR, ports or protocol could not be parsed.
@@ -115,8 +139,13 @@ type Collection struct {
 	Skipped []Skipped
 	// StaleReferences are the rules that reference groups that no longer exist.
 	StaleReferences []StaleReference
-	// Unknown lists the context (reachability, stale references) that could not be had.
+	// Unknown lists the context (reachability, stale references, attribution) that could
+	// not be had.
 	Unknown []UnknownContext
+	// RuleChanges is what CloudTrail says of the rules, by rule id.
+	RuleChanges Attributions
+	// CloudTrail is where LookupEvents was read, when it was.
+	CloudTrail *TrailCoverage
 	// Organization is the AWS Organization of the accounts, when it was listed.
 	Organization *Organization
 }
@@ -145,6 +174,13 @@ func (c Collection) Inventory(collectedAt time.Time, opts Options) *Inventory {
 		Skipped:      nonNil(c.Skipped),
 		Organization: c.Organization,
 		Unknown:      nonNil(c.Unknown),
+		RuleChanges:  c.RuleChanges,
+		CloudTrail:   c.CloudTrail,
+	}
+	if t := inv.CloudTrail; t != nil {
+		slices.SortFunc(t.Regions, func(a, b AccountRegion) int {
+			return cmp.Or(cmp.Compare(a.Account, b.Account), cmp.Compare(a.Region, b.Region))
+		})
 	}
 	inv.StaleReferences = slices.Clone(nonNil(c.StaleReferences))
 	slices.SortFunc(inv.StaleReferences, compareStale)

@@ -33,6 +33,9 @@ var collectActions = []string{
 	"ec2:DescribeNetworkInterfaces",
 	"ec2:DescribeManagedPrefixLists",
 	"ec2:GetManagedPrefixListEntries",
+	"ec2:DescribeRouteTables",
+	"ec2:DescribeStaleSecurityGroups",
+	"cloudtrail:LookupEvents",
 }
 
 // TestMemberRole deploys sgvet-member-role.yaml with its defaults and with

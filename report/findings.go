@@ -96,6 +96,8 @@ type builder struct {
 	// references by the rules they name, once staleReferenceOf needs them.
 	groups    map[groupKey]*collector.Group
 	staleRefs map[staleRefKey]*collector.StaleReference
+	// olderThanTrail is the ruleTrail of every rule that CloudTrail's events did not add.
+	olderThanTrail *ruleTrail
 
 	findings []Finding
 	// keyBuf holds the RuleKey of the rule whose history is looked up.
@@ -474,6 +476,12 @@ func (b *builder) ruleFinding(i int32, k Kind, s Severity, reasons []string) Fin
 		f.owner = &o
 	}
 	b.withReach(&f, r)
+	if t := b.trailOf(r); t != nil {
+		f.trail = t
+		if reason, ok := trailReason(t); ok {
+			f.reasons = append(f.reasons, reason)
+		}
+	}
 	f.FirstSeen, f.Change = b.history(i)
 	return f
 }
@@ -678,18 +686,20 @@ func (f *Finding) reachRank() int {
 	return 1
 }
 
-// compareAge orders findings by the age of their rule, oldest first, by the first
-// sighting the history knows; findings of unknown age come last.
+// compareAge orders findings by the age of their rule, oldest first, by the earlier of the
+// first sighting the history knows and when CloudTrail says it was added; findings of
+// unknown age come last.
 func compareAge(a, b *Finding) int {
+	x, y := a.since(), b.since()
 	switch {
-	case a.FirstSeen == nil && b.FirstSeen == nil:
+	case x.IsZero() && y.IsZero():
 		return 0
-	case a.FirstSeen == nil:
+	case x.IsZero():
 		return 1
-	case b.FirstSeen == nil:
+	case y.IsZero():
 		return -1
 	}
-	return a.FirstSeen.Compare(*b.FirstSeen)
+	return x.Compare(y)
 }
 
 // comparePlace orders findings by account, region, group, rule and CIDR. The CIDR, which

@@ -165,6 +165,8 @@ type Finding struct {
 	// group is the group of an ingress rule, whose reachability from the internet the
 	// finding shows; nil for other findings.
 	group *collector.Group
+	// trail is what CloudTrail says of the rule, when its events were read.
+	trail *ruleTrail
 	// FirstSeen is the day the history first saw the rule, when it knows.
 	FirstSeen *time.Time
 	// Change marks a rule new since the previous run in the history.
@@ -241,6 +243,14 @@ type findingJSON struct {
 	Exposure          []collector.InterfaceRef `json:"exposure,omitempty"`
 	ExposedInterfaces int                      `json:"exposed_interfaces,omitempty"`
 	Owner             *collector.Owner         `json:"owner,omitempty"`
+	// AddedBy and AddedAt say who added the rule and when, ModifiedBy and ModifiedAt who
+	// modified it last, from CloudTrail; AddedBefore, when no event in CloudTrail's window
+	// added it, that it is older than the window.
+	AddedBy     string     `json:"added_by,omitempty"`
+	AddedAt     *time.Time `json:"added_at,omitempty"`
+	ModifiedBy  string     `json:"modified_by,omitempty"`
+	ModifiedAt  *time.Time `json:"modified_at,omitempty"`
+	AddedBefore *time.Time `json:"added_before,omitempty"`
 	FirstSeen         *time.Time               `json:"first_seen,omitempty"`
 	Change            Change                   `json:"change,omitempty"`
 }
@@ -262,7 +272,32 @@ func (f *Finding) json() findingJSON {
 		}
 		j.Exposure, j.ExposedInterfaces = g.Exposure, g.Exposed
 	}
+	if t := f.trail; t != nil {
+		if a := t.Added; a != nil {
+			j.AddedBy, j.AddedAt = a.Principal, &a.At
+		}
+		if m := t.Modified; m != nil {
+			j.ModifiedBy, j.ModifiedAt = m.Principal, &m.At
+		}
+		if !t.Before.IsZero() {
+			j.AddedBefore = &t.Before
+		}
+	}
 	return j
+}
+
+// since returns when the finding's rule appeared, as far as the history and CloudTrail
+// tell: the earlier of its first sighting and when it was added (or the start of
+// CloudTrail's window, when no event added it). Zero when neither tells.
+func (f *Finding) since() time.Time {
+	var at time.Time
+	if f.FirstSeen != nil {
+		at = *f.FirstSeen
+	}
+	if added, _ := f.trail.addedSince(); !added.IsZero() && (at.IsZero() || added.Before(at)) {
+		at = added
+	}
+	return at
 }
 
 // Group returns, for a finding about an ingress rule, the rule's group with its
@@ -283,6 +318,19 @@ func (f *Finding) UnmarshalJSON(data []byte) error {
 	}
 	*f = Finding{Kind: j.Kind, Severity: j.Severity, ref: &j.RuleRef, reasons: j.Reasons,
 		Verdicts: j.Verdicts, owner: j.Owner, FirstSeen: j.FirstSeen, Change: j.Change}
+	if j.AddedAt != nil || j.ModifiedAt != nil || j.AddedBefore != nil {
+		t := &ruleTrail{}
+		if j.AddedAt != nil {
+			t.Added = &collector.RuleChange{RuleID: j.RuleID, GroupID: j.GroupID, Principal: j.AddedBy, At: *j.AddedAt}
+		}
+		if j.ModifiedAt != nil {
+			t.Modified = &collector.RuleChange{RuleID: j.RuleID, GroupID: j.GroupID, Principal: j.ModifiedBy, At: *j.ModifiedAt}
+		}
+		if j.AddedBefore != nil {
+			t.Before = *j.AddedBefore
+		}
+		f.trail = t
+	}
 	if len(j.Reachable) > 0 {
 		g := &collector.Group{ID: j.GroupID, Name: j.GroupName, Account: j.Account, Region: j.Region,
 			Exposure: j.Exposure, Exposed: j.ExposedInterfaces}

@@ -257,26 +257,40 @@ func entryName(r *collector.Rule) string {
 }
 
 // markerAge says why rule i, whose description holds the marker words, is stale: it is
-// older than StaleAfter. Its age runs from the earlier of its first sighting in the
-// history and dated, a date in its description (zero when there is none). Without either,
-// the age is unknown and the marker alone says nothing.
+// older than StaleAfter. Its age runs from the earliest of its first sighting in the
+// history, dated (a date in its description; zero when there is none), and when CloudTrail
+// says it was added. A rule that no CloudTrail event in the window added is older than the
+// window (90 days, StaleAfter's default). Without any of these, the age is unknown and the
+// marker alone says nothing.
 func (b *builder) markerAge(i int32, words []string, dated time.Time) (string, bool) {
-	since, seen := dated, false
+	since, from := dated, "its description is dated "+dated.Format(time.DateOnly)
 	if first, _ := b.history(i); first != nil && (since.IsZero() || first.Before(since)) {
-		since, seen = *first, true
+		since, from = *first, "first seen "+first.UTC().Format(time.DateOnly)
+	}
+	older := false
+	if added, before := b.trailOf(&b.rules[i]).addedSince(); !added.IsZero() && (since.IsZero() || added.Before(since)) {
+		since, older = added, before
+		from = "added on " + added.UTC().Format(time.DateOnly) + ", by CloudTrail"
+		if older {
+			from = "no CloudTrail event added it since " + added.UTC().Format(time.DateOnly)
+		}
 	}
 	if since.IsZero() {
 		return "", false
 	}
 	age := b.in.Now.Sub(since)
-	if age <= b.staleAfter {
+	if t := b.inv.CloudTrail; older && t != nil {
+		// Older than the whole window, however soon after the lookup the report is made.
+		age = max(age, t.Until.Sub(t.Since))
+	}
+	if age < b.staleAfter || age == b.staleAfter && !older {
 		return "", false
 	}
-	from := "its description is dated " + since.Format(time.DateOnly)
-	if seen {
-		from = "first seen " + since.UTC().Format(time.DateOnly)
+	days := int(age / (24 * time.Hour))
+	if older {
+		return fmt.Sprintf("the description says %s and the rule is older than %d days (%s)", quoteList(words), days, from), true
 	}
-	return fmt.Sprintf("the description says %s and the rule is %d days old (%s)", quoteList(words), int(age/(24*time.Hour)), from), true
+	return fmt.Sprintf("the description says %s and the rule is %d days old (%s)", quoteList(words), days, from), true
 }
 
 // quoteList writes words as `"a"`, `"a" and "b"`, `"a", "b" and "c"`.

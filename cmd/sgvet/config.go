@@ -46,6 +46,8 @@ type config struct {
 	MaxHostsPerCIDR int `yaml:"max_hosts_per_cidr"`
 	// MaxInputSize is the most sgvet reads from one --input file, or from stdin.
 	MaxInputSize byteSize `yaml:"max_input_size"`
+	// CloudTrail configures who-added-the-rule attribution.
+	CloudTrail cloudTrailConfig `yaml:"cloudtrail"`
 	// Log configures the log lines written to stderr.
 	Log logConfig `yaml:"log"`
 	// Reputation configures the providers, their limits and the verdict cache.
@@ -111,6 +113,7 @@ func defaultConfig() config {
 		RegionConcurrency: collector.DefaultRegionConcurrency,
 		MaxHostsPerCIDR:   collector.DefaultMaxHostsPerCIDR,
 		MaxInputSize:      defaultMaxInputSize,
+		CloudTrail:        cloudTrailConfig{Lookup: true, Files: []string{}},
 		Log:               logConfig{Format: "text", Level: "info"},
 		Reputation:        defaultReputationConfig(),
 		Audit: auditConfig{
@@ -505,6 +508,14 @@ func (c *config) newLogger(stderr io.Writer) *slog.Logger {
 		return slog.New(slog.NewJSONHandler(stderr, opts))
 	}
 	return slog.New(slog.NewTextHandler(stderr, opts))
+}
+
+// cloudTrailConfig is where the CloudTrail events that attribute rules come from.
+type cloudTrailConfig struct {
+	// Lookup asks each region's CloudTrail LookupEvents, when collecting from the AWS API.
+	Lookup bool `yaml:"lookup"`
+	// Files are CloudTrail log files or folders of them, as CloudTrail delivers them to S3.
+	Files []string `yaml:"files"`
 }
 
 // auditConfig is the part of config about sgvet audit.

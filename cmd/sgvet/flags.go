@@ -319,6 +319,9 @@ type commonFlags struct {
 	state       string
 	ownerRanges stringList
 
+	cloudTrail         stringList
+	noCloudTrailLookup bool
+
 	inventory  string
 	queueURL   string
 	resultsURL string
@@ -351,8 +354,12 @@ func (f *commonFlags) registerSource(c *commandFlags) {
 	fs.StringVar(&f.roleName, "role-name", "", "assume the role `NAME` in each account of --accounts or --org other than the caller's")
 	fs.StringVar(&f.externalID, "external-id", "", "pass the external `ID` when assuming --role-name")
 	fs.IntVar(&f.concurrency, "concurrency", 0, "collect at most `N` regions at once over all accounts (default: concurrency in the configuration, 16)")
+	fs.Var(&f.cloudTrail, "cloudtrail", "say who added each rule from the CloudTrail log files in `FILE`, as CloudTrail delivers them to S3 "+
+		"(.json or .json.gz, or a folder of them; repeatable), for accounts where LookupEvents is not allowed")
+	fs.BoolVar(&f.noCloudTrailLookup, "no-cloudtrail-lookup", false, "do not ask CloudTrail's LookupEvents who added each rule in the last 90 days")
 	f.registerInputLimit(fs)
 	annotate(fs, "input", completeFiles, "json")
+	annotate(fs, "cloudtrail", completeFiles, "json", "gz")
 	annotate(fs, "regions", completeValues, append([]string{"all"}, knownRegions("aws")...)...)
 }
 
@@ -446,6 +453,8 @@ func (f *commonFlags) load(fs *pflag.FlagSet) (config, error) {
 			}
 		case "org":
 			cfg.Org = f.org
+		case "no-cloudtrail-lookup":
+			cfg.CloudTrail.Lookup = !f.noCloudTrailLookup
 		case "concurrency":
 			cfg.Concurrency = f.concurrency
 		case "role-name":
@@ -490,6 +499,7 @@ func (f *commonFlags) load(fs *pflag.FlagSet) (config, error) {
 	}
 	cfg.Reputation.Providers.Blocklist.Files = append(cfg.Reputation.Providers.Blocklist.Files, f.blocklists...)
 	cfg.Audit.OwnerRanges = append(cfg.Audit.OwnerRanges, f.ownerRanges...)
+	cfg.CloudTrail.Files = append(cfg.CloudTrail.Files, f.cloudTrail...)
 	cfg.Inputs = f.inputs
 	return cfg, cfg.validate()
 }

@@ -18,6 +18,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ec2/types"
 
 	"github.com/sgvet/sgvet/collector"
+	"github.com/sgvet/sgvet/internal/fakecloudtrail"
 	"github.com/sgvet/sgvet/internal/motoserver"
 )
 
@@ -60,7 +61,8 @@ func isolateAWS(t testing.TB) {
 }
 
 // useMoto points the SDK at the emulator through the standard environment variables, as a
-// user would point it at an endpoint.
+// user would point it at an endpoint. moto does not implement CloudTrail's LookupEvents,
+// so CloudTrail is a fake that holds no event (see useCloudTrail).
 func useMoto(t *testing.T) *motoserver.Server {
 	srv := motoserver.Require(t, moto)
 	isolateAWS(t)
@@ -68,7 +70,16 @@ func useMoto(t *testing.T) *motoserver.Server {
 		k, v, _ := strings.Cut(kv, "=")
 		t.Setenv(k, v)
 	}
+	useCloudTrail(t, fakecloudtrail.Options{})
 	return srv
+}
+
+// useCloudTrail points the SDK's CloudTrail client at a fake of LookupEvents (moto has
+// none) that holds events, through AWS_ENDPOINT_URL_CLOUDTRAIL, and returns it.
+func useCloudTrail(t *testing.T, opts fakecloudtrail.Options, events ...fakecloudtrail.Event) *fakecloudtrail.Server {
+	ct := fakecloudtrail.New(t, opts, events...)
+	t.Setenv("AWS_ENDPOINT_URL_CLOUDTRAIL", ct.URL)
+	return ct
 }
 
 func TestGroupsFromAWS(t *testing.T) {

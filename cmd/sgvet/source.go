@@ -14,6 +14,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/service/cloudtrail"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	"github.com/aws/aws-sdk-go-v2/service/organizations"
 	"github.com/aws/aws-sdk-go-v2/service/sts"
@@ -31,6 +32,13 @@ func collect(ctx context.Context, cfg config, public bool, stdin io.Reader, log 
 		c   collector.Collection
 		err error
 	)
+	// The CloudTrail files are read first, so that a bad one costs no collection.
+	var trail collector.Attributions
+	if files := cfg.CloudTrail.Files; len(files) > 0 {
+		if trail, err = collector.ReadCloudTrailFiles(files...); err != nil {
+			return nil, usageErrorf("--cloudtrail: %v", err)
+		}
+	}
 	if len(cfg.Inputs) > 0 {
 		c, err = collectFiles(ctx, cfg.Inputs, stdin, cfg.MaxInputSize)
 	} else {
@@ -41,6 +49,12 @@ func collect(ctx context.Context, cfg config, public bool, stdin io.Reader, log 
 	}
 	if err := ctx.Err(); err != nil {
 		return nil, err
+	}
+	if trail != nil {
+		if c.RuleChanges == nil {
+			c.RuleChanges = collector.Attributions{}
+		}
+		c.RuleChanges.Merge(trail)
 	}
 	inv := c.Inventory(time.Now(), collector.Options{MaxHostsPerCIDR: cfg.MaxHostsPerCIDR, NoPublic: !public})
 	for _, r := range inv.Invalid() {
@@ -224,6 +238,13 @@ func collectAWS(ctx context.Context, cfg config, log *slog.Logger, status *statu
 			Client: func(region string) collector.EC2API {
 				return ec2.NewFromConfig(accountCfg, func(o *ec2.Options) { o.Region = region })
 			},
+		}
+		if cfg.CloudTrail.Lookup {
+			src.Trail = func(region string) collector.CloudTrailAPI {
+				return cloudtrail.NewFromConfig(accountCfg, func(o *cloudtrail.Options) { o.Region = region })
+			}
+			src.TrailUntil = time.Now().UTC()
+			src.TrailSince = src.TrailUntil.Add(-collector.CloudTrailWindow)
 		}
 		if status != nil {
 			prefix := ""

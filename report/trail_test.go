@@ -1,0 +1,79 @@
+package report
+
+import (
+	"encoding/json"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/sgvet/sgvet/collector"
+)
+
+func TestBuildAttribution(t *testing.T) {
+	since := testNow.Add(-collector.CloudTrailWindow)
+	added := testNow.Add(-10 * 24 * time.Hour)
+	modified := testNow.Add(-2 * 24 * time.Hour)
+	role := "arn:aws:iam::111122223333:role/Admin (session alice@example.com)"
+	rules := []collector.Rule{
+		in("sgr-new", "tcp", 22, 22, "0.0.0.0/0", "temp debugging"),
+		in("sgr-old", "tcp", 3389, 3389, "0.0.0.0/0", "contractor rdp"),
+		in("sgr-old-web", "tcp", 443, 443, "81.2.69.142/32", "contractor portal"),
+	}
+	elsewhere := rule("sg-app", "sgr-elsewhere", collector.Ingress, "tcp", 22, 22, "0.0.0.0/0", "temp")
+	elsewhere.Region = "us-west-2"
+	rules = append(rules, elsewhere)
+	c := buildCase{rules: rules}
+	in := c.input()
+	in.Inventory.RuleChanges = collector.Attributions{
+		"sgr-new": {
+			Added:    &collector.RuleChange{RuleID: "sgr-new", Event: collector.EventAuthorizeIngress, Principal: role, At: added},
+			Modified: &collector.RuleChange{RuleID: "sgr-new", Event: collector.EventModifyRules, Principal: "arn:aws:iam::111122223333:user/bob", At: modified},
+		},
+	}
+	in.Inventory.CloudTrail = &collector.TrailCoverage{Since: since, Until: testNow.Add(time.Minute), Regions: []collector.AccountRegion{{Account: testAccount, Region: testRegion}}}
+	r := Build(in)
+	checkReport(t, r)
+	checkWants(t, r, []want{
+		{kind: OpenToWorld, rule: "sgr-new", sev: Critical,
+			reason: "added by " + role + " on 2026-11-11 (CloudTrail); last modified by arn:aws:iam::111122223333:user/bob on 2026-11-19 (CloudTrail)"},
+		// Added ten days ago: "temp" is not stale yet.
+		{kind: StaleSource, rule: "sgr-new"},
+		// No event in the 90 days: older than that, so the marker makes it stale.
+		{kind: StaleSource, rule: "sgr-old-web", sev: Low,
+			reason: `the description says "contractor" and the rule is older than 90 days (no CloudTrail event added it since 2026-08-23)`},
+		// CloudTrail was not read in us-west-2: its age is unknown.
+		{kind: StaleSource, rule: "sgr-elsewhere"},
+	})
+	// Within a severity, the oldest rule first: sgr-old (before the window) before sgr-new.
+	var order []string
+	for _, f := range r.Findings {
+		if f.Kind == OpenToWorld && f.Severity == Critical {
+			order = append(order, f.Ref().RuleID)
+		}
+	}
+	if strings.Join(order, " ") != "sgr-old sgr-new sgr-elsewhere" {
+		t.Errorf("critical open-to-world findings in the order %q, want sgr-old sgr-new sgr-elsewhere", order)
+	}
+
+	for _, tc := range []struct{ rule, want, not string }{
+		{"sgr-new", `"added_by":"` + role + `","added_at":"2026-11-11T09:00:00Z","modified_by":"arn:aws:iam::111122223333:user/bob","modified_at":"2026-11-19T09:00:00Z"`, `"added_before"`},
+		{"sgr-old", `"added_before":"2026-08-23T09:00:00Z"`, `"added_by"`},
+		{"sgr-elsewhere", `"rule_id":"sgr-elsewhere"`, `"added_`},
+	} {
+		f := findFinding(r, OpenToWorld, tc.rule, "")
+		data, err := json.Marshal(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(string(data), tc.want) || strings.Contains(string(data), tc.not) {
+			t.Errorf("json.Marshal(finding on %s) = %s, want %s and no %s", tc.rule, data, tc.want, tc.not)
+		}
+		var back Finding
+		if err := json.Unmarshal(data, &back); err != nil {
+			t.Fatal(err)
+		}
+		if again, _ := json.Marshal(&back); string(again) != string(data) {
+			t.Errorf("JSON round trip of the finding on %s:\n got %s\nwant %s", tc.rule, again, data)
+		}
+	}
+}
