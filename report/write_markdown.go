@@ -82,8 +82,8 @@ func (markdownWriter) Write(w io.Writer, r *Report) error {
 			mdRow(b, cells...)
 		}
 	}
-	fmt.Fprintf(b, "\nAddresses: %d total, %d vetted, %d unvetted. Rules: %d new, %d gone",
-		s.AddressesTotal, s.AddressesVetted, s.AddressesUnvetted, s.RulesNew, s.RulesGone)
+	fmt.Fprintf(b, "\nFindings on groups reachable from the internet: %d. Addresses: %d total, %d vetted, %d unvetted. Rules: %d new, %d gone",
+		s.FindingsReachable, s.AddressesTotal, s.AddressesVetted, s.AddressesUnvetted, s.RulesNew, s.RulesGone)
 	if run.Previous != "" {
 		b.WriteString(" since the previous run")
 	}

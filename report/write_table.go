@@ -382,6 +382,7 @@ func (p *termPrinter) summary(r *Report) {
 			p.wrap(2, 6, fmt.Sprintf("%s: %d (%s)", c.Account, c.Total, strings.Join(counts, ", ")))
 		}
 	}
+	p.wrap(0, 4, fmt.Sprintf("reachable: %s on groups reachable from the internet", pluralize(s.FindingsReachable, "finding")))
 	p.wrap(0, 4, fmt.Sprintf("addresses: %d total, %d vetted, %d unvetted", s.AddressesTotal, s.AddressesVetted, s.AddressesUnvetted))
 	rules := fmt.Sprintf("rules: %d new, %d gone", s.RulesNew, s.RulesGone)
 	if r.Run.Previous != "" {

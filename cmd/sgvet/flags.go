@@ -345,8 +345,8 @@ func (f *commonFlags) registerConfig(c *commandFlags) {
 func (f *commonFlags) registerSource(c *commandFlags) {
 	fs := c.group(groupSource)
 	fs.VarP(&f.inputs, "input", "i", "read the JSON output of aws ec2 describe-security-groups, describe-security-group-rules, "+
-		"describe-network-interfaces or describe-managed-prefix-lists from `FILE` instead of the AWS API "+
-		"(repeatable; - is stdin)")
+		"describe-network-interfaces, describe-managed-prefix-lists, describe-route-tables or describe-stale-security-groups "+
+		"from `FILE` instead of the AWS API (repeatable; - is stdin)")
 	fs.StringVar(&f.profile, "profile", "", "use the AWS shared-config profile `NAME` (default: AWS_PROFILE, else the default chain)")
 	fs.StringVar(&f.regions, "regions", "", "collect the comma-separated `LIST` of regions, or all (default: every region enabled for the account)")
 	fs.StringVar(&f.accounts, "accounts", "", "collect the comma-separated `LIST` of account ids as well as the caller's, through --role-name in each")
