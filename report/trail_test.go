@@ -77,3 +77,20 @@ func TestBuildAttribution(t *testing.T) {
 		}
 	}
 }
+
+// A rule that no CloudTrail event added is older than the window, unless the history saw
+// it appear: then its first sighting is its age.
+func TestBuildAttributionHistoryFirst(t *testing.T) {
+	rules := []collector.Rule{in("sgr-seen", "tcp", 443, 443, "81.2.69.142/32", "contractor portal")}
+	c := buildCase{rules: rules, history: firstSeen("2026-11-14")}
+	in := c.input()
+	in.Inventory.CloudTrail = &collector.TrailCoverage{Since: testNow.Add(-collector.CloudTrailWindow), Until: testNow,
+		Regions: []collector.AccountRegion{{Account: testAccount, Region: testRegion}}}
+	r := Build(in)
+	checkWants(t, r, []want{{kind: StaleSource, rule: "sgr-seen"}})
+	c.history = nil
+	in = c.input()
+	in.Inventory.CloudTrail = &collector.TrailCoverage{Since: testNow.Add(-collector.CloudTrailWindow), Until: testNow,
+		Regions: []collector.AccountRegion{{Account: testAccount, Region: testRegion}}}
+	checkWants(t, Build(in), []want{{kind: StaleSource, rule: "sgr-seen", sev: Low, reason: "older than 90 days"}})
+}
