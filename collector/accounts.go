@@ -196,12 +196,8 @@ func (s AccountsSource) Collect(ctx context.Context) (Collection, error) {
 		c.Skipped = append(c.Skipped, got.Skipped...)
 		c.StaleReferences = append(c.StaleReferences, got.StaleReferences...)
 		c.Unknown = append(c.Unknown, got.Unknown...)
-		if got.CloudTrail != nil {
-			if c.CloudTrail == nil {
-				c.RuleChanges, c.CloudTrail = Attributions{}, &TrailCoverage{Since: got.CloudTrail.Since, Until: got.CloudTrail.Until}
-			}
-			c.RuleChanges.Merge(got.RuleChanges)
-			c.CloudTrail.Regions = append(c.CloudTrail.Regions, got.CloudTrail.Regions...)
+		if t := got.CloudTrail; t != nil {
+			c.addTrail(got.RuleChanges, t.Since, t.Until, t.Regions...)
 		}
 		*got = Collection{}
 	}

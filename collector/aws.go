@@ -182,12 +182,7 @@ func (s AWSSource) Collect(ctx context.Context) (Collection, error) {
 		c.Unknown = append(c.Unknown, res.unknown...)
 		c.StaleReferences = append(c.StaleReferences, res.stale...)
 		if res.trailRead {
-			if c.RuleChanges == nil {
-				c.RuleChanges = Attributions{}
-				c.CloudTrail = &TrailCoverage{Since: s.TrailSince.UTC(), Until: s.TrailUntil.UTC()}
-			}
-			c.RuleChanges.Merge(res.changes)
-			c.CloudTrail.Regions = append(c.CloudTrail.Regions, AccountRegion{s.Account, s.Regions[i]})
+			c.addTrail(res.changes, s.TrailSince.UTC(), s.TrailUntil.UTC(), AccountRegion{s.Account, s.Regions[i]})
 		}
 		*res = regionResult{}
 	}

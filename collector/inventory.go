@@ -150,6 +150,16 @@ type Collection struct {
 	Organization *Organization
 }
 
+// addTrail adds to c what CloudTrail's events, looked up from since to until in regions,
+// say of the rules.
+func (c *Collection) addTrail(changes Attributions, since, until time.Time, regions ...AccountRegion) {
+	if c.CloudTrail == nil {
+		c.RuleChanges, c.CloudTrail = Attributions{}, &TrailCoverage{Since: since, Until: until}
+	}
+	c.RuleChanges.Merge(changes)
+	c.CloudTrail.Regions = append(c.CloudTrail.Regions, regions...)
+}
+
 // ReferencesOtherAccounts reports whether a rule references a group of an account other
 // than its own.
 func (c Collection) ReferencesOtherAccounts() bool {
