@@ -243,16 +243,17 @@ type findingJSON struct {
 	Exposure          []collector.InterfaceRef `json:"exposure,omitempty"`
 	ExposedInterfaces int                      `json:"exposed_interfaces,omitempty"`
 	Owner             *collector.Owner         `json:"owner,omitempty"`
-	// AddedBy and AddedAt say who added the rule and when, ModifiedBy and ModifiedAt who
-	// modified it last, from CloudTrail; AddedBefore, when no event in CloudTrail's window
-	// added it, that it is older than the window.
-	AddedBy     string     `json:"added_by,omitempty"`
-	AddedAt     *time.Time `json:"added_at,omitempty"`
-	ModifiedBy  string     `json:"modified_by,omitempty"`
-	ModifiedAt  *time.Time `json:"modified_at,omitempty"`
-	AddedBefore *time.Time `json:"added_before,omitempty"`
-	FirstSeen         *time.Time               `json:"first_seen,omitempty"`
-	Change            Change                   `json:"change,omitempty"`
+	// AddedBy and AddedAt say who added the rule and when, from CloudTrail: null when that
+	// is unknown, and left out on findings about a whole group. ModifiedBy and ModifiedAt
+	// say who modified it last; AddedBefore, when no event in CloudTrail's window added
+	// it, that it is older than the window.
+	AddedBy     json.RawMessage `json:"added_by,omitempty"`
+	AddedAt     json.RawMessage `json:"added_at,omitempty"`
+	ModifiedBy  string          `json:"modified_by,omitempty"`
+	ModifiedAt  *time.Time      `json:"modified_at,omitempty"`
+	AddedBefore *time.Time      `json:"added_before,omitempty"`
+	FirstSeen   *time.Time      `json:"first_seen,omitempty"`
+	Change      Change          `json:"change,omitempty"`
 }
 
 // json returns f as its JSON shows it; nil reasons are an empty list.
@@ -272,9 +273,13 @@ func (f *Finding) json() findingJSON {
 		}
 		j.Exposure, j.ExposedInterfaces = g.Exposure, g.Exposed
 	}
+	if j.RuleID != "" {
+		j.AddedBy, j.AddedAt = json.RawMessage("null"), json.RawMessage("null")
+	}
 	if t := f.trail; t != nil {
 		if a := t.Added; a != nil {
-			j.AddedBy, j.AddedAt = a.Principal, &a.At
+			j.AddedBy, _ = json.Marshal(a.Principal)
+			j.AddedAt, _ = json.Marshal(a.At)
 		}
 		if m := t.Modified; m != nil {
 			j.ModifiedBy, j.ModifiedAt = m.Principal, &m.At
@@ -300,6 +305,15 @@ func (f *Finding) since() time.Time {
 	return at
 }
 
+// decodeNullable decodes data, a JSON value that may be null or absent, into *v, which
+// stays nil for either.
+func decodeNullable[T any](data json.RawMessage, v **T) error {
+	if len(data) == 0 {
+		return nil
+	}
+	return json.Unmarshal(data, v)
+}
+
 // Group returns, for a finding about an ingress rule, the rule's group with its
 // reachability from the internet (Reachable, Exposure); nil for other findings.
 func (f *Finding) Group() *collector.Group { return f.group }
@@ -318,10 +332,21 @@ func (f *Finding) UnmarshalJSON(data []byte) error {
 	}
 	*f = Finding{Kind: j.Kind, Severity: j.Severity, ref: &j.RuleRef, reasons: j.Reasons,
 		Verdicts: j.Verdicts, owner: j.Owner, FirstSeen: j.FirstSeen, Change: j.Change}
-	if j.AddedAt != nil || j.ModifiedAt != nil || j.AddedBefore != nil {
+	var addedBy *string
+	var addedAt *time.Time
+	if err := decodeNullable(j.AddedBy, &addedBy); err != nil {
+		return fmt.Errorf("added_by: %w", err)
+	}
+	if err := decodeNullable(j.AddedAt, &addedAt); err != nil {
+		return fmt.Errorf("added_at: %w", err)
+	}
+	if addedAt != nil || j.ModifiedAt != nil || j.AddedBefore != nil {
 		t := &ruleTrail{}
-		if j.AddedAt != nil {
-			t.Added = &collector.RuleChange{RuleID: j.RuleID, GroupID: j.GroupID, Principal: j.AddedBy, At: *j.AddedAt}
+		if addedAt != nil {
+			t.Added = &collector.RuleChange{RuleID: j.RuleID, GroupID: j.GroupID, At: *addedAt}
+			if addedBy != nil {
+				t.Added.Principal = *addedBy
+			}
 		}
 		if j.ModifiedAt != nil {
 			t.Modified = &collector.RuleChange{RuleID: j.RuleID, GroupID: j.GroupID, Principal: j.ModifiedBy, At: *j.ModifiedAt}

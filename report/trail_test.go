@@ -57,8 +57,8 @@ func TestBuildAttribution(t *testing.T) {
 
 	for _, tc := range []struct{ rule, want, not string }{
 		{"sgr-new", `"added_by":"` + role + `","added_at":"2026-11-11T09:00:00Z","modified_by":"arn:aws:iam::111122223333:user/bob","modified_at":"2026-11-19T09:00:00Z"`, `"added_before"`},
-		{"sgr-old", `"added_before":"2026-08-23T09:00:00Z"`, `"added_by"`},
-		{"sgr-elsewhere", `"rule_id":"sgr-elsewhere"`, `"added_`},
+		{"sgr-old", `"added_by":null,"added_at":null,"added_before":"2026-08-23T09:00:00Z"`, `"modified_`},
+		{"sgr-elsewhere", `"added_by":null,"added_at":null}`, `"added_before"`},
 	} {
 		f := findFinding(r, OpenToWorld, tc.rule, "")
 		data, err := json.Marshal(f)
