@@ -122,8 +122,11 @@ func (s AWSSource) Collect(ctx context.Context) (Collection, error) {
 				}
 				defer s.Shared.Release(1)
 			}
+			// CloudTrail, at 2 requests a second, is asked while the region is read.
+			trail := s.startTrail(gctx, region)
 			res, err := collectRegion(gctx, s.Client(region), region)
 			if err != nil {
+				trail.stop()
 				if ctxErr := gctx.Err(); ctxErr != nil {
 					return ctxErr
 				}
@@ -132,6 +135,9 @@ func (s AWSSource) Collect(ctx context.Context) (Collection, error) {
 				results[i] = regionResult{skipped: []Skipped{{Account: s.Account, Region: region, Reason: reason}}}
 				progress()
 				return nil
+			}
+			if err := trail.wait(&res); err != nil {
+				return err
 			}
 			for j := range res.skipped {
 				sk := &res.skipped[j]
@@ -145,11 +151,6 @@ func (s AWSSource) Collect(ctx context.Context) (Collection, error) {
 			}
 			for j := range res.stale {
 				res.stale[j].Account = cmp.Or(res.stale[j].Account, s.Account)
-			}
-			if s.Trail != nil {
-				if err := s.lookupTrail(gctx, region, &res); err != nil {
-					return err
-				}
 			}
 			log.Debug("region collected", "region", region, "groups", len(res.groups), "rules", len(res.rules))
 			res.collected = true
@@ -202,22 +203,61 @@ type regionResult struct {
 	trailRead bool
 }
 
-// lookupTrail reads, into res, what CloudTrail says of the rules of region. A refusal or
-// any other error of the API makes the region's attribution unknown; only the end of ctx
-// is returned.
-func (s AWSSource) lookupTrail(ctx context.Context, region string, res *regionResult) error {
-	changes, err := LookupRuleChanges(ctx, s.Trail(region), nil, s.TrailSince, s.TrailUntil)
-	if err != nil {
-		if ctx.Err() != nil {
-			return ctx.Err()
-		}
-		u := UnknownContext{Account: s.Account, Region: region, Context: ContextAttribution,
-			Reason: "who added the rules is unknown: CloudTrail's events could not be looked up (" + DescribeError(err) + ")"}
-		cmp.Or(s.Log, slog.New(slog.DiscardHandler)).Warn("context unknown", "region", region, "context", u.Context, "reason", u.Reason)
-		res.unknown = append(res.unknown, u)
+// trailLookup is a region's CloudTrail lookup under way; the zero value is none.
+type trailLookup struct {
+	region string
+	done   chan trailResult
+	cancel context.CancelFunc
+}
+
+// trailResult is what a trailLookup found: the rule changes, or the error that ended it.
+type trailResult struct {
+	changes Attributions
+	err     error
+}
+
+// startTrail starts looking up, in a goroutine of its own, what CloudTrail says of the
+// rules of region; nothing when s.Trail is nil. The caller must call wait or stop.
+func (s AWSSource) startTrail(ctx context.Context, region string) trailLookup {
+	if s.Trail == nil {
+		return trailLookup{}
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	t := trailLookup{region: region, done: make(chan trailResult, 1), cancel: cancel}
+	api := s.Trail(region)
+	go func() {
+		changes, err := LookupRuleChanges(ctx, api, nil, s.TrailSince, s.TrailUntil)
+		t.done <- trailResult{changes, err}
+	}()
+	return t
+}
+
+// stop ends the lookup and waits for it.
+func (t trailLookup) stop() {
+	if t.done != nil {
+		t.cancel()
+		<-t.done
+	}
+}
+
+// wait waits for the lookup and adds what it found to res. A refusal or any other error of
+// the API makes the region's attribution unknown (res.unknown, without its account); only
+// the end of the lookup's context is returned.
+func (t trailLookup) wait(res *regionResult) error {
+	if t.done == nil {
 		return nil
 	}
-	res.changes, res.trailRead = changes, true
+	r := <-t.done
+	t.cancel()
+	if r.err != nil {
+		if errors.Is(r.err, context.Canceled) || errors.Is(r.err, context.DeadlineExceeded) {
+			return r.err
+		}
+		res.unknown = append(res.unknown, UnknownContext{Region: t.region, Context: ContextAttribution,
+			Reason: "who added the rules is unknown: CloudTrail's events could not be looked up (" + DescribeError(r.err) + ")"})
+		return nil
+	}
+	res.changes, res.trailRead = r.changes, true
 	return nil
 }
 

@@ -102,7 +102,8 @@ func TestAuditAttribution(t *testing.T) {
 		useCloudTrail(t, fakecloudtrail.Options{DenyAccess: true}, event)
 		res := audit(t)
 		r := decodeReport(t, res.stdout)
-		if len(r.Run.Unknown) != 1 || r.Run.Unknown[0].Context != "attribution" || !strings.Contains(r.Run.Unknown[0].Reason, "AccessDenied") {
+		if len(r.Run.Unknown) != 1 || r.Run.Unknown[0].Context != "attribution" || r.Run.Unknown[0].Account != "123456789012" ||
+			r.Run.Unknown[0].Region != "us-east-1" || !strings.Contains(r.Run.Unknown[0].Reason, "AccessDenied") {
 			t.Errorf("unknown_context = %+v, want attribution refused in us-east-1", r.Run.Unknown)
 		}
 		if f := staleFindings(t, res.stdout)[old]; slices.ContainsFunc(f.Reasons(), func(s string) bool { return strings.Contains(s, "the description says") }) {
