@@ -4,6 +4,11 @@
 // A Rule has at most one target: a CIDR, a referenced security group, or a managed prefix
 // list. A rule that names a customer-managed prefix list is expanded into one Rule per entry
 // of the list; a rule that names an AWS-managed list keeps the list as its target.
+//
+// It also gathers the context that findings need: whether each group's network interfaces
+// are reachable from the internet, which rules reference groups that no longer exist, who
+// added each rule (CloudTrail), the accounts of the Organization, and whose published
+// range an address lies in (OwnerRanges).
 package collector
 
 import (
