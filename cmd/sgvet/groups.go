@@ -80,8 +80,20 @@ func runGroups(ctx context.Context, args []string, stdin io.Reader, stdout, stde
 	return nil
 }
 
+// reachableText says whether a group is reachable from the internet: yes, no or unknown.
+func reachableText(reachable *bool) string {
+	switch {
+	case reachable == nil:
+		return "unknown"
+	case *reachable:
+		return "yes"
+	}
+	return "no"
+}
+
 // writeGroupsTable writes one line per group with the number of its rules and public
-// sources, and with sources a second table: one line per rule with a public source.
+// sources, whether it is attached and whether it is reachable from the internet, and with
+// sources a second table: one line per rule with a public source.
 func writeGroupsTable(w io.Writer, inv *collector.Inventory, sources bool) error {
 	type counts struct{ rules, public int }
 	perGroup := map[string]*counts{}
@@ -102,13 +114,13 @@ func writeGroupsTable(w io.Writer, inv *collector.Inventory, sources bool) error
 	}
 
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "GROUP\tNAME\tVPC\tREGION\tRULES\tPUBLIC\tATTACHED")
+	fmt.Fprintln(tw, "GROUP\tNAME\tVPC\tREGION\tRULES\tPUBLIC\tATTACHED\tREACHABLE")
 	for _, g := range inv.Groups {
 		c := perGroup[g.Account+"/"+g.Region+"/"+g.ID]
 		if c == nil {
 			c = &counts{}
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%d\t%s\n", cell(g.ID), cell(g.Name), cell(g.VPC), cell(g.Region), c.rules, c.public, g.Attached)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%d\t%s\t%s\n", cell(g.ID), cell(g.Name), cell(g.VPC), cell(g.Region), c.rules, c.public, g.Attached, reachableText(g.Reachable))
 	}
 	if err := tw.Flush(); err != nil {
 		return err

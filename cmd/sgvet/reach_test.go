@@ -105,6 +105,15 @@ func TestAuditReachability(t *testing.T) {
 	if f := got[ssh]; slices.ContainsFunc(f.Reasons(), func(s string) bool { return strings.Contains(s, private) }) {
 		t.Errorf("the ssh finding names the private instance %s: %q", private, f.Reasons())
 	}
+	// The groups table says so too, in its REACHABLE column.
+	table := sgvet(t, "", "groups", "--regions", "us-east-1")
+	for id, want := range map[string]string{ssh: "yes", db: "no", sftp: "yes"} {
+		i := strings.Index(table.stdout, id)
+		line, _, _ := strings.Cut(table.stdout[max(i, 0):], "\n")
+		if fields := strings.Fields(line); i < 0 || fields[len(fields)-1] != want {
+			t.Errorf("groups table line of %s = %q, want REACHABLE %s", id, line, want)
+		}
+	}
 	if r.Summary.FindingsReachable < 2 {
 		t.Errorf("findings_reachable = %d, want at least the ssh and sftp findings", r.Summary.FindingsReachable)
 	}
