@@ -178,29 +178,8 @@ func (s AccountsSource) Collect(ctx context.Context) (Collection, error) {
 	if err := g.Wait(); err != nil {
 		return Collection{}, err
 	}
-	c := Collection{Sources: []string{"aws"}}
-	// The lists are sized first, so that each rule is copied once, into an array that fits
-	// them all, and each account's are let go of as soon as they are copied.
-	var groups, rules int
-	for _, got := range results {
-		groups += len(got.Groups)
-		rules += len(got.Rules)
-	}
-	c.Groups = slices.Grow(c.Groups, groups)
-	c.Rules = slices.Grow(c.Rules, rules)
-	for i := range results {
-		got := &results[i]
-		c.Regions = append(c.Regions, got.Regions...)
-		c.Groups = append(c.Groups, got.Groups...)
-		c.Rules = append(c.Rules, got.Rules...)
-		c.Skipped = append(c.Skipped, got.Skipped...)
-		c.StaleReferences = append(c.StaleReferences, got.StaleReferences...)
-		c.Unknown = append(c.Unknown, got.Unknown...)
-		if t := got.CloudTrail; t != nil {
-			c.addTrail(got.RuleChanges, t.Since, t.Until, t.Regions...)
-		}
-		*got = Collection{}
-	}
+	c := joinCollections(results)
+	c.Sources = []string{"aws"}
 	slices.Sort(c.Regions)
 	c.Regions = slices.Compact(c.Regions)
 	return c, nil

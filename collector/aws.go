@@ -98,7 +98,7 @@ func (s AWSSource) Collect(ctx context.Context) (Collection, error) {
 	if limit <= 0 {
 		limit = DefaultRegionConcurrency
 	}
-	results := make([]regionResult, len(s.Regions))
+	parts := make([]Collection, len(s.Regions))
 	var (
 		mu   sync.Mutex
 		done int
@@ -132,7 +132,7 @@ func (s AWSSource) Collect(ctx context.Context) (Collection, error) {
 				}
 				reason := DescribeError(err)
 				log.Warn("region skipped", "region", region, "reason", reason)
-				results[i] = regionResult{skipped: []Skipped{{Account: s.Account, Region: region, Reason: reason}}}
+				parts[i] = Collection{Skipped: []Skipped{{Account: s.Account, Region: region, Reason: reason}}}
 				progress()
 				return nil
 			}
@@ -153,8 +153,7 @@ func (s AWSSource) Collect(ctx context.Context) (Collection, error) {
 				res.stale[j].Account = cmp.Or(res.stale[j].Account, s.Account)
 			}
 			log.Debug("region collected", "region", region, "groups", len(res.groups), "rules", len(res.rules))
-			res.collected = true
-			results[i] = res
+			parts[i] = res.collection(s.Account, region, s.TrailSince, s.TrailUntil)
 			progress()
 			return nil
 		})
@@ -162,45 +161,34 @@ func (s AWSSource) Collect(ctx context.Context) (Collection, error) {
 	if err := g.Wait(); err != nil {
 		return Collection{}, err
 	}
-	c := Collection{Sources: []string{"aws"}}
-	// The lists are sized first, so that each rule is copied once, into an array that fits
-	// them all, and each region's are let go of as soon as they are copied.
-	var groups, rules int
-	for _, res := range results {
-		groups += len(res.groups)
-		rules += len(res.rules)
-	}
-	c.Groups = slices.Grow(c.Groups, groups)
-	c.Rules = slices.Grow(c.Rules, rules)
-	for i := range results {
-		res := &results[i]
-		if res.collected {
-			c.Regions = append(c.Regions, s.Regions[i])
-		}
-		c.Groups = append(c.Groups, res.groups...)
-		c.Rules = append(c.Rules, res.rules...)
-		c.Skipped = append(c.Skipped, res.skipped...)
-		c.Unknown = append(c.Unknown, res.unknown...)
-		c.StaleReferences = append(c.StaleReferences, res.stale...)
-		if res.trailRead {
-			c.addTrail(res.changes, s.TrailSince.UTC(), s.TrailUntil.UTC(), AccountRegion{s.Account, s.Regions[i]})
-		}
-		*res = regionResult{}
-	}
+	c := joinCollections(parts)
+	c.Sources = []string{"aws"}
 	return c, nil
 }
 
+// regionResult is what collectRegion read of a region.
 type regionResult struct {
-	collected bool
-	groups    []Group
-	rules     []Rule
-	skipped   []Skipped
-	unknown   []UnknownContext
-	stale     []StaleReference
+	groups  []Group
+	rules   []Rule
+	skipped []Skipped
+	unknown []UnknownContext
+	stale   []StaleReference
 	// changes are the region's rule changes from CloudTrail; trailRead is set when they
 	// were all read.
 	changes   Attributions
 	trailRead bool
+}
+
+// collection returns res, the region of account collected, as a Collection; its
+// CloudTrail coverage, when its events were read, is since to until.
+func (res *regionResult) collection(account, region string, since, until time.Time) Collection {
+	c := Collection{Regions: []string{region}, Groups: res.groups, Rules: res.rules, Skipped: res.skipped,
+		Unknown: res.unknown, StaleReferences: res.stale}
+	if res.trailRead {
+		c.RuleChanges = res.changes
+		c.CloudTrail = &TrailCoverage{Since: since.UTC(), Until: until.UTC(), Regions: []AccountRegion{{account, region}}}
+	}
+	return c
 }
 
 // trailLookup is a region's CloudTrail lookup under way; the zero value is none.

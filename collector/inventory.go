@@ -150,14 +150,38 @@ type Collection struct {
 	Organization *Organization
 }
 
-// addTrail adds to c what CloudTrail's events, looked up from since to until in regions,
-// say of the rules.
-func (c *Collection) addTrail(changes Attributions, since, until time.Time, regions ...AccountRegion) {
-	if c.CloudTrail == nil {
-		c.RuleChanges, c.CloudTrail = Attributions{}, &TrailCoverage{Since: since, Until: until}
+// joinCollections joins parts, in order, into one Collection, without their Sources. The
+// lists are sized first, so that each rule is copied once, into an array that fits them
+// all, and each part is let go of as soon as it is copied.
+func joinCollections(parts []Collection) Collection {
+	var (
+		c             Collection
+		groups, rules int
+	)
+	for i := range parts {
+		groups += len(parts[i].Groups)
+		rules += len(parts[i].Rules)
 	}
-	c.RuleChanges.Merge(changes)
-	c.CloudTrail.Regions = append(c.CloudTrail.Regions, regions...)
+	c.Groups = slices.Grow(c.Groups, groups)
+	c.Rules = slices.Grow(c.Rules, rules)
+	for i := range parts {
+		p := &parts[i]
+		c.Regions = append(c.Regions, p.Regions...)
+		c.Groups = append(c.Groups, p.Groups...)
+		c.Rules = append(c.Rules, p.Rules...)
+		c.Skipped = append(c.Skipped, p.Skipped...)
+		c.Unknown = append(c.Unknown, p.Unknown...)
+		c.StaleReferences = append(c.StaleReferences, p.StaleReferences...)
+		if t := p.CloudTrail; t != nil {
+			if c.CloudTrail == nil {
+				c.RuleChanges, c.CloudTrail = Attributions{}, &TrailCoverage{Since: t.Since, Until: t.Until}
+			}
+			c.RuleChanges.Merge(p.RuleChanges)
+			c.CloudTrail.Regions = append(c.CloudTrail.Regions, t.Regions...)
+		}
+		*p = Collection{}
+	}
+	return c
 }
 
 // ReferencesOtherAccounts reports whether a rule references a group of an account other
