@@ -36,19 +36,6 @@ func (f refusingSTS) AssumeRole(ctx context.Context, in *sts.AssumeRoleInput, op
 	return f.AssumeRoleAPIClient.AssumeRole(ctx, in, opts...)
 }
 
-// appRules returns the rules of the groups seedAccounts made, described as it describes
-// them.
-func appRules(inv *collector.Inventory) []string {
-	var rules []string
-	for _, r := range inv.Rules {
-		if strings.HasPrefix(r.GroupName, "app-") {
-			rules = append(rules, fmt.Sprintf("%s %s %s %s %s", r.Account, r.Region, r.GroupName, r.Direction, r.ID))
-		}
-	}
-	slices.Sort(rules)
-	return rules
-}
-
 func TestAccountsSourceOrganization(t *testing.T) {
 	srv := motoserver.Require(t, moto)
 	ctx := t.Context()
@@ -101,7 +88,7 @@ func TestAccountsSourceOrganization(t *testing.T) {
 			wantRules = append(wantRules, r)
 		}
 	}
-	if got := appRules(inv); !slices.Equal(got, wantRules) {
+	if got := motoserver.SeededRules(inv.Rules); !slices.Equal(got, wantRules) {
 		t.Errorf("Collect: rules\n  %q\nwant\n  %q", got, wantRules)
 	}
 	wantAccounts := slices.DeleteFunc(slices.Clone(want), func(a string) bool { return a == refused })

@@ -16,19 +16,6 @@ import (
 	"github.com/sgvet/sgvet/report"
 )
 
-// seededRules returns the rules of the inventory in groups that SeedAccounts made, as it
-// describes them.
-func seededRules(inv collector.Inventory) []string {
-	var rules []string
-	for _, r := range inv.Rules {
-		if strings.HasPrefix(r.GroupName, "app-") {
-			rules = append(rules, fmt.Sprintf("%s %s %s %s %s", r.Account, r.Region, r.GroupName, r.Direction, r.ID))
-		}
-	}
-	slices.Sort(rules)
-	return rules
-}
-
 // TestGroupsOfAccounts collects an Organization of moto: the caller and three members, two
 // regions each, every member's groups created through its role. moto keeps each assumed
 // account's resources apart, so each group and rule must come back with its own account.
@@ -68,7 +55,7 @@ func TestGroupsOfAccounts(t *testing.T) {
 			if err := json.Unmarshal([]byte(res.stdout), &inv); err != nil {
 				t.Fatal(err)
 			}
-			if got, want := seededRules(inv), only(tc.accounts...); !slices.Equal(got, want) {
+			if got, want := motoserver.SeededRules(inv.Rules), only(tc.accounts...); !slices.Equal(got, want) {
 				t.Errorf("sgvet %q: rules\n  %q\nwant\n  %q", args, got, want)
 			}
 			if want := slices.Sorted(slices.Values(tc.accounts)); !slices.Equal(inv.Accounts, want) {
@@ -222,7 +209,7 @@ func TestGroupsOfAccountsRoleRefused(t *testing.T) {
 			want = append(want, r)
 		}
 	}
-	if got := seededRules(inv); !slices.Equal(got, want) {
+	if got := motoserver.SeededRules(inv.Rules); !slices.Equal(got, want) {
 		t.Errorf("rules\n  %q\nwant\n  %q", got, want)
 	}
 	if len(inv.Skipped) != 1 || inv.Skipped[0].Account != members[1] || inv.Skipped[0].Region != "" ||

@@ -3,6 +3,7 @@ package motoserver
 import (
 	"fmt"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -11,6 +12,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ec2/types"
 	"github.com/aws/aws-sdk-go-v2/service/organizations"
 	"github.com/aws/aws-sdk-go-v2/service/sts"
+
+	"github.com/sgvet/sgvet/collector"
 )
 
 // Organization wipes the emulator's state, makes the account of AWSConfig's credentials
@@ -101,4 +104,17 @@ func (s *Server) SeedAccounts(t testing.TB, caller string, accounts, regions []s
 	}
 	slices.Sort(rules)
 	return rules
+}
+
+// SeededRules returns, of rules, those of the groups SeedAccounts made, described as it
+// describes them, sorted.
+func SeededRules(rules []collector.Rule) []string {
+	var out []string
+	for _, r := range rules {
+		if strings.HasPrefix(r.GroupName, "app-") {
+			out = append(out, fmt.Sprintf("%s %s %s %s %s", r.Account, r.Region, r.GroupName, r.Direction, r.ID))
+		}
+	}
+	slices.Sort(out)
+	return out
 }
