@@ -35,14 +35,18 @@ type faultProxy struct {
 	refused int
 }
 
-// start serves the proxy, in front of moto at target, until the test ends, and returns its
-// URL.
-func (p *faultProxy) start(t *testing.T, target string) string {
+// frontMoto serves, until the test ends, a proxy in front of moto at target, and returns
+// its URL. Each request's body is read and given to answer, which may answer the request
+// itself (and returns true) or leave it to moto.
+func frontMoto(t *testing.T, target string, answer func(w http.ResponseWriter, r *http.Request, body []byte) bool) string {
+	t.Helper()
 	u, err := url.Parse(target)
 	if err != nil {
 		t.Fatal(err)
 	}
 	proxy := httputil.NewSingleHostReverseProxy(u)
+	// A call that its caller gives up (a long poll, a canceled run) is no error worth a line.
+	proxy.ErrorHandler = func(w http.ResponseWriter, r *http.Request, err error) { w.WriteHeader(http.StatusBadGateway) }
 	front := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		body, err := io.ReadAll(r.Body)
 		if err != nil {
@@ -50,24 +54,34 @@ func (p *faultProxy) start(t *testing.T, target string) string {
 			return
 		}
 		r.Body = io.NopCloser(bytes.NewReader(body))
-		if p.match(r, string(body)) {
-			p.mu.Lock()
-			refuse := p.times == 0 || p.refused < p.times
-			if refuse {
-				p.refused++
-			}
-			p.mu.Unlock()
-			if refuse {
-				w.Header().Set("Content-Type", p.contentType)
-				w.WriteHeader(p.status)
-				io.WriteString(w, p.body)
-				return
-			}
+		if !answer(w, r, body) {
+			proxy.ServeHTTP(w, r)
 		}
-		proxy.ServeHTTP(w, r)
 	}))
 	t.Cleanup(front.Close)
 	return front.URL
+}
+
+// start serves the proxy, in front of moto at target, until the test ends, and returns its
+// URL.
+func (p *faultProxy) start(t *testing.T, target string) string {
+	return frontMoto(t, target, func(w http.ResponseWriter, r *http.Request, body []byte) bool {
+		if !p.match(r, string(body)) {
+			return false
+		}
+		p.mu.Lock()
+		refuse := p.times == 0 || p.refused < p.times
+		if refuse {
+			p.refused++
+		}
+		p.mu.Unlock()
+		if refuse {
+			w.Header().Set("Content-Type", p.contentType)
+			w.WriteHeader(p.status)
+			io.WriteString(w, p.body)
+		}
+		return refuse
+	})
 }
 
 // refusals returns how many requests the proxy answered with its error.

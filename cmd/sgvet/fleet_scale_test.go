@@ -5,12 +5,8 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"maps"
 	"net/http"
-	"net/http/httptest"
-	"net/http/httputil"
-	"net/url"
 	"os"
 	"os/exec"
 	"path"
@@ -440,21 +436,8 @@ type fleetSQSCalls struct {
 // points the SDK at it.
 func fleetCountSQS(t *testing.T, srv *motoserver.Server) *fleetSQSCalls {
 	t.Helper()
-	target, err := url.Parse(srv.URL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	proxy := httputil.NewSingleHostReverseProxy(target)
-	// A long poll that its caller gives up is no error worth a line.
-	proxy.ErrorHandler = func(w http.ResponseWriter, r *http.Request, err error) { w.WriteHeader(http.StatusBadGateway) }
 	c := &fleetSQSCalls{calls: map[[2]string]int{}}
-	front := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		body, err := io.ReadAll(r.Body)
-		if err != nil {
-			http.Error(w, err.Error(), http.StatusBadRequest)
-			return
-		}
-		r.Body = io.NopCloser(bytes.NewReader(body))
+	front := frontMoto(t, srv.URL, func(_ http.ResponseWriter, r *http.Request, body []byte) bool {
 		// The SDK speaks SQS's JSON protocol: the action is in X-Amz-Target, the queue's
 		// URL in the body.
 		var in struct {
@@ -466,10 +449,9 @@ func fleetCountSQS(t *testing.T, srv *motoserver.Server) *fleetSQSCalls {
 			c.calls[[2]string{action, path.Base(in.QueueURL)}]++
 			c.mu.Unlock()
 		}
-		proxy.ServeHTTP(w, r)
-	}))
-	t.Cleanup(front.Close)
-	t.Setenv("AWS_ENDPOINT_URL", front.URL)
+		return false
+	})
+	t.Setenv("AWS_ENDPOINT_URL", front)
 	return c
 }
 
