@@ -18,26 +18,18 @@ groups=${1:-2000}
 rules=${2:-4}
 runs=${3:-5}
 
+. scripts/moto.sh
 work=$(mktemp -d)
-moto_pid=""
 cleanup() {
-  if [ -n "$moto_pid" ]; then kill "$moto_pid" 2>/dev/null || true; wait "$moto_pid" 2>/dev/null || true; fi
+  stop_moto
   rm -rf "$work"
 }
 trap cleanup EXIT
 
-moto_server -H 127.0.0.1 -p 0 >"$work/moto.log" 2>&1 &
-moto_pid=$!
-url=""
-for _ in $(seq 100); do
-  url=$(grep -o 'http://127\.0\.0\.1:[0-9]*' "$work/moto.log" | head -n1 || true)
-  if [ -n "$url" ] && curl -fsS "$url/moto-api/" >/dev/null 2>&1; then break; fi
-  sleep 0.1
-done
-[ -n "$url" ] || { echo "moto_server did not start:"; cat "$work/moto.log"; exit 1; }
+start_moto "$work"
 
-export AWS_ENDPOINT_URL=$url AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test \
-  AWS_DEFAULT_REGION=us-east-1 AWS_REGION=us-east-1 AWS_EC2_METADATA_DISABLED=true AWS_MAX_ATTEMPTS=1
+use_moto "$work"
+export AWS_MAX_ATTEMPTS=1
 
 echo "seeding $groups groups with $rules ingress rules each..."
 go run ./internal/motoseed -endpoint "$url" -groups "$groups" -rules "$rules"

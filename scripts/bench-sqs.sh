@@ -25,12 +25,12 @@ cd "$(dirname "$0")/.."
 addresses=${1:-10000}
 workers=${2:-2}
 
+. scripts/moto.sh
 work=$(mktemp -d)
-moto_pid=""
 worker_pids=()
 cleanup() {
   for pid in "${worker_pids[@]}"; do kill "$pid" 2>/dev/null || true; done
-  if [ -n "$moto_pid" ]; then kill "$moto_pid" 2>/dev/null || true; wait "$moto_pid" 2>/dev/null || true; fi
+  stop_moto
   rm -rf "$work"
 }
 trap cleanup EXIT
@@ -55,20 +55,9 @@ with open(work + "/estate.json", "w") as f:
 PY
 
 # The recorder writes every request it sees to this file, once started.
-MOTO_RECORDER_FILEPATH="$work/recording.jsonl" moto_server -H 127.0.0.1 -p 0 >"$work/moto.log" 2>&1 &
-moto_pid=$!
-url=""
-for _ in $(seq 100); do
-  url=$(grep -o 'http://127\.0\.0\.1:[0-9]*' "$work/moto.log" | head -n1 || true)
-  if [ -n "$url" ] && curl -fsS "$url/moto-api/" >/dev/null 2>&1; then break; fi
-  sleep 0.1
-done
-[ -n "$url" ] || { echo "moto_server did not start:"; cat "$work/moto.log"; exit 1; }
+MOTO_RECORDER_FILEPATH="$work/recording.jsonl" start_moto "$work"
 
-export AWS_ENDPOINT_URL=$url AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test \
-  AWS_DEFAULT_REGION=us-east-1 AWS_REGION=us-east-1 AWS_EC2_METADATA_DISABLED=true \
-  AWS_CONFIG_FILE="$work/no-aws-config" AWS_SHARED_CREDENTIALS_FILE="$work/no-aws-credentials"
-unset AWS_PROFILE AWS_SESSION_TOKEN
+use_moto "$work"
 
 go build -o "$work/sgvet" ./cmd/sgvet
 sgvet=$work/sgvet
