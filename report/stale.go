@@ -260,17 +260,18 @@ func entryName(r *collector.Rule) string {
 // older than StaleAfter. Its age runs from the earliest of its first sighting in the
 // history, dated (a date in its description; zero when there is none), and when CloudTrail
 // says it was added. A rule that no CloudTrail event in the window added is older than the
-// window (90 days, StaleAfter's default), unless the history has a first sighting of it.
-// Without any of these, the age is unknown and the marker alone says nothing.
+// window (90 days, StaleAfter's default), unless the history saw it appear (it is new since
+// the previous run). Without any of these, the age is unknown and the marker alone says
+// nothing.
 func (b *builder) markerAge(i int32, words []string, dated time.Time) (string, bool) {
 	since, from := dated, "its description is dated "+dated.Format(time.DateOnly)
-	first, _ := b.history(i)
+	first, change := b.history(i)
 	if first != nil && (since.IsZero() || first.Before(since)) {
 		since, from = *first, "first seen "+first.UTC().Format(time.DateOnly)
 	}
 	older := false
 	added, before := b.trailOf(&b.rules[i]).addedSince()
-	if before && first != nil {
+	if before && change == New {
 		// No event added the rule in CloudTrail's window, but the history saw it appear:
 		// the history's first sighting is the better word.
 		added = time.Time{}

@@ -79,18 +79,34 @@ func TestBuildAttribution(t *testing.T) {
 }
 
 // A rule that no CloudTrail event added is older than the window, unless the history saw
-// it appear: then its first sighting is its age.
+// it appear (it is new since the previous run): then its first sighting is its age. A
+// first sighting alone, such as the history's first run gives every rule, does not say
+// that it appeared then.
 func TestBuildAttributionHistoryFirst(t *testing.T) {
 	rules := []collector.Rule{in("sgr-seen", "tcp", 443, 443, "81.2.69.142/32", "contractor portal")}
-	c := buildCase{rules: rules, history: firstSeen("2026-11-14")}
-	in := c.input()
-	in.Inventory.CloudTrail = &collector.TrailCoverage{Since: testNow.Add(-collector.CloudTrailWindow), Until: testNow,
+	appeared := func(rules []collector.Rule) *HistoryView {
+		h := firstSeen("2026-11-14")(rules)
+		for _, r := range rules {
+			h.New[RuleKey(r)] = true
+		}
+		return h
+	}
+	coverage := &collector.TrailCoverage{Since: testNow.Add(-collector.CloudTrailWindow), Until: testNow,
 		Regions: []collector.AccountRegion{{Account: testAccount, Region: testRegion}}}
-	r := Build(in)
-	checkWants(t, r, []want{{kind: StaleSource, rule: "sgr-seen"}})
-	c.history = nil
-	in = c.input()
-	in.Inventory.CloudTrail = &collector.TrailCoverage{Since: testNow.Add(-collector.CloudTrailWindow), Until: testNow,
-		Regions: []collector.AccountRegion{{Account: testAccount, Region: testRegion}}}
-	checkWants(t, Build(in), []want{{kind: StaleSource, rule: "sgr-seen", sev: Low, reason: "older than 90 days"}})
+	older := want{kind: StaleSource, rule: "sgr-seen", sev: Low, reason: "older than 90 days (no CloudTrail event added it since 2026-08-23)"}
+	for _, tc := range []struct {
+		name    string
+		history func([]collector.Rule) *HistoryView
+		want    want
+	}{
+		{"no history", nil, older},
+		{"first seen, as on the history's first run", firstSeen("2026-11-21"), older},
+		{"new since the previous run", appeared, want{kind: StaleSource, rule: "sgr-seen"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			in := buildCase{rules: rules, history: tc.history}.input()
+			in.Inventory.CloudTrail = coverage
+			checkWants(t, Build(in), []want{tc.want})
+		})
+	}
 }
