@@ -278,7 +278,7 @@ func (b *builder) wideRange(i int32) {
 		return
 	}
 	if b.in.Owners != nil {
-		if o, ok := b.in.Owners.Covering(r.CIDR); ok {
+		if o, ok := b.in.Owners.Covering(r.CIDR); ok && !servesCustomers(o) {
 			b.knownServiceRange(i, o)
 			return
 		}
@@ -289,6 +289,20 @@ func (b *builder) wideRange(i int32) {
 	}
 	reason := fmt.Sprintf("%s holds %s addresses, more than the %d vetted one by one; %s", r.CIDR, addressCount(r.CIDR.Addr().BitLen()-r.CIDR.Bits()), b.maxHosts, how)
 	b.findings = append(b.findings, b.ruleFinding(i, WideRange, Medium, []string{reason}))
+}
+
+// servesCustomers reports whether the ranges of o are handed out to the publisher's
+// customers: AWS's AMAZON (every AWS range) and EC2, Google's whole space and Google
+// Cloud. That a prefix lies inside them says nothing of who holds its addresses (anyone
+// can rent one), so it stays a wide range.
+func servesCustomers(o collector.Owner) bool {
+	switch o.Name {
+	case "AWS":
+		return o.Service == "AMAZON" || o.Service == "EC2"
+	case "Google":
+		return o.Service == "" || o.Service == "Google Cloud"
+	}
+	return false
 }
 
 // knownServiceRange adds the known-service-range finding of rule i, whose prefix, too wide

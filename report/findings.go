@@ -22,8 +22,9 @@ const maxAddressesShown = 10
 // from the history; the rest of Run (ID, Started, Finished, Providers) is left to the
 // caller. A nil Inventory is an empty estate.
 //
-// Findings are sorted by severity, then kind (in the order of Kinds), account, region, group
-// id, rule id and CIDR.
+// Findings are sorted as compareFindings says: by severity, then those on groups reachable
+// from the internet first, then the oldest rules first, then by kind (in the order of
+// Kinds), account, region, group id, rule id and CIDR.
 func Build(in Input) *Report {
 	inv := in.Inventory
 	if inv == nil {
@@ -98,6 +99,8 @@ type builder struct {
 	staleRefs map[staleRefKey]*collector.StaleReference
 	// olderThanTrail is the ruleTrail of every rule that CloudTrail's events did not add.
 	olderThanTrail *ruleTrail
+	// ctx is the context of the rule whose findings are being built (contextOf).
+	ctx ruleContext
 
 	findings []Finding
 	// keyBuf holds the RuleKey of the rule whose history is looked up.
@@ -163,6 +166,7 @@ func newBuilder(in Input, inv *collector.Inventory) *builder {
 	now := in.Now.UTC()
 	b.today = time.Date(now.Year(), now.Month(), now.Day(), 0, 0, 0, 0, time.UTC)
 	b.hist.rule = -1
+	b.ctx.rule = -1
 
 	b.verdicts = newVerdictIndex(in.Results)
 	return b
@@ -471,12 +475,13 @@ func (b *builder) ruleFinding(i int32, k Kind, s Severity, reasons []string) Fin
 		reasons = append(reasons, prefixListReason(r))
 	}
 	f := Finding{Kind: k, Severity: s, rule: r, reasons: reasons}
-	if o, ok := b.ownerOf(r); ok && k != KnownServiceRange {
-		f.reasons = append(f.reasons, fmt.Sprintf("%s is in %s", r.CIDR, ownerText(o)))
-		f.owner = &o
+	c := b.contextOf(i)
+	if c.owner != nil && k != KnownServiceRange {
+		f.reasons = append(f.reasons, fmt.Sprintf("%s is in %s", r.CIDR, ownerText(*c.owner)))
+		f.owner = c.owner
 	}
-	b.withReach(&f, r)
-	if t := b.trailOf(r); t != nil {
+	b.withReach(&f, r, c.group)
+	if t := c.trail; t != nil {
 		f.trail = t
 		if reason, ok := trailReason(t); ok {
 			f.reasons = append(f.reasons, reason)
@@ -486,13 +491,30 @@ func (b *builder) ruleFinding(i int32, k Kind, s Severity, reasons []string) Fin
 	return f
 }
 
-// ownerOf returns the published range that holds the whole of r's public CIDR, when the
-// run has owner ranges.
-func (b *builder) ownerOf(r *collector.Rule) (collector.Owner, bool) {
-	if b.in.Owners == nil || !r.CIDR.IsValid() || collector.IsWorld(r.CIDR) || !r.IsPublic() {
-		return collector.Owner{}, false
+// ruleContext is what the run knows around one rule, which all of its findings share: its
+// group, the published range its CIDR lies in, and what CloudTrail says of it.
+type ruleContext struct {
+	rule  int32
+	group *collector.Group
+	owner *collector.Owner
+	trail *ruleTrail
+}
+
+// contextOf returns the context of rule i. Rules are asked in order, so it is found once
+// per rule, however many findings the rule has.
+func (b *builder) contextOf(i int32) *ruleContext {
+	c := &b.ctx
+	if c.rule == i {
+		return c
 	}
-	return b.in.Owners.Owner(r.CIDR)
+	r := &b.rules[i]
+	*c = ruleContext{rule: i, group: b.groupOf(r), trail: b.trailOf(r)}
+	if b.in.Owners != nil && r.CIDR.IsValid() && !collector.IsWorld(r.CIDR) && r.IsPublic() {
+		if o, ok := b.in.Owners.Owner(r.CIDR); ok {
+			c.owner = &o
+		}
+	}
+	return c
 }
 
 // ownerText names a published range: "AWS's published range 3.16.0.0/14 (EC2,
@@ -674,10 +696,12 @@ func compareFindings(a, b *Finding) int {
 	)
 }
 
-// reachRank is 0 for a finding on a group reachable from the internet, 2 for one on a
-// group that is not, and 1 otherwise (unknown, or no ingress rule): reachable first.
+// reachRank is 0 for a finding on a group reachable from the internet, 2 for one on an
+// attached group that is not, and 1 otherwise (unknown, a group attached to nothing, or no
+// ingress rule): reachable first. As in withReach, a group attached to nothing is exposed
+// as soon as it is attached.
 func (f *Finding) reachRank() int {
-	if g := f.group; g != nil && g.Reachable != nil {
+	if g := f.group; g != nil && g.Reachable != nil && (*g.Reachable || g.Attached == collector.Attached) {
 		if *g.Reachable {
 			return 0
 		}

@@ -24,6 +24,8 @@ func testOwners(t *testing.T) *collector.OwnerRanges {
 			],
 			"ipv6_prefixes": []}`,
 		"meta.json": `{"verifiable_password_authentication": true, "hooks": ["140.82.112.0/21", "140.82.120.0/21"]}`,
+		"cloud.json": `{"syncToken": "1", "creationTime": "2026-11-29T00:00:00",
+			"prefixes": [{"ipv4Prefix": "34.64.0.0/16", "service": "Google Cloud", "scope": "asia-northeast3"}]}`,
 	}
 	var specs []string
 	for name, data := range files {
@@ -46,6 +48,10 @@ func TestBuildOwners(t *testing.T) {
 		in("sgr-ec2", "tcp", 22, 22, "3.16.5.7/32", "build agent"),
 		in("sgr-hooks", "tcp", 443, 443, "140.82.112.0/20", "github webhooks"),
 		in("sgr-wide", "tcp", 443, 443, "140.82.0.0/16", "github and more"),
+		// Inside ranges that AWS and Google hand out to their customers: still wide.
+		in("sgr-amazon", "tcp", 443, 443, "3.64.0.0/12", "aws"),
+		in("sgr-ec2", "tcp", 443, 443, "3.16.0.0/16", "ec2"),
+		in("sgr-gcp", "tcp", 443, 443, "34.64.0.0/20", "gcp"),
 	}
 	listed := results(verdict("blocklist", "3.16.5.7", reputation.Malicious, "listed"))
 	runCases(t, []buildCase{
@@ -58,6 +64,12 @@ func TestBuildOwners(t *testing.T) {
 				{kind: WideRange, rule: "sgr-hooks"},
 				{kind: WideRange, rule: "sgr-wide", sev: Medium},
 				{kind: KnownServiceRange, rule: "sgr-wide"},
+				{kind: WideRange, rule: "sgr-amazon", sev: Medium, reason: "3.64.0.0/12 is in AWS's published range 3.0.0.0/9 (AMAZON, GLOBAL)"},
+				{kind: KnownServiceRange, rule: "sgr-amazon"},
+				{kind: WideRange, rule: "sgr-ec2", sev: Medium, reason: "3.16.0.0/16 is in AWS's published range 3.16.0.0/14 (EC2, us-east-2)"},
+				{kind: KnownServiceRange, rule: "sgr-ec2"},
+				{kind: WideRange, rule: "sgr-gcp", sev: Medium},
+				{kind: KnownServiceRange, rule: "sgr-gcp"},
 			},
 		},
 		{

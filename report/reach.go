@@ -19,18 +19,14 @@ func (b *builder) groupOf(r *collector.Rule) *collector.Group {
 	return b.groups[groupKey{r.Account, r.Region, r.GroupID}]
 }
 
-// withReach gives f, a finding about rule r, its group's reachability when r is an ingress
-// rule. An open-to-world or suspicious-source finding on a group whose network interfaces
+// withReach gives f, a finding about rule r of group g (nil when unknown), g's
+// reachability when r is an ingress rule. An open-to-world or suspicious-source finding on a group whose network interfaces
 // are all private drops one severity step and says why; on a reachable group it names
 // what is exposed. A group attached to nothing keeps its severity: the rule is exposed as
 // soon as the group is attached (unused-group says it is unused). Egress findings keep
 // theirs: a private instance still reaches a malicious address through a NAT gateway.
-func (b *builder) withReach(f *Finding, r *collector.Rule) {
-	if r.Direction != collector.Ingress {
-		return
-	}
-	g := b.groupOf(r)
-	if g == nil {
+func (b *builder) withReach(f *Finding, r *collector.Rule, g *collector.Group) {
+	if r.Direction != collector.Ingress || g == nil {
 		return
 	}
 	f.group = g

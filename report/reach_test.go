@@ -77,6 +77,17 @@ func TestBuildReachability(t *testing.T) {
 	if f := r.Findings[0]; f.Ref().RuleID != "sg-public-ssh" {
 		t.Errorf("first finding = %s %s on %s, want open-to-world on sg-public-ssh (%s)", f.Severity, f.Kind, f.Ref().RuleID, findingList(r))
 	}
+	// Among the high findings: the reachable group's, then those whose reachability is
+	// unknown or that are attached to nothing, then the private group's.
+	var high []string
+	for _, f := range r.Findings {
+		if f.Severity == High {
+			high = append(high, f.Ref().RuleID)
+		}
+	}
+	if want := []string{"sg-public-bad", "sg-idle-bad", "sg-unknown-bad", "sg-private-ssh"}; !slices.Equal(high, want) {
+		t.Errorf("high findings in the order %q, want %q", high, want)
+	}
 
 	// The JSON: reachable true, false or null on ingress findings, absent on egress ones.
 	wantJSON := map[string]string{

@@ -7,6 +7,7 @@ package report
 import (
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strconv"
 	"time"
 
@@ -189,22 +190,18 @@ func (f *Finding) Ref() RuleRef {
 	return RuleRef{}
 }
 
-// Reasons returns the human sentences that say why this is a finding. Each call makes
-// the list anew.
+// Reasons returns the human sentences that say why this is a finding. Appending to the
+// list is safe; its sentences must not be changed in place, for they may be the finding's
+// own.
 func (f *Finding) Reasons() []string {
 	if !f.verdictReasons {
-		return f.reasons
+		return slices.Clip(f.reasons)
 	}
 	out := make([]string, 0, len(f.Verdicts)+len(f.reasons))
 	for i := range f.Verdicts {
 		out = append(out, verdictReason(f.Verdicts[i].Target, &f.Verdicts[i]))
 	}
 	return append(out, f.reasons...)
-}
-
-// SetReasons replaces the finding's reasons.
-func (f *Finding) SetReasons(reasons ...string) {
-	f.reasons, f.verdictReasons = reasons, false
 }
 
 // place returns the account, region, group id and rule id of the finding, without

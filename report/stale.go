@@ -270,7 +270,7 @@ func (b *builder) markerAge(i int32, words []string, dated time.Time) (string, b
 		since, from = *first, "first seen "+first.UTC().Format(time.DateOnly)
 	}
 	older := false
-	added, before := b.trailOf(&b.rules[i]).addedSince()
+	added, before := b.contextOf(i).trail.addedSince()
 	if before && change == New {
 		// No event added the rule in CloudTrail's window, but the history saw it appear:
 		// the history's first sighting is the better word.

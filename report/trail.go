@@ -18,16 +18,24 @@ type ruleTrail struct {
 }
 
 // trailOf returns what CloudTrail says of r, or nil when it says nothing: its events were
-// not read for r's region, and no CloudTrail file named r.
+// not read for r's region, and no CloudTrail file named r. A rule that no event names, of
+// a group whose creation CloudTrail recorded (under the group's id), was added with its
+// group: so is the outbound rule EC2 gives every new group.
 func (b *builder) trailOf(r *collector.Rule) *ruleTrail {
-	if h, ok := b.inv.RuleChanges[r.ID]; ok && r.ID != "" {
+	h, ok := b.inv.RuleChanges[r.ID]
+	if !ok || r.ID == "" {
+		h, ok = b.inv.RuleChanges[r.GroupID]
+		h.Modified = nil
+	}
+	covered := b.inv.CloudTrail.Covers(r.Account, r.Region)
+	if ok && (h.Added != nil || h.Modified != nil) {
 		t := &ruleTrail{RuleHistory: h}
-		if h.Added == nil && b.inv.CloudTrail.Covers(r.Account, r.Region) {
+		if h.Added == nil && covered {
 			t.Before = b.inv.CloudTrail.Since
 		}
 		return t
 	}
-	if !b.inv.CloudTrail.Covers(r.Account, r.Region) {
+	if !covered {
 		return nil
 	}
 	// Every rule that no event added shares one.

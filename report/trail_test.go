@@ -78,6 +78,28 @@ func TestBuildAttribution(t *testing.T) {
 	}
 }
 
+// A rule that no event names, of a group created in the window (as the outbound rule EC2
+// gives every new group), was added with its group, not before the window.
+func TestBuildAttributionGroupCreated(t *testing.T) {
+	created := testNow.Add(-5 * 24 * time.Hour)
+	c := buildCase{rules: []collector.Rule{out("sgr-egress", "all", -1, -1, "0.0.0.0/0", "")}}
+	in := c.input()
+	in.Inventory.RuleChanges = collector.Attributions{
+		"sg-app": {Added: &collector.RuleChange{GroupID: "sg-app", Event: "CreateSecurityGroup", Principal: "arn:aws:iam::111122223333:user/bob", At: created}},
+	}
+	in.Inventory.CloudTrail = &collector.TrailCoverage{Since: testNow.Add(-collector.CloudTrailWindow), Until: testNow,
+		Regions: []collector.AccountRegion{{Account: testAccount, Region: testRegion}}}
+	r := Build(in)
+	checkWants(t, r, []want{{kind: OpenEgress, rule: "sgr-egress", sev: Low, reason: "added by arn:aws:iam::111122223333:user/bob on 2026-11-16 (CloudTrail)"}})
+	data, err := json.Marshal(findFinding(r, OpenEgress, "sgr-egress", ""))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(string(data), `"added_before"`) || !strings.Contains(string(data), `"added_at":"2026-11-16T09:00:00Z"`) {
+		t.Errorf("json.Marshal(finding) = %s, want added_at the group's creation and no added_before", data)
+	}
+}
+
 // A rule that no CloudTrail event added is older than the window, unless the history saw
 // it appear (it is new since the previous run): then its first sighting is its age. A
 // first sighting alone, such as the history's first run gives every rule, does not say
