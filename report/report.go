@@ -204,6 +204,18 @@ func (f *Finding) Reasons() []string {
 	return append(out, f.reasons...)
 }
 
+// firstReason returns the finding's first reason, without making the others; "" when it
+// has none.
+func (f *Finding) firstReason() string {
+	switch {
+	case f.verdictReasons && len(f.Verdicts) > 0:
+		return verdictReason(f.Verdicts[0].Target, &f.Verdicts[0])
+	case len(f.reasons) > 0:
+		return f.reasons[0]
+	}
+	return ""
+}
+
 // place returns the account, region, group id and rule id of the finding, without
 // making its RuleRef.
 func (f *Finding) place() (account, region, group, rule string) {

@@ -141,7 +141,9 @@ func (p *termPrinter) findings(findings []Finding, accounts, regions []string) {
 	seen := false
 	for _, g := range groups {
 		for i := range g.Findings {
-			row := tableCells(&g.Findings[i])
+			f := &g.Findings[i]
+			ref := f.Ref()
+			row := tableCells(f, &ref)
 			for c, s := range row {
 				widths[c] = max(widths[c], utf8.RuneCountInString(s))
 			}
@@ -200,7 +202,7 @@ func (p *termPrinter) findings(findings []Finding, accounts, regions []string) {
 		for i := range g.Findings {
 			f := &g.Findings[i]
 			ref := f.Ref()
-			row := tableCells(f)
+			row := tableCells(f, &ref)
 			if id := strings.TrimSpace(OneLine(ref.GroupID)); groupNameBelow && id != "" {
 				row[colGroup] = id
 			}
@@ -253,12 +255,8 @@ var belowLabels = [numColumns]string{colGroup: "group", colAccount: "account", c
 
 // tableCells returns the cells of a finding's line, control characters as spaces and "-"
 // for an empty cell.
-func tableCells(f *Finding) [numColumns]string {
-	var reason string
-	if reasons := f.Reasons(); len(reasons) > 0 {
-		reason = reasons[0]
-	}
-	ref := f.Ref()
+func tableCells(f *Finding, ref *RuleRef) [numColumns]string {
+	reason := f.firstReason()
 	seen := string(f.Change)
 	if day := dateOf(f.FirstSeen); day != "" {
 		seen = strings.TrimSpace(seen + " " + day)
