@@ -19,22 +19,14 @@ import (
 func (b *builder) crossAccount(i int32) {
 	r := &b.rules[i]
 	ref := r.ReferencedGroup
-	what := "all traffic"
-	if r.Protocol != "all" {
-		what = protocolName(r) + " " + r.PortRange()
-	}
-	way := "from"
-	if r.Direction == collector.Egress {
-		way = "to"
-	}
-	allows := fmt.Sprintf("the rule allows %s %s group %s of account %s", what, way, ref.GroupID, ref.Account)
-	if ref.PeeringID != "" {
-		allows += " through VPC peering connection " + ref.PeeringID
-	}
 	if !isAccountID(ref.Account) {
-		reason := fmt.Sprintf("the rule allows %s %s group %s of %s, an AWS service, not an account", what, way, ref.GroupID, ref.Account)
+		reason := fmt.Sprintf("the rule allows %s group %s of %s, an AWS service, not an account", trafficText(r), ref.GroupID, ref.Account)
 		b.findings = append(b.findings, b.ruleFinding(i, CrossAccountReference, Info, []string{reason}))
 		return
+	}
+	allows := fmt.Sprintf("the rule allows %s group %s of account %s", trafficText(r), ref.GroupID, ref.Account)
+	if ref.PeeringID != "" {
+		allows += " through VPC peering connection " + ref.PeeringID
 	}
 	org := b.inv.Organization
 	control := fmt.Sprintf("whoever controls account %s decides which of its network interfaces the rule applies to", ref.Account)

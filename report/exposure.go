@@ -414,15 +414,20 @@ func isDefaultRule(g *collector.Group, r *collector.Rule) bool {
 
 // ruleText says what r allows: "TCP 22 from 81.2.69.142/32", "all traffic to 0.0.0.0/0".
 func ruleText(r *collector.Rule) string {
+	return trafficText(r) + " " + r.Target()
+}
+
+// trafficText says what r allows and which way, without its target: "TCP 22 from", "all
+// traffic to".
+func trafficText(r *collector.Rule) string {
 	way := "from"
 	if r.Direction == collector.Egress {
 		way = "to"
 	}
-	what := "all traffic"
-	if r.Protocol != "all" {
-		what = protocolName(r) + " " + r.PortRange()
+	if r.Protocol == "all" {
+		return "all traffic " + way
 	}
-	return what + " " + way + " " + r.Target()
+	return protocolName(r) + " " + r.PortRange() + " " + way
 }
 
 // findNearWorld records, in b.nearWorld, the ingress rules among run, the rules of one

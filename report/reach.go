@@ -133,9 +133,10 @@ func (b *builder) staleReference(i int32, s *collector.StaleReference) {
 			why += " (" + m.PeeringStatus + ")"
 		}
 	}
-	reason := fmt.Sprintf("the rule references %s, which no longer exists: %s; the rule lets in nothing now, but the id may come back to mean something else, so remove it", missing, why)
+	allows := "lets in nothing"
 	if b.rules[i].Direction == collector.Egress {
-		reason = strings.Replace(reason, "lets in nothing", "reaches nothing", 1)
+		allows = "reaches nothing"
 	}
+	reason := fmt.Sprintf("the rule references %s, which no longer exists: %s; the rule %s now, but the id may come back to mean something else, so remove it", missing, why, allows)
 	b.findings = append(b.findings, b.ruleFinding(i, StaleSource, Low, []string{reason}))
 }
