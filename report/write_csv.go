@@ -3,6 +3,7 @@ package report
 import (
 	"encoding/csv"
 	"io"
+	"slices"
 	"strings"
 	"unicode"
 )
@@ -10,7 +11,7 @@ import (
 // csvWriter writes one row per finding after a header row, then one row of kind
 // "skipped" per part of the estate that was not collected (its account, region, and the
 // resource and the reason under reasons), so that a spreadsheet shows the audit is
-// incomplete. Every cell that a spreadsheet
+// incomplete, and one of kind "unknown-context" per part whose context could not be had. Every cell that a spreadsheet
 // could take for a formula is quoted with a leading "'", and control characters other
 // than line breaks and tabs are written as spaces.
 type csvWriter struct{}
@@ -41,37 +42,45 @@ func (csvWriter) Write(w io.Writer, r *Report) error {
 			strings.Join(f.Reasons(), " | "), verdictsText(f.Verdicts), dateOf(f.FirstSeen),
 			string(f.Change), plID, plName, plEntry, invalidText(ref),
 		}
-		for i := range row {
-			row[i] = noFormula(csvText(row[i]))
-		}
-		if err := cw.Write(row); err != nil {
+		if err := writeCSVRow(cw, row); err != nil {
 			return err
 		}
 	}
+	// What was not collected, and what context could not be had, follow as rows with a
+	// kind of their own, their account and region, and what and why under reasons.
 	for _, sk := range r.Run.Skipped {
-		row := make([]string, len(csvHeader))
-		row[1], row[2], row[3] = "skipped", sk.Account, sk.Region
-		row[12] = "skipped " + skippedWhere(sk.Account, sk.Region, sk.Resource) + ": " + sk.Reason
-		for i := range row {
-			row[i] = noFormula(csvText(row[i]))
-		}
-		if err := cw.Write(row); err != nil {
+		text := "skipped " + skippedWhere(sk.Account, sk.Region, sk.Resource) + ": " + sk.Reason
+		if err := writeCSVNote(cw, "skipped", sk.Account, sk.Region, text); err != nil {
 			return err
 		}
 	}
 	for _, u := range r.Run.Unknown {
-		row := make([]string, len(csvHeader))
-		row[1], row[2], row[3] = "unknown-context", u.Account, u.Region
-		row[12] = unknownText(u)
-		for i := range row {
-			row[i] = noFormula(csvText(row[i]))
-		}
-		if err := cw.Write(row); err != nil {
+		if err := writeCSVNote(cw, "unknown-context", u.Account, u.Region, unknownText(u)); err != nil {
 			return err
 		}
 	}
 	cw.Flush()
 	return cw.Error()
+}
+
+// writeCSVNote writes a row that is not a finding: kind, account and region in their
+// columns, and text under reasons.
+func writeCSVNote(cw *csv.Writer, kind, account, region, text string) error {
+	row := make([]string, len(csvHeader))
+	row[csvColumn("kind")], row[csvColumn("account")], row[csvColumn("region")] = kind, account, region
+	row[csvColumn("reasons")] = text
+	return writeCSVRow(cw, row)
+}
+
+// csvColumn returns the index of the column name in csvHeader.
+func csvColumn(name string) int { return slices.Index(csvHeader, name) }
+
+// writeCSVRow writes row, its cells made safe for a spreadsheet and a terminal.
+func writeCSVRow(cw *csv.Writer, row []string) error {
+	for i := range row {
+		row[i] = noFormula(csvText(row[i]))
+	}
+	return cw.Write(row)
 }
 
 // csvText replaces with a space every control character of s but line breaks and tabs,
