@@ -474,21 +474,33 @@ func (b *builder) ruleFinding(i int32, k Kind, s Severity, reasons []string) Fin
 	if pl := r.PrefixList; pl != nil && !pl.AWSManaged && r.CIDR.IsValid() {
 		reasons = append(reasons, prefixListReason(r))
 	}
-	f := Finding{Kind: k, Severity: s, rule: r, reasons: reasons}
+	// The reasons that say the rule's context are made by Reasons, from what the finding
+	// holds of it.
+	f := Finding{Kind: k, Severity: s, rule: r, reasons: reasons, contextReasons: true}
 	c := b.contextOf(i)
-	if c.owner != nil && k != KnownServiceRange {
-		f.reasons = append(f.reasons, fmt.Sprintf("%s is in %s", r.CIDR, ownerText(*c.owner)))
+	if k != KnownServiceRange {
 		f.owner = c.owner
 	}
-	b.withReach(&f, r, c.group)
-	if t := c.trail; t != nil {
-		f.trail = t
-		if reason, ok := trailReason(t); ok {
-			f.reasons = append(f.reasons, reason)
-		}
-	}
+	withReach(&f, r, c.group)
+	f.trail = c.trail
 	f.FirstSeen, f.Change = b.history(i)
 	return f
+}
+
+// appendContextReasons appends to reasons those that say the context of the finding's
+// rule: the published range its address lies in, whether its group is reachable from the
+// internet (and that its severity was lowered, when it was), and who added it.
+func (f *Finding) appendContextReasons(reasons []string) []string {
+	if o := f.owner; o != nil && f.rule != nil && f.Kind != KnownServiceRange {
+		reasons = append(reasons, fmt.Sprintf("%s is in %s", f.rule.CIDR, ownerText(*o)))
+	}
+	if reason, ok := reachReason(f); ok {
+		reasons = append(reasons, reason)
+	}
+	if reason, ok := trailReason(f.trail); ok {
+		reasons = append(reasons, reason)
+	}
+	return reasons
 }
 
 // ruleContext is what the run knows around one rule, which all of its findings share: its

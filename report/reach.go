@@ -20,29 +20,40 @@ func (b *builder) groupOf(r *collector.Rule) *collector.Group {
 }
 
 // withReach gives f, a finding about rule r of group g (nil when unknown), g's
-// reachability when r is an ingress rule. An open-to-world or suspicious-source finding on a group whose network interfaces
-// are all private drops one severity step and says why; on a reachable group it names
-// what is exposed. A group attached to nothing keeps its severity: the rule is exposed as
-// soon as the group is attached (unused-group says it is unused). Egress findings keep
-// theirs: a private instance still reaches a malicious address through a NAT gateway.
-func (b *builder) withReach(f *Finding, r *collector.Rule, g *collector.Group) {
+// reachability when r is an ingress rule. An open-to-world or suspicious-source finding on
+// a group whose network interfaces are all private drops one severity step (reachReason
+// says why); on a reachable group reachReason names what is exposed. A group attached to
+// nothing keeps its severity: the rule is exposed as soon as the group is attached
+// (unused-group says it is unused). Egress findings keep theirs: a private instance still
+// reaches a malicious address through a NAT gateway.
+func withReach(f *Finding, r *collector.Rule, g *collector.Group) {
 	if r.Direction != collector.Ingress || g == nil {
 		return
 	}
 	f.group = g
-	if (f.Kind != OpenToWorld && f.Kind != SuspiciousSource) || g.Reachable == nil {
-		return
+	if reachMatters(f) && !*g.Reachable && g.Attached == collector.Attached {
+		f.Severity, f.dropped = f.Severity.lower(), true
 	}
-	if *g.Reachable {
-		f.reasons = append(f.reasons, "exposed: "+exposureText(g))
-		return
+}
+
+// reachMatters reports whether f's severity and reasons follow its group's reachability,
+// which is known: an open-to-world or suspicious-source finding on an ingress rule.
+func reachMatters(f *Finding) bool {
+	return f.group != nil && f.group.Reachable != nil && (f.Kind == OpenToWorld || f.Kind == SuspiciousSource)
+}
+
+// reachReason says, for a finding whose reachability matters, what of its group is
+// exposed, or that none of it is and the severity was lowered.
+func reachReason(f *Finding) (string, bool) {
+	switch {
+	case !reachMatters(f):
+		return "", false
+	case *f.group.Reachable:
+		return "exposed: " + exposureText(f.group), true
+	case f.dropped:
+		return fmt.Sprintf("no network interface of the group is reachable from the internet (none has a public IPv4 address, an Elastic IP, or an IPv6 address routed to an internet gateway): %s rather than %s", f.Severity, f.Severity.higher()), true
 	}
-	if g.Attached != collector.Attached {
-		return
-	}
-	was := f.Severity
-	f.Severity = was.lower()
-	f.reasons = append(f.reasons, fmt.Sprintf("no network interface of the group is reachable from the internet (none has a public IPv4 address, an Elastic IP, or an IPv6 address routed to an internet gateway): %s rather than %s", f.Severity, was))
+	return "", false
 }
 
 // exposureText says which interfaces make g reachable: "instance i-0a1b (eni-0c2d, public
@@ -92,6 +103,16 @@ func (s Severity) lower() Severity {
 	for i, v := range Severities {
 		if v == s && i+1 < len(Severities) {
 			return Severities[i+1]
+		}
+	}
+	return s
+}
+
+// higher returns the severity one step above s; critical stays critical.
+func (s Severity) higher() Severity {
+	for i, v := range Severities {
+		if v == s && i > 0 {
+			return Severities[i-1]
 		}
 	}
 	return s

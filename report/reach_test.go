@@ -69,6 +69,11 @@ func TestBuildReachability(t *testing.T) {
 			t.Errorf("finding %s on %s: reasons %q speak of reachability, which is unknown", f.Kind, f.Ref().RuleID, f.Reasons())
 		}
 	}
+	// The sentences that say the context are made as they are asked for: a finding holds
+	// only its own.
+	if f := findFinding(r, OpenToWorld, "sg-public-ssh", ""); f == nil || len(f.reasons) != 1 || len(f.Reasons()) != 2 {
+		t.Errorf("finding on sg-public-ssh holds reasons %q, shows %q; want 1 held, 2 shown", f.reasons, f.Reasons())
+	}
 	// Two findings on sg-public's ingress rules are on a reachable group.
 	if got := r.Summary.FindingsReachable; got != 2 {
 		t.Errorf("Summary.FindingsReachable = %d, want 2 (%s)", got, findingList(r))

@@ -155,9 +155,15 @@ type Finding struct {
 	// from JSON).
 	rule *collector.Rule
 	ref  *RuleRef
-	// reasons are the finding's reasons, after one per verdict when verdictReasons is set.
+	// reasons are the finding's reasons, after one per verdict when verdictReasons is set,
+	// and before those that say its context (owner, reachability, CloudTrail) when
+	// contextReasons is set: Reasons makes those as they are asked for, rather than every
+	// finding holding them. dropped says that the severity was lowered by one step, its
+	// group being reachable by no interface.
 	reasons        []string
 	verdictReasons bool
+	contextReasons bool
+	dropped        bool
 	// Verdicts are the providers' verdicts behind a suspicious-source or unvetted finding.
 	Verdicts []reputation.Verdict
 	// owner is the published range the rule's address or prefix lies in, when the run was
@@ -194,24 +200,34 @@ func (f *Finding) Ref() RuleRef {
 // list is safe; its sentences must not be changed in place, for they may be the finding's
 // own.
 func (f *Finding) Reasons() []string {
-	if !f.verdictReasons {
+	if !f.verdictReasons && !f.contextReasons {
 		return slices.Clip(f.reasons)
 	}
-	out := make([]string, 0, len(f.Verdicts)+len(f.reasons))
-	for i := range f.Verdicts {
-		out = append(out, verdictReason(f.Verdicts[i].Target, &f.Verdicts[i]))
+	var out []string
+	if f.verdictReasons {
+		out = make([]string, 0, len(f.Verdicts)+len(f.reasons)+3)
+		for i := range f.Verdicts {
+			out = append(out, verdictReason(f.Verdicts[i].Target, &f.Verdicts[i]))
+		}
 	}
-	return append(out, f.reasons...)
+	out = append(out, f.reasons...)
+	if f.contextReasons {
+		out = f.appendContextReasons(out)
+	}
+	return out
 }
 
-// firstReason returns the finding's first reason, without making the others; "" when it
-// has none.
+// firstReason returns the finding's first reason, without making the others if it can;
+// "" when it has none.
 func (f *Finding) firstReason() string {
 	switch {
 	case f.verdictReasons && len(f.Verdicts) > 0:
 		return verdictReason(f.Verdicts[0].Target, &f.Verdicts[0])
 	case len(f.reasons) > 0:
 		return f.reasons[0]
+	}
+	if reasons := f.Reasons(); len(reasons) > 0 {
+		return reasons[0]
 	}
 	return ""
 }
