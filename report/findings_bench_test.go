@@ -19,7 +19,8 @@ import (
 // blocklist cannot answer for IPv6 and MetaDefender not for prefixes, nor for 0.4% of the
 // addresses (its quota); 0.1% of the sources were not looked up at all. One rule in 1,000
 // has ports that could not be parsed, and the rule quota is 20, so that every group is
-// near it.
+// near it. A third of the attached groups are reachable from the internet, the rest are
+// private; CloudTrail was read everywhere, and added one rule in ten in its window.
 func benchInput(rules int) Input {
 	const perGroup = 20
 	now := time.Date(2026, 11, 21, 9, 0, 0, 0, time.UTC)
@@ -44,6 +45,15 @@ func benchInput(rules int) Input {
 			grp.Name = "default"
 		case g%10 == 3:
 			grp.Attached = collector.Unattached
+		}
+		// A third of the attached groups are reachable from the internet, through an
+		// instance with a public address; the rest are private.
+		reachable := grp.Attached == collector.Attached && g%3 == 0
+		grp.Reachable = &reachable
+		if reachable {
+			grp.Exposure = []collector.InterfaceRef{{ID: fmt.Sprintf("eni-%017x", g), Kind: "instance", InstanceID: fmt.Sprintf("i-%017x", g),
+				PublicIP: netip.AddrFrom4([4]byte{54, 160, byte(g >> 8), byte(g)}), Reason: "public IPv4 address"}}
+			grp.Exposed = 1
 		}
 		c.Groups = append(c.Groups, grp)
 	}
@@ -102,6 +112,19 @@ func benchInput(rules int) Input {
 			r.Invalid = &collector.Invalid{Field: collector.FieldPorts, Text: "70000-80", Reason: "port 70000 is not between 0 and 65535"}
 		}
 		c.Rules = append(c.Rules, r)
+	}
+	// CloudTrail was read everywhere: one rule in ten was added in its window.
+	c.CloudTrail = &collector.TrailCoverage{Since: now.Add(-collector.CloudTrailWindow), Until: now}
+	for _, a := range accounts {
+		for _, r := range regions {
+			c.CloudTrail.Regions = append(c.CloudTrail.Regions, collector.AccountRegion{Account: a, Region: r})
+		}
+	}
+	c.RuleChanges = collector.Attributions{}
+	for i := 0; i < rules; i += 10 {
+		r := &c.Rules[i]
+		c.RuleChanges[r.ID] = collector.RuleHistory{Added: &collector.RuleChange{RuleID: r.ID, GroupID: r.GroupID, Account: r.Account, Region: r.Region,
+			Event: collector.EventAuthorizeIngress, Principal: "arn:aws:iam::111122223333:role/Admin (session alice@example.com)", At: now.AddDate(0, 0, -(i % 80))}}
 	}
 	inv := c.Inventory(now, collector.Options{})
 
