@@ -40,8 +40,6 @@ const (
 	// it answers, so the bound only keeps a broken stack or queue from
 	// hanging the test on a busy machine.
 	deadline = 3 * time.Minute
-	// pollInterval is the pause between two looks at a stack's status.
-	pollInterval = 200 * time.Millisecond
 )
 
 // settings are the values the template's parameters give the stack.
@@ -97,68 +95,6 @@ func newClients(t *testing.T, s *motoserver.Server) clients {
 	}
 }
 
-// deploy creates stack from the template file with params (none: the
-// defaults), waits for CREATE_COMPLETE, and returns the stack's outputs by
-// key.
-func deploy(ctx context.Context, t *testing.T, c clients, file, stack string, params map[string]string) map[string]cftypes.Output {
-	t.Helper()
-	body, err := os.ReadFile(file)
-	if err != nil {
-		t.Fatal(err)
-	}
-	in := &cloudformation.CreateStackInput{
-		StackName:    aws.String(stack),
-		TemplateBody: aws.String(string(body)),
-		// The templates give their IAM policies and roles names of their own.
-		Capabilities: []cftypes.Capability{cftypes.CapabilityCapabilityNamedIam},
-	}
-	for _, k := range slices.Sorted(maps.Keys(params)) {
-		in.Parameters = append(in.Parameters, cftypes.Parameter{ParameterKey: aws.String(k), ParameterValue: aws.String(params[k])})
-	}
-	if _, err := c.cfn.CreateStack(ctx, in); err != nil {
-		t.Fatalf("CreateStack(%q): %v", stack, err)
-	}
-
-	for {
-		out, err := c.cfn.DescribeStacks(ctx, &cloudformation.DescribeStacksInput{StackName: aws.String(stack)})
-		if err != nil {
-			t.Fatalf("DescribeStacks(%q): %v", stack, err)
-		}
-		if len(out.Stacks) != 1 {
-			t.Fatalf("DescribeStacks(%q) lists %d stacks, want 1", stack, len(out.Stacks))
-		}
-		st := out.Stacks[0]
-		switch {
-		case st.StackStatus == cftypes.StackStatusCreateComplete:
-			outputs := make(map[string]cftypes.Output, len(st.Outputs))
-			for _, o := range st.Outputs {
-				outputs[aws.ToString(o.OutputKey)] = o
-			}
-			return outputs
-		case !strings.HasSuffix(string(st.StackStatus), "_IN_PROGRESS"):
-			t.Fatalf("stack %s is %s (%s)%s", stack, st.StackStatus, aws.ToString(st.StackStatusReason), stackEvents(ctx, c, stack))
-		}
-		select {
-		case <-ctx.Done():
-			t.Fatalf("stack %s still %s: %v", stack, st.StackStatus, ctx.Err())
-		case <-time.After(pollInterval):
-		}
-	}
-}
-
-// stackEvents returns the stack's events, one a line, to explain a failure.
-func stackEvents(ctx context.Context, c clients, stack string) string {
-	out, err := c.cfn.DescribeStackEvents(ctx, &cloudformation.DescribeStackEventsInput{StackName: aws.String(stack)})
-	if err != nil {
-		return "\nDescribeStackEvents: " + err.Error()
-	}
-	var b strings.Builder
-	for _, e := range out.StackEvents {
-		fmt.Fprintf(&b, "\n%s %s %s", aws.ToString(e.LogicalResourceId), e.ResourceStatus, aws.ToString(e.ResourceStatusReason))
-	}
-	return b.String()
-}
-
 func accountID(ctx context.Context, t *testing.T, c clients) string {
 	t.Helper()
 	out, err := c.sts.GetCallerIdentity(ctx, &sts.GetCallerIdentityInput{})
@@ -208,7 +144,7 @@ func TestStack(t *testing.T) {
 			ctx, cancel := context.WithTimeout(t.Context(), deadline)
 			defer cancel()
 			c := newClients(t, s)
-			outputs := deploy(ctx, t, c, queuesTemplate, tt.stack, tt.params)
+			outputs := s.DeployStack(ctx, t, region, queuesTemplate, tt.stack, tt.params)
 			account := accountID(ctx, t, c)
 			w := expect(tt.want, account)
 
@@ -564,7 +500,7 @@ func TestRedrive(t *testing.T) {
 	set.lookupsVisibility = 1
 	set.resultsVisibility = 1
 	set.maxReceiveCount = 3
-	outputs := deploy(ctx, t, c, queuesTemplate, "sgvet-redrive", set.parameters())
+	outputs := s.DeployStack(ctx, t, region, queuesTemplate, "sgvet-redrive", set.parameters())
 
 	tests := []struct {
 		queue, dlq string // output keys of their URLs

@@ -86,7 +86,7 @@ func TestMemberRole(t *testing.T) {
 			ctx, cancel := context.WithTimeout(t.Context(), deadline)
 			defer cancel()
 			c := newClients(t, s)
-			outputs := deploy(ctx, t, c, memberRoleTemplate, tt.stack, tt.params)
+			outputs := s.DeployStack(ctx, t, region, memberRoleTemplate, tt.stack, tt.params)
 			account := accountID(ctx, t, c)
 			roleARN := fmt.Sprintf("arn:aws:iam::%s:role/%s", account, tt.role)
 

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"maps"
 	"net/http"
-	"os"
 	"os/exec"
 	"path"
 	"path/filepath"
@@ -20,8 +19,6 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/cloudformation"
-	cftypes "github.com/aws/aws-sdk-go-v2/service/cloudformation/types"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
 
@@ -305,47 +302,11 @@ func fleetDeployStack(t *testing.T, srv *motoserver.Server, stack string, params
 	t.Helper()
 	ctx, cancel := context.WithTimeout(t.Context(), fleetDeadline)
 	defer cancel()
-	body, err := os.ReadFile("../../deploy/sgvet-queues.yaml")
-	if err != nil {
-		t.Fatal(err)
+	outputs := map[string]string{}
+	for k, o := range srv.DeployStack(ctx, t, fleetRegion, "../../deploy/sgvet-queues.yaml", stack, params) {
+		outputs[k] = aws.ToString(o.OutputValue)
 	}
-	cfn := cloudformation.NewFromConfig(srv.AWSConfig(t, fleetRegion))
-	in := &cloudformation.CreateStackInput{
-		StackName:    aws.String(stack),
-		TemplateBody: aws.String(string(body)),
-		Capabilities: []cftypes.Capability{cftypes.CapabilityCapabilityNamedIam},
-	}
-	for _, k := range slices.Sorted(maps.Keys(params)) {
-		in.Parameters = append(in.Parameters, cftypes.Parameter{ParameterKey: aws.String(k), ParameterValue: aws.String(params[k])})
-	}
-	if _, err := cfn.CreateStack(ctx, in); err != nil {
-		t.Fatalf("CreateStack(%q): %v", stack, err)
-	}
-	for {
-		out, err := cfn.DescribeStacks(ctx, &cloudformation.DescribeStacksInput{StackName: aws.String(stack)})
-		if err != nil {
-			t.Fatalf("DescribeStacks(%q): %v", stack, err)
-		}
-		if len(out.Stacks) != 1 {
-			t.Fatalf("DescribeStacks(%q) lists %d stacks, want 1", stack, len(out.Stacks))
-		}
-		st := out.Stacks[0]
-		switch {
-		case st.StackStatus == cftypes.StackStatusCreateComplete:
-			outputs := map[string]string{}
-			for _, o := range st.Outputs {
-				outputs[aws.ToString(o.OutputKey)] = aws.ToString(o.OutputValue)
-			}
-			return outputs
-		case !strings.HasSuffix(string(st.StackStatus), "_IN_PROGRESS"):
-			t.Fatalf("stack %s is %s: %s", stack, st.StackStatus, aws.ToString(st.StackStatusReason))
-		}
-		select {
-		case <-ctx.Done():
-			t.Fatalf("stack %s still %s: %v", stack, st.StackStatus, ctx.Err())
-		case <-time.After(200 * time.Millisecond):
-		}
-	}
+	return outputs
 }
 
 // TestFleetScaleOnDeployedStack deploys deploy/sgvet-queues.yaml to moto's CloudFormation
