@@ -32,23 +32,26 @@ const CloudTrailWindow = 90 * 24 * time.Hour
 const CloudTrailLookupRate rate.Limit = 2
 
 // The CloudTrail management events that add or modify security group rules, which
-// LookupRuleChanges asks for, one query each.
+// LookupRuleChanges asks for, one query each. EventCreateGroup adds the rules EC2 gives a
+// new group (a VPC group's "allow all outbound" rule), which no event names by rule id.
 const (
 	EventAuthorizeIngress = "AuthorizeSecurityGroupIngress"
 	EventAuthorizeEgress  = "AuthorizeSecurityGroupEgress"
 	EventModifyRules      = "ModifySecurityGroupRules"
+	EventCreateGroup      = "CreateSecurityGroup"
 )
 
-// RuleChange is a CloudTrail event that added or modified a security group rule.
+// RuleChange is a CloudTrail event that added or modified a security group rule, or
+// (EventCreateGroup) created a group, which has no RuleID.
 type RuleChange struct {
-	RuleID  string `json:"rule_id"`
+	RuleID  string `json:"rule_id,omitempty"`
 	GroupID string `json:"group_id,omitempty"`
 	// Account is the account the event was recorded in (recipientAccountId), which owns
 	// the group.
 	Account string `json:"account,omitempty"`
 	Region  string `json:"region,omitempty"`
-	// Event is the event name: EventAuthorizeIngress, EventAuthorizeEgress or
-	// EventModifyRules.
+	// Event is the event name: EventAuthorizeIngress, EventAuthorizeEgress,
+	// EventModifyRules or EventCreateGroup.
 	Event string `json:"event"`
 	// Principal is who made the call, as Principal describes it.
 	Principal string    `json:"principal"`
@@ -63,15 +66,23 @@ type RuleHistory struct {
 	Modified *RuleChange `json:"modified,omitempty"`
 }
 
-// Attributions holds the history of rules by rule id (sgr-...). The zero value is an empty
-// map that reads as empty but cannot be added to; use make. It is not safe for concurrent
-// writes.
+// Attributions holds the history of rules by rule id (sgr-...), and the creation of groups
+// by group id (sg-..., which no rule id can be): a group's entry has only Added, its
+// CreateSecurityGroup event. A rule that no event names, of a group created in the events
+// read, was added with its group (as EC2 adds a VPC group's default egress rule). The zero
+// value is an empty map that reads as empty but cannot be added to; use make. It is not
+// safe for concurrent writes.
 type Attributions map[string]RuleHistory
 
-// Add records c: an Authorize event becomes the rule's Added change unless an earlier one
-// is known, a ModifySecurityGroupRules event its Modified change unless a later one is.
+// Add records c: an Authorize or CreateSecurityGroup event becomes the Added change of the
+// rule (of the group, keyed by GroupID) unless an earlier one is known, a
+// ModifySecurityGroupRules event the rule's Modified change unless a later one is.
 func (a Attributions) Add(c RuleChange) {
-	h := a[c.RuleID]
+	key := c.RuleID
+	if c.Event == EventCreateGroup {
+		key = c.GroupID
+	}
+	h := a[key]
 	if c.Event == EventModifyRules {
 		if h.Modified == nil || c.At.After(h.Modified.At) {
 			h.Modified = &c
@@ -79,7 +90,7 @@ func (a Attributions) Add(c RuleChange) {
 	} else if h.Added == nil || c.At.Before(h.Added.At) {
 		h.Added = &c
 	}
-	a[c.RuleID] = h
+	a[key] = h
 }
 
 // Merge adds every change in b to a, keeping the earliest Added and the latest Modified
@@ -101,9 +112,9 @@ type CloudTrailAPI interface {
 }
 
 // LookupRuleChanges asks CloudTrail's event history of one account and region (the
-// client's) for the events that added or modified security group rules between since and
-// until, one paginated LookupEvents query per event name (the API takes one lookup
-// attribute per call). Callers pass until = now and since = now - CloudTrailWindow.
+// client's) for the events that added or modified security group rules, and that created
+// groups, between since and until, one paginated LookupEvents query per event name (the
+// API takes one lookup attribute per call). Callers pass until = now and since = now - CloudTrailWindow.
 //
 // Every request first waits on limiter, which should allow CloudTrailLookupRate and be
 // shared by all lookups in the same account and region; nil means a new limiter at that
@@ -119,7 +130,7 @@ func LookupRuleChanges(ctx context.Context, api CloudTrailAPI, limiter *rate.Lim
 		limiter = rate.NewLimiter(CloudTrailLookupRate, 1)
 	}
 	out := make(Attributions)
-	for _, name := range []string{EventAuthorizeIngress, EventAuthorizeEgress, EventModifyRules} {
+	for _, name := range []string{EventAuthorizeIngress, EventAuthorizeEgress, EventModifyRules, EventCreateGroup} {
 		in := &cloudtrail.LookupEventsInput{
 			LookupAttributes: []types.LookupAttribute{{
 				AttributeKey:   types.LookupAttributeKeyEventName,
@@ -298,7 +309,7 @@ func expectDelim(dec *json.Decoder, want json.Delim) error {
 
 // trailRecord is the part of a CloudTrail record that attribution reads. requestParameters
 // and responseElements are decoded in the same pass, into the union of the shapes of the
-// three events (their member names do not collide).
+// four events (their member names do not collide).
 type trailRecord struct {
 	EventName          string         `json:"eventName"`
 	EventTime          time.Time      `json:"eventTime"`
@@ -346,9 +357,10 @@ type ruleUpdate struct {
 
 // trailResponse is responseElements: of the Authorize events, _return and the rules added
 // (securityGroupRuleSet.items); of ModifySecurityGroupRules, ModifySecurityGroupRulesResponse
-// and its return.
+// and its return; of CreateSecurityGroup, _return and the new group's groupId.
 type trailResponse struct {
 	Return               *trailBool `json:"_return"`
+	GroupID              string     `json:"groupId"`
 	SecurityGroupRuleSet struct {
 		Items []struct {
 			SecurityGroupRuleID string `json:"securityGroupRuleId"`
@@ -416,6 +428,14 @@ func (r *trailRecord) changes(out Attributions) {
 			c.Account = cmp.Or(c.Account, r.UserIdentity.AccountID)
 			out.Add(c)
 		}
+	case EventCreateGroup:
+		if resp.GroupID == "" || (resp.Return != nil && !*resp.Return) {
+			return
+		}
+		c := base
+		c.GroupID = resp.GroupID
+		c.Account = cmp.Or(c.Account, r.UserIdentity.AccountID)
+		out.Add(c)
 	}
 }
 
