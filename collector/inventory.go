@@ -75,7 +75,8 @@ type Inventory struct {
 	// Unknown lists the context that could not be had, and where.
 	Unknown []UnknownContext `json:"unknown_context"`
 	// RuleChanges is what CloudTrail says of the rules, by rule id: who added each and
-	// when, and its last modification.
+	// when, and its last modification; and of the groups, by group id, their creation
+	// (see Attributions). It holds only the inventory's rules and groups.
 	RuleChanges Attributions `json:"rule_changes,omitempty"`
 	// CloudTrail says where CloudTrail's LookupEvents was read in full, and since when.
 	CloudTrail *TrailCoverage `json:"cloudtrail,omitempty"`
@@ -197,7 +198,7 @@ func (c Collection) ReferencesOtherAccounts() bool {
 
 // Inventory assembles an Inventory: it sorts groups and rules, drops repeated rules,
 // copies each group's attachment, name and VPC to its rules, lists accounts and regions,
-// and finds the public sources (unless opts.NoPublic is set). The Inventory's rules are c.Rules's own array, sorted in
+// keeps the rule changes of its own rules and groups, and finds the public sources (unless opts.NoPublic is set). The Inventory's rules are c.Rules's own array, sorted in
 // place: a million rules are not copied.
 func (c Collection) Inventory(collectedAt time.Time, opts Options) *Inventory {
 	groups, rules, regions := c.Groups, c.Rules, c.Regions
@@ -208,7 +209,6 @@ func (c Collection) Inventory(collectedAt time.Time, opts Options) *Inventory {
 		Skipped:      nonNil(c.Skipped),
 		Organization: c.Organization,
 		Unknown:      nonNil(c.Unknown),
-		RuleChanges:  c.RuleChanges,
 		CloudTrail:   c.CloudTrail,
 	}
 	if t := inv.CloudTrail; t != nil {
@@ -257,6 +257,8 @@ func (c Collection) Inventory(collectedAt time.Time, opts Options) *Inventory {
 		}
 	}
 
+	inv.RuleChanges = ownChanges(c.RuleChanges, inv.Groups, inv.Rules)
+
 	accounts := map[string]bool{}
 	regionSet := map[string]bool{}
 	for _, r := range regions {
@@ -281,6 +283,28 @@ func (c Collection) Inventory(collectedAt time.Time, opts Options) *Inventory {
 		inv.Public = PublicSources(inv.Rules, opts)
 	}
 	return inv
+}
+
+// ownChanges returns the entries of changes keyed by the id of one of rules or groups, in
+// a map of their own: log files of an organization trail can hold the changes of far more.
+// It returns nil when changes is nil.
+func ownChanges(changes Attributions, groups []Group, rules []Rule) Attributions {
+	if changes == nil {
+		return nil
+	}
+	out := make(Attributions)
+	keep := func(id string) {
+		if h, ok := changes[id]; ok {
+			out[id] = h
+		}
+	}
+	for i := range groups {
+		keep(groups[i].ID)
+	}
+	for i := range rules {
+		keep(rules[i].ID)
+	}
+	return out
 }
 
 // mergeGroup joins two records of one group, e.g. from a groups file and a rules file.
