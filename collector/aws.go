@@ -77,8 +77,9 @@ type AWSSource struct {
 	Progress func(done, total int)
 	// Trail, when not nil, returns the CloudTrail client of a region, whose LookupEvents
 	// says who added each rule and when (LookupRuleChanges), from TrailSince to
-	// TrailUntil. A region whose events cannot be read keeps its rules, with their
-	// attribution unknown.
+	// TrailUntil. A zero TrailUntil means the time Collect is called, and a zero
+	// TrailSince means CloudTrailWindow before TrailUntil. A region whose events cannot be
+	// read keeps its rules, with their attribution unknown.
 	Trail                  func(region string) CloudTrailAPI
 	TrailSince, TrailUntil time.Time
 }
@@ -90,6 +91,7 @@ type AWSSource struct {
 // read, with that context unknown; either is recorded in Collection.Unknown. Collect
 // returns an error only when ctx ends.
 func (s AWSSource) Collect(ctx context.Context) (Collection, error) {
+	s.TrailSince, s.TrailUntil = trailWindow(s.TrailSince, s.TrailUntil, time.Now())
 	log := s.Log
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
@@ -189,6 +191,18 @@ func (res *regionResult) collection(account, region string, since, until time.Ti
 		c.CloudTrail = &TrailCoverage{Since: since.UTC(), Until: until.UTC(), Regions: []AccountRegion{{account, region}}}
 	}
 	return c
+}
+
+// trailWindow returns the window of CloudTrail events to look up, since to until, at now:
+// a zero until is now, and a zero since is CloudTrailWindow before until.
+func trailWindow(since, until, now time.Time) (time.Time, time.Time) {
+	if until.IsZero() {
+		until = now
+	}
+	if since.IsZero() {
+		since = until.Add(-CloudTrailWindow)
+	}
+	return since, until
 }
 
 // trailLookup is a region's CloudTrail lookup under way; the zero value is none.

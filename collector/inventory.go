@@ -151,7 +151,9 @@ type Collection struct {
 	Organization *Organization
 }
 
-// joinCollections joins parts, in order, into one Collection, without their Sources. The
+// joinCollections joins parts, in order, into one Collection, without their Sources. Its
+// CloudTrail window is the one all parts with CloudTrail coverage cover: the latest Since
+// and the earliest Until. The
 // lists are sized first, so that each rule is copied once, into an array that fits them
 // all, and each part is let go of as soon as it is copied.
 func joinCollections(parts []Collection) Collection {
@@ -176,6 +178,13 @@ func joinCollections(parts []Collection) Collection {
 		if t := p.CloudTrail; t != nil {
 			if c.CloudTrail == nil {
 				c.RuleChanges, c.CloudTrail = Attributions{}, &TrailCoverage{Since: t.Since, Until: t.Until}
+			}
+			// The window every part covers: the latest start, the earliest end.
+			if t.Since.After(c.CloudTrail.Since) {
+				c.CloudTrail.Since = t.Since
+			}
+			if t.Until.Before(c.CloudTrail.Until) {
+				c.CloudTrail.Until = t.Until
 			}
 			c.RuleChanges.Merge(p.RuleChanges)
 			c.CloudTrail.Regions = append(c.CloudTrail.Regions, t.Regions...)
