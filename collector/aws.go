@@ -138,7 +138,7 @@ func (s AWSSource) Collect(ctx context.Context) (Collection, error) {
 				progress()
 				return nil
 			}
-			if err := trail.wait(&res); err != nil {
+			if err := trail.wait(gctx, &res); err != nil {
 				return err
 			}
 			for j := range res.skipped {
@@ -243,17 +243,18 @@ func (t trailLookup) stop() {
 }
 
 // wait waits for the lookup and adds what it found to res. A refusal or any other error of
-// the API makes the region's attribution unknown (res.unknown, without its account); only
-// the end of the lookup's context is returned.
-func (t trailLookup) wait(res *regionResult) error {
+// the lookup, a timeout of its HTTP client among them, makes the region's attribution
+// unknown (res.unknown, without its account); only the end of ctx, the region's context
+// that the lookup was started with, is returned.
+func (t trailLookup) wait(ctx context.Context, res *regionResult) error {
 	if t.done == nil {
 		return nil
 	}
 	r := <-t.done
 	t.cancel()
 	if r.err != nil {
-		if errors.Is(r.err, context.Canceled) || errors.Is(r.err, context.DeadlineExceeded) {
-			return r.err
+		if err := ctx.Err(); err != nil {
+			return err
 		}
 		res.unknown = append(res.unknown, UnknownContext{Region: t.region, Context: ContextAttribution,
 			Reason: "who added the rules is unknown: CloudTrail's events could not be looked up (" + DescribeError(r.err) + ")"})

@@ -1,6 +1,10 @@
 package collector
 
 import (
+	"context"
+	"errors"
+	"fmt"
+	"net/url"
 	"testing"
 	"time"
 )
@@ -48,6 +52,48 @@ func TestTrailWindow(t *testing.T) {
 			gotSince, gotUntil := trailWindow(tt.since, tt.until, now)
 			if !gotSince.Equal(tt.wantSince) || !gotUntil.Equal(tt.wantUntil) {
 				t.Errorf("trailWindow(%v, %v) = %v, %v, want %v, %v", tt.since, tt.until, gotSince, gotUntil, tt.wantSince, tt.wantUntil)
+			}
+		})
+	}
+}
+
+// TestTrailLookupWait: an error of the lookup makes the region's attribution unknown, even
+// one that wraps context.DeadlineExceeded (an HTTP client's timeout) or comes from a rate
+// limiter whose wait would pass the deadline; only the end of the region's context is
+// returned.
+func TestTrailLookupWait(t *testing.T) {
+	ended, cancel := context.WithCancel(t.Context())
+	cancel()
+	httpTimeout := fmt.Errorf("look up %s events: %w", EventAuthorizeIngress,
+		&url.Error{Op: "Post", URL: "https://cloudtrail.eu-west-1.amazonaws.com/", Err: context.DeadlineExceeded})
+	tests := []struct {
+		name    string
+		ctx     context.Context
+		err     error
+		wantErr bool
+	}{
+		{"http timeout", t.Context(), httpTimeout, false},
+		{"limiter past deadline", t.Context(), errors.New("rate: Wait(n=1) would exceed context deadline"), false},
+		{"region context ended", ended, context.Canceled, true},
+		{"api error after the region's context ended", ended, errors.New("AccessDeniedException"), true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			lookup := trailLookup{region: "eu-west-1", done: make(chan trailResult, 1), cancel: func() {}}
+			lookup.done <- trailResult{err: tt.err}
+			var res regionResult
+			err := lookup.wait(tt.ctx, &res)
+			if tt.wantErr {
+				if err == nil {
+					t.Errorf("wait(%v) = nil, want the context's error", tt.err)
+				}
+				return
+			}
+			if err != nil {
+				t.Errorf("wait(%v) = %v, want nil", tt.err, err)
+			}
+			if len(res.unknown) != 1 || res.unknown[0].Context != ContextAttribution || res.trailRead {
+				t.Errorf("wait(%v): unknown %+v, trailRead %v; want attribution unknown", tt.err, res.unknown, res.trailRead)
 			}
 		})
 	}
