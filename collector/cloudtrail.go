@@ -19,7 +19,6 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/cloudtrail"
 	"github.com/aws/aws-sdk-go-v2/service/cloudtrail/types"
-	"github.com/aws/smithy-go"
 	"golang.org/x/time/rate"
 )
 
@@ -122,9 +121,9 @@ type CloudTrailAPI interface {
 // Throttling answers are retried by the client's retryer.
 //
 // Failed calls (records with an errorCode) are skipped. An error of the API ends the
-// lookup and is returned wrapped, so errors.As finds the smithy.APIError: a caller that
-// is refused (see IsCloudTrailAccessDenied) should treat the rules' history as unknown,
-// not empty.
+// lookup and is returned wrapped, so errors.As finds the smithy.APIError (a refusal is
+// AccessDeniedException): a caller whose lookup fails should treat the rules' history as
+// unknown, not empty.
 func LookupRuleChanges(ctx context.Context, api CloudTrailAPI, limiter *rate.Limiter, since, until time.Time) (Attributions, error) {
 	if limiter == nil {
 		limiter = rate.NewLimiter(CloudTrailLookupRate, 1)
@@ -158,20 +157,6 @@ func LookupRuleChanges(ctx context.Context, api CloudTrailAPI, limiter *rate.Lim
 		}
 	}
 	return out, nil
-}
-
-// IsCloudTrailAccessDenied reports whether err is CloudTrail refusing the caller
-// (AccessDeniedException, or an older AccessDenied or UnauthorizedOperation code).
-func IsCloudTrailAccessDenied(err error) bool {
-	var apiErr smithy.APIError
-	if !errors.As(err, &apiErr) {
-		return false
-	}
-	switch apiErr.ErrorCode() {
-	case "AccessDeniedException", "AccessDenied", "UnauthorizedOperation":
-		return true
-	}
-	return false
 }
 
 // ReadCloudTrailFiles reads CloudTrail log files as CloudTrail delivers them to S3: a JSON
