@@ -85,20 +85,32 @@ type Inventory struct {
 // TrailCoverage is where CloudTrail's events were looked up, from Since to Until: a rule
 // of one of Regions that no event added was added before Since.
 type TrailCoverage struct {
-	Since   time.Time       `json:"since"`
-	Until   time.Time       `json:"until"`
+	Since time.Time `json:"since"`
+	Until time.Time `json:"until"`
+	// Regions are sorted by account, then region (Covers relies on it;
+	// Collection.Inventory sorts them).
 	Regions []AccountRegion `json:"regions"`
 }
 
-// Covers reports whether the events of account and region were looked up.
+// Covers reports whether the events of account and region were looked up. Regions must be
+// sorted (compareAccountRegion).
 func (t *TrailCoverage) Covers(account, region string) bool {
-	return t != nil && slices.Contains(t.Regions, AccountRegion{account, region})
+	if t == nil {
+		return false
+	}
+	_, found := slices.BinarySearchFunc(t.Regions, AccountRegion{account, region}, compareAccountRegion)
+	return found
 }
 
 // AccountRegion is a region of an account.
 type AccountRegion struct {
 	Account string `json:"account"`
 	Region  string `json:"region"`
+}
+
+// compareAccountRegion orders regions by account, then region.
+func compareAccountRegion(a, b AccountRegion) int {
+	return cmp.Or(cmp.Compare(a.Account, b.Account), cmp.Compare(a.Region, b.Region))
 }
 
 // Invalid returns the rules whose CIDR, ports or protocol could not be parsed.
@@ -220,10 +232,11 @@ func (c Collection) Inventory(collectedAt time.Time, opts Options) *Inventory {
 		Unknown:      nonNil(c.Unknown),
 		CloudTrail:   c.CloudTrail,
 	}
-	if t := inv.CloudTrail; t != nil {
-		slices.SortFunc(t.Regions, func(a, b AccountRegion) int {
-			return cmp.Or(cmp.Compare(a.Account, b.Account), cmp.Compare(a.Region, b.Region))
-		})
+	if t := inv.CloudTrail; t != nil && !slices.IsSortedFunc(t.Regions, compareAccountRegion) {
+		slices.SortFunc(t.Regions, compareAccountRegion)
+	}
+	if o := inv.Organization; o != nil && !slices.IsSorted(o.Accounts) {
+		slices.Sort(o.Accounts)
 	}
 	inv.StaleReferences = slices.Clone(nonNil(c.StaleReferences))
 	slices.SortFunc(inv.StaleReferences, compareStale)
