@@ -163,7 +163,8 @@ func LookupRuleChanges(ctx context.Context, api CloudTrailAPI, limiter *rate.Lim
 // object {"Records":[...]}, gzip-compressed or not (told by the content, not the name).
 // A directory is walked for files named *.json and *.json.gz; other files in it are
 // ignored, and so are CloudTrail-Digest folders (digest files are not logs), so that a
-// copy of the trail's S3 prefix can be given as it is.
+// copy of the trail's S3 prefix can be given as it is. A directory that holds no such
+// file is an error that names it, and so is a file named *.gz that is not gzip.
 //
 // Every event in the files is used, however old: the user chose the files, and the 90-day
 // limit is one of LookupEvents, not of logs. Errors name the file, and the record's index
@@ -181,6 +182,7 @@ func ReadCloudTrailFiles(paths ...string) (Attributions, error) {
 			}
 			continue
 		}
+		logs := 0
 		err = filepath.WalkDir(p, func(path string, d fs.DirEntry, err error) error {
 			if err != nil {
 				return err
@@ -194,10 +196,14 @@ func ReadCloudTrailFiles(paths ...string) (Attributions, error) {
 			if name := d.Name(); !strings.HasSuffix(name, ".json") && !strings.HasSuffix(name, ".json.gz") {
 				return nil
 			}
+			logs++
 			return readCloudTrailFile(path, out)
 		})
 		if err != nil {
 			return nil, err
+		}
+		if logs == 0 {
+			return nil, fmt.Errorf("%s: no CloudTrail log files (*.json or *.json.gz) in the folder", p)
 		}
 	}
 	return out, nil
@@ -209,18 +215,35 @@ func readCloudTrailFile(path string, out Attributions) error {
 		return err
 	}
 	defer f.Close()
-	if err := ReadCloudTrailLog(f, out); err != nil {
+	var r io.Reader = f
+	if strings.HasSuffix(path, ".gz") {
+		br := bufio.NewReaderSize(f, 64<<10)
+		if !isGzip(br) {
+			return fmt.Errorf("%s: not gzip, though named .gz", path)
+		}
+		r = br
+	}
+	if err := ReadCloudTrailLog(r, out); err != nil {
 		return fmt.Errorf("%s: %w", path, err)
 	}
 	return nil
 }
 
+// isGzip reports whether br starts with gzip's magic number, without reading it.
+func isGzip(br *bufio.Reader) bool {
+	magic, _ := br.Peek(2)
+	return len(magic) == 2 && magic[0] == 0x1f && magic[1] == 0x8b
+}
+
 // ReadCloudTrailLog reads one CloudTrail log file from r, gzip-compressed or not, and adds
 // the rule changes it records to out. Errors name the record's index where one is at fault.
 func ReadCloudTrailLog(r io.Reader, out Attributions) error {
-	br := bufio.NewReaderSize(r, 64<<10)
+	br, ok := r.(*bufio.Reader)
+	if !ok {
+		br = bufio.NewReaderSize(r, 64<<10)
+	}
 	var src io.Reader = br
-	if magic, _ := br.Peek(2); len(magic) == 2 && magic[0] == 0x1f && magic[1] == 0x8b {
+	if isGzip(br) {
 		zr, err := gzip.NewReader(br)
 		if err != nil {
 			return err

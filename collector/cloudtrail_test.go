@@ -374,6 +374,27 @@ func TestReadCloudTrailFilesErrors(t *testing.T) {
 	if _, err := collector.ReadCloudTrailFiles(filepath.Join(dir, "missing.json")); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("ReadCloudTrailFiles(missing) error = %v, want one that is os.ErrNotExist", err)
 	}
+
+	// A file named .gz that is not gzip, alone and in a folder.
+	plainGz := filepath.Join(dir, "gz", "trail.json.gz")
+	writeFile(t, plainGz, fakecloudtrail.LogFile(), false)
+	for _, p := range []string{plainGz, filepath.Dir(plainGz)} {
+		_, err := collector.ReadCloudTrailFiles(p)
+		if err == nil || !strings.Contains(err.Error(), plainGz) || !strings.Contains(err.Error(), "not gzip") {
+			t.Errorf("ReadCloudTrailFiles(%q) error = %v, want one naming %s and saying it is not gzip", p, err, plainGz)
+		}
+	}
+
+	// A folder with no log file in it, only other files and digests.
+	empty := filepath.Join(dir, "empty")
+	writeFile(t, filepath.Join(empty, "README.txt"), []byte("not json"), false)
+	writeFile(t, filepath.Join(empty, "CloudTrail-Digest", "d.json.gz"), []byte(`{"logFiles":[]}`), true)
+	for _, p := range []string{empty, filepath.Join(dir, "empty", "CloudTrail-Digest")} {
+		_, err := collector.ReadCloudTrailFiles(p)
+		if err == nil || !strings.Contains(err.Error(), p) || !strings.Contains(err.Error(), "no CloudTrail log files") {
+			t.Errorf("ReadCloudTrailFiles(%q) error = %v, want one naming the folder and saying it holds no log file", p, err)
+		}
+	}
 }
 
 // TestReadCloudTrailLogShapes feeds records written by hand in the shapes CloudTrail uses,
