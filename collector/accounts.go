@@ -27,14 +27,17 @@ type Organization struct {
 	// ID is the Organization's id (o-...); empty when the caller's account belongs to no
 	// Organization, or when the accounts' ARNs do not say.
 	ID string `json:"id,omitempty"`
-	// Accounts are the ids of its active accounts, sorted; empty when the caller's account
-	// belongs to no Organization.
+	// Accounts are the ids of its active accounts, sorted (Has relies on it;
+	// Collection.Inventory sorts them); empty when the caller's account belongs to no
+	// Organization.
 	Accounts []string `json:"accounts"`
 }
 
-// Has reports whether account is one of the Organization's active accounts.
+// Has reports whether account is one of the Organization's active accounts. Accounts must
+// be sorted.
 func (o *Organization) Has(account string) bool {
-	return slices.Contains(o.Accounts, account)
+	_, found := slices.BinarySearch(o.Accounts, account)
+	return found
 }
 
 // ListOrganization returns the Organization of the caller's account, with its active

@@ -77,8 +77,9 @@ type AWSSource struct {
 	Progress func(done, total int)
 	// Trail, when not nil, returns the CloudTrail client of a region, whose LookupEvents
 	// says who added each rule and when (LookupRuleChanges), from TrailSince to
-	// TrailUntil. A region whose events cannot be read keeps its rules, with their
-	// attribution unknown.
+	// TrailUntil. A zero TrailUntil means the time Collect is called, and a zero
+	// TrailSince means CloudTrailWindow before TrailUntil. A region whose events cannot be
+	// read keeps its rules, with their attribution unknown.
 	Trail                  func(region string) CloudTrailAPI
 	TrailSince, TrailUntil time.Time
 }
@@ -90,6 +91,7 @@ type AWSSource struct {
 // read, with that context unknown; either is recorded in Collection.Unknown. Collect
 // returns an error only when ctx ends.
 func (s AWSSource) Collect(ctx context.Context) (Collection, error) {
+	s.TrailSince, s.TrailUntil = trailWindow(s.TrailSince, s.TrailUntil, time.Now())
 	log := s.Log
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
@@ -136,7 +138,7 @@ func (s AWSSource) Collect(ctx context.Context) (Collection, error) {
 				progress()
 				return nil
 			}
-			if err := trail.wait(&res); err != nil {
+			if err := trail.wait(gctx, &res); err != nil {
 				return err
 			}
 			for j := range res.skipped {
@@ -191,6 +193,18 @@ func (res *regionResult) collection(account, region string, since, until time.Ti
 	return c
 }
 
+// trailWindow returns the window of CloudTrail events to look up, since to until, at now:
+// a zero until is now, and a zero since is CloudTrailWindow before until.
+func trailWindow(since, until, now time.Time) (time.Time, time.Time) {
+	if until.IsZero() {
+		until = now
+	}
+	if since.IsZero() {
+		since = until.Add(-CloudTrailWindow)
+	}
+	return since, until
+}
+
 // trailLookup is a region's CloudTrail lookup under way; the zero value is none.
 type trailLookup struct {
 	region string
@@ -229,17 +243,18 @@ func (t trailLookup) stop() {
 }
 
 // wait waits for the lookup and adds what it found to res. A refusal or any other error of
-// the API makes the region's attribution unknown (res.unknown, without its account); only
-// the end of the lookup's context is returned.
-func (t trailLookup) wait(res *regionResult) error {
+// the lookup, a timeout of its HTTP client among them, makes the region's attribution
+// unknown (res.unknown, without its account); only the end of ctx, the region's context
+// that the lookup was started with, is returned.
+func (t trailLookup) wait(ctx context.Context, res *regionResult) error {
 	if t.done == nil {
 		return nil
 	}
 	r := <-t.done
 	t.cancel()
 	if r.err != nil {
-		if errors.Is(r.err, context.Canceled) || errors.Is(r.err, context.DeadlineExceeded) {
-			return r.err
+		if err := ctx.Err(); err != nil {
+			return err
 		}
 		res.unknown = append(res.unknown, UnknownContext{Region: t.region, Context: ContextAttribution,
 			Reason: "who added the rules is unknown: CloudTrail's events could not be looked up (" + DescribeError(r.err) + ")"})

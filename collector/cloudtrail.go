@@ -19,7 +19,6 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/cloudtrail"
 	"github.com/aws/aws-sdk-go-v2/service/cloudtrail/types"
-	"github.com/aws/smithy-go"
 	"golang.org/x/time/rate"
 )
 
@@ -32,23 +31,26 @@ const CloudTrailWindow = 90 * 24 * time.Hour
 const CloudTrailLookupRate rate.Limit = 2
 
 // The CloudTrail management events that add or modify security group rules, which
-// LookupRuleChanges asks for, one query each.
+// LookupRuleChanges asks for, one query each. EventCreateGroup adds the rules EC2 gives a
+// new group (a VPC group's "allow all outbound" rule), which no event names by rule id.
 const (
 	EventAuthorizeIngress = "AuthorizeSecurityGroupIngress"
 	EventAuthorizeEgress  = "AuthorizeSecurityGroupEgress"
 	EventModifyRules      = "ModifySecurityGroupRules"
+	EventCreateGroup      = "CreateSecurityGroup"
 )
 
-// RuleChange is a CloudTrail event that added or modified a security group rule.
+// RuleChange is a CloudTrail event that added or modified a security group rule, or
+// (EventCreateGroup) created a group, which has no RuleID.
 type RuleChange struct {
-	RuleID  string `json:"rule_id"`
+	RuleID  string `json:"rule_id,omitempty"`
 	GroupID string `json:"group_id,omitempty"`
 	// Account is the account the event was recorded in (recipientAccountId), which owns
 	// the group.
 	Account string `json:"account,omitempty"`
 	Region  string `json:"region,omitempty"`
-	// Event is the event name: EventAuthorizeIngress, EventAuthorizeEgress or
-	// EventModifyRules.
+	// Event is the event name: EventAuthorizeIngress, EventAuthorizeEgress,
+	// EventModifyRules or EventCreateGroup.
 	Event string `json:"event"`
 	// Principal is who made the call, as Principal describes it.
 	Principal string    `json:"principal"`
@@ -63,15 +65,23 @@ type RuleHistory struct {
 	Modified *RuleChange `json:"modified,omitempty"`
 }
 
-// Attributions holds the history of rules by rule id (sgr-...). The zero value is an empty
-// map that reads as empty but cannot be added to; use make. It is not safe for concurrent
-// writes.
+// Attributions holds the history of rules by rule id (sgr-...), and the creation of groups
+// by group id (sg-..., which no rule id can be): a group's entry has only Added, its
+// CreateSecurityGroup event. A rule that no event names, of a group created in the events
+// read, was added with its group (as EC2 adds a VPC group's default egress rule). The zero
+// value is an empty map that reads as empty but cannot be added to; use make. It is not
+// safe for concurrent writes.
 type Attributions map[string]RuleHistory
 
-// Add records c: an Authorize event becomes the rule's Added change unless an earlier one
-// is known, a ModifySecurityGroupRules event its Modified change unless a later one is.
+// Add records c: an Authorize or CreateSecurityGroup event becomes the Added change of the
+// rule (of the group, keyed by GroupID) unless an earlier one is known, a
+// ModifySecurityGroupRules event the rule's Modified change unless a later one is.
 func (a Attributions) Add(c RuleChange) {
-	h := a[c.RuleID]
+	key := c.RuleID
+	if c.Event == EventCreateGroup {
+		key = c.GroupID
+	}
+	h := a[key]
 	if c.Event == EventModifyRules {
 		if h.Modified == nil || c.At.After(h.Modified.At) {
 			h.Modified = &c
@@ -79,7 +89,7 @@ func (a Attributions) Add(c RuleChange) {
 	} else if h.Added == nil || c.At.Before(h.Added.At) {
 		h.Added = &c
 	}
-	a[c.RuleID] = h
+	a[key] = h
 }
 
 // Merge adds every change in b to a, keeping the earliest Added and the latest Modified
@@ -101,9 +111,9 @@ type CloudTrailAPI interface {
 }
 
 // LookupRuleChanges asks CloudTrail's event history of one account and region (the
-// client's) for the events that added or modified security group rules between since and
-// until, one paginated LookupEvents query per event name (the API takes one lookup
-// attribute per call). Callers pass until = now and since = now - CloudTrailWindow.
+// client's) for the events that added or modified security group rules, and that created
+// groups, between since and until, one paginated LookupEvents query per event name (the
+// API takes one lookup attribute per call). Callers pass until = now and since = now - CloudTrailWindow.
 //
 // Every request first waits on limiter, which should allow CloudTrailLookupRate and be
 // shared by all lookups in the same account and region; nil means a new limiter at that
@@ -111,15 +121,15 @@ type CloudTrailAPI interface {
 // Throttling answers are retried by the client's retryer.
 //
 // Failed calls (records with an errorCode) are skipped. An error of the API ends the
-// lookup and is returned wrapped, so errors.As finds the smithy.APIError: a caller that
-// is refused (see IsCloudTrailAccessDenied) should treat the rules' history as unknown,
-// not empty.
+// lookup and is returned wrapped, so errors.As finds the smithy.APIError (a refusal is
+// AccessDeniedException): a caller whose lookup fails should treat the rules' history as
+// unknown, not empty.
 func LookupRuleChanges(ctx context.Context, api CloudTrailAPI, limiter *rate.Limiter, since, until time.Time) (Attributions, error) {
 	if limiter == nil {
 		limiter = rate.NewLimiter(CloudTrailLookupRate, 1)
 	}
 	out := make(Attributions)
-	for _, name := range []string{EventAuthorizeIngress, EventAuthorizeEgress, EventModifyRules} {
+	for _, name := range []string{EventAuthorizeIngress, EventAuthorizeEgress, EventModifyRules, EventCreateGroup} {
 		in := &cloudtrail.LookupEventsInput{
 			LookupAttributes: []types.LookupAttribute{{
 				AttributeKey:   types.LookupAttributeKeyEventName,
@@ -149,25 +159,12 @@ func LookupRuleChanges(ctx context.Context, api CloudTrailAPI, limiter *rate.Lim
 	return out, nil
 }
 
-// IsCloudTrailAccessDenied reports whether err is CloudTrail refusing the caller
-// (AccessDeniedException, or an older AccessDenied or UnauthorizedOperation code).
-func IsCloudTrailAccessDenied(err error) bool {
-	var apiErr smithy.APIError
-	if !errors.As(err, &apiErr) {
-		return false
-	}
-	switch apiErr.ErrorCode() {
-	case "AccessDeniedException", "AccessDenied", "UnauthorizedOperation":
-		return true
-	}
-	return false
-}
-
 // ReadCloudTrailFiles reads CloudTrail log files as CloudTrail delivers them to S3: a JSON
 // object {"Records":[...]}, gzip-compressed or not (told by the content, not the name).
 // A directory is walked for files named *.json and *.json.gz; other files in it are
 // ignored, and so are CloudTrail-Digest folders (digest files are not logs), so that a
-// copy of the trail's S3 prefix can be given as it is.
+// copy of the trail's S3 prefix can be given as it is. A directory that holds no such
+// file is an error that names it, and so is a file named *.gz that is not gzip.
 //
 // Every event in the files is used, however old: the user chose the files, and the 90-day
 // limit is one of LookupEvents, not of logs. Errors name the file, and the record's index
@@ -185,6 +182,7 @@ func ReadCloudTrailFiles(paths ...string) (Attributions, error) {
 			}
 			continue
 		}
+		logs := 0
 		err = filepath.WalkDir(p, func(path string, d fs.DirEntry, err error) error {
 			if err != nil {
 				return err
@@ -198,10 +196,14 @@ func ReadCloudTrailFiles(paths ...string) (Attributions, error) {
 			if name := d.Name(); !strings.HasSuffix(name, ".json") && !strings.HasSuffix(name, ".json.gz") {
 				return nil
 			}
+			logs++
 			return readCloudTrailFile(path, out)
 		})
 		if err != nil {
 			return nil, err
+		}
+		if logs == 0 {
+			return nil, fmt.Errorf("%s: no CloudTrail log files (*.json or *.json.gz) in the folder", p)
 		}
 	}
 	return out, nil
@@ -213,18 +215,35 @@ func readCloudTrailFile(path string, out Attributions) error {
 		return err
 	}
 	defer f.Close()
-	if err := ReadCloudTrailLog(f, out); err != nil {
+	var r io.Reader = f
+	if strings.HasSuffix(path, ".gz") {
+		br := bufio.NewReaderSize(f, 64<<10)
+		if !isGzip(br) {
+			return fmt.Errorf("%s: not gzip, though named .gz", path)
+		}
+		r = br
+	}
+	if err := ReadCloudTrailLog(r, out); err != nil {
 		return fmt.Errorf("%s: %w", path, err)
 	}
 	return nil
 }
 
+// isGzip reports whether br starts with gzip's magic number, without reading it.
+func isGzip(br *bufio.Reader) bool {
+	magic, _ := br.Peek(2)
+	return len(magic) == 2 && magic[0] == 0x1f && magic[1] == 0x8b
+}
+
 // ReadCloudTrailLog reads one CloudTrail log file from r, gzip-compressed or not, and adds
 // the rule changes it records to out. Errors name the record's index where one is at fault.
 func ReadCloudTrailLog(r io.Reader, out Attributions) error {
-	br := bufio.NewReaderSize(r, 64<<10)
+	br, ok := r.(*bufio.Reader)
+	if !ok {
+		br = bufio.NewReaderSize(r, 64<<10)
+	}
 	var src io.Reader = br
-	if magic, _ := br.Peek(2); len(magic) == 2 && magic[0] == 0x1f && magic[1] == 0x8b {
+	if isGzip(br) {
 		zr, err := gzip.NewReader(br)
 		if err != nil {
 			return err
@@ -298,7 +317,7 @@ func expectDelim(dec *json.Decoder, want json.Delim) error {
 
 // trailRecord is the part of a CloudTrail record that attribution reads. requestParameters
 // and responseElements are decoded in the same pass, into the union of the shapes of the
-// three events (their member names do not collide).
+// four events (their member names do not collide).
 type trailRecord struct {
 	EventName          string         `json:"eventName"`
 	EventTime          time.Time      `json:"eventTime"`
@@ -346,9 +365,10 @@ type ruleUpdate struct {
 
 // trailResponse is responseElements: of the Authorize events, _return and the rules added
 // (securityGroupRuleSet.items); of ModifySecurityGroupRules, ModifySecurityGroupRulesResponse
-// and its return.
+// and its return; of CreateSecurityGroup, _return and the new group's groupId.
 type trailResponse struct {
 	Return               *trailBool `json:"_return"`
+	GroupID              string     `json:"groupId"`
 	SecurityGroupRuleSet struct {
 		Items []struct {
 			SecurityGroupRuleID string `json:"securityGroupRuleId"`
@@ -416,6 +436,14 @@ func (r *trailRecord) changes(out Attributions) {
 			c.Account = cmp.Or(c.Account, r.UserIdentity.AccountID)
 			out.Add(c)
 		}
+	case EventCreateGroup:
+		if resp.GroupID == "" || (resp.Return != nil && !*resp.Return) {
+			return
+		}
+		c := base
+		c.GroupID = resp.GroupID
+		c.Account = cmp.Or(c.Account, r.UserIdentity.AccountID)
+		out.Add(c)
 	}
 }
 

@@ -69,6 +69,14 @@ func trailEvents() ([]fakecloudtrail.Event, collector.Attributions) {
 		fakecloudtrail.ModifyRulesEvent(call(carol, daysAgo(1), "sg-1", "sgr-a1")),
 		fakecloudtrail.ModifyRulesEvent(call(admin, daysAgo(4), "sg-1", "sgr-b", "sgr-c")),
 		fakecloudtrail.ModifyRulesEvent(call(bob, daysAgo(6), "sg-1", "sgr-b")),
+		// A group created in the window: its default egress rule is named by no event, and
+		// the creation is kept under the group's id.
+		fakecloudtrail.CreateSecurityGroupEvent(call(carol, daysAgo(2), "sg-5")),
+		func() fakecloudtrail.Event {
+			c := call(bob, daysAgo(2), "sg-refused")
+			c.ErrorCode = "Client.UnauthorizedOperation"
+			return fakecloudtrail.CreateSecurityGroupEvent(c)
+		}(),
 	}
 	want := collector.Attributions{
 		"sgr-a1": {Added: change("sgr-a1", "sg-1", in, adminID, daysAgo(10)), Modified: change("sgr-a1", "sg-1", mod, carolID, daysAgo(1))},
@@ -76,6 +84,7 @@ func trailEvents() ([]fakecloudtrail.Event, collector.Attributions) {
 		"sgr-b":  {Added: change("sgr-b", "sg-1", in, bobID, daysAgo(20)), Modified: change("sgr-b", "sg-1", mod, adminID, daysAgo(4))},
 		"sgr-c":  {Added: change("sgr-c", "sg-2", out, rootID, daysAgo(5)), Modified: change("sgr-c", "sg-1", mod, adminID, daysAgo(4))},
 		"sgr-d":  {Added: change("sgr-d", "sg-3", in, "elasticloadbalancing.amazonaws.com", daysAgo(3))},
+		"sg-5":   {Added: change("", "sg-5", collector.EventCreateGroup, carolID, daysAgo(2))},
 	}
 	// More ingress rules, so that each event name takes several pages.
 	for i := range 7 {
@@ -103,7 +112,8 @@ func TestLookupRuleChanges(t *testing.T) {
 	compareAttributions(t, got, want)
 
 	// One query per event name, each over the window, each read to its last page: in the
-	// window there are 12 ingress events (6 pages), 1 egress (1) and 3 modify (2).
+	// window there are 12 ingress events (6 pages), 1 egress (1), 3 modify (2) and 2 group
+	// creations (1).
 	reqs := srv.Requests()
 	for _, r := range reqs {
 		if !r.Start.Equal(trailNow.Add(-collector.CloudTrailWindow)) || !r.End.Equal(trailNow) {
@@ -115,6 +125,7 @@ func TestLookupRuleChanges(t *testing.T) {
 		"EventName=AuthorizeSecurityGroupIngress": 6,
 		"EventName=AuthorizeSecurityGroupEgress":  1,
 		"EventName=ModifySecurityGroupRules":      2,
+		"EventName=CreateSecurityGroup":           1,
 	}
 	if !reflect.DeepEqual(pages, wantPages) {
 		t.Errorf("requests per lookup attribute = %v, want %v; requests:", pages, wantPages)
@@ -184,18 +195,12 @@ func TestLookupRuleChangesAccessDenied(t *testing.T) {
 	if err == nil {
 		t.Fatalf("LookupRuleChanges = %v, nil; want an error", got)
 	}
-	if !collector.IsCloudTrailAccessDenied(err) {
-		t.Errorf("IsCloudTrailAccessDenied(%v) = false, want true", err)
-	}
 	var apiErr smithy.APIError
 	if !errors.As(err, &apiErr) || apiErr.ErrorCode() != "AccessDeniedException" {
 		t.Errorf("LookupRuleChanges error %v: want the SDK's AccessDeniedException", err)
 	}
 	if pages := pagesRead(srv.Requests()); total(pages) != 1 {
 		t.Errorf("server was asked for pages %v, want 1 (the other lookups are not made after a refusal)", pages)
-	}
-	if collector.IsCloudTrailAccessDenied(errors.New("AccessDeniedException")) {
-		t.Error("IsCloudTrailAccessDenied of a plain error = true, want false")
 	}
 }
 
@@ -209,8 +214,8 @@ func TestLookupRuleChangesRetriesThrottling(t *testing.T) {
 		t.Fatal(err)
 	}
 	compareAttributions(t, got, want)
-	if n, pages := srv.Calls(), total(pagesRead(srv.Requests())); pages != 3 || n < 4 {
-		t.Errorf("server saw %d calls for %d pages, want 3 pages and at least 4 calls (one retried)", n, pages)
+	if n, pages := srv.Calls(), total(pagesRead(srv.Requests())); pages != 4 || n < 5 {
+		t.Errorf("server saw %d calls for %d pages, want 4 pages and at least 5 calls (one retried)", n, pages)
 	}
 }
 
@@ -219,7 +224,7 @@ func TestLookupRuleChangesRetriesThrottling(t *testing.T) {
 // token comes long after the context's deadline, stops the lookup before its last request.
 func TestLookupRuleChangesTakesATokenPerRequest(t *testing.T) {
 	events, _ := trailEvents()
-	const requests = 9 // 6 + 1 + 2 pages, as in TestLookupRuleChanges
+	const requests = 10 // 6 + 1 + 2 + 1 pages, as in TestLookupRuleChanges
 	for _, burst := range []int{requests, requests - 1} {
 		t.Run(fmt.Sprintf("burst %d", burst), func(t *testing.T) {
 			srv := fakecloudtrail.New(t, fakecloudtrail.Options{PageSize: 2}, events...)
@@ -368,6 +373,27 @@ func TestReadCloudTrailFilesErrors(t *testing.T) {
 	}
 	if _, err := collector.ReadCloudTrailFiles(filepath.Join(dir, "missing.json")); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("ReadCloudTrailFiles(missing) error = %v, want one that is os.ErrNotExist", err)
+	}
+
+	// A file named .gz that is not gzip, alone and in a folder.
+	plainGz := filepath.Join(dir, "gz", "trail.json.gz")
+	writeFile(t, plainGz, fakecloudtrail.LogFile(), false)
+	for _, p := range []string{plainGz, filepath.Dir(plainGz)} {
+		_, err := collector.ReadCloudTrailFiles(p)
+		if err == nil || !strings.Contains(err.Error(), plainGz) || !strings.Contains(err.Error(), "not gzip") {
+			t.Errorf("ReadCloudTrailFiles(%q) error = %v, want one naming %s and saying it is not gzip", p, err, plainGz)
+		}
+	}
+
+	// A folder with no log file in it, only other files and digests.
+	empty := filepath.Join(dir, "empty")
+	writeFile(t, filepath.Join(empty, "README.txt"), []byte("not json"), false)
+	writeFile(t, filepath.Join(empty, "CloudTrail-Digest", "d.json.gz"), []byte(`{"logFiles":[]}`), true)
+	for _, p := range []string{empty, filepath.Join(dir, "empty", "CloudTrail-Digest")} {
+		_, err := collector.ReadCloudTrailFiles(p)
+		if err == nil || !strings.Contains(err.Error(), p) || !strings.Contains(err.Error(), "no CloudTrail log files") {
+			t.Errorf("ReadCloudTrailFiles(%q) error = %v, want one naming the folder and saying it holds no log file", p, err)
+		}
 	}
 }
 

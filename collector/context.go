@@ -18,13 +18,14 @@ const (
 	ContextAttribution = "attribution"
 )
 
-// UnknownContext is context on findings that could not be had for part of the estate: a
-// call that was refused or failed, or input files without the output it needs. The groups
-// and rules of that part are collected all the same.
+// UnknownContext is context on findings that could not be had for part of the estate (for
+// all of it when Account and Region are empty): a call that was refused or failed, or
+// input files without the output it needs. The groups and rules of that part are
+// collected all the same.
 type UnknownContext struct {
 	Account string `json:"account,omitempty"`
 	Region  string `json:"region,omitempty"`
-	// Context is ContextReachability or ContextStaleReferences.
+	// Context is ContextReachability, ContextStaleReferences or ContextAttribution.
 	Context string `json:"context"`
 	Reason  string `json:"reason"`
 }

@@ -75,7 +75,8 @@ type Inventory struct {
 	// Unknown lists the context that could not be had, and where.
 	Unknown []UnknownContext `json:"unknown_context"`
 	// RuleChanges is what CloudTrail says of the rules, by rule id: who added each and
-	// when, and its last modification.
+	// when, and its last modification; and of the groups, by group id, their creation
+	// (see Attributions). It holds only the inventory's rules and groups.
 	RuleChanges Attributions `json:"rule_changes,omitempty"`
 	// CloudTrail says where CloudTrail's LookupEvents was read in full, and since when.
 	CloudTrail *TrailCoverage `json:"cloudtrail,omitempty"`
@@ -84,20 +85,32 @@ type Inventory struct {
 // TrailCoverage is where CloudTrail's events were looked up, from Since to Until: a rule
 // of one of Regions that no event added was added before Since.
 type TrailCoverage struct {
-	Since   time.Time       `json:"since"`
-	Until   time.Time       `json:"until"`
+	Since time.Time `json:"since"`
+	Until time.Time `json:"until"`
+	// Regions are sorted by account, then region (Covers relies on it;
+	// Collection.Inventory sorts them).
 	Regions []AccountRegion `json:"regions"`
 }
 
-// Covers reports whether the events of account and region were looked up.
+// Covers reports whether the events of account and region were looked up. Regions must be
+// sorted (compareAccountRegion).
 func (t *TrailCoverage) Covers(account, region string) bool {
-	return t != nil && slices.Contains(t.Regions, AccountRegion{account, region})
+	if t == nil {
+		return false
+	}
+	_, found := slices.BinarySearchFunc(t.Regions, AccountRegion{account, region}, compareAccountRegion)
+	return found
 }
 
 // AccountRegion is a region of an account.
 type AccountRegion struct {
 	Account string `json:"account"`
 	Region  string `json:"region"`
+}
+
+// compareAccountRegion orders regions by account, then region.
+func compareAccountRegion(a, b AccountRegion) int {
+	return cmp.Or(cmp.Compare(a.Account, b.Account), cmp.Compare(a.Region, b.Region))
 }
 
 // Invalid returns the rules whose CIDR, ports or protocol could not be parsed.
@@ -150,7 +163,9 @@ type Collection struct {
 	Organization *Organization
 }
 
-// joinCollections joins parts, in order, into one Collection, without their Sources. The
+// joinCollections joins parts, in order, into one Collection, without their Sources. Its
+// CloudTrail window is the one all parts with CloudTrail coverage cover: the latest Since
+// and the earliest Until. The
 // lists are sized first, so that each rule is copied once, into an array that fits them
 // all, and each part is let go of as soon as it is copied.
 func joinCollections(parts []Collection) Collection {
@@ -176,6 +191,13 @@ func joinCollections(parts []Collection) Collection {
 			if c.CloudTrail == nil {
 				c.RuleChanges, c.CloudTrail = Attributions{}, &TrailCoverage{Since: t.Since, Until: t.Until}
 			}
+			// The window every part covers: the latest start, the earliest end.
+			if t.Since.After(c.CloudTrail.Since) {
+				c.CloudTrail.Since = t.Since
+			}
+			if t.Until.Before(c.CloudTrail.Until) {
+				c.CloudTrail.Until = t.Until
+			}
 			c.RuleChanges.Merge(p.RuleChanges)
 			c.CloudTrail.Regions = append(c.CloudTrail.Regions, t.Regions...)
 		}
@@ -197,7 +219,7 @@ func (c Collection) ReferencesOtherAccounts() bool {
 
 // Inventory assembles an Inventory: it sorts groups and rules, drops repeated rules,
 // copies each group's attachment, name and VPC to its rules, lists accounts and regions,
-// and finds the public sources (unless opts.NoPublic is set). The Inventory's rules are c.Rules's own array, sorted in
+// keeps the rule changes of its own rules and groups, and finds the public sources (unless opts.NoPublic is set). The Inventory's rules are c.Rules's own array, sorted in
 // place: a million rules are not copied.
 func (c Collection) Inventory(collectedAt time.Time, opts Options) *Inventory {
 	groups, rules, regions := c.Groups, c.Rules, c.Regions
@@ -208,13 +230,13 @@ func (c Collection) Inventory(collectedAt time.Time, opts Options) *Inventory {
 		Skipped:      nonNil(c.Skipped),
 		Organization: c.Organization,
 		Unknown:      nonNil(c.Unknown),
-		RuleChanges:  c.RuleChanges,
 		CloudTrail:   c.CloudTrail,
 	}
-	if t := inv.CloudTrail; t != nil {
-		slices.SortFunc(t.Regions, func(a, b AccountRegion) int {
-			return cmp.Or(cmp.Compare(a.Account, b.Account), cmp.Compare(a.Region, b.Region))
-		})
+	if t := inv.CloudTrail; t != nil && !slices.IsSortedFunc(t.Regions, compareAccountRegion) {
+		slices.SortFunc(t.Regions, compareAccountRegion)
+	}
+	if o := inv.Organization; o != nil && !slices.IsSorted(o.Accounts) {
+		slices.Sort(o.Accounts)
 	}
 	inv.StaleReferences = slices.Clone(nonNil(c.StaleReferences))
 	slices.SortFunc(inv.StaleReferences, compareStale)
@@ -257,6 +279,8 @@ func (c Collection) Inventory(collectedAt time.Time, opts Options) *Inventory {
 		}
 	}
 
+	inv.RuleChanges = ownChanges(c.RuleChanges, inv.Groups, inv.Rules)
+
 	accounts := map[string]bool{}
 	regionSet := map[string]bool{}
 	for _, r := range regions {
@@ -281,6 +305,28 @@ func (c Collection) Inventory(collectedAt time.Time, opts Options) *Inventory {
 		inv.Public = PublicSources(inv.Rules, opts)
 	}
 	return inv
+}
+
+// ownChanges returns the entries of changes keyed by the id of one of rules or groups, in
+// a map of their own: log files of an organization trail can hold the changes of far more.
+// It returns nil when changes is nil.
+func ownChanges(changes Attributions, groups []Group, rules []Rule) Attributions {
+	if changes == nil {
+		return nil
+	}
+	out := make(Attributions)
+	keep := func(id string) {
+		if h, ok := changes[id]; ok {
+			out[id] = h
+		}
+	}
+	for i := range groups {
+		keep(groups[i].ID)
+	}
+	for i := range rules {
+		keep(rules[i].ID)
+	}
+	return out
 }
 
 // mergeGroup joins two records of one group, e.g. from a groups file and a rules file.

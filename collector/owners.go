@@ -560,7 +560,7 @@ func parseRangesJSON(file string, data []byte) ([]publishedRange, error) {
 	if err := json.Unmarshal(data, &top); err != nil {
 		var syntax *json.SyntaxError
 		if errors.As(err, &syntax) {
-			return nil, fmt.Errorf("%s: invalid JSON at byte %d: %w", file, syntax.Offset, err)
+			return nil, jsonError(file, data, err)
 		}
 		return nil, fmt.Errorf("%s: %w", file, errUnknownFormat)
 	}

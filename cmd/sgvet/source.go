@@ -55,12 +55,28 @@ func collect(ctx context.Context, cfg config, public bool, stdin io.Reader, log 
 			c.RuleChanges = collector.Attributions{}
 		}
 		c.RuleChanges.Merge(trail)
+	} else if reason := noAttribution(cfg); reason != "" {
+		c.Unknown = append(c.Unknown, collector.UnknownContext{Context: collector.ContextAttribution, Reason: reason})
 	}
 	inv := c.Inventory(time.Now(), collector.Options{MaxHostsPerCIDR: cfg.MaxHostsPerCIDR, NoPublic: !public})
 	for _, r := range inv.Invalid() {
 		log.Warn("invalid "+r.Invalid.Field.String()+" in rule", "group", r.GroupID, "rule", r.ID, string(r.Invalid.Field), r.Invalid.Text, "reason", r.Invalid.Reason)
 	}
 	return inv, nil
+}
+
+// noAttribution says why cfg gives no way to know who added the rules, and how to get it;
+// it is empty when CloudTrail log files are given, or LookupEvents is asked.
+func noAttribution(cfg config) string {
+	switch {
+	case len(cfg.CloudTrail.Files) > 0:
+		return ""
+	case len(cfg.Inputs) > 0:
+		return "who added the rules is unknown: input files carry no CloudTrail events; give the trail's log files with --cloudtrail"
+	case !cfg.CloudTrail.Lookup:
+		return "who added the rules is unknown: --no-cloudtrail-lookup (cloudtrail.lookup: false) asks CloudTrail nothing; give the trail's log files with --cloudtrail, or let sgvet ask LookupEvents"
+	}
+	return ""
 }
 
 // collectFiles parses the input files; - is stdin. Each is read up to limit bytes.

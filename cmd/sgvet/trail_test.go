@@ -12,6 +12,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	"github.com/aws/aws-sdk-go-v2/service/ec2/types"
 
+	"github.com/sgvet/sgvet/collector"
 	"github.com/sgvet/sgvet/internal/fakecloudtrail"
 	"github.com/sgvet/sgvet/report"
 )
@@ -124,6 +125,11 @@ func TestAuditAttribution(t *testing.T) {
 			t.Errorf("--no-cloudtrail-lookup: CloudTrail was asked %d times", ct.Calls())
 		}
 	})
+	t.Run("no lookup and no log files", func(t *testing.T) {
+		useCloudTrail(t, fakecloudtrail.Options{}, event)
+		res := audit(t, "--no-cloudtrail-lookup")
+		checkAttributionUnknown(t, decodeReport(t, res.stdout), "--no-cloudtrail-lookup")
+	})
 	t.Run("bad log file", func(t *testing.T) {
 		bad := writeFile(t, "trail.json", `{"Records": [{"eventName": "AuthorizeSecurityGroupIngress",`)
 		args := []string{"audit", "--no-cache", "--regions", "us-east-1", "--cloudtrail", bad}
@@ -132,4 +138,48 @@ func TestAuditAttribution(t *testing.T) {
 			t.Errorf("sgvet %q: exit %d, stderr %q; want %d naming --cloudtrail and the file", args, res.code, res.stderr, exitUsage)
 		}
 	})
+}
+
+// checkAttributionUnknown fails t unless r lists attribution as unknown once, for the
+// whole run (no account, no region), with a reason that says why and names --cloudtrail.
+func checkAttributionUnknown(t *testing.T, r report.Report, why string) {
+	t.Helper()
+	var found []collector.UnknownContext
+	for _, u := range r.Run.Unknown {
+		if u.Context == collector.ContextAttribution {
+			found = append(found, u)
+		}
+	}
+	if len(found) != 1 || found[0].Account != "" || found[0].Region != "" ||
+		!strings.Contains(found[0].Reason, why) || !strings.Contains(found[0].Reason, "--cloudtrail") {
+		t.Errorf("unknown_context = %+v, want attribution unknown for the run, saying %q and naming --cloudtrail", r.Run.Unknown, why)
+	}
+}
+
+// TestAuditAttributionOfInputFiles: input files say nothing of who added the rules, which
+// the report lists as unknown unless CloudTrail's log files are given.
+func TestAuditAttributionOfInputFiles(t *testing.T) {
+	isolateAWS(t)
+	isolateProviders(t)
+	args := append(slices.Clone(exampleArgs), "--no-cache", "--format", "json", "--fail-on", "none")
+	res := sgvet(t, "", args...)
+	if res.code != exitOK && res.code != exitIncomplete {
+		t.Fatalf("sgvet %q: exit %d; stderr: %s", args, res.code, res.stderr)
+	}
+	checkAttributionUnknown(t, decodeReport(t, res.stdout), "input files")
+
+	logs := t.TempDir()
+	if err := os.WriteFile(filepath.Join(logs, "trail.json"), fakecloudtrail.LogFile(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	args = append(args, "--cloudtrail", logs)
+	res = sgvet(t, "", args...)
+	if res.code != exitOK && res.code != exitIncomplete {
+		t.Fatalf("sgvet %q: exit %d; stderr: %s", args, res.code, res.stderr)
+	}
+	for _, u := range decodeReport(t, res.stdout).Run.Unknown {
+		if u.Context == collector.ContextAttribution {
+			t.Errorf("with --cloudtrail, unknown_context lists %+v", u)
+		}
+	}
 }

@@ -221,6 +221,26 @@ func ModifyRulesEvent(c Call) Event {
 	return c.event("ModifySecurityGroupRules", request, response)
 }
 
+// CreateSecurityGroupEvent is a successful (unless c.ErrorCode) CreateSecurityGroup call
+// creating the VPC group c.GroupID, as CloudTrail records it: requestParameters has
+// groupName, groupDescription and vpcId; responseElements has requestId, _return and the
+// new group's groupId, and names no rule (not even the "allow all outbound" rule EC2 adds
+// to the group). c.RuleIDs is not used.
+func CreateSecurityGroupEvent(c Call) Event {
+	c.RuleIDs = nil
+	request := map[string]any{
+		"groupName":        "group-" + c.GroupID,
+		"groupDescription": "created for " + c.GroupID,
+		"vpcId":            "vpc-0example",
+	}
+	response := map[string]any{
+		"requestId": "req-create-" + c.GroupID,
+		"_return":   true,
+		"groupId":   c.GroupID,
+	}
+	return c.event("CreateSecurityGroup", request, response)
+}
+
 func (c Call) account() string {
 	if c.Account != "" {
 		return c.Account

@@ -1,7 +1,7 @@
 // Package fakecloudtrail serves a test double of CloudTrail's LookupEvents on loopback,
 // because moto does not implement LookupEvents. It also builds realistic CloudTrail records
 // of the security group calls sgvet attributes (AuthorizeIngressEvent, AuthorizeEgressEvent,
-// ModifyRulesEvent), which a test can serve or write to a log file (LogFile).
+// ModifyRulesEvent, CreateSecurityGroupEvent), which a test can serve or write to a log file (LogFile).
 //
 // The wire format follows what the generated deserializers and serializers of
 // aws-sdk-go-v2's service/cloudtrail send and expect (AWS JSON 1.1):
