@@ -284,8 +284,13 @@ func verdictsText(vs []reputation.Verdict) string {
 }
 
 // unknownText says what context is unknown where, and why: "reachability unknown in
-// account 123456789012, region us-east-1: ...".
+// account 123456789012, region us-east-1: ...", or "attribution unknown: ..." for the
+// whole estate.
 func unknownText(u collector.UnknownContext) string {
+	if u.Account == "" && u.Region == "" {
+		// Of the whole estate.
+		return fmt.Sprintf("%s unknown: %s", u.Context, u.Reason)
+	}
 	return fmt.Sprintf("%s unknown in %s: %s", u.Context, skippedWhere(u.Account, u.Region, ""), u.Reason)
 }
 

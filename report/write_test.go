@@ -921,3 +921,19 @@ func TestWriteMarkdownAccounts(t *testing.T) {
 		})
 	}
 }
+
+func TestUnknownText(t *testing.T) {
+	for _, tc := range []struct {
+		u    collector.UnknownContext
+		want string
+	}{
+		{collector.UnknownContext{Account: "111122223333", Region: "us-east-1", Context: collector.ContextAttribution, Reason: "AccessDeniedException"},
+			"attribution unknown in account 111122223333, region us-east-1: AccessDeniedException"},
+		{collector.UnknownContext{Context: collector.ContextAttribution, Reason: "input files carry no CloudTrail events"},
+			"attribution unknown: input files carry no CloudTrail events"},
+	} {
+		if got := unknownText(tc.u); got != tc.want {
+			t.Errorf("unknownText(%+v) = %q, want %q", tc.u, got, tc.want)
+		}
+	}
+}
