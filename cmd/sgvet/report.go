@@ -17,9 +17,11 @@ const reportAbout = `Usage: sgvet report --inventory FILE --results-url URL [fla
 
 Gather the verdicts of the run that 'sgvet collect' wrote FILE for, from the results queue
 that 'sgvet work' publishes to, until every address has an answer or --wait runs out (what
-has none is reported unvetted), then write the report as 'sgvet audit' does. The run's
-verdict messages are deleted only once the report is written: a report that fails can be
-made again. Messages of other runs are left on the queue for their own reports.
+has none is reported unvetted), then write the report as 'sgvet audit' does. Prefixes are
+expanded by the inventory's max_hosts_per_cidr, as collect expanded them; a configuration
+file that sets another value is refused. The run's verdict messages are deleted only once
+the report is written: a report that fails can be made again. Messages of other runs are
+left on the queue for their own reports.
 
 Exit status: as 'sgvet audit': 0 when no finding reaches --fail-on; 1 when one does; 3 when
 none does but the audit is incomplete (some address has no verdict, some region could not
@@ -82,6 +84,9 @@ func runReport(ctx context.Context, args []string, stdin io.Reader, stdout, stde
 	if err != nil {
 		return err
 	}
+	if err := adoptMaxHosts(&cfg, doc, o.common.inventory); err != nil {
+		return err
+	}
 	results, err := openSQS(ctx, cfg, "--results-url", o.common.resultsURL, log)
 	if err != nil {
 		return err
@@ -142,7 +147,25 @@ func readRunInventory(name string, stdin io.Reader, limit byteSize) (*runInvento
 	if doc.Schema != collector.Schema || doc.Run == "" {
 		return nil, usageErrorf("--inventory %s: not an inventory written by sgvet collect (schema %q, run %q)", name, doc.Schema, doc.Run)
 	}
+	if doc.MaxHostsPerCIDR < 1 || doc.MaxHostsPerCIDR > 1<<16 {
+		return nil, usageErrorf("--inventory %s: max_hosts_per_cidr must be between 1 and 65536, not %d", name, doc.MaxHostsPerCIDR)
+	}
 	return doc, nil
+}
+
+// adoptMaxHosts makes the report expand prefixes as the collect that wrote doc did, so
+// that it finds the verdicts on exactly the addresses that were sent: a report built with
+// another max_hosts_per_cidr would look for answers on targets no worker was asked about.
+// A configuration file that sets another value is refused rather than ignored.
+func adoptMaxHosts(cfg *config, doc *runInventory, name string) error {
+	if cfg.file != nil {
+		if _, set := cfg.file.lines["max_hosts_per_cidr"]; set && cfg.MaxHostsPerCIDR != doc.MaxHostsPerCIDR {
+			return cfg.keyErrorf("max_hosts_per_cidr", "is %d, but the inventory %s was collected with %d, which the report must use: remove the key, or set it to %d",
+				cfg.MaxHostsPerCIDR, name, doc.MaxHostsPerCIDR, doc.MaxHostsPerCIDR)
+		}
+	}
+	cfg.MaxHostsPerCIDR = doc.MaxHostsPerCIDR
+	return nil
 }
 
 // showGathering shows on the status line how many addresses have an answer, until ctx
