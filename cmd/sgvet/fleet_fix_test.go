@@ -3,8 +3,11 @@ package main
 import (
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
+
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
 )
 
 // report expands prefixes by the max_hosts_per_cidr the inventory was collected with, so
@@ -46,5 +49,56 @@ func TestReportUsesInventoryMaxHosts(t *testing.T) {
 	}
 	if !suspicious {
 		t.Errorf("sgvet report has no suspicious-source finding on 94.73.144.0/22, whose 94.73.145.9 is listed: %v", findings)
+	}
+}
+
+// A report stopped by a signal while it gathers makes the verdict messages it holds visible
+// again, so that a report made at once gathers every verdict, rather than none until the
+// first one's hold passes.
+func TestReportStoppedReleasesVerdicts(t *testing.T) {
+	q := relSetup(t, 5*time.Second, 5)
+	// 64 addresses: two lookup messages.
+	in := writeFile(t, "net.json", `{"SecurityGroups":[{"GroupId":"sg-1","GroupName":"app","VpcId":"vpc-1","OwnerId":"123456789012",
+		"IpPermissions":[{"IpProtocol":"tcp","FromPort":443,"ToPort":443,"IpRanges":[{"CidrIp":"81.2.69.64/26","Description":"office"}]}],
+		"IpPermissionsEgress":[]}]}`)
+	list := writeFile(t, "list.txt", "81.2.69.70\n")
+	inventory, _ := relCollect(t, q, 0, in)
+	work := []string{"work", "--queue-url", q.lookups, "--results-url", q.results,
+		"--providers", "blocklist", "--blocklist", list, "--no-cache", "--idle-exit", "2s"}
+
+	// One lookup message is kept from the worker, so that the first report waits for it.
+	withheld := relReceive(t, q.client, q.lookups, 1)
+	if res := relRun(t, work...); res.code != 0 {
+		t.Fatalf("sgvet work = exit %d; stderr %q", res.code, res.stderr)
+	}
+	if n := relTotal(t, q.client, q.results); n != 1 {
+		t.Fatalf("verdicts messages = %d, want 1", n)
+	}
+
+	first := relStart(t, "report", "--inventory", inventory, "--results-url", q.results, "--wait", relTimeout.String(), "-f", "json")
+	relWaitFor(t, "the first report holding the verdicts message", func() bool {
+		visible, inFlight := relCount(t, q.client, q.results)
+		return visible == 0 && inFlight == 1
+	}, first)
+	first.signal(t, syscall.SIGINT)
+	if res := first.wait(t); res.code != 130 {
+		t.Fatalf("sgvet report stopped by SIGINT = exit %d, want 130; stderr %q", res.code, res.stderr)
+	}
+	if visible, inFlight := relCount(t, q.client, q.results); visible != 1 || inFlight != 0 {
+		t.Errorf("after the stopped report: %d verdicts messages visible, %d in flight; want 1 visible", visible, inFlight)
+	}
+
+	if _, err := q.client.ChangeMessageVisibility(t.Context(), &sqs.ChangeMessageVisibilityInput{
+		QueueUrl: &q.lookups, ReceiptHandle: withheld[0].ReceiptHandle, VisibilityTimeout: 0,
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if res := relRun(t, work...); res.code != 0 {
+		t.Fatalf("sgvet work = exit %d; stderr %q", res.code, res.stderr)
+	}
+	res := relRun(t, "report", "--inventory", inventory, "--results-url", q.results, "--wait", "1m", "-f", "json", "--fail-on", "none")
+	_, summary := relFindings(t, "sgvet report", res)
+	if s, _ := summary.(map[string]any); s["addresses_unvetted"] != 0.0 || s["addresses_total"] != 64.0 {
+		t.Errorf("sgvet report after a stopped one: summary %v, want all 64 addresses vetted", summary)
 	}
 }
