@@ -16,8 +16,10 @@ import (
 const collectAbout = `Usage: sgvet collect --inventory FILE --queue-url URL [flags]
 
 Collect the security groups (from the AWS API, or from files of aws CLI output with
---input), write the inventory to FILE, and send every public address to vet to the lookups
-queue, at most 50 to a message, for a fleet of 'sgvet work' to vet. It prints the run id.
+--input), send every public address to vet to the lookups queue, at most 50 to a message,
+for a fleet of 'sgvet work' to vet, and then write the inventory to FILE: a run whose
+lookups could not all be sent writes none. The lookups queue must be a standard queue, not
+a FIFO queue. It prints the run id.
 Then 'sgvet report --inventory FILE' gathers the run's verdicts and writes the report.
 
 Exit status: 0 when everything was collected and sent; 3 when some region or prefix list
@@ -76,23 +78,25 @@ func runCollect(ctx context.Context, args []string, stdin io.Reader, stdout, std
 		return err
 	}
 	run := newRunID(time.Now())
+	// The inventory is written once the lookups are sent, so that a run whose lookups
+	// could not all be sent leaves no inventory that looks complete.
+	targets := report.Targets(inv.Rules, cfg.MaxHostsPerCIDR)
+	progress := func(n int) { status.show(fmt.Sprintf("sending lookups: %d of %d addresses", n, len(targets))) }
+	sent, err := vetting.SendLookups(ctx, lookups.ForRun(run), run, targets, progress)
+	status.done()
+	if err != nil {
+		return fmt.Errorf("--queue-url: run %s: %d lookup messages sent, then: %w; no inventory is written, collect again", run, sent, err)
+	}
+	log.Info("lookups sent", "run", run, "addresses", len(targets), "messages", sent)
 	err = writeOutput(ctx, o.common.inventory, stdout, func(w io.Writer) error {
 		return streamInventoryJSON(w, inv, func(head *collector.Inventory) any {
 			return runInventory{Run: run, MaxHostsPerCIDR: cfg.MaxHostsPerCIDR, Inventory: head}
 		})
 	})
 	if err != nil {
-		return err
+		return fmt.Errorf("run %s: the lookups are sent, but the inventory is not written, so no report can be made of the run: %w; collect again", run, err)
 	}
-
-	targets := report.Targets(inv.Rules, cfg.MaxHostsPerCIDR)
-	progress := func(n int) { status.show(fmt.Sprintf("sending lookups: %d of %d addresses", n, len(targets))) }
-	sent, err := vetting.SendLookups(ctx, lookups.ForRun(run), run, targets, progress)
-	status.done()
-	if err != nil {
-		return fmt.Errorf("--queue-url: run %s: %d lookup messages sent, then: %w; the run is incomplete, collect again", run, sent, err)
-	}
-	log.Info("lookups sent", "run", run, "addresses", len(targets), "messages", sent, "inventory", o.common.inventory)
+	log.Info("inventory written", "run", run, "inventory", o.common.inventory)
 	fmt.Fprintln(stdout, run)
 	if len(inv.Skipped) > 0 || len(inv.Invalid()) > 0 {
 		return errIncomplete

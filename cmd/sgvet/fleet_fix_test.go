@@ -1,6 +1,11 @@
 package main
 
 import (
+	"errors"
+	"io"
+	"io/fs"
+	"net/http"
+	"os"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -100,5 +105,31 @@ func TestReportStoppedReleasesVerdicts(t *testing.T) {
 	_, summary := relFindings(t, "sgvet report", res)
 	if s, _ := summary.(map[string]any); s["addresses_unvetted"] != 0.0 || s["addresses_total"] != 64.0 {
 		t.Errorf("sgvet report after a stopped one: summary %v, want all 64 addresses vetted", summary)
+	}
+}
+
+// collect whose lookups cannot be sent writes no inventory, which would look complete.
+func TestCollectSendFailsWritesNoInventory(t *testing.T) {
+	srv := useMoto(t)
+	isolateProviders(t)
+	lookups := createQueue(t, "lookups", nil)
+	// SQS refusing the send, as IAM does a role without sqs:SendMessage; moto accepts every caller.
+	front := frontMoto(t, srv.URL, func(w http.ResponseWriter, r *http.Request, _ []byte) bool {
+		if r.Header.Get("X-Amz-Target") != "AmazonSQS.SendMessageBatch" {
+			return false
+		}
+		w.Header().Set("Content-Type", "application/x-amz-json-1.0")
+		w.WriteHeader(http.StatusBadRequest)
+		io.WriteString(w, `{"__type":"com.amazon.coral.service#AccessDeniedException","message":"not allowed to send"}`)
+		return true
+	})
+	t.Setenv("AWS_ENDPOINT_URL_SQS", front)
+	inventory := filepath.Join(t.TempDir(), "run.json")
+	res := sgvet(t, "", "collect", "--input", "../../examples/security-groups.json", "--inventory", inventory, "--queue-url", lookups)
+	if res.code != exitUsage || !strings.Contains(res.stderr, "no inventory is written") {
+		t.Errorf("sgvet collect with the send refused = exit %d, stderr %q; want exit 2, saying no inventory is written", res.code, res.stderr)
+	}
+	if _, err := os.Stat(inventory); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("an inventory was written by a collect whose lookups were not sent (%v)", err)
 	}
 }

@@ -42,7 +42,7 @@ func openSQS(ctx context.Context, cfg config, flag, rawURL string, log *slog.Log
 	client := sqs.NewFromConfig(awsCfg)
 	out, err := client.GetQueueAttributes(ctx, &sqs.GetQueueAttributesInput{
 		QueueUrl:       &rawURL,
-		AttributeNames: []types.QueueAttributeName{types.QueueAttributeNameVisibilityTimeout},
+		AttributeNames: []types.QueueAttributeName{types.QueueAttributeNameVisibilityTimeout, types.QueueAttributeNameFifoQueue},
 	})
 	if err != nil {
 		if ctx.Err() != nil {
@@ -54,12 +54,19 @@ func openSQS(ctx context.Context, cfg config, flag, rawURL string, log *slog.Log
 		}
 		return nil, usageErrorf("%s %s: %v", flag, rawURL, err)
 	}
+	if out.Attributes[string(types.QueueAttributeNameFifoQueue)] == "true" {
+		return nil, usageErrorf("%s: %s %v", flag, rawURL, errFIFOQueue)
+	}
 	seconds, err := strconv.Atoi(out.Attributes[string(types.QueueAttributeNameVisibilityTimeout)])
 	if err != nil || seconds < 0 {
 		return nil, fmt.Errorf("%s %s: the queue's visibility timeout %q is not a number of seconds", flag, rawURL, out.Attributes[string(types.QueueAttributeNameVisibilityTimeout)])
 	}
 	return &sqsQueue{SQS: queue.NewSQS(client, rawURL, queue.SQSOptions{}), visibility: time.Duration(seconds) * time.Second}, nil
 }
+
+// errFIFOQueue refuses a FIFO queue: sgvet's messages carry no message group, which a FIFO
+// queue requires of every message sent, and a run's messages need no order.
+var errFIFOQueue = errors.New("is a FIFO queue; sgvet needs a standard queue")
 
 // checkQueueURL checks that s is the URL of an SQS queue, and returns its region when the
 // host names one (sqs.REGION.amazonaws.com), as AWS's own URLs do.
@@ -71,6 +78,9 @@ func checkQueueURL(s string) (region string, err error) {
 	parts := strings.Split(strings.Trim(u.Path, "/"), "/")
 	if len(parts) != 2 || parts[0] == "" || parts[1] == "" {
 		return "", fmt.Errorf("%q is not a queue URL: its path is not /ACCOUNT/QUEUE", s)
+	}
+	if strings.HasSuffix(parts[1], ".fifo") {
+		return "", fmt.Errorf("%s %w", s, errFIFOQueue)
 	}
 	host := strings.Split(u.Hostname(), ".")
 	if len(host) >= 4 && host[0] == "sqs" && host[len(host)-2] == "amazonaws" {
