@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/json"
 	"errors"
 	"io"
 	"io/fs"
@@ -131,5 +132,31 @@ func TestCollectSendFailsWritesNoInventory(t *testing.T) {
 	}
 	if _, err := os.Stat(inventory); !errors.Is(err, fs.ErrNotExist) {
 		t.Errorf("an inventory was written by a collect whose lookups were not sent (%v)", err)
+	}
+}
+
+// collect --inventory - writes the inventory alone to standard output, and the run id to
+// standard error, so that report --inventory - reads it from a pipe.
+func TestCollectInventoryToStdoutPipesToReport(t *testing.T) {
+	useMoto(t)
+	isolateProviders(t)
+	lookups := createQueue(t, "lookups", nil)
+	results := createQueue(t, "results", nil)
+	t.Cleanup(func() { os.Remove("-") })
+	collected := sgvet(t, "", "collect", "--input", "../../examples/security-groups.json", "--inventory", "-", "--queue-url", lookups)
+	lines := strings.Split(strings.TrimSpace(collected.stderr), "\n")
+	run := lines[len(lines)-1]
+	var doc struct{ Run string }
+	if err := json.Unmarshal([]byte(collected.stdout), &doc); err != nil || doc.Run != run || collected.code != exitIncomplete {
+		t.Fatalf("sgvet collect --inventory - = exit %d, inventory of run %q (%v), last line of stderr %q; want exit 3, an inventory alone on stdout, and its run id on stderr",
+			collected.code, doc.Run, err, run)
+	}
+	if _, err := os.Stat("-"); err == nil {
+		t.Error("sgvet collect --inventory - wrote a file named -")
+	}
+	reported := sgvet(t, collected.stdout, "report", "--inventory", "-", "--results-url", results, "--wait", "1s", "-f", "json", "--fail-on", "none")
+	var rep struct{ Run struct{ ID string } }
+	if err := json.Unmarshal([]byte(reported.stdout), &rep); err != nil || rep.Run.ID != run || reported.code != exitIncomplete {
+		t.Errorf("sgvet report --inventory - = exit %d, run %q (%v), stderr %q; want exit 3 and run %s", reported.code, rep.Run.ID, err, reported.stderr, run)
 	}
 }
