@@ -160,3 +160,34 @@ func TestCollectInventoryToStdoutPipesToReport(t *testing.T) {
 		t.Errorf("sgvet report --inventory - = exit %d, run %q (%v), stderr %q; want exit 3 and run %s", reported.code, rep.Run.ID, err, reported.stderr, run)
 	}
 }
+
+// checkQueueURL refuses a URL with user information, a query or a fragment, and its error
+// repeats no secret that the URL held.
+func TestCheckQueueURLRefusesSecrets(t *testing.T) {
+	for _, tc := range []struct {
+		url, want string
+	}{
+		{"https://user:s3cret@sqs.us-east-1.amazonaws.com/123456789012/q", "user name or password"},
+		{"https://s3cret@sqs.us-east-1.amazonaws.com/123456789012/q", "user name or password"},
+		{"https://sqs.us-east-1.amazonaws.com/123456789012/q?X-Amz-Signature=s3cret", "query or a fragment"},
+		{"https://sqs.us-east-1.amazonaws.com/123456789012/q#s3cret", "query or a fragment"},
+		{"https://user:s3cret%zz@sqs.us-east-1.amazonaws.com/123456789012/q", "is not a queue URL"},
+	} {
+		t.Run(tc.url, func(t *testing.T) {
+			_, err := checkQueueURL(tc.url)
+			if err == nil || !strings.Contains(err.Error(), tc.want) || strings.Contains(err.Error(), "s3cret") {
+				t.Errorf("checkQueueURL(%q) = %v, want an error saying %q without the secret", tc.url, err, tc.want)
+			}
+		})
+	}
+	if region, err := checkQueueURL("https://sqs.eu-west-1.amazonaws.com/123456789012/sgvet-lookups"); region != "eu-west-1" || err != nil {
+		t.Errorf("checkQueueURL(an AWS queue URL) = %q, %v; want eu-west-1", region, err)
+	}
+
+	useMoto(t)
+	isolateProviders(t)
+	res := sgvet(t, "", "work", "--queue-url", "https://user:s3cret@sqs.us-east-1.amazonaws.com/123456789012/q", "--results-url", "https://sqs.us-east-1.amazonaws.com/123456789012/r")
+	if res.code != exitUsage || !strings.Contains(res.stderr, "--queue-url") || strings.Contains(res.stderr+res.stdout, "s3cret") {
+		t.Errorf("sgvet work --queue-url with a password = exit %d, stderr %q; want exit 2 naming --queue-url, without the password", res.code, res.stderr)
+	}
+}
