@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
+
+	"github.com/sgvet/sgvet/queue"
 )
 
 // report expands prefixes by the max_hosts_per_cidr the inventory was collected with, so
@@ -189,5 +191,40 @@ func TestCheckQueueURLRefusesSecrets(t *testing.T) {
 	res := sgvet(t, "", "work", "--queue-url", "https://user:s3cret@sqs.us-east-1.amazonaws.com/123456789012/q", "--results-url", "https://sqs.us-east-1.amazonaws.com/123456789012/r")
 	if res.code != exitUsage || !strings.Contains(res.stderr, "--queue-url") || strings.Contains(res.stderr+res.stdout, "s3cret") {
 		t.Errorf("sgvet work --queue-url with a password = exit %d, stderr %q; want exit 2 naming --queue-url, without the password", res.code, res.stderr)
+	}
+}
+
+// work that stops because its results queue is deleted returns an error that is still
+// queue.ErrQueueGone, with the exit status of a queue error.
+func TestWorkQueueGoneIsWrapped(t *testing.T) {
+	q := relSetup(t, 30*time.Second, 5)
+	list := writeFile(t, "list.txt", "81.2.69.70\n")
+	stderr := new(lockedBuffer)
+	done := make(chan error, 1)
+	go func() {
+		done <- runWork(t.Context(), []string{"--queue-url", q.lookups, "--results-url", q.results,
+			"--providers", "blocklist", "--blocklist", list, "--no-cache", "--workers", "1"}, strings.NewReader(""), io.Discard, stderr)
+	}()
+	relWaitFor(t, "the worker to start", func() bool {
+		select {
+		case err := <-done:
+			t.Fatalf("runWork returned %v before working; stderr %q", err, stderr.String())
+		default:
+		}
+		return strings.Contains(stderr.String(), "msg=working")
+	})
+	if _, err := q.client.DeleteQueue(t.Context(), &sqs.DeleteQueueInput{QueueUrl: &q.results}); err != nil {
+		t.Fatal(err)
+	}
+	relSendLookups(t, q, "rel-gone", [][]string{relAddresses(1, 2)})
+	var err error
+	select {
+	case err = <-done:
+	case <-time.After(relTimeout):
+		t.Fatalf("runWork still running %v after its results queue was deleted; stderr %q", relTimeout, stderr.String())
+	}
+	var ee *exitError
+	if !errors.Is(err, queue.ErrQueueGone) || !errors.As(err, &ee) || ee.code != exitUsage || !strings.Contains(err.Error(), q.results) {
+		t.Errorf("runWork with its results queue deleted = %v, want an error naming %s that is queue.ErrQueueGone, exit status %d", err, q.results, exitUsage)
 	}
 }

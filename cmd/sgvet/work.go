@@ -94,7 +94,8 @@ func runWork(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 		g.Go(func() error { return w.Run(gctx) })
 	}
 	if err := g.Wait(); err != nil {
-		return usageErrorf("%v", err)
+		// Wrapped, not flattened, so that a caller can tell a queue that is gone.
+		return &exitError{code: exitUsage, err: err}
 	}
 	return nil
 }
