@@ -54,8 +54,9 @@ func SendLookups(ctx context.Context, q queue.Transport, run string, targets []r
 
 // Gatherer receives the verdicts messages of one run from a results queue into a Gathering.
 // It holds the messages of its run, unacknowledged, until Ack is called once the report is
-// written, so that a reporter that fails leaves them to be gathered again; messages of
-// other runs are left at once to their own reporter (see Requeue).
+// written; a reporter that does not write its report calls Release, so that they can be
+// gathered again at once rather than once Hold passes. Messages of other runs are left at
+// once to their own reporter (see Requeue).
 type Gatherer struct {
 	Results   queue.Transport
 	Run       string
@@ -166,6 +167,33 @@ func (g *Gatherer) passOver(ctx context.Context, msg queue.Message, run string) 
 	// finds the verdicts twice, which adds nothing.
 	if err := g.Results.Ack(ctx, msg.Receipt); err != nil && ctx.Err() == nil {
 		g.Log.Warn("verdicts message of another run queued again, but not deleted", "id", msg.ID, "run", run, "err", err)
+	}
+	return nil
+}
+
+// Release makes the messages of the run that Gather received visible again at once, for
+// another reporter to gather: a reporter that does not write its report calls it, rather
+// than leave them held until Hold passes. A message whose receipt has expired is visible
+// already, and is not an error. It must not be called while Gather runs.
+func (g *Gatherer) Release(ctx context.Context) error {
+	if len(g.held) == 0 {
+		return nil
+	}
+	var err error
+	if b, ok := g.Results.(batchExtender); ok {
+		err = b.ExtendAll(ctx, 0, g.held...)
+	} else {
+		var errs []error
+		for _, r := range g.held {
+			if err := g.Results.Extend(ctx, r, 0); err != nil && !errors.Is(err, queue.ErrUnknownReceipt) {
+				errs = append(errs, err)
+			}
+		}
+		err = errors.Join(errs...)
+	}
+	g.held = nil
+	if err != nil && !errors.Is(err, queue.ErrUnknownReceipt) {
+		return fmt.Errorf("release verdicts messages: %w", err)
 	}
 	return nil
 }

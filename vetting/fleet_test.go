@@ -149,3 +149,58 @@ func TestGatherRequeuesOtherRuns(t *testing.T) {
 		t.Errorf("left = %d messages, first %+v; want the other run's, never received", len(left), left)
 	}
 }
+
+// cancelWhenDrained is a results queue that ends the gathering, by cancel, once it has no
+// message to give: the reporter is stopped mid-gathering.
+type cancelWhenDrained struct {
+	queue.Transport
+	cancel context.CancelFunc
+	calls  int
+}
+
+func (c *cancelWhenDrained) Receive(ctx context.Context, max int) ([]queue.Message, error) {
+	if c.calls++; c.calls > 1 {
+		c.cancel()
+	}
+	return c.Transport.Receive(ctx, max)
+}
+
+// A gatherer stopped mid-gathering releases the messages it held: another gathers them at
+// once, rather than once the first one's hold passes.
+func TestGatherReleaseThenGatherAgain(t *testing.T) {
+	ctx := t.Context()
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	ts := addresses(60)
+	results := queue.NewMemory(0, time.Hour)
+	first, _ := EncodeVerdicts("run-1", verdictsOn(ts[:50], "blocklist", reputation.Clean))
+	if err := results.Send(ctx, first); err != nil {
+		t.Fatal(err)
+	}
+
+	stopped, cancel := context.WithCancel(ctx)
+	defer cancel()
+	g := &Gatherer{Results: &cancelWhenDrained{Transport: results, cancel: cancel}, Run: "run-1", Gathering: NewGathering(ts), Log: log, Hold: time.Hour}
+	if err := g.Gather(stopped); err != nil {
+		t.Fatal(err)
+	}
+	if got := g.Gathering.Missing(); got != 10 {
+		t.Fatalf("Missing() after a stopped Gather = %d, want 10", got)
+	}
+	if err := g.Release(ctx); err != nil {
+		t.Fatalf("Release() = %v", err)
+	}
+
+	second, _ := EncodeVerdicts("run-1", verdictsOn(ts[50:], "blocklist", reputation.Clean))
+	if err := results.Send(ctx, second); err != nil {
+		t.Fatal(err)
+	}
+	again := &Gatherer{Results: results, Run: "run-1", Gathering: NewGathering(ts), Log: log, Hold: time.Hour}
+	wait, stop := context.WithTimeout(ctx, time.Minute) // generous: the gathering ends as soon as both arrive
+	defer stop()
+	if err := again.Gather(wait); err != nil {
+		t.Fatal(err)
+	}
+	if got := again.Gathering.Missing(); got != 0 {
+		t.Errorf("Missing() of a gathering after Release = %d, want 0", got)
+	}
+}

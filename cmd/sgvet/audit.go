@@ -92,6 +92,13 @@ func runAudit(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 			return err
 		}
 	}
+	// Unless the report is written, the verdict messages gathered are made visible again.
+	written := false
+	defer func() {
+		if fleet != nil && !written {
+			fleet.release(ctx, log)
+		}
+	}()
 	vetter, closeCache, err := newVetter(ctx, cfg, log)
 	noProvider := err != nil && isNoProvider(err)
 	switch {
@@ -147,7 +154,7 @@ func runAudit(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 		cfg: cfg, writer: writer, output: output, stdout: stdout, log: log, hist: hist,
 		id: runID, started: started, inv: inv, results: results, stats: stats, owners: owners,
 	})
-	if fleet != nil && reportWritten(err) {
+	if written = reportWritten(err); fleet != nil && written {
 		fleet.ack(ctx, log)
 	}
 	return err

@@ -16,8 +16,12 @@ import (
 const collectAbout = `Usage: sgvet collect --inventory FILE --queue-url URL [flags]
 
 Collect the security groups (from the AWS API, or from files of aws CLI output with
---input), write the inventory to FILE, and send every public address to vet to the lookups
-queue, at most 50 to a message, for a fleet of 'sgvet work' to vet. It prints the run id.
+--input), send every public address to vet to the lookups queue, at most 50 to a message,
+for a fleet of 'sgvet work' to vet, and then write the inventory to FILE: a run whose
+lookups could not all be sent writes none. The lookups queue must be a standard queue, not
+a FIFO queue. It prints the run id on standard output; with --inventory -, the inventory
+goes to standard output and the run id to standard error, so that the inventory can be
+piped to 'sgvet report --inventory -'.
 Then 'sgvet report --inventory FILE' gathers the run's verdicts and writes the report.
 
 Exit status: 0 when everything was collected and sent; 3 when some region or prefix list
@@ -33,7 +37,7 @@ Examples:
 func collectFlags(o *commandOptions) *commandFlags {
 	c := newCommandFlags("sgvet collect", collectAbout)
 	o.common.registerSource(c)
-	o.common.registerInventory(c, "write the inventory, with the run's id, to `FILE` (replaced only when complete)")
+	o.common.registerInventory(c, "write the inventory, with the run's id, to `FILE` (replaced only when complete; - for standard output, and the run id then to standard error)")
 	o.common.registerQueues(c, "send lookup messages to the SQS queue at `URL`", "")
 	o.common.registerConfig(c)
 	return c
@@ -61,7 +65,13 @@ func runCollect(ctx context.Context, args []string, stdin io.Reader, stdout, std
 	if err != nil {
 		return err
 	}
-	if err := checkOutput(o.common.inventory); err != nil {
+	// With --inventory -, the inventory goes to standard output, and the run id, which
+	// would follow it there, to standard error.
+	inventory, runOut := o.common.inventory, stdout
+	if inventory == "-" {
+		inventory, runOut = "", stderr
+	}
+	if err := checkOutput(inventory); err != nil {
 		return err
 	}
 	status := newStatusLine(stderr)
@@ -76,24 +86,26 @@ func runCollect(ctx context.Context, args []string, stdin io.Reader, stdout, std
 		return err
 	}
 	run := newRunID(time.Now())
-	err = writeOutput(ctx, o.common.inventory, stdout, func(w io.Writer) error {
-		return streamInventoryJSON(w, inv, func(head *collector.Inventory) any {
-			return runInventory{Run: run, MaxHostsPerCIDR: cfg.MaxHostsPerCIDR, Inventory: head}
-		})
-	})
-	if err != nil {
-		return err
-	}
-
+	// The inventory is written once the lookups are sent, so that a run whose lookups
+	// could not all be sent leaves no inventory that looks complete.
 	targets := report.Targets(inv.Rules, cfg.MaxHostsPerCIDR)
 	progress := func(n int) { status.show(fmt.Sprintf("sending lookups: %d of %d addresses", n, len(targets))) }
 	sent, err := vetting.SendLookups(ctx, lookups.ForRun(run), run, targets, progress)
 	status.done()
 	if err != nil {
-		return fmt.Errorf("--queue-url: run %s: %d lookup messages sent, then: %w; the run is incomplete, collect again", run, sent, err)
+		return fmt.Errorf("--queue-url: run %s: %d lookup messages sent, then: %w; no inventory is written, collect again", run, sent, err)
 	}
-	log.Info("lookups sent", "run", run, "addresses", len(targets), "messages", sent, "inventory", o.common.inventory)
-	fmt.Fprintln(stdout, run)
+	log.Info("lookups sent", "run", run, "addresses", len(targets), "messages", sent)
+	err = writeOutput(ctx, inventory, stdout, func(w io.Writer) error {
+		return streamInventoryJSON(w, inv, func(head *collector.Inventory) any {
+			return runInventory{Run: run, MaxHostsPerCIDR: cfg.MaxHostsPerCIDR, Inventory: head}
+		})
+	})
+	if err != nil {
+		return fmt.Errorf("run %s: the lookups are sent, but the inventory is not written, so no report can be made of the run: %w; collect again", run, err)
+	}
+	log.Info("inventory written", "run", run, "inventory", o.common.inventory)
+	fmt.Fprintln(runOut, run)
 	if len(inv.Skipped) > 0 || len(inv.Invalid()) > 0 {
 		return errIncomplete
 	}

@@ -34,7 +34,7 @@ func openAuditQueues(ctx context.Context, cfg config, lookupsURL, resultsURL str
 
 // vet sends the lookups of run for targets, vets them with workers of its own (others may
 // help), and gathers the verdicts until every target has its answer or ctx ends. The run's
-// verdict messages are held until ack.
+// verdict messages are held until ack, or release.
 func (q *auditQueues) vet(ctx context.Context, run string, targets []reputation.Target, vetter *reputation.Vetter, workers int, settle bool, log *slog.Logger) ([]reputation.Result, error) {
 	gathering := vetting.NewGathering(targets)
 	gathering.Settle = settle
@@ -79,6 +79,13 @@ func (q *auditQueues) ack(ctx context.Context, log *slog.Logger) {
 	}
 	if err := q.gatherer.Ack(ctx); err != nil {
 		log.Warn("the report is written, but the run's verdict messages are not all deleted", "err", err)
+	}
+}
+
+// release makes the run's verdict messages visible again, when the report is not written.
+func (q *auditQueues) release(ctx context.Context, log *slog.Logger) {
+	if q.gatherer != nil {
+		releaseVerdicts(ctx, q.gatherer, log)
 	}
 }
 

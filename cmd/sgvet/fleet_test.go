@@ -27,6 +27,7 @@ func TestQueueCommandsUsage(t *testing.T) {
 	useMoto(t)
 	isolateProviders(t)
 	lookups := createQueue(t, "lookups", nil)
+	fifo := createQueue(t, "lookups.fifo", map[string]string{"FifoQueue": "true"})
 	inventory := filepath.Join(t.TempDir(), "run.json")
 	notInventory := writeFile(t, "groups.json", `{"schema":"sgvet.inventory/v1","groups":[]}`)
 	for _, tc := range []struct {
@@ -39,6 +40,8 @@ func TestQueueCommandsUsage(t *testing.T) {
 		{"work without results", []string{"work", "--queue-url", lookups}, "--results-url is required"},
 		{"report without inventory", []string{"report", "--results-url", lookups}, "--inventory is required"},
 		{"audit with one queue", []string{"audit", "--input", "../../examples/security-groups.json", "--queue-url", lookups}, "--results-url is required"},
+		{"FIFO lookups", []string{"collect", "--input", "../../examples/security-groups.json", "--inventory", inventory, "--queue-url", fifo}, "--queue-url: " + fifo + " is a FIFO queue"},
+		{"FIFO results", []string{"work", "--queue-url", lookups, "--results-url", fifo}, "--results-url: " + fifo + " is a FIFO queue"},
 		{"not a URL", []string{"collect", "--inventory", inventory, "--queue-url", "sgvet-lookups"}, `--queue-url: "sgvet-lookups" is not a queue URL`},
 		{"no such queue", []string{"work", "--queue-url", lookups, "--results-url", lookups + "-missing", "--blocklist", "../../examples/blocklist.netset"}, "--results-url " + lookups + "-missing: queue does not exist"},
 		{"negative wait", []string{"report", "--inventory", inventory, "--results-url", lookups, "--wait", "-1s"}, "--wait must not be negative"},

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"log/slog"
 	"time"
 
 	"github.com/sgvet/sgvet/collector"
@@ -17,9 +18,12 @@ const reportAbout = `Usage: sgvet report --inventory FILE --results-url URL [fla
 
 Gather the verdicts of the run that 'sgvet collect' wrote FILE for, from the results queue
 that 'sgvet work' publishes to, until every address has an answer or --wait runs out (what
-has none is reported unvetted), then write the report as 'sgvet audit' does. The run's
-verdict messages are deleted only once the report is written: a report that fails can be
-made again. Messages of other runs are left on the queue for their own reports.
+has none is reported unvetted), then write the report as 'sgvet audit' does. Prefixes are
+expanded by the inventory's max_hosts_per_cidr, as collect expanded them; a configuration
+file that sets another value is refused. The run's verdict messages are deleted only once
+the report is written; a report that fails or is stopped makes them visible again at once,
+so that it can be made again. Messages of other runs are left on the queue for their own
+reports.
 
 Exit status: as 'sgvet audit': 0 when no finding reaches --fail-on; 1 when one does; 3 when
 none does but the audit is incomplete (some address has no verdict, some region could not
@@ -82,6 +86,9 @@ func runReport(ctx context.Context, args []string, stdin io.Reader, stdout, stde
 	if err != nil {
 		return err
 	}
+	if err := adoptMaxHosts(&cfg, doc, o.common.inventory); err != nil {
+		return err
+	}
 	results, err := openSQS(ctx, cfg, "--results-url", o.common.resultsURL, log)
 	if err != nil {
 		return err
@@ -100,6 +107,14 @@ func runReport(ctx context.Context, args []string, stdin io.Reader, stdout, stde
 	g := &vetting.Gatherer{Results: results.SQS, Run: doc.Run, Gathering: gathering, Log: log,
 		Hold:    min(o.common.wait+reportHoldMargin, 12*time.Hour),
 		Requeue: func(run string) queue.Transport { return results.ForRun(run) }}
+	// Unless the report is written, the messages gathered are made visible again at once,
+	// so that the report can be made again now rather than once their hold passes.
+	written := false
+	defer func() {
+		if !written {
+			releaseVerdicts(ctx, g, log)
+		}
+	}()
 	log.Info("gathering verdicts", "run", doc.Run, "addresses", gathering.Missing(), "wait", o.common.wait)
 	wait, cancel := context.WithTimeout(ctx, o.common.wait)
 	stop := showGathering(wait, status, gathering, len(targets))
@@ -120,13 +135,30 @@ func runReport(ctx context.Context, args []string, stdin io.Reader, stdout, stde
 		cfg: cfg, writer: writer, output: o.output, stdout: stdout, log: log, hist: hist,
 		id: doc.Run, started: doc.CollectedAt, inv: doc.Inventory, results: gathering.Results(), owners: owners,
 	})
-	if reportWritten(err) {
+	if written = reportWritten(err); written {
 		// The report is written: the run's verdicts are no longer needed.
 		if ackErr := g.Ack(ctx); ackErr != nil {
 			log.Warn("the report is written, but the run's verdict messages are not all deleted", "err", ackErr)
 		}
 	}
 	return err
+}
+
+// releaseTimeout bounds how long a command that does not write its report spends making
+// its run's verdict messages visible again.
+const releaseTimeout = 30 * time.Second
+
+// releaseVerdicts makes the verdict messages g holds visible again, for a command that does
+// not write its report: even once ctx has ended, as a signal ends it, within
+// releaseTimeout.
+func releaseVerdicts(ctx context.Context, g *vetting.Gatherer, log *slog.Logger) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), releaseTimeout)
+	defer cancel()
+	if err := g.Release(ctx); err != nil {
+		log.Warn("the report is not written, and the run's verdict messages are not all visible again: those stay held until their hold passes", "err", err)
+		return
+	}
+	log.Debug("the report is not written: the run's verdict messages are visible again")
 }
 
 // readRunInventory reads the inventory file that collect wrote.
@@ -142,7 +174,25 @@ func readRunInventory(name string, stdin io.Reader, limit byteSize) (*runInvento
 	if doc.Schema != collector.Schema || doc.Run == "" {
 		return nil, usageErrorf("--inventory %s: not an inventory written by sgvet collect (schema %q, run %q)", name, doc.Schema, doc.Run)
 	}
+	if doc.MaxHostsPerCIDR < 1 || doc.MaxHostsPerCIDR > 1<<16 {
+		return nil, usageErrorf("--inventory %s: max_hosts_per_cidr must be between 1 and 65536, not %d", name, doc.MaxHostsPerCIDR)
+	}
 	return doc, nil
+}
+
+// adoptMaxHosts makes the report expand prefixes as the collect that wrote doc did, so
+// that it finds the verdicts on exactly the addresses that were sent: a report built with
+// another max_hosts_per_cidr would look for answers on targets no worker was asked about.
+// A configuration file that sets another value is refused rather than ignored.
+func adoptMaxHosts(cfg *config, doc *runInventory, name string) error {
+	if cfg.file != nil {
+		if _, set := cfg.file.lines["max_hosts_per_cidr"]; set && cfg.MaxHostsPerCIDR != doc.MaxHostsPerCIDR {
+			return cfg.keyErrorf("max_hosts_per_cidr", "is %d, but the inventory %s was collected with %d, which the report must use: remove the key, or set it to %d",
+				cfg.MaxHostsPerCIDR, name, doc.MaxHostsPerCIDR, doc.MaxHostsPerCIDR)
+		}
+	}
+	cfg.MaxHostsPerCIDR = doc.MaxHostsPerCIDR
+	return nil
 }
 
 // showGathering shows on the status line how many addresses have an answer, until ctx

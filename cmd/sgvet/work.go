@@ -76,7 +76,7 @@ func runWork(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 	}
 	defer closeCache()
 
-	log.Info("working", "lookups", o.common.queueURL, "results", o.common.resultsURL, "workers", cfg.Reputation.Workers,
+	log.Info("working", "lookups", redactURL(o.common.queueURL), "results", redactURL(o.common.resultsURL), "workers", cfg.Reputation.Workers,
 		"fleet_size", cfg.Reputation.FleetSize, "visibility", lookups.visibility)
 	// Messages in hand when a signal comes are finished within the visibility timeout, so
 	// that no other worker vets them again. A signal ends ctx: say so, for finishing may
@@ -94,7 +94,8 @@ func runWork(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 		g.Go(func() error { return w.Run(gctx) })
 	}
 	if err := g.Wait(); err != nil {
-		return usageErrorf("%v", err)
+		// Wrapped, not flattened, so that a caller can tell a queue that is gone.
+		return &exitError{code: exitUsage, err: err}
 	}
 	return nil
 }
